@@ -1,0 +1,1550 @@
+/* store.c - the cache store: LMDB index + immutable object files.
+ *
+ * Design notes (the on-disk format itself is in cache/README.md).
+ *
+ *  1. One writer.  Every LMDB write transaction of a process is opened by
+ *     its committer thread (committer_main): startup repair runs there
+ *     before the thread takes any work, and rfs_store_open() waits for it.
+ *     Lookups, open_object and stats use read transactions only, so they
+ *     never wait for a commit.  Several processes (mounts) may share one
+ *     store; LMDB serialises their write transactions.
+ *
+ *  2. Commit order.  An object reaches the store in this order:
+ *       a. write     the worker writes scratch/<pid>/w<slot>/<file>
+ *       b. fsync     the worker fsyncs it (the store never rewrites it)
+ *       c. rename    commit_one(): into objects/<xx>/<hex>.tif
+ *       d. fsync dir commit_one(): the shard directory (and objects/ when
+ *                    the shard was just made)
+ *       e. LMDB txn  commit_one(): entry + counters, one write transaction
+ *     So a durable index entry always names a durable file of the right
+ *     size.  The write transaction is begun before (c) and its lookup of
+ *     the key decides "already committed", so two mounts committing one
+ *     key cannot both rename; nothing of it is durable before (e).
+ *
+ *  3. What a crash leaves, and who repairs it (repair(), at the next open):
+ *       during a/b  a partial file in a scratch dir of a dead process:
+ *                   repair_scratch() removes the whole scratch/<pid> dir.
+ *       after c/d   an object file that no entry names: repair_objects()
+ *                   removes it.  The job is simply done again on demand.
+ *       during e    LMDB either committed or did not (its own crash
+ *                   safety): the state is that of "after d" or "done".
+ *       later       an object deleted or truncated behind our back: the
+ *                   entry is dangling; repair_index() drops it (and then
+ *                   repair_objects() the truncated file).  Until then
+ *                   rfs_store_lookup() stats the file and reports a miss.
+ *
+ *  4. Locks.  store.lock (flock): LOCK_SH by a committer around c..e,
+ *     LOCK_EX by rfs_store_open() for all of its work (format check,
+ *     repair, claiming a scratch dir).  So repair never sees an object that
+ *     another live process renamed but has not indexed yet, and it never
+ *     runs in two processes at once.  Lock order is always store.lock
+ *     before the LMDB write lock.  scratch/<pid>/lock: LOCK_EX by its owner
+ *     for its lifetime; repair removes a scratch dir whose lock it can take.
+ *     Every fd is O_CLOEXEC: a process that forks workers without exec
+ *     must not let them outlive it, or they keep these locks held.
+ *
+ *  5. Counters.  The "counters" record of the meta DB holds the number of
+ *     entries and the sum of their sizes; each commit updates it in its own
+ *     transaction and repair recomputes it, so rfs_store_stats() is one
+ *     read transaction and one get.
+ *
+ *  6. LMDB rules we rely on: MDB_NOTLS, because read transactions begin and
+ *     end on whatever thread serves the request; one MDB_env per process
+ *     and directory (open_stores refuses a second open in one process:
+ *     closing the second env would drop the first one's locks).
+ *
+ *  7. Paths.  The directory is resolved with realpath() at open, so the
+ *     scratch and object paths handed out stay valid after a chdir("/")
+ *     (daemonising).  rfs_store_commit() accepts only files under this
+ *     process's scratch/<pid>/, since the committer renames whatever it is
+ *     given into the store.
+ *
+ *  The life of one key; each arrow names the function that makes it:
+ *
+ *                  commit_one()           commit_one()
+ *      SCRATCH -------------------> PLACED --------------> INDEXED
+ *         |      rename, fsync dir   |  ^   LMDB commit       |
+ *         |                          |  |                     |
+ *         |                          |  +---------------------+
+ *         | repair_scratch()         |      repair_index()
+ *         | commit_one()             | repair_objects()
+ *         |                          | commit_one()
+ *         +---------> ABSENT <-------+
+ *
+ *     ABSENT -> SCRATCH     the worker writes and fsyncs (no store code).
+ *     SCRATCH -> ABSENT     repair_scratch(): its owner died;
+ *                           commit_one(): key already INDEXED, or an error.
+ *     PLACED -> ABSENT      commit_one(): the transaction failed;
+ *                           repair_objects(): a crash came before (e).
+ *     INDEXED -> PLACED     repair_index(): the file was lost or truncated
+ *                           behind our back; repair_objects() then removes
+ *                           what is left.
+ *     INDEXED is otherwise final: objects are immutable.
+ */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "rasterfs/err.h"
+#include "rasterfs/log.h"
+#include "rasterfs/store.h"
+
+#define STORE_MAP_SIZE ((size_t)1 << 30)
+#define STORE_MAX_READERS 256
+#define STORE_MAX_STRING (1u << 20) /* canonical chain, source path */
+
+/* Index record (value of the "entries" DB), all integers little-endian:
+ *   0 u16 version  2 u16 zero  4 u32 canonical length  8 u32 source length
+ *  12 u32 zero    16 u64 size 24 u64 checksum 32 i64 created_ns
+ *  40 i64 atime_ns 48 u64 dev 56 u64 ino 64 u64 src size 72 i64 mtime_ns
+ *  80 canonical bytes, then source bytes (no NULs). */
+#define REC_VERSION 1
+#define REC_HEAD 80
+
+/* Counters record ("counters" in the "meta" DB):
+ *   0 u32 version  4 u32 zero  8 u64 objects  16 u64 bytes */
+#define CNT_VERSION 1
+#define CNT_SIZE 24
+
+static const char cnt_key[] = "counters";
+
+struct commit_req {
+	struct commit_req *next;
+	rfs_key key;
+	struct rfs_src_id src;
+	uint64_t checksum;
+	rfs_store_commit_cb cb;
+	void *arg;
+	const char *scratch_file; /* these three point into buf */
+	const char *canonical;
+	const char *source;
+	char buf[];
+};
+
+struct repair_report {
+	unsigned scratch_dirs;
+	unsigned orphans;
+	unsigned tmp_files;
+	unsigned dangling;
+	uint64_t objects;
+	uint64_t bytes;
+};
+
+struct rfs_store {
+	char *dir;		/* as given, for rfs_store_dir() and messages */
+	char *abs;		/* absolute: paths handed out survive chdir */
+	int dir_fd;
+	int lock_fd;		/* store.lock */
+	int scratch_lock_fd;	/* scratch/<name>/lock, held LOCK_EX */
+	char *scratch_root;	/* <dir>/scratch/<name> */
+	dev_t dev;
+	ino_t ino;
+	struct rfs_store *next_open;
+	int registered;
+
+	MDB_env *env;
+	MDB_dbi dbi_entries;
+	MDB_dbi dbi_meta;
+
+	pthread_t thread;
+	int thread_started;
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;	/* committer: queue not empty or stopping */
+	pthread_cond_t init_cv;	/* open: repair finished */
+	struct commit_req *head, *tail;
+	int stopping;
+	int init_done;
+	int init_rc;
+	struct repair_report rep;
+};
+
+/* Stores open in this process, by (dev, ino) of their directory. */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rfs_store *open_stores;
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void put_le16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint16_t get_le16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* "objects/ab/<32 hex>.tif", relative to the store directory. */
+static void object_rel(const rfs_key *key, char *buf, size_t len)
+{
+	char hex[RFS_KEY_HEX];
+
+	rfs_key_hex(key, hex);
+	snprintf(buf, len, "objects/%.2s/%s.tif", hex, hex);
+}
+
+/* An LMDB failure: log it, and say STORE_IO unless the disk is full. */
+static int mdb_fail(const rfs_store *st, const char *what, int mrc)
+{
+	rfs_log(LOG_ERR, "store %s: %s: %s", st->dir, what, mdb_strerror(mrc));
+	if (mrc == ENOSPC || mrc == EDQUOT)
+		return -RFS_E_NOSPACE;
+	return -RFS_E_STORE_IO;
+}
+
+static int flock_retry(int fd, int op)
+{
+	while (flock(fd, op) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+static int fsync_dir_at(int dfd, const char *rel)
+{
+	int fd = openat(dfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* mkdir -p; the last component gets mode 0755 like the others. */
+static int make_dirs(const char *path)
+{
+	char *p, *s;
+	int rc = 0;
+
+	s = strdup(path);
+	if (!s)
+		return -ENOMEM;
+	for (p = s + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(s, 0755) < 0 && errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	free(s);
+	return rc;
+}
+
+/* Remove every entry of the directory dfd except `keep` (may be NULL),
+ * recursively, never following symlinks.  dfd stays open and owned by the
+ * caller.  Returns 0 or the first -errno met (it goes on after an error). */
+static int empty_dir_fd(int dfd, const char *keep)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0, removed;
+
+	fd = dup(dfd);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	/* readdir need not return entries in a directory that changes under
+	 * it, so sweep until a pass removes nothing. */
+	do {
+		removed = 0;
+		rewinddir(d);
+		while ((de = readdir(d))) {
+			const char *n = de->d_name;
+
+			if (!strcmp(n, ".") || !strcmp(n, "..") ||
+			    (keep && !strcmp(n, keep)))
+				continue;
+			if (unlinkat(fd, n, 0) == 0) {
+				removed++;
+				continue;
+			}
+			if (errno == ENOENT)
+				continue;
+			if (errno != EISDIR) {
+				if (!rc)
+					rc = -errno;
+				continue;
+			}
+			int sub = openat(fd, n, O_RDONLY | O_DIRECTORY |
+					 O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0) {
+				if (!rc && errno != ENOENT)
+					rc = -errno;
+				continue;
+			}
+			int r = empty_dir_fd(sub, NULL);
+
+			close(sub);
+			if (!rc)
+				rc = r;
+			if (unlinkat(fd, n, AT_REMOVEDIR) == 0)
+				removed++;
+			else if (!rc && errno != ENOENT)
+				rc = -errno;
+		}
+	} while (removed && !rc);
+	closedir(d);
+	return rc;
+}
+
+/* Remove the directory rel (relative to dfd) and all it holds. */
+static int remove_tree_at(int dfd, const char *rel)
+{
+	int fd, rc;
+
+	fd = openat(dfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	rc = empty_dir_fd(fd, NULL);
+	close(fd);
+	if (unlinkat(dfd, rel, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
+		rc = -errno;
+	return rc;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+struct entry_rec {
+	uint64_t size;
+	uint64_t checksum;
+	int64_t created_ns;
+	int64_t atime_ns;
+	struct rfs_src_id src;
+	const char *canonical; /* not NUL-terminated; points into the value */
+	uint32_t canonical_len;
+	const char *source;
+	uint32_t source_len;
+};
+
+static int rec_decode(const MDB_val *v, struct entry_rec *e)
+{
+	const unsigned char *p = v->mv_data;
+
+	if (v->mv_size < REC_HEAD || get_le16(p) != REC_VERSION)
+		return -1;
+	e->canonical_len = get_le32(p + 4);
+	e->source_len = get_le32(p + 8);
+	if ((uint64_t)REC_HEAD + e->canonical_len + e->source_len !=
+	    v->mv_size)
+		return -1;
+	e->size = get_le64(p + 16);
+	e->checksum = get_le64(p + 24);
+	e->created_ns = (int64_t)get_le64(p + 32);
+	e->atime_ns = (int64_t)get_le64(p + 40);
+	e->src.dev = get_le64(p + 48);
+	e->src.ino = get_le64(p + 56);
+	e->src.size = get_le64(p + 64);
+	e->src.mtime_ns = (int64_t)get_le64(p + 72);
+	e->canonical = (const char *)p + REC_HEAD;
+	e->source = e->canonical + e->canonical_len;
+	return 0;
+}
+
+/* The full key material, so that a hash collision reads as a miss. */
+static int rec_matches(const struct entry_rec *e,
+		       const struct rfs_src_id *src, const char *canonical)
+{
+	size_t clen = strlen(canonical);
+
+	return e->src.dev == src->dev && e->src.ino == src->ino &&
+	       e->src.size == src->size && e->src.mtime_ns == src->mtime_ns &&
+	       e->canonical_len == clen &&
+	       memcmp(e->canonical, canonical, clen) == 0;
+}
+
+/* Encode into a malloc'ed buffer of *len bytes, or NULL. */
+static unsigned char *rec_encode(const struct commit_req *r, uint64_t size,
+				 int64_t created_ns, size_t *len)
+{
+	size_t clen = strlen(r->canonical), slen = strlen(r->source);
+	unsigned char *p;
+
+	*len = REC_HEAD + clen + slen;
+	p = calloc(1, *len);
+	if (!p)
+		return NULL;
+	put_le16(p, REC_VERSION);
+	put_le32(p + 4, (uint32_t)clen);
+	put_le32(p + 8, (uint32_t)slen);
+	put_le64(p + 16, size);
+	put_le64(p + 24, r->checksum);
+	put_le64(p + 32, (uint64_t)created_ns);
+	put_le64(p + 40, (uint64_t)created_ns);
+	put_le64(p + 48, r->src.dev);
+	put_le64(p + 56, r->src.ino);
+	put_le64(p + 64, r->src.size);
+	put_le64(p + 72, (uint64_t)r->src.mtime_ns);
+	memcpy(p + REC_HEAD, r->canonical, clen);
+	memcpy(p + REC_HEAD + clen, r->source, slen);
+	return p;
+}
+
+/* Read the counters within txn; a missing record counts as empty. */
+static int counters_get(rfs_store *st, MDB_txn *txn, uint64_t *objects,
+			uint64_t *bytes)
+{
+	MDB_val k = { sizeof(cnt_key) - 1, (void *)cnt_key }, v;
+	int mrc = mdb_get(txn, st->dbi_meta, &k, &v);
+
+	*objects = *bytes = 0;
+	if (mrc == MDB_NOTFOUND)
+		return 0;
+	if (mrc)
+		return mrc;
+	if (v.mv_size != CNT_SIZE ||
+	    get_le32(v.mv_data) != CNT_VERSION)
+		return MDB_CORRUPTED;
+	*objects = get_le64((const unsigned char *)v.mv_data + 8);
+	*bytes = get_le64((const unsigned char *)v.mv_data + 16);
+	return 0;
+}
+
+static int counters_put(rfs_store *st, MDB_txn *txn, uint64_t objects,
+			uint64_t bytes)
+{
+	unsigned char buf[CNT_SIZE] = { 0 };
+	MDB_val k = { sizeof(cnt_key) - 1, (void *)cnt_key };
+	MDB_val v = { sizeof(buf), buf };
+
+	put_le32(buf, CNT_VERSION);
+	put_le64(buf + 8, objects);
+	put_le64(buf + 16, bytes);
+	return mdb_put(txn, st->dbi_meta, &k, &v, 0);
+}
+
+/* ---- startup repair (committer thread, store.lock held LOCK_EX) ------- */
+
+/* Remove scratch/<name> dirs whose lock nobody holds: their owner is dead
+ * (or never got as far as locking, which happens under store.lock). */
+static int repair_scratch(rfs_store *st, struct repair_report *rep)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc;
+
+	fd = openat(st->dir_fd, "scratch", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		char lock[NAME_MAX + 8];
+		int lfd, r;
+
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		snprintf(lock, sizeof(lock), "%s/lock", n);
+		lfd = openat(fd, lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (lfd < 0 && errno != ENOENT && errno != ENOTDIR) {
+			rfs_log(LOG_WARNING, "store %s: scratch/%s: %s",
+				st->dir, lock, strerror(errno));
+			continue;
+		}
+		if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+			close(lfd); /* its owner is alive */
+			continue;
+		}
+		/* A stray file is removed too: scratch/ holds only dirs. */
+		if (unlinkat(fd, n, 0) == 0)
+			r = 0;
+		else if (errno == EISDIR)
+			r = remove_tree_at(fd, n);
+		else
+			r = errno == ENOENT ? 0 : -errno;
+		if (lfd >= 0)
+			close(lfd);
+		if (r) {
+			rfs_log(LOG_WARNING, "store %s: cannot remove scratch/%s: %s",
+				st->dir, n, rfs_strerror(r));
+			continue;
+		}
+		rfs_log(LOG_INFO, "store %s: removed stale scratch/%s",
+			st->dir, n);
+		rep->scratch_dirs++;
+	}
+	closedir(d);
+	/* A scratch dir we could not remove does no harm to the index. */
+	return 0;
+}
+
+/* Drop entries whose object is missing, has the wrong size or whose record
+ * cannot be read, and recompute the counters.  One write transaction,
+ * which also creates the named DBs of a new store. */
+static int repair_index(rfs_store *st, struct repair_report *rep)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	rfs_key *drop = NULL;
+	size_t ndrop = 0, cap = 0;
+	int mrc, rc = 0;
+
+	mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	if (mrc)
+		return mdb_fail(st, "repair: begin", mrc);
+	mrc = mdb_dbi_open(txn, "entries", MDB_CREATE, &st->dbi_entries);
+	if (!mrc)
+		mrc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->dbi_meta);
+	if (!mrc)
+		mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
+	if (mrc) {
+		rc = mdb_fail(st, "repair: open databases", mrc);
+		goto out;
+	}
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct entry_rec e;
+		char rel[64], hex[RFS_KEY_HEX] = "?";
+		const char *why = NULL;
+		struct stat sb;
+		rfs_key key;
+
+		if (k.mv_size != sizeof(key.b)) {
+			why = "bad key";
+			memset(&key, 0, sizeof(key));
+		} else {
+			memcpy(key.b, k.mv_data, sizeof(key.b));
+			rfs_key_hex(&key, hex);
+			object_rel(&key, rel, sizeof(rel));
+			if (rec_decode(&v, &e) < 0)
+				why = "unreadable index record";
+			else if (fstatat(st->dir_fd, rel, &sb,
+					 AT_SYMLINK_NOFOLLOW) < 0)
+				why = errno == ENOENT ? "object file missing" :
+							"object file unreadable";
+			else if (!S_ISREG(sb.st_mode))
+				why = "object is not a regular file";
+			else if ((uint64_t)sb.st_size != e.size)
+				why = "object file has the wrong size";
+		}
+		if (!why) {
+			rep->objects++;
+			rep->bytes += e.size;
+			continue;
+		}
+		rfs_log(LOG_WARNING, "store %s: dropping index entry %s: %s",
+			st->dir, hex, why);
+		if (k.mv_size != sizeof(key.b)) {
+			/* Not one of ours to name by rfs_key: delete in place. */
+			mrc = mdb_cursor_del(cur, 0);
+			if (mrc)
+				break;
+			rep->dangling++;
+			continue;
+		}
+		if (ndrop == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			rfs_key *nd = realloc(drop, ncap * sizeof(*nd));
+
+			if (!nd) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			drop = nd;
+			cap = ncap;
+		}
+		drop[ndrop++] = key;
+	}
+	if (mrc != MDB_NOTFOUND) {
+		rc = mdb_fail(st, "repair: scan index", mrc);
+		goto out;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	for (size_t i = 0; i < ndrop; i++) {
+		k.mv_size = sizeof(drop[i].b);
+		k.mv_data = drop[i].b;
+		mrc = mdb_del(txn, st->dbi_entries, &k, NULL);
+		if (mrc) {
+			rc = mdb_fail(st, "repair: delete entry", mrc);
+			goto out;
+		}
+		rep->dangling++;
+	}
+	mrc = counters_put(st, txn, rep->objects, rep->bytes);
+	if (mrc) {
+		rc = mdb_fail(st, "repair: counters", mrc);
+		goto out;
+	}
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc)
+		rc = mdb_fail(st, "repair: commit", mrc);
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	free(drop);
+	return rc;
+}
+
+static int is_hex2(const char *n)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	return n[0] && n[1] && !n[2] && strchr(digits, n[0]) &&
+	       strchr(digits, n[1]);
+}
+
+/* In one shard dir: remove *.tmp and every <hex>.tif no entry names. */
+static int repair_shard(rfs_store *st, MDB_txn *txn, int objfd,
+			const char *shard, struct repair_report *rep)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	fd = openat(objfd, shard, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		char hex[RFS_KEY_HEX];
+		rfs_key key;
+		MDB_val k, v;
+		int mrc;
+
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		if (len > 4 && !strcmp(n + len - 4, ".tmp")) {
+			if (unlinkat(fd, n, 0) == 0)
+				rep->tmp_files++;
+			continue;
+		}
+		if (len != 36 || strcmp(n + 32, ".tif") ||
+		    strncmp(n, shard, 2)) {
+			rfs_log(LOG_WARNING,
+				"store %s: leaving unknown file objects/%s/%s",
+				st->dir, shard, n);
+			continue;
+		}
+		memcpy(hex, n, 32);
+		hex[32] = '\0';
+		if (rfs_key_parse(hex, &key) < 0) {
+			rfs_log(LOG_WARNING,
+				"store %s: leaving unknown file objects/%s/%s",
+				st->dir, shard, n);
+			continue;
+		}
+		k.mv_size = sizeof(key.b);
+		k.mv_data = key.b;
+		mrc = mdb_get(txn, st->dbi_entries, &k, &v);
+		if (mrc == 0)
+			continue;
+		if (mrc != MDB_NOTFOUND) {
+			rc = mdb_fail(st, "repair: look up object", mrc);
+			break;
+		}
+		if (unlinkat(fd, n, 0) == 0) {
+			rfs_log(LOG_INFO, "store %s: removed unindexed object %s",
+				st->dir, hex);
+			rep->orphans++;
+		} else if (errno != ENOENT) {
+			rfs_log(LOG_WARNING, "store %s: cannot remove %s: %s",
+				st->dir, n, strerror(errno));
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Remove object files that no index entry names (after repair_index()
+ * committed, so a file whose entry it dropped goes too). */
+static int repair_objects(rfs_store *st, struct repair_report *rep)
+{
+	struct dirent *de;
+	MDB_txn *txn = NULL;
+	DIR *d;
+	int fd, mrc, rc = 0;
+
+	fd = openat(st->dir_fd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	if (mrc) {
+		rc = mdb_fail(st, "repair: begin read", mrc);
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!is_hex2(de->d_name)) {
+			rfs_log(LOG_WARNING,
+				"store %s: leaving unknown entry objects/%s",
+				st->dir, de->d_name);
+			continue;
+		}
+		rc = repair_shard(st, txn, fd, de->d_name, rep);
+		if (rc)
+			break;
+	}
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	closedir(d);
+	return rc;
+}
+
+static int repair(rfs_store *st, struct repair_report *rep)
+{
+	int rc;
+
+	rc = repair_scratch(st, rep);
+	if (!rc)
+		rc = repair_index(st, rep);
+	if (!rc)
+		rc = repair_objects(st, rep);
+	if (rc)
+		return rc;
+	rfs_log(rep->scratch_dirs || rep->orphans || rep->tmp_files ||
+		rep->dangling ? LOG_NOTICE : LOG_INFO,
+		"store %s: repair removed %u stale scratch dirs, %u unindexed "
+		"objects, %u temp files, %u dangling entries; %llu objects, "
+		"%llu bytes", st->dir, rep->scratch_dirs, rep->orphans,
+		rep->tmp_files, rep->dangling,
+		(unsigned long long)rep->objects,
+		(unsigned long long)rep->bytes);
+	return 0;
+}
+
+/* ---- the committer ---------------------------------------------------- */
+
+/* Fallback when scratch and objects sit on different filesystems (someone
+ * mounted a tmpfs on scratch/): copy to <obj>.tmp, fsync, rename. */
+static int copy_into(rfs_store *st, const char *from, const char *rel)
+{
+	char tmp[80];
+	char *buf = NULL;
+	int in = -1, out = -1, rc = 0;
+	ssize_t n;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", rel);
+	buf = malloc(1 << 16);
+	if (!buf)
+		return -ENOMEM;
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		rc = -errno;
+		goto out;
+	}
+	out = openat(st->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+		     O_CLOEXEC, 0644);
+	if (out < 0) {
+		rc = -errno;
+		goto out;
+	}
+	while ((n = read(in, buf, 1 << 16)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto out;
+		}
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				rc = -errno;
+				goto out;
+			}
+			off += w;
+		}
+	}
+	if (fsync(out) < 0 || renameat(st->dir_fd, tmp, st->dir_fd, rel) < 0)
+		rc = -errno;
+	else
+		unlink(from);
+out:
+	if (out >= 0) {
+		close(out);
+		if (rc)
+			unlinkat(st->dir_fd, tmp, 0);
+	}
+	if (in >= 0)
+		close(in);
+	free(buf);
+	return rc;
+}
+
+/* Steps c..e of design note 2.  Returns the cb's rc.  Whatever happens, on
+ * return the scratch file is gone and the index and objects agree. */
+static int commit_one(rfs_store *st, const struct commit_req *r)
+{
+	char rel[64], shard[16];
+	unsigned char *rec = NULL;
+	size_t reclen;
+	MDB_txn *txn = NULL;
+	MDB_val k = { sizeof(r->key.b), (void *)r->key.b }, v;
+	struct stat sb;
+	uint64_t objects, bytes;
+	int rc = 0, mrc, placed = 0, locked = 0;
+
+	object_rel(&r->key, rel, sizeof(rel));
+	snprintf(shard, sizeof(shard), "%.10s", rel); /* "objects/ab" */
+
+	rc = flock_retry(st->lock_fd, LOCK_SH);
+	if (rc)
+		goto out;
+	locked = 1;
+	mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	if (mrc) {
+		rc = mdb_fail(st, "commit: begin", mrc);
+		goto out;
+	}
+	mrc = mdb_get(txn, st->dbi_entries, &k, &v);
+	if (mrc == 0) {
+		struct entry_rec e;
+
+		if (rec_decode(&v, &e) == 0 &&
+		    rec_matches(&e, &r->src, r->canonical))
+			goto out; /* another mount made it: drop ours */
+		rfs_log(LOG_ERR, "store %s: key collision on %s: entry was "
+			"made from another chain, not storing this one",
+			st->dir, rel + 11);
+		rc = -EEXIST;
+		goto out;
+	} else if (mrc != MDB_NOTFOUND) {
+		rc = mdb_fail(st, "commit: look up", mrc);
+		goto out;
+	}
+
+	if (stat(r->scratch_file, &sb) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (mkdirat(st->dir_fd, shard, 0755) == 0) {
+		rc = fsync_dir_at(st->dir_fd, "objects");
+		if (rc)
+			goto out;
+	} else if (errno != EEXIST) {
+		rc = -errno;
+		goto out;
+	}
+	if (renameat(AT_FDCWD, r->scratch_file, st->dir_fd, rel) < 0) {
+		rc = -errno;
+		if (rc == -EXDEV)
+			rc = copy_into(st, r->scratch_file, rel);
+		if (rc)
+			goto out;
+	}
+	placed = 1;
+	rc = fsync_dir_at(st->dir_fd, shard);
+	if (rc)
+		goto out;
+
+	rec = rec_encode(r, (uint64_t)sb.st_size, now_ns(), &reclen);
+	if (!rec) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	v.mv_size = reclen;
+	v.mv_data = rec;
+	mrc = mdb_put(txn, st->dbi_entries, &k, &v, MDB_NOOVERWRITE);
+	if (!mrc)
+		mrc = counters_get(st, txn, &objects, &bytes);
+	if (!mrc)
+		mrc = counters_put(st, txn, objects + 1,
+				   bytes + (uint64_t)sb.st_size);
+	if (mrc) {
+		rc = mdb_fail(st, "commit: put", mrc);
+		goto out;
+	}
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc)
+		rc = mdb_fail(st, "commit", mrc);
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (placed && rc)
+		unlinkat(st->dir_fd, rel, 0);
+	else if (!placed)
+		unlink(r->scratch_file);
+	if (locked)
+		flock_retry(st->lock_fd, LOCK_UN);
+	free(rec);
+	if (rc < 0 && !rfs_err_is_rfs(rc))
+		rc = rfs_err_from_store_errno(-rc);
+	return rc;
+}
+
+static void *committer_main(void *arg)
+{
+	rfs_store *st = arg;
+	struct repair_report rep = { 0 };
+	int rc;
+
+	rc = repair(st, &rep);
+	pthread_mutex_lock(&st->mu);
+	st->rep = rep;
+	st->init_rc = rc;
+	st->init_done = 1;
+	pthread_cond_broadcast(&st->init_cv);
+	if (rc) {
+		pthread_mutex_unlock(&st->mu);
+		return NULL;
+	}
+	for (;;) {
+		struct commit_req *r;
+
+		while (!st->head && !st->stopping)
+			pthread_cond_wait(&st->work_cv, &st->mu);
+		r = st->head;
+		if (!r)
+			break; /* stopping, and the queue is drained */
+		st->head = r->next;
+		if (!st->head)
+			st->tail = NULL;
+		pthread_mutex_unlock(&st->mu);
+
+		rc = commit_one(st, r);
+		r->cb(r->arg, rc);
+		free(r);
+
+		pthread_mutex_lock(&st->mu);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+static int read_format(rfs_store *st)
+{
+	char buf[64], *end;
+	ssize_t n;
+	long v;
+	int fd;
+
+	fd = openat(st->dir_fd, "FORMAT", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	while (*end == '\n' || *end == ' ')
+		end++;
+	if (errno || end == buf || *end || v != RFS_FORMAT_VERSION) {
+		rfs_log(LOG_ERR, "store %s: format version \"%.*s\", this "
+			"rasterfs reads %d; use another cache directory",
+			st->dir, (int)strcspn(buf, "\n"), buf,
+			RFS_FORMAT_VERSION);
+		return -RFS_E_STORE_VERSION;
+	}
+	return 0;
+}
+
+/* Check FORMAT, or write it into a directory that holds no store yet. */
+static int check_format(rfs_store *st)
+{
+	static const char *const ours[] = { "objects", "scratch", "index" };
+	char buf[32];
+	struct stat sb;
+	int fd, len, rc;
+
+	rc = read_format(st);
+	if (rc != -ENOENT)
+		return rc;
+	/* Repair deletes files under these; never adopt someone else's. */
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+		if (fstatat(st->dir_fd, ours[i], &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+			rfs_log(LOG_ERR, "store %s: has %s/ but no FORMAT file; "
+				"refusing to use it as a cache store",
+				st->dir, ours[i]);
+			return -ENOTEMPTY;
+		}
+	}
+	rc = 0;
+	len = snprintf(buf, sizeof(buf), "%d\n", RFS_FORMAT_VERSION);
+	fd = openat(st->dir_fd, "FORMAT.tmp", O_WRONLY | O_CREAT | O_TRUNC |
+		    O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	errno = 0;
+	if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0)
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (!rc && renameat(st->dir_fd, "FORMAT.tmp", st->dir_fd, "FORMAT") < 0)
+		rc = -errno;
+	if (!rc && fsync(st->dir_fd) < 0)
+		rc = -errno;
+	if (rc)
+		unlinkat(st->dir_fd, "FORMAT.tmp", 0);
+	return rc;
+}
+
+static int open_env(rfs_store *st)
+{
+	char path[PATH_MAX];
+	int mrc, dead = 0;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/index", st->abs) >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	mrc = mdb_env_create(&st->env);
+	if (mrc) {
+		st->env = NULL;
+		return mdb_fail(st, "mdb_env_create", mrc);
+	}
+	mrc = mdb_env_set_mapsize(st->env, STORE_MAP_SIZE);
+	if (!mrc)
+		mrc = mdb_env_set_maxdbs(st->env, 2);
+	if (!mrc)
+		mrc = mdb_env_set_maxreaders(st->env, STORE_MAX_READERS);
+	if (!mrc)
+		mrc = mdb_env_open(st->env, path, MDB_NOTLS, 0644);
+	if (mrc)
+		return mdb_fail(st, "open index", mrc);
+	/* Reader slots of crashed processes would pin old pages forever. */
+	mrc = mdb_reader_check(st->env, &dead);
+	if (mrc)
+		return mdb_fail(st, "mdb_reader_check", mrc);
+	if (dead)
+		rfs_log(LOG_INFO, "store %s: cleared %d stale reader slots",
+			st->dir, dead);
+	return 0;
+}
+
+/* Make and lock scratch/<pid> (scratch/<pid>.<n> if a process of another
+ * PID namespace holds that one).  Runs under store.lock LOCK_EX, so no
+ * repair sees the dir before its lock is held. */
+static int claim_scratch(rfs_store *st)
+{
+	char name[48], path[PATH_MAX];
+	int fd = -1, rc = 0;
+
+	for (unsigned n = 0; n < 100; n++) {
+		int dfd;
+
+		if (n)
+			snprintf(name, sizeof(name), "scratch/%ld.%u",
+				 (long)getpid(), n);
+		else
+			snprintf(name, sizeof(name), "scratch/%ld",
+				 (long)getpid());
+		if (mkdirat(st->dir_fd, name, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		dfd = openat(st->dir_fd, name, O_RDONLY | O_DIRECTORY |
+			     O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+		fd = openat(dfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC |
+			    O_NOFOLLOW, 0644);
+		if (fd < 0) {
+			rc = -errno;
+			close(dfd);
+			return rc;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			/* Left by a dead process with our pid: start empty. */
+			rc = empty_dir_fd(dfd, "lock");
+			close(dfd);
+			if (rc) {
+				close(fd);
+				return rc;
+			}
+			if ((size_t)snprintf(path, sizeof(path), "%s/%s",
+					     st->abs, name) >= sizeof(path)) {
+				close(fd);
+				return -ENAMETOOLONG;
+			}
+			st->scratch_root = strdup(path);
+			if (!st->scratch_root) {
+				close(fd);
+				return -ENOMEM;
+			}
+			st->scratch_lock_fd = fd;
+			return 0;
+		}
+		rc = errno == EWOULDBLOCK ? 0 : -errno;
+		close(fd);
+		close(dfd);
+		if (rc)
+			return rc;
+	}
+	return -EBUSY;
+}
+
+static void release_scratch(rfs_store *st)
+{
+	const char *rel;
+	int dfd;
+
+	if (st->scratch_lock_fd < 0)
+		return;
+	rel = st->scratch_root + strlen(st->abs) + 1;
+	dfd = openat(st->dir_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		     O_CLOEXEC);
+	if (dfd >= 0) {
+		if (empty_dir_fd(dfd, "lock") < 0)
+			rfs_log(LOG_WARNING, "store %s: cannot empty %s",
+				st->dir, st->scratch_root);
+		unlinkat(dfd, "lock", 0);
+		close(dfd);
+		unlinkat(st->dir_fd, rel, AT_REMOVEDIR);
+	}
+	close(st->scratch_lock_fd);
+	st->scratch_lock_fd = -1;
+}
+
+static void stop_committer(rfs_store *st)
+{
+	if (!st->thread_started)
+		return;
+	pthread_mutex_lock(&st->mu);
+	st->stopping = 1;
+	pthread_cond_signal(&st->work_cv);
+	pthread_mutex_unlock(&st->mu);
+	pthread_join(st->thread, NULL);
+	st->thread_started = 0;
+}
+
+static void unregister_open(rfs_store *st);
+
+static void store_free(rfs_store *st)
+{
+	stop_committer(st);
+	if (st->env)
+		mdb_env_close(st->env);
+	/* Only now may this process open the directory again. */
+	if (st->registered)
+		unregister_open(st);
+	release_scratch(st);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	if (st->dir_fd >= 0)
+		close(st->dir_fd);
+	pthread_cond_destroy(&st->init_cv);
+	pthread_cond_destroy(&st->work_cv);
+	pthread_mutex_destroy(&st->mu);
+	free(st->scratch_root);
+	free(st->abs);
+	free(st->dir);
+	free(st);
+}
+
+/* Refuse a second open of one directory in one process (design note 6). */
+static int register_open(rfs_store *st)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&open_mu);
+	for (rfs_store *o = open_stores; o; o = o->next_open) {
+		if (o->dev == st->dev && o->ino == st->ino) {
+			rc = -EBUSY;
+			break;
+		}
+	}
+	if (!rc) {
+		st->next_open = open_stores;
+		open_stores = st;
+		st->registered = 1;
+	}
+	pthread_mutex_unlock(&open_mu);
+	return rc;
+}
+
+static void unregister_open(rfs_store *st)
+{
+	pthread_mutex_lock(&open_mu);
+	for (rfs_store **p = &open_stores; *p; p = &(*p)->next_open) {
+		if (*p == st) {
+			*p = st->next_open;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&open_mu);
+}
+
+int rfs_store_open(const char *dir, rfs_store **out)
+{
+	rfs_store *st;
+	struct stat sb;
+	int rc, locked = 0;
+
+	if (!dir || !*dir || !out)
+		return -EINVAL;
+	*out = NULL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->dir_fd = st->lock_fd = st->scratch_lock_fd = -1;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->work_cv, NULL);
+	pthread_cond_init(&st->init_cv, NULL);
+	st->dir = strdup(dir);
+	if (!st->dir) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = make_dirs(dir);
+	if (rc)
+		goto out;
+	st->abs = realpath(dir, NULL);
+	if (!st->abs) {
+		rc = -errno;
+		goto out;
+	}
+	st->dir_fd = open(st->abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dir_fd < 0 || fstat(st->dir_fd, &sb) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
+	rc = register_open(st);
+	if (rc) {
+		rfs_log(LOG_ERR, "store %s: already open in this process", dir);
+		goto out;
+	}
+
+	st->lock_fd = openat(st->dir_fd, "store.lock",
+			     O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (st->lock_fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = flock_retry(st->lock_fd, LOCK_EX);
+	if (rc)
+		goto out;
+	locked = 1;
+	rc = check_format(st);
+	if (rc)
+		goto out;
+	for (const char *const *d = (const char *const[]){ "objects",
+			"scratch", "index", NULL }; *d; d++) {
+		if (mkdirat(st->dir_fd, *d, 0755) < 0 && errno != EEXIST) {
+			rc = -errno;
+			goto out;
+		}
+	}
+	rc = open_env(st);
+	if (rc)
+		goto out;
+
+	rc = -pthread_create(&st->thread, NULL, committer_main, st);
+	if (rc)
+		goto out;
+	st->thread_started = 1;
+	pthread_mutex_lock(&st->mu);
+	while (!st->init_done)
+		pthread_cond_wait(&st->init_cv, &st->mu);
+	rc = st->init_rc;
+	pthread_mutex_unlock(&st->mu);
+	if (rc)
+		goto out;
+	rc = claim_scratch(st);
+out:
+	if (locked)
+		flock_retry(st->lock_fd, LOCK_UN);
+	if (rc) {
+		if (rc != -RFS_E_STORE_VERSION && rc != -RFS_E_STORE_IO)
+			rfs_log(LOG_ERR, "store %s: cannot open: %s", dir,
+				rfs_strerror(rc));
+		store_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+void rfs_store_close(rfs_store *st)
+{
+	if (!st)
+		return;
+	store_free(st); /* drains the queue first: every cb runs once */
+}
+
+/* ---- the read side ---------------------------------------------------- */
+
+int rfs_store_lookup(rfs_store *st, const rfs_key *key,
+		     const struct rfs_src_id *src, const char *canonical,
+		     struct rfs_store_entry *out)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	struct entry_rec e;
+	struct rfs_store_entry ent;
+	struct stat sb;
+	char rel[64];
+	int mrc, rc = 0;
+
+	assert(st && key && src && canonical);
+	mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	if (mrc)
+		return mdb_fail(st, "lookup: begin", mrc);
+	k.mv_size = sizeof(key->b);
+	k.mv_data = (void *)key->b;
+	mrc = mdb_get(txn, st->dbi_entries, &k, &v);
+	if (mrc == MDB_NOTFOUND) {
+		rc = -ENOENT;
+	} else if (mrc) {
+		rc = mdb_fail(st, "lookup", mrc);
+	} else if (rec_decode(&v, &e) < 0 || !rec_matches(&e, src, canonical)) {
+		rc = -ENOENT;
+	} else {
+		ent.size = e.size;
+		ent.checksum = e.checksum;
+		ent.created_ns = e.created_ns;
+	}
+	mdb_txn_abort(txn);
+	if (rc)
+		return rc;
+
+	object_rel(key, rel, sizeof(rel));
+	if (fstatat(st->dir_fd, rel, &sb, 0) < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	if ((uint64_t)sb.st_size != ent.size) {
+		rfs_log(LOG_WARNING, "store %s: %s has %lld bytes, its entry "
+			"says %llu; treating it as missing", st->dir, rel,
+			(long long)sb.st_size, (unsigned long long)ent.size);
+		return -ENOENT;
+	}
+	if (out)
+		*out = ent;
+	return 0;
+}
+
+int rfs_store_open_object(rfs_store *st, const rfs_key *key)
+{
+	char rel[64];
+	int fd;
+
+	assert(st && key);
+	object_rel(key, rel, sizeof(rel));
+	fd = openat(st->dir_fd, rel, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+void rfs_store_object_path(rfs_store *st, const rfs_key *key, char *buf,
+			   size_t len)
+{
+	char rel[64];
+
+	assert(st && key && buf);
+	object_rel(key, rel, sizeof(rel));
+	snprintf(buf, len, "%s/%s", st->abs, rel);
+}
+
+int rfs_store_stats(rfs_store *st, uint64_t *objects, uint64_t *bytes)
+{
+	MDB_txn *txn;
+	uint64_t o, b;
+	int mrc;
+
+	assert(st);
+	mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	if (mrc)
+		return mdb_fail(st, "stats: begin", mrc);
+	mrc = counters_get(st, txn, &o, &b);
+	mdb_txn_abort(txn);
+	if (mrc)
+		return mdb_fail(st, "stats", mrc);
+	if (objects)
+		*objects = o;
+	if (bytes)
+		*bytes = b;
+	return 0;
+}
+
+const char *rfs_store_dir(const rfs_store *st)
+{
+	return st->dir;
+}
+
+/* ---- scratch and commit ----------------------------------------------- */
+
+int rfs_store_scratch_dir(rfs_store *st, unsigned slot, char *buf,
+			  size_t len)
+{
+	int n;
+
+	assert(st && buf);
+	n = snprintf(buf, len, "%s/w%u", st->scratch_root, slot);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	if (mkdir(buf, 0755) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	return rfs_store_scratch_clean(buf);
+}
+
+int rfs_store_scratch_clean(const char *dir)
+{
+	int fd, rc;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = empty_dir_fd(fd, NULL);
+	close(fd);
+	return rc;
+}
+
+/* The file must lie under this process's scratch dir, with no ".."
+ * component: the committer renames it into the store. */
+static int scratch_path_ok(const rfs_store *st, const char *path)
+{
+	size_t rl = strlen(st->scratch_root);
+	const char *p;
+
+	if (strncmp(path, st->scratch_root, rl) || path[rl] != '/' ||
+	    !path[rl + 1])
+		return 0;
+	p = path + rl + 1;
+	for (const char *c = p; (c = strstr(c, "..")); c++) {
+		if ((c == p || c[-1] == '/') && (c[2] == '/' || c[2] == '\0'))
+			return 0;
+	}
+	return 1;
+}
+
+int rfs_store_commit(rfs_store *st, const rfs_key *key,
+		     const char *scratch_file,
+		     const struct rfs_store_meta *meta,
+		     rfs_store_commit_cb cb, void *arg)
+{
+	struct commit_req *r;
+	const char *source;
+	size_t fl, cl, sl;
+
+	if (!st || !key || !scratch_file || !meta || !meta->canonical || !cb)
+		return -EINVAL;
+	source = meta->source ? meta->source : "";
+	fl = strlen(scratch_file);
+	cl = strlen(meta->canonical);
+	sl = strlen(source);
+	if (cl > STORE_MAX_STRING || sl > STORE_MAX_STRING)
+		return -ENAMETOOLONG;
+	if (!scratch_path_ok(st, scratch_file)) {
+		rfs_log(LOG_ERR, "store %s: refusing to commit %s: not in "
+			"this process's scratch dir %s", st->dir,
+			scratch_file, st->scratch_root);
+		return -EINVAL;
+	}
+	r = malloc(sizeof(*r) + fl + cl + sl + 3);
+	if (!r)
+		return -ENOMEM;
+	r->next = NULL;
+	r->key = *key;
+	r->src = meta->src;
+	r->checksum = meta->checksum;
+	r->cb = cb;
+	r->arg = arg;
+	r->scratch_file = memcpy(r->buf, scratch_file, fl + 1);
+	r->canonical = memcpy(r->buf + fl + 1, meta->canonical, cl + 1);
+	r->source = memcpy(r->buf + fl + cl + 2, source, sl + 1);
+
+	pthread_mutex_lock(&st->mu);
+	if (st->stopping) {
+		pthread_mutex_unlock(&st->mu);
+		free(r);
+		return -RFS_E_SHUTDOWN;
+	}
+	if (st->tail)
+		st->tail->next = r;
+	else
+		st->head = r;
+	st->tail = r;
+	pthread_cond_signal(&st->work_cv);
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}

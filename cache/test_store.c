@@ -1,0 +1,909 @@
+/* test_store.c - the cache store against real LMDB in a temporary dir.
+ *
+ * Oracles: keys are recomputed here from the serialisation documented in
+ * cache/README.md; object bytes and checksums are compared with what the
+ * test wrote; repair results with the files the test planted. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "rasterfs/err.h"
+#include "rasterfs/store.h"
+
+static unsigned passed;
+static char root[64];
+
+static void fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "FAIL %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%u passed, 1 failed (temp dir %s kept)\n", passed,
+		root);
+	exit(1);
+}
+
+#define CHECK(cond) \
+	do { \
+		if (cond) \
+			passed++; \
+		else \
+			fail(__FILE__, __LINE__, "%s", #cond); \
+	} while (0)
+
+#define CHECK_RC(expr, want) \
+	do { \
+		int rc_ = (expr); \
+		if (rc_ == (want)) \
+			passed++; \
+		else \
+			fail(__FILE__, __LINE__, "%s = %d (%s), want %d", #expr, \
+			     rc_, rfs_strerror(rc_), (want)); \
+	} while (0)
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* snprintf that fails the test on truncation. */
+static void pathf(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void pathf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len) {
+		fprintf(stderr, "FAIL: path too long: %s\n", fmt);
+		exit(1);
+	}
+}
+
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	int rc;
+};
+
+static void waiter_cb(void *arg, int rc)
+{
+	struct waiter *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->done++;
+	w->rc = rc;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void waiter_init(struct waiter *w)
+{
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->done = 0;
+	w->rc = 1;
+}
+
+/* Wait until w has seen n callbacks (30 s at most). */
+static int waiter_wait(struct waiter *w, int n)
+{
+	struct timespec dl;
+	int ok = 1;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 30;
+	pthread_mutex_lock(&w->mu);
+	while (w->done < n && ok)
+		ok = pthread_cond_timedwait(&w->cv, &w->mu, &dl) == 0;
+	ok = w->done == n;
+	pthread_mutex_unlock(&w->mu);
+	return ok;
+}
+
+static void waiter_destroy(struct waiter *w)
+{
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+}
+
+/* Deterministic bytes for object `seed`. */
+static void fill(unsigned char *buf, size_t len, unsigned seed)
+{
+	uint32_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		buf[i] = (unsigned char)x;
+	}
+}
+
+/* Write len bytes of pattern seed to dir/name, fsync; path to out. */
+static void write_file(const char *dir, const char *name, size_t len,
+		       unsigned seed, char *out, size_t outlen)
+{
+	unsigned char *buf = malloc(len ? len : 1);
+	int fd;
+
+	if (!buf)
+		fail(__FILE__, __LINE__, "malloc");
+	fill(buf, len, seed);
+	pathf(out, outlen, "%s/%s", dir, name);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
+		fail(__FILE__, __LINE__, "write %s: %s", out, strerror(errno));
+	close(fd);
+	free(buf);
+}
+
+static uint64_t pattern_checksum(size_t len, unsigned seed)
+{
+	unsigned char *buf = malloc(len ? len : 1);
+	uint64_t h;
+
+	fill(buf, len, seed);
+	h = XXH3_64bits(buf, len);
+	free(buf);
+	return h;
+}
+
+/* Read the whole fd and compare with pattern (len, seed). */
+static int fd_matches(int fd, size_t len, unsigned seed)
+{
+	unsigned char *want = malloc(len + 1), *got = malloc(len + 1);
+	ssize_t n, total = 0;
+	int ok;
+
+	fill(want, len, seed);
+	while ((n = read(fd, got + total, len + 1 - (size_t)total)) > 0)
+		total += n;
+	ok = total == (ssize_t)len && memcmp(want, got, len) == 0;
+	free(want);
+	free(got);
+	return ok;
+}
+
+static int exists(const char *fmt, ...)
+{
+	char path[512];
+	struct stat sb;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return lstat(path, &sb) == 0;
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int type,
+		 struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+static int commit_wait(rfs_store *st, const rfs_key *key, const char *file,
+		       const struct rfs_store_meta *meta)
+{
+	struct waiter w;
+	int rc;
+
+	waiter_init(&w);
+	rc = rfs_store_commit(st, key, file, meta, waiter_cb, &w);
+	if (rc == 0) {
+		if (!waiter_wait(&w, 1))
+			fail(__FILE__, __LINE__, "commit cb never came");
+		rc = w.rc;
+	}
+	waiter_destroy(&w);
+	return rc;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- keys ------------------------------------------------------------- */
+
+/* The serialisation of cache/README.md, written out independently. */
+static void key_oracle(rfs_key *out, const struct rfs_src_id *s,
+		       const char *canonical)
+{
+	unsigned char buf[512];
+	size_t n = 0, clen = strlen(canonical);
+	uint64_t f[6] = { RFS_FORMAT_VERSION, s->dev, s->ino, s->size,
+			  (uint64_t)s->mtime_ns, clen };
+	XXH128_hash_t h;
+
+	memcpy(buf, "rasterfs-key", 13);
+	n = 13;
+	for (int i = 0; i < 6; i++)
+		for (int b = 0; b < 8; b++)
+			buf[n++] = (unsigned char)(f[i] >> (8 * b));
+	memcpy(buf + n, canonical, clen);
+	n += clen;
+	h = XXH3_128bits(buf, n);
+	for (int b = 0; b < 8; b++) {
+		out->b[b] = (unsigned char)(h.high64 >> (56 - 8 * b));
+		out->b[8 + b] = (unsigned char)(h.low64 >> (56 - 8 * b));
+	}
+}
+
+static void test_keys(void)
+{
+	struct rfs_src_id s = { 66306, 1234567, 987654321, 1700000000123456789 };
+	struct rfs_src_id t;
+	const char *c = "proj=EPSG:3857,near@focal=3,mean,square";
+	rfs_key a, b, o;
+	char hex[RFS_KEY_HEX], up[RFS_KEY_HEX];
+	struct stat sb;
+
+	rfs_key_make(&a, &s, c);
+	rfs_key_make(&b, &s, c);
+	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	key_oracle(&o, &s, c);
+	CHECK(memcmp(&a, &o, sizeof(a)) == 0);
+
+	for (int field = 0; field < 4; field++) {
+		t = s;
+		switch (field) {
+		case 0: t.dev++; break;
+		case 1: t.ino++; break;
+		case 2: t.size++; break;
+		case 3: t.mtime_ns++; break;
+		}
+		rfs_key_make(&b, &t, c);
+		CHECK(memcmp(&a, &b, sizeof(a)) != 0);
+		key_oracle(&o, &t, c);
+		CHECK(memcmp(&b, &o, sizeof(b)) == 0);
+	}
+	rfs_key_make(&b, &s, "proj=EPSG:3857,near@focal=3,mean,squarE");
+	CHECK(memcmp(&a, &b, sizeof(a)) != 0);
+	rfs_key_make(&b, &s, "");
+	CHECK(memcmp(&a, &b, sizeof(a)) != 0);
+	key_oracle(&o, &s, "");
+	CHECK(memcmp(&b, &o, sizeof(b)) == 0);
+
+	rfs_key_hex(&a, hex);
+	CHECK(strlen(hex) == 32 && strspn(hex, "0123456789abcdef") == 32);
+	CHECK_RC(rfs_key_parse(hex, &b), 0);
+	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	for (int i = 0; i < RFS_KEY_HEX; i++)
+		up[i] = (char)(hex[i] >= 'a' ? hex[i] - 32 : hex[i]);
+	CHECK_RC(rfs_key_parse(up, &b), 0);
+	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	CHECK_RC(rfs_key_parse("0123", &b), -EINVAL);
+	CHECK_RC(rfs_key_parse("0123456789abcdef0123456789abcdeg", &b),
+		 -EINVAL);
+	CHECK_RC(rfs_key_parse("0123456789abcdef0123456789abcdef0", &b),
+		 -EINVAL);
+	CHECK_RC(rfs_key_parse("0123456789abcdef0123456789abcdef", &b), 0);
+	CHECK(b.b[0] == 0x01 && b.b[15] == 0xef);
+
+	if (stat("/", &sb) < 0)
+		fail(__FILE__, __LINE__, "stat /");
+	rfs_src_id_from_stat(&t, &sb);
+	CHECK(t.dev == (uint64_t)sb.st_dev && t.ino == (uint64_t)sb.st_ino &&
+	      t.size == (uint64_t)sb.st_size &&
+	      t.mtime_ns == (int64_t)sb.st_mtim.tv_sec * 1000000000 +
+				    sb.st_mtim.tv_nsec);
+}
+
+/* ---- one store, step by step ------------------------------------------ */
+
+static const struct rfs_src_id src_a = { 1, 2, 3, 4 };
+static const char *canon_a = "focal=3,mean,square";
+
+static void make_meta(struct rfs_store_meta *m, const struct rfs_src_id *src,
+		      const char *canonical, size_t len, unsigned seed)
+{
+	m->src = *src;
+	m->canonical = canonical;
+	m->source = "sub/dem.tif";
+	m->checksum = pattern_checksum(len, seed);
+}
+
+static void test_basic(const char *dir)
+{
+	rfs_store *st, *st2;
+	struct rfs_store_meta m;
+	struct rfs_store_entry e;
+	struct rfs_src_id other;
+	rfs_key k, k2;
+	char sdir[512], file[600], path[600], want[600];
+	uint64_t objs, bytes;
+	int64_t t0;
+	int fd;
+
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	CHECK(strcmp(rfs_store_dir(st), dir) == 0);
+	CHECK(exists("%s/FORMAT", dir) && exists("%s/index", dir) &&
+	      exists("%s/objects", dir) && exists("%s/scratch", dir));
+	{
+		char buf[16] = { 0 };
+		FILE *f;
+
+		pathf(path, sizeof(path), "%s/FORMAT", dir);
+		f = fopen(path, "r");
+		CHECK(f && fread(buf, 1, sizeof(buf) - 1, f) > 0);
+		fclose(f);
+		pathf(want, sizeof(want), "%d\n", RFS_FORMAT_VERSION);
+		CHECK(strcmp(buf, want) == 0);
+	}
+	CHECK_RC(rfs_store_open(dir, &st2), -EBUSY);
+	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	CHECK(objs == 0 && bytes == 0);
+
+	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+	pathf(want, sizeof(want), "%s/scratch/%ld/w0", dir, (long)getpid());
+	CHECK(strcmp(sdir, want) == 0);
+	CHECK(exists("%s/scratch/%ld/lock", dir, (long)getpid()));
+
+	/* commit, then look it up */
+	rfs_key_make(&k, &src_a, canon_a);
+	write_file(sdir, "out.tif", 10000, 1, file, sizeof(file));
+	make_meta(&m, &src_a, canon_a, 10000, 1);
+	t0 = now_ns();
+	CHECK_RC(commit_wait(st, &k, file, &m), 0);
+	CHECK(!exists("%s", file));
+	rfs_store_object_path(st, &k, path, sizeof(path));
+	{
+		char hex[RFS_KEY_HEX];
+
+		rfs_key_hex(&k, hex);
+		pathf(want, sizeof(want), "%s/objects/%.2s/%s.tif", dir,
+			 hex, hex);
+		CHECK(strcmp(path, want) == 0);
+	}
+	CHECK(exists("%s", path));
+	CHECK_RC(rfs_store_lookup(st, &k, &src_a, canon_a, &e), 0);
+	CHECK(e.size == 10000 && e.checksum == pattern_checksum(10000, 1));
+	CHECK(e.created_ns >= t0 && e.created_ns <= now_ns());
+	CHECK_RC(rfs_store_lookup(st, &k, &src_a, canon_a, NULL), 0);
+
+	/* key material must match, not only the key */
+	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "focal=3,mean,circle", &e),
+		 -ENOENT);
+	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "focal=3,mean,squar", &e),
+		 -ENOENT);
+	for (int field = 0; field < 4; field++) {
+		other = src_a;
+		switch (field) {
+		case 0: other.dev = 9; break;
+		case 1: other.ino = 9; break;
+		case 2: other.size = 9; break;
+		case 3: other.mtime_ns = 9; break;
+		}
+		CHECK_RC(rfs_store_lookup(st, &k, &other, canon_a, &e),
+			 -ENOENT);
+	}
+	rfs_key_make(&k2, &src_a, "focal=5,mean,square");
+	CHECK_RC(rfs_store_lookup(st, &k2, &src_a, "focal=5,mean,square", &e),
+		 -ENOENT);
+	CHECK_RC(rfs_store_open_object(st, &k2), -ENOENT);
+
+	fd = rfs_store_open_object(st, &k);
+	CHECK(fd >= 0);
+	CHECK(fd_matches(fd, 10000, 1));
+	CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+	close(fd);
+
+	/* a second commit of the key: dropped, cb 0, bytes unchanged */
+	write_file(sdir, "again.tif", 777, 99, file, sizeof(file));
+	make_meta(&m, &src_a, canon_a, 777, 99);
+	CHECK_RC(commit_wait(st, &k, file, &m), 0);
+	CHECK(!exists("%s", file));
+	CHECK_RC(rfs_store_lookup(st, &k, &src_a, canon_a, &e), 0);
+	CHECK(e.size == 10000 && e.checksum == pattern_checksum(10000, 1));
+	fd = rfs_store_open_object(st, &k);
+	CHECK(fd >= 0 && fd_matches(fd, 10000, 1));
+	close(fd);
+
+	/* a second object */
+	write_file(sdir, "b.tif", 5000, 2, file, sizeof(file));
+	make_meta(&m, &src_a, "focal=5,mean,square", 5000, 2);
+	CHECK_RC(commit_wait(st, &k2, file, &m), 0);
+	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	CHECK(objs == 2 && bytes == 15000);
+
+	/* failures: nothing indexed, scratch file gone */
+	{
+		rfs_key k3;
+
+		rfs_key_make(&k3, &src_a, "nothing");
+		pathf(file, sizeof(file), "%s/missing.tif", sdir);
+		make_meta(&m, &src_a, "nothing", 0, 0);
+		CHECK_RC(commit_wait(st, &k3, file, &m), -ENOENT);
+		CHECK_RC(rfs_store_lookup(st, &k3, &src_a, "nothing", NULL),
+			 -ENOENT);
+
+		write_file(dir, "outside.tif", 10, 3, file, sizeof(file));
+		CHECK_RC(rfs_store_commit(st, &k3, file, &m, waiter_cb, NULL),
+			 -EINVAL);
+		CHECK(exists("%s", file));
+		unlink(file);
+		pathf(file, sizeof(file), "%s/../../../outside.tif", sdir);
+		CHECK_RC(rfs_store_commit(st, &k3, file, &m, waiter_cb, NULL),
+			 -EINVAL);
+		CHECK_RC(rfs_store_commit(st, &k3, sdir, &m, NULL, NULL),
+			 -EINVAL);
+		CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+		CHECK(objs == 2 && bytes == 15000);
+	}
+
+	/* scratch dirs: reuse empties, clean empties recursively */
+	write_file(sdir, "left.tif", 10, 4, file, sizeof(file));
+	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+	CHECK(!exists("%s", file));
+	pathf(path, sizeof(path), "%s/sub", sdir);
+	CHECK(mkdir(path, 0755) == 0);
+	write_file(path, "deep.tif", 10, 5, file, sizeof(file));
+	CHECK_RC(rfs_store_scratch_clean(sdir), 0);
+	CHECK(!exists("%s", path) && exists("%s", sdir));
+	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, 8), -ENAMETOOLONG);
+
+	/* an object deleted behind our back reads as a miss at once */
+	rfs_store_object_path(st, &k2, path, sizeof(path));
+	pathf(want, sizeof(want), "%s.keep", path);
+	CHECK(rename(path, want) == 0);
+	CHECK_RC(rfs_store_lookup(st, &k2, &src_a, "focal=5,mean,square", NULL),
+		 -ENOENT);
+	CHECK(rename(want, path) == 0);
+
+	rfs_store_close(st);
+	CHECK(!exists("%s/scratch/%ld", dir, (long)getpid()));
+
+	/* it all survives a reopen */
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	CHECK_RC(rfs_store_lookup(st, &k, &src_a, canon_a, &e), 0);
+	CHECK(e.size == 10000 && e.checksum == pattern_checksum(10000, 1));
+	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	CHECK(objs == 2 && bytes == 15000);
+	fd = rfs_store_open_object(st, &k2);
+	CHECK(fd >= 0 && fd_matches(fd, 5000, 2));
+	close(fd);
+	rfs_store_close(st);
+	rfs_store_close(NULL);
+}
+
+/* ---- repair at open ---------------------------------------------------- */
+
+static void test_repair(const char *dir)
+{
+	rfs_store *st;
+	struct rfs_store_meta m;
+	rfs_key ka, kb, kc, korphan;
+	char sdir[512], file[600], pa[600], pb[600], pc[600], po[600];
+	char ptmp[700], live[600];
+	uint64_t objs, bytes;
+	int fd, live_fd;
+
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	CHECK_RC(rfs_store_scratch_dir(st, 1, sdir, sizeof(sdir)), 0);
+	rfs_key_make(&ka, &src_a, "r=a");
+	rfs_key_make(&kb, &src_a, "r=b");
+	rfs_key_make(&kc, &src_a, "r=c");
+	rfs_key_make(&korphan, &src_a, "r=orphan");
+	write_file(sdir, "a", 100, 10, file, sizeof(file));
+	make_meta(&m, &src_a, "r=a", 100, 10);
+	CHECK_RC(commit_wait(st, &ka, file, &m), 0);
+	write_file(sdir, "b", 200, 11, file, sizeof(file));
+	make_meta(&m, &src_a, "r=b", 200, 11);
+	CHECK_RC(commit_wait(st, &kb, file, &m), 0);
+	write_file(sdir, "c", 300, 12, file, sizeof(file));
+	make_meta(&m, &src_a, "r=c", 300, 12);
+	CHECK_RC(commit_wait(st, &kc, file, &m), 0);
+	rfs_store_object_path(st, &ka, pa, sizeof(pa));
+	rfs_store_object_path(st, &kb, pb, sizeof(pb));
+	rfs_store_object_path(st, &kc, pc, sizeof(pc));
+	rfs_store_object_path(st, &korphan, po, sizeof(po));
+	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	CHECK(objs == 5 && bytes == 15600); /* 2 from test_basic */
+	rfs_store_close(st);
+
+	/* what a crash (or a careless user) leaves behind */
+	CHECK(unlink(pa) == 0);				/* dangling entry */
+	CHECK(truncate(pb, 150) == 0);			/* wrong size */
+	{						/* orphan object */
+		char shard[600];
+
+		pathf(shard, sizeof(shard), "%s", po);
+		*strrchr(shard, '/') = '\0';
+		mkdir(shard, 0755);
+		write_file(shard, strrchr(po, '/') + 1, 64, 13, file,
+			   sizeof(file));
+		pathf(ptmp, sizeof(ptmp), "%s/%s", shard, "x.tif.tmp");
+		write_file(shard, "x.tif.tmp", 64, 14, file, sizeof(file));
+	}
+	pathf(file, sizeof(file), "%s/scratch/999999999", dir);
+	CHECK(mkdir(file, 0755) == 0);
+	pathf(file, sizeof(file), "%s/scratch/999999999/w0", dir);
+	CHECK(mkdir(file, 0755) == 0);
+	write_file(file, "partial.tif", 50, 15, file, sizeof(file));
+	pathf(file, sizeof(file), "%s/scratch/999999999", dir);
+	write_file(file, "lock", 0, 0, file, sizeof(file));
+	pathf(file, sizeof(file), "%s/scratch/nolock", dir);
+	CHECK(mkdir(file, 0755) == 0);
+	/* a live process's scratch: its lock is held (by this test) */
+	pathf(live, sizeof(live), "%s/scratch/live", dir);
+	CHECK(mkdir(live, 0755) == 0);
+	write_file(live, "lock", 0, 0, file, sizeof(file));
+	live_fd = open(file, O_RDWR | O_CLOEXEC);
+	CHECK(live_fd >= 0 && flock(live_fd, LOCK_EX | LOCK_NB) == 0);
+	write_file(live, "busy.tif", 10, 16, file, sizeof(file));
+
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	CHECK(!exists("%s", pa));
+	CHECK(!exists("%s", pb));	/* entry dropped, then file as orphan */
+	CHECK(exists("%s", pc));
+	CHECK(!exists("%s", po));
+	CHECK(!exists("%s", ptmp));
+	CHECK(!exists("%s/scratch/999999999", dir));
+	CHECK(!exists("%s/scratch/nolock", dir));
+	CHECK(exists("%s/busy.tif", live));
+	CHECK_RC(rfs_store_lookup(st, &ka, &src_a, "r=a", NULL), -ENOENT);
+	CHECK_RC(rfs_store_lookup(st, &kb, &src_a, "r=b", NULL), -ENOENT);
+	CHECK_RC(rfs_store_lookup(st, &kc, &src_a, "r=c", NULL), 0);
+	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	CHECK(objs == 3 && bytes == 15300);
+	fd = rfs_store_open_object(st, &kc);
+	CHECK(fd >= 0 && fd_matches(fd, 300, 12));
+	close(fd);
+	/* a dropped key can be committed again */
+	CHECK_RC(rfs_store_scratch_dir(st, 1, sdir, sizeof(sdir)), 0);
+	write_file(sdir, "a", 100, 10, file, sizeof(file));
+	make_meta(&m, &src_a, "r=a", 100, 10);
+	CHECK_RC(commit_wait(st, &ka, file, &m), 0);
+	CHECK_RC(rfs_store_lookup(st, &ka, &src_a, "r=a", NULL), 0);
+	rfs_store_close(st);
+
+	/* once its owner is gone, the live scratch goes too */
+	close(live_fd);
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	CHECK(!exists("%s", live));
+	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	CHECK(objs == 4 && bytes == 15400);
+	rfs_store_close(st);
+}
+
+/* ---- concurrency ------------------------------------------------------- */
+
+#define NTHREADS 4
+#define NCOMMITS 50
+
+struct worker_arg {
+	rfs_store *st;
+	unsigned id;
+	struct waiter *w;
+	int lookups_ok;
+};
+
+static size_t conc_len(unsigned id, unsigned i)
+{
+	return 1 + (id * NCOMMITS + i) * 37 % 4096;
+}
+
+static void conc_canon(char *buf, size_t len, unsigned id, unsigned i)
+{
+	pathf(buf, len, "conc=%u,%u", id, i);
+}
+
+static void *worker_main(void *p)
+{
+	struct worker_arg *a = p;
+	char sdir[512], file[600], canon[64], name[32];
+	struct rfs_store_meta m;
+	rfs_key k;
+
+	if (rfs_store_scratch_dir(a->st, 10 + a->id, sdir, sizeof(sdir)))
+		fail(__FILE__, __LINE__, "scratch dir");
+	for (unsigned i = 0; i < NCOMMITS; i++) {
+		conc_canon(canon, sizeof(canon), a->id, i);
+		pathf(name, sizeof(name), "o%u.tif", i);
+		rfs_key_make(&k, &src_a, canon);
+		write_file(sdir, name, conc_len(a->id, i), a->id * 1000 + i,
+			   file, sizeof(file));
+		make_meta(&m, &src_a, canon, conc_len(a->id, i),
+			  a->id * 1000 + i);
+		if (rfs_store_commit(a->st, &k, file, &m, waiter_cb, a->w))
+			fail(__FILE__, __LINE__, "commit refused");
+		/* readers run beside the committer */
+		if (i > 0) {
+			struct rfs_store_entry e;
+			uint64_t o, b;
+
+			conc_canon(canon, sizeof(canon), a->id, i - 1);
+			rfs_key_make(&k, &src_a, canon);
+			int rc = rfs_store_lookup(a->st, &k, &src_a, canon, &e);
+
+			if (rc != 0 && rc != -ENOENT)
+				fail(__FILE__, __LINE__, "lookup %d", rc);
+			if (rfs_store_stats(a->st, &o, &b))
+				fail(__FILE__, __LINE__, "stats");
+			a->lookups_ok += rc == 0;
+		}
+	}
+	return NULL;
+}
+
+static void test_concurrent(const char *dir)
+{
+	rfs_store *st;
+	pthread_t th[NTHREADS];
+	struct worker_arg args[NTHREADS];
+	struct waiter w;
+	uint64_t objs0, bytes0, objs, bytes, want_bytes = 0;
+	int all = 1;
+
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	CHECK_RC(rfs_store_stats(st, &objs0, &bytes0), 0);
+	waiter_init(&w);
+	for (unsigned t = 0; t < NTHREADS; t++) {
+		args[t] = (struct worker_arg){ st, t, &w, 0 };
+		if (pthread_create(&th[t], NULL, worker_main, &args[t]))
+			fail(__FILE__, __LINE__, "pthread_create");
+	}
+	for (unsigned t = 0; t < NTHREADS; t++)
+		pthread_join(th[t], NULL);
+	CHECK(waiter_wait(&w, NTHREADS * NCOMMITS));
+	CHECK(w.rc == 0);
+
+	for (unsigned t = 0; t < NTHREADS; t++) {
+		for (unsigned i = 0; i < NCOMMITS; i++) {
+			struct rfs_store_entry e;
+			char canon[64];
+			rfs_key k;
+
+			conc_canon(canon, sizeof(canon), t, i);
+			rfs_key_make(&k, &src_a, canon);
+			if (rfs_store_lookup(st, &k, &src_a, canon, &e) ||
+			    e.size != conc_len(t, i) ||
+			    e.checksum != pattern_checksum(conc_len(t, i),
+							   t * 1000 + i))
+				all = 0;
+			want_bytes += conc_len(t, i);
+		}
+	}
+	CHECK(all);
+	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	CHECK(objs == objs0 + NTHREADS * NCOMMITS);
+	CHECK(bytes == bytes0 + want_bytes);
+	waiter_destroy(&w);
+	rfs_store_close(st);
+}
+
+/* close with commits still queued: every cb runs once, all land */
+static void test_drain(const char *dir)
+{
+	rfs_store *st;
+	struct waiter w;
+	struct rfs_store_meta m;
+	char sdir[512], file[600], canon[64], name[32];
+	uint64_t objs0, bytes0, objs, bytes;
+	rfs_key k;
+
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	CHECK_RC(rfs_store_stats(st, &objs0, &bytes0), 0);
+	CHECK_RC(rfs_store_scratch_dir(st, 2, sdir, sizeof(sdir)), 0);
+	waiter_init(&w);
+	for (unsigned i = 0; i < 20; i++) {
+		pathf(canon, sizeof(canon), "drain=%u", i);
+		pathf(name, sizeof(name), "d%u", i);
+		rfs_key_make(&k, &src_a, canon);
+		write_file(sdir, name, 1000, 5000 + i, file, sizeof(file));
+		make_meta(&m, &src_a, canon, 1000, 5000 + i);
+		CHECK_RC(rfs_store_commit(st, &k, file, &m, waiter_cb, &w), 0);
+	}
+	rfs_store_close(st);
+	CHECK(w.done == 20 && w.rc == 0);
+	waiter_destroy(&w);
+
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	CHECK(objs == objs0 + 20 && bytes == bytes0 + 20000);
+	for (unsigned i = 0; i < 20; i++) {
+		pathf(canon, sizeof(canon), "drain=%u", i);
+		rfs_key_make(&k, &src_a, canon);
+		CHECK_RC(rfs_store_lookup(st, &k, &src_a, canon, NULL), 0);
+	}
+	rfs_store_close(st);
+}
+
+/* ---- refusing directories that are not ours --------------------------- */
+
+static void test_refuse(void)
+{
+	rfs_store *st = NULL;
+	char dir[600], file[700];
+
+	pathf(dir, sizeof(dir), "%s/v2", root);
+	CHECK(mkdir(dir, 0755) == 0);
+	write_file(dir, "FORMAT", 0, 0, file, sizeof(file));
+	{
+		FILE *f = fopen(file, "w");
+
+		fprintf(f, "%d\n", RFS_FORMAT_VERSION + 1);
+		fclose(f);
+	}
+	CHECK_RC(rfs_store_open(dir, &st), -RFS_E_STORE_VERSION);
+	CHECK(st == NULL);
+	CHECK(!exists("%s/objects", dir));
+
+	pathf(dir, sizeof(dir), "%s/notastore", root);
+	CHECK(mkdir(dir, 0755) == 0);
+	pathf(file, sizeof(file), "%s/objects", dir);
+	CHECK(mkdir(file, 0755) == 0);
+	write_file(file, "precious", 10, 1, file, sizeof(file));
+	CHECK_RC(rfs_store_open(dir, &st), -ENOTEMPTY);
+	CHECK(exists("%s", file));
+
+	/* a nested path that does not exist yet is made */
+	pathf(dir, sizeof(dir), "%s/a/b/c", root);
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	rfs_store_close(st);
+}
+
+/* a relative store dir: paths handed out are absolute, so a daemon that
+ * chdir("/")s after opening still finds its files */
+static void test_relative(void)
+{
+	rfs_store *st;
+	struct rfs_store_meta m;
+	char sdir[512], file[600], cwd[512], want[600];
+	rfs_key k;
+
+	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+	CHECK(chdir(root) == 0);
+	CHECK_RC(rfs_store_open("rel", &st), 0);
+	CHECK(strcmp(rfs_store_dir(st), "rel") == 0);
+	CHECK(chdir("/") == 0);
+	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+	pathf(want, sizeof(want), "%s/rel/scratch/%ld/w0", root,
+	      (long)getpid());
+	CHECK(strcmp(sdir, want) == 0);
+	rfs_key_make(&k, &src_a, "rel");
+	write_file(sdir, "r.tif", 123, 77, file, sizeof(file));
+	make_meta(&m, &src_a, "rel", 123, 77);
+	CHECK_RC(commit_wait(st, &k, file, &m), 0);
+	rfs_store_object_path(st, &k, file, sizeof(file));
+	CHECK(file[0] == '/' && exists("%s", file));
+	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "rel", NULL), 0);
+	rfs_store_close(st);
+	CHECK(chdir(cwd) == 0);
+}
+
+/* ---- two processes on one store (two mounts) -------------------------- */
+
+/* The second process: the parent has the store open and has committed
+ * "mp=shared" with pattern 1. */
+static int child_main(const char *dir)
+{
+	rfs_store *st;
+	struct rfs_store_meta m;
+	char sdir[512], file[600];
+	rfs_key k;
+	int fd;
+
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	/* our repair left the live parent's scratch alone */
+	CHECK(exists("%s/scratch/%ld/w0", dir, (long)getppid()));
+	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+
+	rfs_key_make(&k, &src_a, "mp=shared");
+	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "mp=shared", NULL), 0);
+	write_file(sdir, "s.tif", 999, 2, file, sizeof(file));
+	make_meta(&m, &src_a, "mp=shared", 999, 2);
+	CHECK_RC(commit_wait(st, &k, file, &m), 0);
+	CHECK(!exists("%s", file));
+	fd = rfs_store_open_object(st, &k);
+	CHECK(fd >= 0 && fd_matches(fd, 4321, 1));
+	close(fd);
+
+	rfs_key_make(&k, &src_a, "mp=child");
+	write_file(sdir, "c.tif", 2222, 3, file, sizeof(file));
+	make_meta(&m, &src_a, "mp=child", 2222, 3);
+	CHECK_RC(commit_wait(st, &k, file, &m), 0);
+	rfs_store_close(st);
+	return 0;
+}
+
+static void test_two_processes(const char *dir, const char *self)
+{
+	rfs_store *st;
+	struct rfs_store_meta m;
+	struct rfs_store_entry e;
+	char sdir[512], file[600];
+	uint64_t objs0, bytes0, objs, bytes;
+	rfs_key k;
+	pid_t pid;
+	int status;
+
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	CHECK_RC(rfs_store_stats(st, &objs0, &bytes0), 0);
+	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+	rfs_key_make(&k, &src_a, "mp=shared");
+	write_file(sdir, "s.tif", 4321, 1, file, sizeof(file));
+	make_meta(&m, &src_a, "mp=shared", 4321, 1);
+	CHECK_RC(commit_wait(st, &k, file, &m), 0);
+
+	pid = fork();
+	if (pid == 0) {
+		execl(self, self, "--child", dir, (char *)NULL);
+		_exit(127);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "mp=shared", &e), 0);
+	CHECK(e.size == 4321 && e.checksum == pattern_checksum(4321, 1));
+	rfs_key_make(&k, &src_a, "mp=child");
+	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "mp=child", &e), 0);
+	CHECK(e.size == 2222 && e.checksum == pattern_checksum(2222, 3));
+	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	CHECK(objs == objs0 + 2 && bytes == bytes0 + 4321 + 2222);
+	CHECK(exists("%s", sdir));
+	rfs_store_close(st);
+}
+
+int main(int argc, char **argv)
+{
+	char dir[600];
+
+	if (argc == 3 && !strcmp(argv[1], "--child")) {
+		pathf(root, sizeof(root), "(parent's)");
+		return child_main(argv[2]);
+	}
+
+	pathf(root, sizeof(root), "/tmp/rfs-test-store-XXXXXX");
+	if (!mkdtemp(root)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	pathf(dir, sizeof(dir), "%s/store", root);
+
+	test_keys();
+	test_basic(dir);
+	test_repair(dir);
+	test_concurrent(dir);
+	test_drain(dir);
+	{
+		/* argv[0], not /proc/self/exe, so valgrind can follow it */
+		char *self = realpath(argv[0], NULL);
+
+		test_two_processes(dir, self ? self : "/proc/self/exe");
+		free(self);
+	}
+	test_refuse();
+	test_relative();
+
+	if (nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		fprintf(stderr, "warning: cannot remove %s\n", root);
+	printf("%u passed, 0 failed\n", passed);
+	return 0;
+}

@@ -1,0 +1,132 @@
+/* chain.h - the chain grammar: the part of a virtual name after the source.
+ *
+ *     <source-file>@<step>[@<step>...]
+ *     step := name[=arg[,arg...]]      args positional or key=value
+ *
+ * The parser is pure: no I/O, no global state, no allocation beyond the
+ * caller's rfs_chain, so it is cheap to call at every lookup and easy to
+ * fuzz.  Checks that need a database (is EPSG:3857 a CRS PROJ knows?) are
+ * not done here; see crs.h.
+ *
+ * Every step has one canonical spelling with every default filled in, so
+ * "@focal=3" and "@focal=3,mean,square" name the same cache entry.  The
+ * canonical chain (rfs_chain.canonical) is also what the daemon sends a
+ * worker: the worker parses it again.
+ *
+ * Steps (see README.md for the user's view):
+ *   proj=CRS[,res=R][,RESAMPLING]      reproject with GDAL's warper
+ *       canonical: proj=EPSG:3857,near   proj=EPSG:32633,res=30,bilinear
+ *   focal=SIZE[,STAT][,SHAPE]          moving-window statistic
+ *       canonical: focal=3,mean,square
+ *   reclass=a:b:v[,a:b:v...][,other=V] half-open ranges [a,b) -> v
+ *       canonical: reclass=0:200:1,200:400:2,400:inf:3,other=nodata
+ */
+#ifndef RASTERFS_CHAIN_H
+#define RASTERFS_CHAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define RFS_CHAIN_MAX_STEPS 16
+#define RFS_CHAIN_MAX_RANGES 64
+#define RFS_CHAIN_TEXT_MAX 1024   /* longest canonical chain, with NUL */
+#define RFS_CRS_MAX 64            /* longest CRS code, with NUL */
+#define RFS_FOCAL_MAX_SIZE 255    /* largest focal window */
+#define RFS_FOCAL_MAX_MEDIAN 63   /* largest window for median (O(k^2)) */
+#define RFS_MSG_MAX 512           /* room for an error message */
+
+enum rfs_op {
+	RFS_OP_PROJ,
+	RFS_OP_FOCAL,
+	RFS_OP_RECLASS,
+};
+
+enum rfs_focal_stat {
+	RFS_FOCAL_MEAN,
+	RFS_FOCAL_MIN,
+	RFS_FOCAL_MAX,
+	RFS_FOCAL_SUM,
+	RFS_FOCAL_STD,   /* population standard deviation (ddof = 0) */
+	RFS_FOCAL_RANGE, /* max - min */
+	RFS_FOCAL_MEDIAN,/* even count: mean of the two middle values */
+};
+
+enum rfs_focal_shape {
+	RFS_FOCAL_SQUARE,
+	RFS_FOCAL_CIRCLE, /* cells whose centre is within SIZE/2 of the centre */
+};
+
+/* GDAL's resampling names, as gdalwarp -r spells them. */
+enum rfs_resampling {
+	RFS_RS_NEAR, RFS_RS_BILINEAR, RFS_RS_CUBIC, RFS_RS_CUBICSPLINE,
+	RFS_RS_LANCZOS, RFS_RS_AVERAGE, RFS_RS_RMS, RFS_RS_MODE, RFS_RS_MAX,
+	RFS_RS_MIN, RFS_RS_MED, RFS_RS_Q1, RFS_RS_Q3, RFS_RS_SUM,
+};
+
+struct rfs_range {
+	double lo;    /* inclusive; may be -INFINITY */
+	double hi;    /* exclusive; may be +INFINITY; lo < hi */
+	double value; /* finite */
+};
+
+struct rfs_step {
+	enum rfs_op op;
+	union {
+		struct {
+			char crs[RFS_CRS_MAX]; /* "EPSG:3857": authority upper-cased */
+			double res;            /* target pixel size; 0 = GDAL's choice */
+			enum rfs_resampling resampling;
+		} proj;
+		struct {
+			int size;              /* odd, 3..RFS_FOCAL_MAX_SIZE */
+			enum rfs_focal_stat stat;
+			enum rfs_focal_shape shape;
+		} focal;
+		struct {
+			int n;                 /* 1..RFS_CHAIN_MAX_RANGES, sorted by lo,
+			                          never overlapping */
+			struct rfs_range ranges[RFS_CHAIN_MAX_RANGES];
+			bool has_other;        /* false: unmatched values -> nodata */
+			double other;
+		} reclass;
+	} u;
+};
+
+struct rfs_chain {
+	int nsteps;                            /* 1..RFS_CHAIN_MAX_STEPS */
+	struct rfs_step steps[RFS_CHAIN_MAX_STEPS];
+	/* "@proj=EPSG:3857,near@focal=3,mean,square": every step with its
+	 * leading '@', canonical spelling. */
+	char canonical[RFS_CHAIN_TEXT_MAX];
+};
+
+/* Parse the steps of a virtual name: the text after the '@' that ends the
+ * source ("proj=EPSG:3857@focal=3"; a leading '@' is also accepted).
+ *
+ * On success 0 is returned and *out is filled, canonical text included.
+ * On error *out is undefined, msg (if not NULL) receives one sentence that
+ * says what is wrong and what would be right, e.g.
+ *   "focal: SIZE must be an odd integer from 3 to 255, got '4' (try focal=3 or focal=5)"
+ * and one of these is returned:
+ *   -RFS_E_UNKNOWN_STEP  a step name that is not known (unknown steps get
+ *                        ENOENT at the FUSE boundary)
+ *   -RFS_E_BAD_ARG       a known step with bad, missing, repeated or extra
+ *                        arguments; an empty step; a '/' or ".." anywhere
+ *   -RFS_E_TOO_LONG      more than RFS_CHAIN_MAX_STEPS steps, a parameter
+ *                        or canonical text over its limit
+ */
+int rfs_chain_parse(const char *text, struct rfs_chain *out,
+		    char *msg, size_t msglen);
+
+/* The step's name ("proj", "focal", "reclass"). */
+const char *rfs_op_name(enum rfs_op op);
+const char *rfs_focal_stat_name(enum rfs_focal_stat s);
+const char *rfs_focal_shape_name(enum rfs_focal_shape s);
+const char *rfs_resampling_name(enum rfs_resampling r); /* gdalwarp -r name */
+
+/* Write the shortest decimal text that reads back as exactly v ("0.5",
+ * "500", "inf", "-inf", "1e+20") into buf.  Returns the length, or -1 if
+ * it does not fit. */
+int rfs_format_double(double v, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,44 @@
+/* focal.h - focal (moving window) statistics, by hand.
+ *
+ * GDAL has no focal-statistics tool, so this is written here.  Mean, sum and
+ * std cost O(1) per pixel for square windows (running/summed sums); min and
+ * max use the van Herk / Gil-Werman algorithm; median uses selection over
+ * the window.  The band is streamed in row strips: memory grows with the
+ * window height times the raster width, never with the raster height.
+ *
+ * Nodata cells (the input band's nodata value, and NaN) are left out of
+ * every statistic; a window with no valid cell gives nodata; at the edges
+ * the window holds only the cells that exist.
+ */
+#ifndef RASTERFS_FOCAL_H
+#define RASTERFS_FOCAL_H
+
+#include <stddef.h>
+
+#include <gdal.h>
+
+#include "rasterfs/chain.h"
+
+/* The data type focal writes for an input band of type `in`:
+ * min and max keep the input type; sum is Float64; mean, std, range and
+ * median are Float32, or Float64 for inputs wider than Float32 can hold
+ * exactly (Int32, UInt32, Float64, 64-bit integers). */
+GDALDataType rfs_focal_out_type(GDALDataType in, enum rfs_focal_stat stat);
+
+/* The nodata value the output band gets (set by rfs_focal_band), given the
+ * input's nodata (has_nodata false: the input has none) */
+double rfs_focal_out_nodata(GDALDataType out_type, int in_has_nodata,
+			    double in_nodata);
+
+/* Filter band `in` into band `out` (same size; out's type as
+ * rfs_focal_out_type says).  size is odd and >= 3.  progress gets the
+ * fraction of this band done (scaled by the caller); FALSE from it cancels.
+ * Sets out's nodata value when the output can contain nodata.
+ * Returns 0, -RFS_E_CANCELLED, -RFS_E_NOMEM, or -RFS_E_PROCESS (message in
+ * msg) when GDAL fails to read or write. */
+int rfs_focal_band(GDALRasterBandH in, GDALRasterBandH out, int size,
+		   enum rfs_focal_stat stat, enum rfs_focal_shape shape,
+		   GDALProgressFunc progress, void *progress_arg,
+		   char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,53 @@
+/* ops.h - the operations: running a canonical chain with GDAL.
+ *
+ * Called only in worker processes (GDAL processing never runs in the
+ * daemon).  Each step family lives in its own file (src/op_*.c) and is
+ * registered in one table in src/ops.c.
+ *
+ * A chain runs left to right.  Intermediate results that cannot be streamed
+ * are written as uncompressed tiled GeoTIFFs into the worker's scratch
+ * directory and removed when the chain ends; the last step writes out_path.
+ *
+ * The output is a tiled GeoTIFF (256x256 blocks, BIGTIFF=IF_SAFER, no
+ * compression) carrying the CRS, geotransform and nodata, and per band the
+ * STATISTICS_MINIMUM/MAXIMUM/MEAN/STDDEV metadata (so viewers never try to
+ * write X.aux.xml beside it).  It is fsynced before rfs_ops_run returns.
+ */
+#ifndef RASTERFS_OPS_H
+#define RASTERFS_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gdal.h>
+
+#include "rasterfs/chain.h"
+
+struct rfs_ops_result {
+	uint64_t size;     /* bytes of out_path */
+	uint64_t checksum; /* XXH3-64 of out_path's bytes */
+};
+
+/* Process-wide GDAL set-up for a worker: registers drivers and sets the
+ * configuration every job relies on (GDAL_PAM_ENABLED=NO so nothing writes
+ * .aux.xml, a fixed GDAL_CACHEMAX of cache_mb megabytes, single-threaded
+ * compute). */
+void rfs_ops_init(int cache_mb);
+
+/* Run chain on the raster at source (an absolute path), writing out_path.
+ * progress (may be NULL) is called with the fraction of the whole chain
+ * done; returning FALSE cancels.  scratch_dir holds intermediates.
+ *
+ * Returns 0 and fills *res, or (message in msg):
+ *   -RFS_E_SOURCE     GDAL cannot open source as a raster
+ *   -RFS_E_PROCESS    a step failed (GDAL's message is in msg)
+ *   -RFS_E_CANCELLED  progress returned FALSE
+ *   -RFS_E_NOMEM      an allocation failed
+ *   -RFS_E_NOSPACE    the disk under scratch_dir is full
+ * On failure out_path and every intermediate have been removed. */
+int rfs_ops_run(const char *source, const struct rfs_chain *chain,
+		const char *scratch_dir, const char *out_path,
+		GDALProgressFunc progress, void *progress_arg,
+		struct rfs_ops_result *res, char *msg, size_t msglen);
+
+#endif

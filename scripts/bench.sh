@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# bench.sh - rasterfs performance targets, each printed as a ratio against a
+# baseline measured in the same run on the same machine.
+#
+#   scripts/bench.sh [--quick]
+#
+# Inputs: ../shared/data/srtm1_N48W125.tif when present (a real SRTM1 tile,
+# 3601x3601 Int16), else tests/data/srtm1_N48W125_crop.tif.  The 8000x8000
+# Float32 focal input is derived from it with gdalwarp (bilinear upsample).
+# Needs a built tree (scripts/setup.sh) and root or /dev/fuse access.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=$here/build/rasterfs
+py=/usr/bin/python3
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+[ -x "$bin" ] || bash "$here/scripts/setup.sh" >/dev/null
+
+work=$(mktemp -d /tmp/rasterfs-bench.XXXXXX)
+src=$work/src
+mnt=$work/mnt
+cache=$work/cache
+mkdir -p "$src" "$mnt" "$cache"
+pid=
+
+unmount() {
+	if mountpoint -q "$mnt" 2>/dev/null; then
+		fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+	fi
+	if [ -n "$pid" ]; then
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null || true
+		pid=
+	fi
+}
+cleanup() { unmount; rm -rf "$work"; }
+trap cleanup EXIT INT TERM
+
+mount_fs() {
+	"$bin" -f "$src" "$mnt" -o "cache=$cache,workers=2" 2>>"$work/rasterfs.log" &
+	pid=$!
+	for _ in $(seq 100); do mountpoint -q "$mnt" && return 0; sleep 0.05; done
+	echo "bench: mount did not come up; log:" >&2; cat "$work/rasterfs.log" >&2; exit 1
+}
+
+now() { date +%s.%N; }
+# seconds taken by a command (stdout discarded)
+timeit() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); echo "$t1 - $t0" | bc -l; }
+# best of N runs
+best() {
+	local n=$1; shift; local b=
+	for _ in $(seq "$n"); do
+		local t; t=$(timeit "$@")
+		if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
+	done
+	echo "$b"
+}
+ratio() { printf '%.3f' "$(echo "$1 / $2" | bc -l)"; }
+report() { # name value baseline target-op target
+	local r; r=$(ratio "$2" "$3")
+	local ok=PASS
+	if [ "$4" = "<=" ]; then [ "$(echo "$r <= $5" | bc -l)" = 1 ] || ok=MISS; fi
+	if [ "$4" = ">=" ]; then [ "$(echo "$r >= $5" | bc -l)" = 1 ] || ok=MISS; fi
+	printf '%-58s %8.3f s vs %8.3f s  ratio %6s  (target %s %s) %s\n' "$1" "$2" "$3" "$r" "$4" "$5" "$ok"
+}
+object_of() { # virtual path -> object file in the store
+	local key; key=$(getfattr --only-values -n user.rasterfs.key "$1")
+	echo "$cache/objects/${key:0:2}/$key.tif"
+}
+
+dem=${RASTERFS_BENCH_DEM:-$here/../shared/data/srtm1_N48W125.tif}
+[ -f "$dem" ] || dem=$here/tests/data/srtm1_N48W125_crop.tif
+cp "$dem" "$src/dem.tif"
+echo "rasterfs benchmark on $(nproc) cores, input $(basename "$dem") ($(gdalinfo "$dem" | sed -n 's/^Size is //p'))"
+echo
+
+# --- 1. cold proj read vs gdalwarp -----------------------------------
+mount_fs
+v=$mnt/dem.tif@proj=EPSG:3857
+t_rfs=$(timeit cat "$v")
+co=(-co TILED=YES -co BLOCKXSIZE=256 -co BLOCKYSIZE=256 -co BIGTIFF=IF_SAFER)
+t_warp=$(best 1 gdalwarp -q -overwrite -t_srs EPSG:3857 -wm 64 -et 0.125 "${co[@]}" "$src/dem.tif" "$work/warp.tif")
+report "cold read of @proj=EPSG:3857 / gdalwarp (same options)" "$t_rfs" "$t_warp" "<=" 1.15
+
+# --- 2. cached reads ---------------------------------------------------
+obj=$(object_of "$v")
+size=$(stat -c %s "$obj")
+unmount; mount_fs                         # the mount's page cache is now cold
+cat "$obj" >/dev/null                     # the object's is warm
+t_obj=$(best 3 cat "$obj")
+t_first=$(timeit cat "$v")
+t_again=$(best 3 cat "$v")
+mb=$(echo "$size / 1048576" | bc -l)
+printf '%-58s %8.1f MiB\n' "cached output size" "$mb"
+report "first read through the mount / direct read (throughput)" "$t_obj" "$t_first" ">=" 0.5
+report "repeated read through the mount / direct read (throughput)" "$t_obj" "$t_again" ">=" 0.9
+gi() { for _ in $(seq 20); do gdalinfo "$1" >/dev/null; done; }
+gdalinfo "$v" >/dev/null
+t_gi_obj=$(best 3 gi "$obj")
+t_gi_rfs=$(best 3 gi "$v")
+report "gdalinfo x20 through the mount / on the object file" "$t_gi_rfs" "$t_gi_obj" "<=" 1.5
+
+# --- 3. focal: window size and SciPy ----------------------------------
+n=8000
+[ $quick = 1 ] && n=3000
+gdalwarp -q -overwrite -ts $n $n -r bilinear -ot Float32 -co TILED=YES "$dem" "$src/big.tif"
+cat "$src/big.tif" >/dev/null
+t3=$(timeit cat "$mnt/big.tif@focal=3,mean")
+t31=$(timeit cat "$mnt/big.tif@focal=31,mean")
+report "cold read of ${n}x${n} Float32 @focal=31 / @focal=3" "$t31" "$t3" "<=" 1.5
+t_scipy=$($py - "$src/big.tif" <<'PYEOF'
+import sys, time
+from osgeo import gdal
+from scipy import ndimage
+import numpy as np
+a = gdal.Open(sys.argv[1]).ReadAsArray().astype(np.float32)
+t = time.perf_counter()
+ndimage.uniform_filter(a, size=31, mode="nearest")
+print(time.perf_counter() - t)
+PYEOF
+)
+report "rasterfs @focal=31,mean whole job / scipy uniform_filter(31)" "$t31" "$t_scipy" "<=" 1.0
+echo
+echo "(PASS/MISS compare the ratio with the target; times are wall-clock seconds.)"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# setup.sh - install what rasterfs needs (Debian 12), then configure and build.
+#
+# Idempotent: packages already installed are left alone, an existing build
+# directory is reused.  As root, missing packages are installed with apt-get;
+# otherwise the apt-get command to run is printed and the script stops.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+PKGS=(
+	build-essential meson ninja-build pkg-config
+	libfuse3-dev fuse3
+	libgdal-dev gdal-bin libproj-dev
+	liblmdb-dev lmdb-utils libxxhash-dev
+	python3-pytest python3-gdal python3-numpy python3-scipy python3-rasterio
+	attr
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if ((${#missing[@]})); then
+	echo "setup: missing Debian packages: ${missing[*]}"
+	if [[ $(id -u) -eq 0 ]]; then
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update
+		apt-get install -y --no-install-recommends "${missing[@]}"
+	else
+		echo "setup: not root; install them with:" >&2
+		echo "    sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+		exit 1
+	fi
+else
+	echo "setup: all ${#PKGS[@]} Debian packages are installed"
+fi
+
+if [[ ! -e /dev/fuse ]]; then
+	echo "setup: warning: /dev/fuse is missing; mounts will fail" \
+		"(in a container, run it with --device /dev/fuse --cap-add SYS_ADMIN)" >&2
+fi
+
+if [[ ! -f build/build.ninja ]]; then
+	echo "setup: meson setup build"
+	meson setup build
+fi
+echo "setup: meson compile -C build"
+meson compile -C build
+echo "setup: built $(pwd)/build/rasterfs"

@@ -1,0 +1,151 @@
+/* err.c - rasterfs error codes: one table, three views (message, public
+ * name, errno).  errno values are described by glibc itself
+ * (strerrordesc_np/strerrorname_np), which return static strings and so are
+ * thread safe, unlike strerror().
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "rasterfs/err.h"
+
+struct rfs_err_info {
+	int code;
+	const char *name;	/* stable; users quote it in bug reports */
+	int err;		/* what the FUSE layer replies with */
+	const char *msg;
+};
+
+static const struct rfs_err_info rfs_err_table[] = {
+	{ RFS_E_UNKNOWN_STEP, "RFS-E100", ENOENT,
+	  "unknown processing step in the name" },
+	{ RFS_E_BAD_ARG, "RFS-E101", EINVAL,
+	  "bad arguments to a processing step" },
+	{ RFS_E_BAD_CRS, "RFS-E102", EINVAL,
+	  "CRS code not found in PROJ's database" },
+	{ RFS_E_ESCAPE, "RFS-E103", EACCES,
+	  "path leaves the source tree" },
+	{ RFS_E_TOO_LONG, "RFS-E104", ENAMETOOLONG,
+	  "processing chain too long" },
+	{ RFS_E_NO_SOURCE, "RFS-E105", ENOENT,
+	  "no source file for the name" },
+	{ RFS_E_TOO_BIG, "RFS-E106", EFBIG,
+	  "output larger than the configured limit" },
+
+	{ RFS_E_SOURCE, "RFS-E200", EIO,
+	  "GDAL cannot open the source raster" },
+	{ RFS_E_PROCESS, "RFS-E201", EIO,
+	  "a processing step failed" },
+	{ RFS_E_CRASH, "RFS-E202", EIO,
+	  "the worker process died" },
+	{ RFS_E_NOMEM, "RFS-E203", ENOMEM,
+	  "the worker ran out of memory" },
+	{ RFS_E_CANCELLED, "RFS-E204", ECANCELED,
+	  "the job was cancelled" },
+	{ RFS_E_TIMEOUT, "RFS-E205", ETIMEDOUT,
+	  "the job took longer than job_timeout" },
+	/* EIO rather than ESHUTDOWN: a reader's tool prints "Input/output
+	 * error", which is closer to the truth than "Cannot send after
+	 * transport endpoint shutdown". */
+	{ RFS_E_SHUTDOWN, "RFS-E206", EIO,
+	  "the filesystem is being unmounted" },
+
+	{ RFS_E_NOSPACE, "RFS-E300", ENOSPC,
+	  "no space left in the cache store" },
+	{ RFS_E_STORE_IO, "RFS-E301", EIO,
+	  "I/O error in the cache store" },
+	{ RFS_E_STORE_CORRUPT, "RFS-E302", EIO,
+	  "cache store index and objects disagree" },
+	{ RFS_E_STORE_VERSION, "RFS-E303", EIO,
+	  "cache store made by another format version" },
+
+	{ RFS_E_OPTION, "RFS-E400", EINVAL,
+	  "bad mount option" },
+	{ RFS_E_INTERNAL, "RFS-E499", EIO,
+	  "internal error in rasterfs (a bug)" },
+};
+
+#define RFS_E_LAST (RFS_E_BASE + 999)
+
+static const struct rfs_err_info *rfs_err_find(int code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(rfs_err_table) / sizeof(rfs_err_table[0]); i++)
+		if (rfs_err_table[i].code == code)
+			return &rfs_err_table[i];
+	return NULL;
+}
+
+/* abs() of INT_MIN is undefined; any such value is simply unknown. */
+static int rfs_err_abs(int rc)
+{
+	if (rc == INT_MIN)
+		return INT_MAX;
+	return rc < 0 ? -rc : rc;
+}
+
+int rfs_err_is_rfs(int rc)
+{
+	int c = rfs_err_abs(rc);
+
+	return c >= RFS_E_BASE && c <= RFS_E_LAST;
+}
+
+const char *rfs_strerror(int rc)
+{
+	const struct rfs_err_info *e;
+	const char *s;
+	int c = rfs_err_abs(rc);
+
+	if (c == 0)
+		return "Success";
+	if (rfs_err_is_rfs(c)) {
+		e = rfs_err_find(c);
+		return e ? e->msg : "unknown rasterfs error";
+	}
+	s = strerrordesc_np(c);
+	return s ? s : "unknown error";
+}
+
+const char *rfs_err_name(int rc)
+{
+	const struct rfs_err_info *e;
+	const char *s;
+	int c = rfs_err_abs(rc);
+
+	if (c == 0)
+		return "OK";
+	if (rfs_err_is_rfs(c)) {
+		e = rfs_err_find(c);
+		return e ? e->name : "RFS-E???";
+	}
+	s = strerrorname_np(c);
+	return s ? s : "E???";
+}
+
+int rfs_err_errno(int rc)
+{
+	const struct rfs_err_info *e;
+	int c = rfs_err_abs(rc);
+
+	if (!rfs_err_is_rfs(c))
+		return c;
+	e = rfs_err_find(c);
+	return e ? e->err : EIO;
+}
+
+int rfs_err_from_store_errno(int err)
+{
+	int c = rfs_err_abs(err);
+
+	switch (c) {
+	case ENOSPC:
+	case EDQUOT:
+		return -RFS_E_NOSPACE;
+	case EIO:
+		return -RFS_E_STORE_IO;
+	default:
+		return -c;
+	}
+}

@@ -1,0 +1,1018 @@
+/* fs.c - the FUSE low-level operations.
+ *
+ * Design notes:
+ *  1. Helpers return 0 or a negative code; only the thin op wrappers call
+ *     fuse_reply_*, with rfs_err_errno() turning codes into errnos.
+ *  2. Lookup and getattr never compute.  A virtual name that is not in the
+ *     store yet reports size 0 with attribute timeout 0, so the kernel asks
+ *     again (it also refreshes attributes on a read past the provisional
+ *     EOF); open starts or joins the job and is answered when it ends.
+ *  3. A waiting open holds no thread: its request is parked with the job and
+ *     replied to from the pool's or the committer's thread.  An interrupt
+ *     (Ctrl-C on the reader) answers EINTR at once; the job goes on.
+ *  4. Objects are immutable, so an open of the same key as the last open of
+ *     the same node keeps the kernel's page cache (keep_cache): repeated
+ *     reads never reach us.
+ */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "rasterfs/chain.h"
+#include "rasterfs/crs.h"
+#include "rasterfs/err.h"
+#include "rasterfs/fs.h"
+#include "rasterfs/log.h"
+
+#define BLKSIZE (1 << 20) /* st_blksize: invites large reads (cp, GDAL) */
+
+static struct rfs_fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct rfs_node *node_of(fuse_req_t req, fuse_ino_t ino)
+{
+	return rfs_nodes_find(fs_of(req)->nodes, ino);
+}
+
+/* --- names --------------------------------------------------------- */
+
+/* Files GDAL looks for beside a dataset.  None of them exists beside a
+ * virtual name, and none may start a job. */
+static const char *const probe_suffixes[] = {
+	".aux.xml", ".ovr", ".msk", ".aux", ".xml", ".tfw", ".tifw", ".wld",
+	".prj", ".imd", ".rpb", "_rpc.txt", ".pvl", ".tab", ".vat.dbf",
+	".ovr.aux.xml", ".msk.aux.xml", ".gfs", ".lock", ".lck",
+};
+
+int rfs_fs_is_probe(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!strchr(name, '@'))
+		return 0;
+	for (size_t i = 0; i < sizeof(probe_suffixes) / sizeof(*probe_suffixes);
+	     i++) {
+		size_t l = strlen(probe_suffixes[i]);
+		if (n > l && strcasecmp(name + n - l, probe_suffixes[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int join_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n = dir[0] ? snprintf(buf, len, "%s/%s", dir, name) :
+			 snprintf(buf, len, "%s", name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* path below the root -> path relative to rootfd ("" -> ".") */
+static const char *rel(const char *path)
+{
+	return path[0] ? path : ".";
+}
+
+/* Is the file at path (below the root) inside the root once every symlink
+ * is followed?  Writes the absolute resolved path to abs. */
+static int check_inside(struct rfs_fs *fs, const char *path, char *abs)
+{
+	char joined[PATH_MAX];
+
+	if (snprintf(joined, sizeof(joined), "%s/%s", fs->root, path) >=
+	    (int)sizeof(joined))
+		return -ENAMETOOLONG;
+	if (!realpath(joined, abs))
+		return -errno;
+	if (strncmp(abs, fs->root, fs->rootlen) != 0 ||
+	    (abs[fs->rootlen] != '/' && fs->rootlen > 1))
+		return -RFS_E_ESCAPE;
+	return 0;
+}
+
+/* Split a virtual name in directory dir into its source and its chain, and
+ * check the chain.  The source is the longest prefix, ending before an '@',
+ * that names a regular file. */
+static int resolve_virtual(struct rfs_fs *fs, const char *dir,
+			   const char *name, char *src, struct rfs_chain *chain,
+			   char *msg, size_t msglen)
+{
+	char abs[PATH_MAX], prefix[NAME_MAX + 1];
+	size_t n = strlen(name);
+	struct stat st;
+	int rc;
+
+	for (size_t i = n; i-- > 0;) {
+		if (name[i] != '@' || i == 0)
+			continue;
+		memcpy(prefix, name, i);
+		prefix[i] = '\0';
+		if (strcmp(prefix, "..") == 0 || strcmp(prefix, ".") == 0)
+			continue;
+		if ((rc = join_path(src, PATH_MAX, dir, prefix)) < 0)
+			return rc;
+		if (fstatat(fs->rootfd, src, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		rc = rfs_chain_parse(name + i + 1, chain, msg, msglen);
+		if (rc < 0)
+			return rc;
+		for (int s = 0; s < chain->nsteps; s++)
+			if (chain->steps[s].op == RFS_OP_PROJ &&
+			    (rc = rfs_crs_check(chain->steps[s].u.proj.crs, msg,
+						msglen)) < 0)
+				return rc;
+		rc = check_inside(fs, src, abs);
+		if (rc == -RFS_E_ESCAPE)
+			snprintf(msg, msglen,
+				 "the source '%.100s' is a symlink that leaves "
+				 "the source directory %.100s (it resolves to "
+				 "%.100s)",
+				 src, fs->root, abs);
+		return rc;
+	}
+	snprintf(msg, msglen,
+		 "no regular file of the source tree is named by a prefix of "
+		 "'%.300s' ending before an '@' (expected "
+		 "FILE@step[@step...])",
+		 name);
+	return -RFS_E_NO_SOURCE;
+}
+
+/* --- attributes ---------------------------------------------------- */
+
+/* Identity and key of a virtual node's output, as of now. */
+static int virtual_key(struct rfs_fs *fs, struct rfs_node *n,
+		       struct stat *src_st, struct rfs_src_id *id, rfs_key *key)
+{
+	if (fstatat(fs->rootfd, n->src, src_st, 0) < 0)
+		return -errno;
+	if (!S_ISREG(src_st->st_mode))
+		return -ENOENT;
+	rfs_src_id_from_stat(id, src_st);
+	rfs_key_make(key, id, n->chain->canonical);
+	return 0;
+}
+
+static int virtual_attr(struct rfs_fs *fs, struct rfs_node *n,
+			struct stat *st, double *timeout)
+{
+	struct stat sst;
+	struct rfs_src_id id;
+	struct rfs_store_entry e;
+	rfs_key key;
+	int rc = virtual_key(fs, n, &sst, &id, &key);
+
+	if (rc < 0)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	st->st_uid = sst.st_uid;
+	st->st_gid = sst.st_gid;
+	st->st_blksize = BLKSIZE;
+	rc = rfs_store_lookup(fs->store, &key, &id, n->chain->canonical, &e);
+	if (rc == 0) {
+		st->st_size = (off_t)e.size;
+		st->st_blocks = (blkcnt_t)((e.size + 511) / 512);
+		st->st_mtim.tv_sec = e.created_ns / 1000000000;
+		st->st_mtim.tv_nsec = e.created_ns % 1000000000;
+		*timeout = fs->timeout;
+	} else {
+		/* Note 2: provisional until the output exists. */
+		st->st_mtim = sst.st_mtim;
+		*timeout = 0;
+	}
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+	return 0;
+}
+
+static int real_attr(struct rfs_fs *fs, struct rfs_node *n, struct stat *st)
+{
+	if (fstatat(fs->rootfd, rel(n->path), st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	st->st_ino = n->ino;
+	return 0;
+}
+
+static void ctl_attr(struct rfs_node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	if (n->kind == RFS_NODE_CTL_DIR) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+	} else {
+		/* Generated at open and read with direct_io: size 0 is fine. */
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+	}
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+}
+
+static int node_attr(struct rfs_fs *fs, struct rfs_node *n, struct stat *st,
+		     double *timeout)
+{
+	*timeout = fs->timeout;
+	switch (n->kind) {
+	case RFS_NODE_REAL:
+		return real_attr(fs, n, st);
+	case RFS_NODE_VIRTUAL:
+		return virtual_attr(fs, n, st, timeout);
+	default:
+		ctl_attr(n, st);
+		return 0;
+	}
+}
+
+/* --- lookup -------------------------------------------------------- */
+
+static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     struct fuse_entry_param *e)
+{
+	struct rfs_fs *fs = fs_of(req);
+	struct rfs_node *dir = node_of(req, parent), *n;
+	char path[PATH_MAX], src[PATH_MAX], msg[RFS_MSG_MAX] = "";
+	struct rfs_chain chain;
+	struct stat st;
+	double timeout;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	if (dir->kind == RFS_NODE_CTL_DIR) {
+		if (strcmp(name, "stats") != 0)
+			return -ENOENT;
+		n = &fs->ctl_stats;
+		goto found;
+	}
+	if (dir->kind != RFS_NODE_REAL)
+		return -ENOTDIR;
+	if (dir->path[0] == '\0' && strcmp(name, RFS_CTL_DIR) == 0) {
+		n = &fs->ctl_dir;
+		goto found;
+	}
+	if ((rc = join_path(path, sizeof(path), dir->path, name)) < 0)
+		return rc;
+
+	/* A real file wins, even one whose name has an '@'. */
+	if (fstatat(fs->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		n = rfs_nodes_get(fs->nodes, path, RFS_NODE_REAL, NULL, NULL);
+		goto found;
+	}
+	if (errno != ENOENT || !strchr(name, '@'))
+		return -errno;
+	if (rfs_fs_is_probe(name)) {
+		rfs_stat_inc(&fs->stats, probes);
+		return -ENOENT;
+	}
+	rc = resolve_virtual(fs, dir->path, name, src, &chain, msg, sizeof(msg));
+	if (rc < 0) {
+		rfs_stat_inc(&fs->stats, bad_names);
+		rfs_log(LOG_NOTICE, "%s: %s %s", path, rfs_err_name(rc), msg);
+		return rc;
+	}
+	n = rfs_nodes_get(fs->nodes, path, RFS_NODE_VIRTUAL, src, &chain);
+found:
+	if (!n)
+		return -ENOMEM;
+	if ((rc = node_attr(fs, n, &e->attr, &timeout)) < 0) {
+		rfs_nodes_forget(fs->nodes, n->ino, 1);
+		return rc;
+	}
+	e->ino = n->ino;
+	e->attr_timeout = timeout;
+	e->entry_timeout = fs->timeout;
+	return 0;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int rc = do_lookup(req, parent, name, &e);
+
+	if (rc == -ENOENT) {
+		/* A negative entry: the kernel remembers it for a while, so
+		 * GDAL's repeated sibling probes never reach us twice. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs_of(req)->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (rc < 0)
+		fuse_reply_err(req, rfs_err_errno(rc));
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	rfs_nodes_forget(fs_of(req)->nodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		rfs_nodes_forget(fs_of(req)->nodes, forgets[i].ino,
+				 forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct stat st;
+	double timeout;
+	int rc = node_attr(fs_of(req), node_of(req, ino), &st, &timeout);
+	(void)fi;
+
+	if (rc < 0)
+		fuse_reply_err(req, rfs_err_errno(rc));
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct rfs_node *n = node_of(req, ino);
+	char buf[PATH_MAX + 1];
+	ssize_t len;
+
+	if (n->kind != RFS_NODE_REAL) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	len = readlinkat(fs_of(req)->rootfd, rel(n->path), buf, PATH_MAX);
+	if (len < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	buf[len] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+/* --- directories --------------------------------------------------- */
+
+struct dir_entry {
+	char *name;
+	ino_t ino;
+	unsigned char type;
+};
+
+struct dir_snapshot {
+	size_t n;
+	struct dir_entry *e;
+};
+
+static void snapshot_free(struct dir_snapshot *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	free(d->e);
+	free(d);
+}
+
+static int snapshot_add(struct dir_snapshot *d, size_t *cap, const char *name,
+			ino_t ino, unsigned char type)
+{
+	if (d->n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 64;
+		struct dir_entry *ne = realloc(d->e, nc * sizeof(*ne));
+		if (!ne)
+			return -ENOMEM;
+		d->e = ne;
+		*cap = nc;
+	}
+	if (!(d->e[d->n].name = strdup(name)))
+		return -ENOMEM;
+	d->e[d->n].ino = ino;
+	d->e[d->n].type = type;
+	d->n++;
+	return 0;
+}
+
+/* The whole listing is read at opendir, so offsets are plain indexes and
+ * the control directory can be listed in the root like any entry. */
+static int open_snapshot(struct rfs_fs *fs, struct rfs_node *n,
+			 struct dir_snapshot **out)
+{
+	struct dir_snapshot *d = calloc(1, sizeof(*d));
+	size_t cap = 0;
+	int rc = 0;
+
+	if (!d)
+		return -ENOMEM;
+	if (n->kind == RFS_NODE_CTL_DIR) {
+		if ((rc = snapshot_add(d, &cap, ".", n->ino, DT_DIR)) ||
+		    (rc = snapshot_add(d, &cap, "..", FUSE_ROOT_ID, DT_DIR)) ||
+		    (rc = snapshot_add(d, &cap, "stats", fs->ctl_stats.ino,
+				       DT_REG)))
+			goto out;
+		goto out;
+	}
+	if (n->kind != RFS_NODE_REAL) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	int fd = openat(fs->rootfd, rel(n->path),
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	DIR *dp = fdopendir(fd);
+	if (!dp) {
+		rc = -errno;
+		close(fd);
+		goto out;
+	}
+	struct dirent *de;
+	while ((de = readdir(dp)) && rc == 0)
+		rc = snapshot_add(d, &cap, de->d_name, de->d_ino, de->d_type);
+	closedir(dp);
+	if (rc == 0 && n->path[0] == '\0')
+		rc = snapshot_add(d, &cap, RFS_CTL_DIR, fs->ctl_dir.ino, DT_DIR);
+out:
+	if (rc < 0) {
+		snapshot_free(d);
+		return rc;
+	}
+	*out = d;
+	return 0;
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct dir_snapshot *d;
+	int rc = open_snapshot(fs_of(req), node_of(req, ino), &d);
+
+	if (rc < 0) {
+		fuse_reply_err(req, rfs_err_errno(rc));
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi) != 0)
+		snapshot_free(d);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	struct dir_snapshot *d = (struct dir_snapshot *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+	(void)ino;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct stat st = { .st_ino = d->e[i].ino,
+				   .st_mode = (mode_t)d->e[i].type << 12 };
+		size_t l = fuse_add_direntry(req, buf + used, size - used,
+					     d->e[i].name, &st, (off_t)(i + 1));
+		if (l > size - used)
+			break;
+		used += l;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	(void)ino;
+	snapshot_free((struct dir_snapshot *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* --- open, read, release ------------------------------------------- */
+
+/* A file handle: an fd of a real file or store object, or the text of a
+ * control file. */
+struct handle {
+	int fd;
+	size_t len;
+	char text[];
+};
+
+static void handle_free(struct handle *h)
+{
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h);
+}
+
+static int reply_open_fd(fuse_req_t req, struct fuse_file_info *fi, int fd,
+			 int keep_cache)
+{
+	struct handle *h = malloc(sizeof(*h));
+
+	if (!h) {
+		close(fd);
+		return fuse_reply_err(req, ENOMEM);
+	}
+	h->fd = fd;
+	h->len = 0;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->keep_cache = keep_cache;
+	fi->direct_io = 0;
+	if (fuse_reply_open(req, fi) != 0) {
+		/* The reader went away; no release will come. */
+		handle_free(h);
+		return -1;
+	}
+	return 0;
+}
+
+/* Open key's object for node and reply.  Note 4 decides keep_cache. */
+static void reply_open_object(struct rfs_fs *fs, struct rfs_node *n,
+			      const rfs_key *key, fuse_req_t req,
+			      struct fuse_file_info *fi)
+{
+	int fd = rfs_store_open_object(fs->store, key);
+
+	if (fd < 0) {
+		char hex[RFS_KEY_HEX];
+		rfs_key_hex(key, hex);
+		rfs_log(LOG_ERR, "%s: object %s is indexed but cannot be "
+			"opened: %s", n->path, hex, strerror(-fd));
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	int keep = n->opened && memcmp(&n->last_key, key, sizeof(*key)) == 0;
+	n->opened = true;
+	n->last_key = *key;
+	pthread_mutex_unlock(&n->lock);
+	reply_open_fd(req, fi, fd, keep);
+}
+
+struct open_waiter {
+	fuse_req_t req;
+	struct fuse_file_info fi;
+	struct rfs_fs *fs;
+	struct rfs_node *n;
+	rfs_key key;
+	atomic_int replied; /* note 3: whoever sets it first replies */
+};
+
+static void open_interrupted(fuse_req_t req, void *arg)
+{
+	struct open_waiter *w = arg;
+
+	if (atomic_exchange(&w->replied, 1) == 0)
+		fuse_reply_err(req, EINTR);
+}
+
+/* Claim the right to reply; if the interrupt got there first, the request
+ * is answered and must not be touched. */
+static int waiter_claim(struct open_waiter *w)
+{
+	if (atomic_exchange(&w->replied, 1) != 0)
+		return 0;
+	/* Serialises with an interrupt callback under way and stops later
+	 * ones, so the request stays ours until we reply. */
+	fuse_req_interrupt_func(w->req, NULL, NULL);
+	return 1;
+}
+
+static void open_job_done(void *arg, int rc, const char *msg)
+{
+	struct open_waiter *w = arg;
+
+	if (waiter_claim(w)) {
+		if (rc == 0) {
+			reply_open_object(w->fs, w->n, &w->key, w->req, &w->fi);
+		} else {
+			rfs_log(LOG_DEBUG, "open %s: %s %s", w->n->path,
+				rfs_err_name(rc), msg ? msg : "");
+			fuse_reply_err(w->req, rfs_err_errno(rc));
+		}
+	}
+	free(w);
+}
+
+static void open_virtual(fuse_req_t req, struct rfs_node *n,
+			 struct fuse_file_info *fi)
+{
+	struct rfs_fs *fs = fs_of(req);
+	char abs[PATH_MAX];
+	struct stat sst;
+	struct rfs_job_spec spec;
+	int rc;
+
+	if ((rc = virtual_key(fs, n, &sst, &spec.src, &spec.key)) < 0 ||
+	    (rc = check_inside(fs, n->src, abs)) < 0) {
+		fuse_reply_err(req, rfs_err_errno(rc));
+		return;
+	}
+	if (rfs_store_lookup(fs->store, &spec.key, &spec.src,
+			     n->chain->canonical, NULL) == 0) {
+		rfs_stat_inc(&fs->stats, cache_hits);
+		reply_open_object(fs, n, &spec.key, req, fi);
+		return;
+	}
+	struct open_waiter *w = calloc(1, sizeof(*w));
+	if (!w) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	w->req = req;
+	w->fi = *fi;
+	w->fs = fs;
+	w->n = n;
+	w->key = spec.key;
+	spec.source = abs;
+	spec.source_rel = n->src;
+	spec.canonical = n->chain->canonical;
+	/* Registered before the job can end, so the callback can always
+	 * deregister it (note 3). */
+	fuse_req_interrupt_func(req, open_interrupted, w);
+	rc = rfs_pool_request(fs->pool, &spec, open_job_done, w);
+	if (rc == 0) {
+		rfs_stat_inc(&fs->stats, cache_misses);
+		return; /* answered by open_job_done */
+	}
+	if (waiter_claim(w)) {
+		if (rc == 1) {
+			rfs_stat_inc(&fs->stats, cache_hits);
+			reply_open_object(fs, n, &spec.key, req, &w->fi);
+		} else {
+			fuse_reply_err(req, rfs_err_errno(rc));
+		}
+	}
+	free(w);
+}
+
+static void open_ctl(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct rfs_fs *fs = fs_of(req);
+	size_t cap = 4096;
+	struct handle *h = malloc(sizeof(*h) + cap);
+
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->fd = -1;
+	int n = rfs_stats_json(&fs->stats, fs->store,
+			       rfs_pool_workers(fs->pool), h->text, cap);
+	h->len = n < 0 ? 0 : (size_t)n;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1; /* a fresh snapshot per open; size unknown */
+	if (fuse_reply_open(req, fi) != 0)
+		handle_free(h);
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rfs_fs *fs = fs_of(req);
+	struct rfs_node *n = node_of(req, ino);
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
+	    (fi->flags & (O_TRUNC | O_APPEND | O_CREAT))) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	switch (n->kind) {
+	case RFS_NODE_REAL: {
+		int fd = openat(fs->rootfd, n->path,
+				O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+				(fi->flags & O_NONBLOCK));
+		if (fd < 0)
+			fuse_reply_err(req, errno);
+		else
+			reply_open_fd(req, fi, fd, 0);
+		return;
+	}
+	case RFS_NODE_VIRTUAL:
+		open_virtual(req, n, fi);
+		return;
+	case RFS_NODE_CTL_FILE:
+		open_ctl(req, fi);
+		return;
+	default:
+		fuse_reply_err(req, EISDIR);
+	}
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	(void)ino;
+
+	if (h->fd < 0) {
+		if ((size_t)off >= h->len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, h->text + off,
+				       h->len - (size_t)off < size ?
+				       h->len - (size_t)off : size);
+		return;
+	}
+	/* Spliced from the file to the FUSE device when the kernel allows:
+	 * the bytes are never copied through this process. */
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = h->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	handle_free((struct handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+	(void)ino;
+
+	if (fstatvfs(fs_of(req)->rootfd, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+/* --- extended attributes ------------------------------------------- */
+
+/* A virtual file describes itself; reading these never starts a job. */
+static const char *const vattrs[] = {
+	"user.rasterfs.chain", "user.rasterfs.key", "user.rasterfs.state",
+	"user.rasterfs.source",
+};
+
+static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n,
+			 const char *name, char *buf, size_t len)
+{
+	struct stat sst;
+	struct rfs_src_id id;
+	rfs_key key;
+	int rc = virtual_key(fs, n, &sst, &id, &key);
+	int w;
+
+	if (rc < 0)
+		return rc;
+	if (strcmp(name, "user.rasterfs.chain") == 0) {
+		w = snprintf(buf, len, "%s", n->chain->canonical);
+	} else if (strcmp(name, "user.rasterfs.key") == 0) {
+		char hex[RFS_KEY_HEX];
+		rfs_key_hex(&key, hex);
+		w = snprintf(buf, len, "%s", hex);
+	} else if (strcmp(name, "user.rasterfs.source") == 0) {
+		w = snprintf(buf, len, "%s", n->src);
+	} else if (strcmp(name, "user.rasterfs.state") == 0) {
+		const char *state = "absent";
+		if (rfs_store_lookup(fs->store, &key, &id, n->chain->canonical,
+				     NULL) == 0)
+			state = "done";
+		else
+			rfs_pool_job_state(fs->pool, &key, &state, NULL);
+		w = snprintf(buf, len, "%s", state);
+	} else {
+		return -ENODATA;
+	}
+	return w < 0 || (size_t)w >= len ? -ERANGE : w;
+}
+
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct rfs_fs *fs = fs_of(req);
+	struct rfs_node *n = node_of(req, ino);
+	char buf[PATH_MAX + RFS_CHAIN_TEXT_MAX];
+	ssize_t len;
+
+	if (n->kind == RFS_NODE_VIRTUAL) {
+		len = virtual_xattr(fs, n, name, buf, sizeof(buf));
+	} else if (n->kind == RFS_NODE_REAL) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", fs->root, n->path);
+		len = lgetxattr(path, name, buf, sizeof(buf));
+		if (len < 0)
+			len = -errno;
+	} else {
+		len = -ENODATA;
+	}
+	if (len < 0)
+		fuse_reply_err(req, (int)-len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else if ((size_t)len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+}
+
+static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct rfs_fs *fs = fs_of(req);
+	struct rfs_node *n = node_of(req, ino);
+	char buf[4096];
+	ssize_t len = 0;
+
+	if (n->kind == RFS_NODE_VIRTUAL) {
+		for (size_t i = 0; i < sizeof(vattrs) / sizeof(*vattrs); i++) {
+			size_t l = strlen(vattrs[i]) + 1;
+			memcpy(buf + len, vattrs[i], l);
+			len += (ssize_t)l;
+		}
+	} else if (n->kind == RFS_NODE_REAL) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", fs->root, n->path);
+		len = llistxattr(path, buf, sizeof(buf));
+		if (len < 0)
+			len = -errno;
+	}
+	if (len < 0)
+		fuse_reply_err(req, (int)-len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else if ((size_t)len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+}
+
+/* --- the rest: a read-only filesystem ------------------------------ */
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	/* Large reads: GDAL and cp read big blocks of immutable objects. */
+	conn->max_readahead = conn->max_readahead > (1u << 20) ?
+			      conn->max_readahead : (1u << 20);
+}
+
+static void erofs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			  int to_set, struct fuse_file_info *fi)
+{
+	(void)ino, (void)attr, (void)to_set, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void erofs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EROFS);
+}
+
+static void erofs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	fuse_reply_err(req, EROFS);
+}
+
+static void erofs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void erofs_symlink(fuse_req_t req, const char *link,
+			  fuse_ino_t parent, const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void erofs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 fuse_ino_t newparent, const char *newname,
+			 unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void erofs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		       const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	fuse_reply_err(req, EROFS);
+}
+
+static void erofs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void erofs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   const char *value, size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void erofs_removexattr(fuse_req_t req, fuse_ino_t ino,
+			      const char *name)
+{
+	(void)ino, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+const struct fuse_lowlevel_ops rfs_fs_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.readlink = fs_readlink,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
+	.open = fs_open,
+	.read = fs_read,
+	.release = fs_release,
+	.statfs = fs_statfs,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.setattr = erofs_setattr,
+	.mknod = erofs_mknod,
+	.mkdir = erofs_mkdir,
+	.unlink = erofs_unlink,
+	.rmdir = erofs_unlink,
+	.symlink = erofs_symlink,
+	.rename = erofs_rename,
+	.link = erofs_link,
+	.create = erofs_create,
+	.setxattr = erofs_setxattr,
+	.removexattr = erofs_removexattr,
+};
+
+int rfs_fs_init(struct rfs_fs *fs, const char *source_dir)
+{
+	char abs[PATH_MAX];
+	struct stat st;
+
+	memset(fs, 0, sizeof(*fs));
+	fs->rootfd = -1;
+	if (!realpath(source_dir, abs))
+		return -errno;
+	if (stat(abs, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	fs->rootfd = open(abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->rootfd < 0)
+		return -errno;
+	fs->root = strdup(abs);
+	fs->rootlen = strlen(abs);
+	fs->nodes = rfs_nodes_new();
+	fs->timeout = 1.0;
+	if (!fs->root || !fs->nodes) {
+		rfs_fs_destroy(fs);
+		return -ENOMEM;
+	}
+	fs->ctl_dir.kind = RFS_NODE_CTL_DIR;
+	fs->ctl_dir.path = RFS_CTL_DIR;
+	fs->ctl_dir.ino = (fuse_ino_t)(uintptr_t)&fs->ctl_dir;
+	fs->ctl_stats.kind = RFS_NODE_CTL_FILE;
+	fs->ctl_stats.path = RFS_CTL_DIR "/stats";
+	fs->ctl_stats.ino = (fuse_ino_t)(uintptr_t)&fs->ctl_stats;
+	return 0;
+}
+
+void rfs_fs_destroy(struct rfs_fs *fs)
+{
+	rfs_nodes_free(fs->nodes);
+	free(fs->root);
+	if (fs->rootfd >= 0)
+		close(fs->rootfd);
+	fs->nodes = NULL;
+	fs->root = NULL;
+	fs->rootfd = -1;
+}

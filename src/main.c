@@ -1,0 +1,311 @@
+/* main.c - rasterfs: parse -> store -> workers -> session -> mount -> loop
+ * -> unwind. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+#include <gdal.h>
+
+#include "rasterfs/crs.h"
+#include "rasterfs/err.h"
+#include "rasterfs/fs.h"
+#include "rasterfs/log.h"
+#include "rasterfs/pool.h"
+#include "rasterfs/store.h"
+#include "rasterfs/worker.h"
+
+struct options {
+	char *source;
+	char *cache;
+	unsigned workers;
+	unsigned gdal_cache_mb;
+};
+
+#define OPT(t, p) { t, offsetof(struct options, p), 0 }
+static const struct fuse_opt option_spec[] = {
+	OPT("cache=%s", cache),
+	OPT("workers=%u", workers),
+	OPT("gdal_cache=%u", gdal_cache_mb),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] SOURCE_DIR MOUNTPOINT\n\n"
+	       "Serve the rasters of SOURCE_DIR at MOUNTPOINT, each with virtual\n"
+	       "siblings named FILE@step[@step...], e.g. dem.tif@proj=EPSG:3857@focal=3\n\n"
+	       "rasterfs options (-o NAME=VALUE[,...]):\n"
+	       "    cache=DIR          cache store (default $XDG_CACHE_HOME/rasterfs\n"
+	       "                       or ~/.cache/rasterfs)\n"
+	       "    workers=N          worker processes (default: online CPUs)\n"
+	       "    gdal_cache=MB      GDAL block cache per worker (default 256)\n\n",
+	       prog);
+}
+
+/* The first non-option argument is the source; the second is left for
+ * fuse_parse_cmdline() as the mount point. */
+static int option_proc(void *data, const char *arg, int key,
+		       struct fuse_args *outargs)
+{
+	struct options *o = data;
+	(void)outargs;
+
+	if (key == FUSE_OPT_KEY_NONOPT && !o->source) {
+		o->source = strdup(arg);
+		return 0;
+	}
+	return 1;
+}
+
+static char *default_cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char buf[PATH_MAX];
+
+	if (xdg && xdg[0] == '/')
+		snprintf(buf, sizeof(buf), "%s/rasterfs", xdg);
+	else {
+		if (!home || !*home) {
+			struct passwd *pw = getpwuid(getuid());
+			home = pw ? pw->pw_dir : "/tmp";
+		}
+		snprintf(buf, sizeof(buf), "%s/.cache/rasterfs", home);
+	}
+	return strdup(buf);
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+	char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Fork before anything starts a thread or opens the store; the parent
+ * waits until the child reports the mount ready (or failed) and exits with
+ * that status, so `rasterfs SRC MNT && ls MNT` works. */
+static int daemon_fork(int *notify_fd)
+{
+	int p[2];
+	char status = 1;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &status, 1) != 1)
+			status = 1;
+		_exit(status);
+	}
+	close(p[0]);
+	setsid();
+	*notify_fd = p[1];
+	return 0;
+}
+
+static void daemon_ready(int notify_fd, char status)
+{
+	int null;
+
+	if (notify_fd < 0)
+		return;
+	if (status == 0 && (null = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (write(notify_fd, &status, 1) != 1)
+		status = 1;
+	close(notify_fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct options opt = { 0 };
+	struct rfs_fs fs;
+	rfs_store *store = NULL;
+	rfs_pool *pool = NULL;
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *loop = NULL;
+	int notify_fd = -1, rc, ret = 1, mounted = 0, fs_ok = 0;
+	char fsname[PATH_MAX + 32], *optstr = NULL;
+
+	if (argc > 1 && strcmp(argv[1], RFS_WORKER_ARG) == 0)
+		return rfs_worker_main(argc - 1, argv + 1);
+
+	if (fuse_opt_parse(&args, &opt, option_spec, option_proc) < 0 ||
+	    fuse_parse_cmdline(&args, &cmd) != 0)
+		goto out;
+	if (cmd.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out;
+	}
+	if (cmd.show_version) {
+		printf("rasterfs %s (libfuse %s, %s, PROJ through GDAL)\n",
+		       RFS_VERSION, fuse_pkgversion(),
+		       GDALVersionInfo("--version"));
+		ret = 0;
+		goto out;
+	}
+	if (!opt.source || !cmd.mountpoint) {
+		fprintf(stderr, "rasterfs: expected SOURCE_DIR and MOUNTPOINT "
+			"(see %s --help)\n", argv[0]);
+		goto out;
+	}
+	if (!opt.cache)
+		opt.cache = default_cache_dir();
+	if (!opt.workers) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		opt.workers = n > 0 ? (unsigned)n : 1;
+	}
+	if (!opt.gdal_cache_mb)
+		opt.gdal_cache_mb = 256;
+
+	rfs_log_init("rasterfs", RFS_LOG_STDERR,
+		     cmd.debug ? LOG_DEBUG : LOG_INFO);
+	if ((rc = rfs_fs_init(&fs, opt.source)) < 0) {
+		fprintf(stderr, "rasterfs: source %s: %s\n", opt.source,
+			rfs_strerror(rc));
+		goto out;
+	}
+	fs_ok = 1;
+	if ((rc = make_dirs(opt.cache)) < 0) {
+		fprintf(stderr, "rasterfs: cache %s: %s\n", opt.cache,
+			rfs_strerror(rc));
+		goto out;
+	}
+	char cache_abs[PATH_MAX];
+	if (!realpath(opt.cache, cache_abs)) {
+		fprintf(stderr, "rasterfs: cache %s: %s\n", opt.cache,
+			strerror(errno));
+		goto out;
+	}
+
+	/* Read-only, kernel-checked permissions, and a name in the mount
+	 * table that says what is mounted. */
+	snprintf(fsname, sizeof(fsname), "fsname=rasterfs:%s", fs.root);
+	if (fuse_opt_add_opt_escaped(&optstr, fsname) < 0 ||
+	    fuse_opt_add_opt(&optstr, "ro,default_permissions,subtype=rasterfs") < 0 ||
+	    fuse_opt_add_arg(&args, "-o") < 0 ||
+	    fuse_opt_add_arg(&args, optstr) < 0)
+		goto out;
+
+	if (!cmd.foreground && (rc = daemon_fork(&notify_fd)) < 0) {
+		fprintf(stderr, "rasterfs: cannot daemonise: %s\n",
+			strerror(-rc));
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((rc = rfs_store_open(cache_abs, &store)) < 0) {
+		fprintf(stderr, "rasterfs: cache store %s: %s %s\n", cache_abs,
+			rfs_err_name(rc), rfs_strerror(rc));
+		goto out;
+	}
+	fs.store = store;
+	struct rfs_pool_config pc = {
+		.workers = opt.workers,
+		.exe = "/proc/self/exe",
+		.gdal_cache_mb = (int)opt.gdal_cache_mb,
+		.log_sink = cmd.foreground ? RFS_LOG_STDERR : RFS_LOG_SYSLOG,
+		.log_level = cmd.debug ? LOG_DEBUG : LOG_INFO,
+	};
+	if ((rc = rfs_pool_new(&pc, store, &fs.stats, &pool)) < 0) {
+		fprintf(stderr, "rasterfs: cannot start workers: %s\n",
+			rfs_strerror(rc));
+		goto out;
+	}
+	fs.pool = pool;
+
+	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), &fs);
+	if (!se)
+		goto out;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	if (fuse_session_mount(se, cmd.mountpoint) != 0)
+		goto out;
+	mounted = 1;
+	rfs_log(LOG_INFO, "serving %s at %s: cache %s, %u workers", fs.root,
+		cmd.mountpoint, cache_abs, opt.workers);
+	if (notify_fd >= 0) {
+		rfs_log_init("rasterfs", RFS_LOG_SYSLOG, pc.log_level);
+		daemon_ready(notify_fd, 0);
+		notify_fd = -1;
+		if (chdir("/") < 0)
+			rfs_log(LOG_WARNING, "chdir /: %s", strerror(errno));
+	}
+
+	if (cmd.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+		/* UINT_MAX means "not given" (libfuse warns if passed on). */
+		if (cmd.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop,
+						       cmd.max_idle_threads);
+		/* Waiting opens hold no thread, so threads serve readers only. */
+		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads > 0 &&
+					      cmd.max_threads <= 1024 ?
+					      cmd.max_threads : 64);
+		ret = fuse_session_loop_mt(se, loop);
+	}
+	ret = ret < 0 ? 1 : 0;
+	rfs_log(LOG_INFO, "unmounting %s", cmd.mountpoint);
+out:
+	/* Unwind in reverse: workers stop before the store closes, so every
+	 * finished job is committed or dropped before the index goes. */
+	if (se) {
+		if (mounted)
+			fuse_session_unmount(se);
+		fuse_remove_signal_handlers(se);
+	}
+	rfs_pool_free(pool);
+	rfs_store_close(store);
+	if (se)
+		fuse_session_destroy(se);
+	if (loop)
+		fuse_loop_cfg_destroy(loop);
+	if (fs_ok)
+		rfs_fs_destroy(&fs);
+	rfs_crs_cleanup();
+	daemon_ready(notify_fd, 1);
+	free(opt.source);
+	free(opt.cache);
+	free(cmd.mountpoint);
+	free(optstr);
+	fuse_opt_free_args(&args);
+	return ret;
+}

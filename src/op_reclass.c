@@ -1,0 +1,208 @@
+/* op_reclass.c - reclass=a:b:v[,a:b:v...][,other=V]: value ranges to
+ * classes.
+ *
+ * A value x goes to the v of the range with a <= x < b (ranges are sorted
+ * and never overlap, so a binary search finds the one candidate); a value
+ * in no range goes to V with other=V, else to nodata; nodata and NaN stay
+ * nodata.  Streamed in blocks of rows, band after band.
+ *
+ * Output type and nodata (the rule): the first of Byte, Int16, UInt16,
+ * Int32, Float32, Float64 that holds every v (and V) exactly and has a
+ * value left for nodata.  Nodata is the type's usual one (Byte 255, Int16
+ * -32768, UInt16 65535, Int32 -2147483648, Float32 -3.4028234663852886e+38,
+ * Float64 -1.7976931348623157e+308); if a class uses it, the other end of
+ * the type's range (Byte 0, Int16 32767, ...); if a class uses that too,
+ * the nearest free value stepping inward from the usual one.  There are at
+ * most RFS_CHAIN_MAX_RANGES + 1 classes, so a free value always exists.
+ * The output always declares that nodata, even when no cell gets it.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cpl_error.h>
+#include <gdal.h>
+
+#include "ops_int.h"
+#include "rasterfs/chain.h"
+#include "rasterfs/err.h"
+
+#define BLOCK_ROWS 256            /* one row of output tiles */
+#define BLOCK_BYTES (32 << 20)
+
+static const struct out_type {
+	GDALDataType type;
+	double lo, hi;     /* range of the type */
+	double usual;      /* preferred nodata: lo or hi */
+	int integer;
+} out_types[] = {
+	{ GDT_Byte, 0, 255, 255, 1 },
+	{ GDT_Int16, INT16_MIN, INT16_MAX, INT16_MIN, 1 },
+	{ GDT_UInt16, 0, UINT16_MAX, UINT16_MAX, 1 },
+	{ GDT_Int32, INT32_MIN, INT32_MAX, INT32_MIN, 1 },
+	{ GDT_Float32, -FLT_MAX, FLT_MAX, -FLT_MAX, 0 },
+	{ GDT_Float64, -DBL_MAX, DBL_MAX, -DBL_MAX, 0 },
+};
+
+static int holds(const struct out_type *t, double v)
+{
+	if (!(v >= t->lo && v <= t->hi))
+		return 0;
+	if (t->integer)
+		return v == floor(v);
+	if (t->type == GDT_Float32)
+		return (double)(float)v == v;
+	return 1;
+}
+
+static int is_class(const double *vals, int n, double v)
+{
+	for (int i = 0; i < n; i++)
+		if (vals[i] == v)
+			return 1;
+	return 0;
+}
+
+/* One step inward from v, in the type's own spacing. */
+static double inward(const struct out_type *t, double v)
+{
+	const double dir = t->usual == t->lo ? t->hi : t->lo;
+
+	if (t->integer)
+		return v + (dir > v ? 1 : -1);
+	if (t->type == GDT_Float32)
+		return nextafterf((float)v, (float)dir);
+	return nextafter(v, dir);
+}
+
+/* The output type and nodata for the step's classes (the rule above). */
+static void choose_type(const struct rfs_step *step, GDALDataType *type,
+			double *nodata)
+{
+	double vals[RFS_CHAIN_MAX_RANGES + 1];
+	int n = 0;
+
+	for (int i = 0; i < step->u.reclass.n; i++)
+		vals[n++] = step->u.reclass.ranges[i].value;
+	if (step->u.reclass.has_other)
+		vals[n++] = step->u.reclass.other;
+
+	for (size_t i = 0; i < sizeof(out_types) / sizeof(out_types[0]); i++) {
+		const struct out_type *t = &out_types[i];
+		int all = 1;
+		for (int j = 0; j < n && all; j++)
+			all = holds(t, vals[j]);
+		if (!all)
+			continue;
+		double nd = t->usual;
+		if (is_class(vals, n, nd))
+			nd = t->usual == t->lo ? t->hi : t->lo;
+		if (is_class(vals, n, nd))
+			for (nd = inward(t, t->usual); is_class(vals, n, nd);
+			     nd = inward(t, nd))
+				;
+		*type = t->type;
+		*nodata = nd;
+		return;
+	}
+	/* Float64 holds every finite double; the grammar allows no other. */
+	*type = GDT_Float64;
+	*nodata = -DBL_MAX;
+}
+
+/* Map a row block in place. */
+static void map_block(const struct rfs_step *step, double *v, size_t n,
+		      int has_nd, double in_nd, double out_nd)
+{
+	const struct rfs_range *rg = step->u.reclass.ranges;
+	const int nr = step->u.reclass.n;
+	const double unmatched = step->u.reclass.has_other ?
+		step->u.reclass.other : out_nd;
+
+	for (size_t i = 0; i < n; i++) {
+		const double x = v[i];
+		if (x != x || (has_nd && x == in_nd)) {
+			v[i] = out_nd;
+			continue;
+		}
+		/* the last range with lo <= x is the only one that can hold x */
+		int lo = 0, hi = nr - 1, k = -1;
+		while (lo <= hi) {
+			int mid = (lo + hi) / 2;
+			if (rg[mid].lo <= x) {
+				k = mid;
+				lo = mid + 1;
+			} else {
+				hi = mid - 1;
+			}
+		}
+		v[i] = (k >= 0 && x < rg[k].hi) ? rg[k].value : unmatched;
+	}
+}
+
+int rfs_op_reclass_run(GDALDatasetH src, const struct rfs_step *step,
+		       const struct rfs_op_ctx *ctx, GDALDatasetH *out)
+{
+	const int nb = GDALGetRasterCount(src);
+	const int W = GDALGetRasterXSize(src), H = GDALGetRasterYSize(src);
+	GDALDataType type;
+	double nodata;
+	GDALDatasetH ds = NULL;
+	double *buf = NULL;
+	int rows = BLOCK_ROWS, rc;
+
+	choose_type(step, &type, &nodata);
+	while (rows > 1 && (size_t)rows * W * sizeof(double) > BLOCK_BYTES)
+		rows /= 2;
+	rows = rows < H ? rows : H;
+	buf = malloc((size_t)rows * W * sizeof(double));
+	if (!buf) {
+		snprintf(ctx->msg, ctx->msglen, "reclass: out of memory for "
+			 "%d rows of %d cells", rows, W);
+		return -RFS_E_NOMEM;
+	}
+	rc = rfs_ops_create_like(src, nb, type, ctx, &ds);
+	if (rc)
+		goto out;
+
+	for (int b = 1; b <= nb; b++) {
+		GDALRasterBandH in = GDALGetRasterBand(src, b);
+		GDALRasterBandH o = GDALGetRasterBand(ds, b);
+		int has_nd = 0;
+		const double in_nd = GDALGetRasterNoDataValue(in, &has_nd);
+
+		if (GDALSetRasterNoDataValue(o, nodata) != CE_None)
+			goto gdal_fail;
+		for (int y = 0; y < H; y += rows) {
+			const int n = y + rows <= H ? rows : H - y;
+			if (GDALRasterIO(in, GF_Read, 0, y, W, n, buf, W, n,
+					 GDT_Float64, 0, 0) != CE_None)
+				goto gdal_fail;
+			map_block(step, buf, (size_t)n * W, has_nd, in_nd,
+				  nodata);
+			if (GDALRasterIO(o, GF_Write, 0, y, W, n, buf, W, n,
+					 GDT_Float64, 0, 0) != CE_None)
+				goto gdal_fail;
+			double frac = (b - 1 + (double)(y + n) / H) / nb;
+			if (!ctx->progress(frac, "", ctx->progress_arg)) {
+				snprintf(ctx->msg, ctx->msglen,
+					 "reclass: cancelled");
+				rc = -RFS_E_CANCELLED;
+				goto out;
+			}
+		}
+	}
+	*out = ds;
+	ds = NULL;
+	goto out;
+
+gdal_fail:
+	rc = rfs_ops_gdal_error("reclass", ctx->msg, ctx->msglen);
+out:
+	if (ds)
+		GDALClose(ds);
+	free(buf);
+	return rc;
+}

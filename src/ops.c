@@ -1,0 +1,539 @@
+/* ops.c - running a canonical chain with GDAL, in a worker process.
+ *
+ * Each step reads the previous step's dataset and creates its own file:
+ * intermediates in scratch_dir (uncompressed tiled GTiffs, removed as soon
+ * as the next step has consumed them), the last step out_path.  Then the
+ * band statistics go into out_path itself (GDAL_METADATA tag; PAM is off,
+ * so no .aux.xml), the file is closed, fsynced and hashed.  Any failure
+ * removes out_path and every intermediate.
+ *
+ * Progress: the steps share [0, 1) equally, with the statistics pass
+ * counted as a quarter step at the end.  A FALSE from the caller's callback
+ * is remembered here, so whatever GDAL makes of it the job reports
+ * -RFS_E_CANCELLED.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <xxhash.h>
+
+#include "ops_int.h"
+#include "rasterfs/err.h"
+#include "rasterfs/log.h"
+#include "rasterfs/ops.h"
+
+#define STATS_WEIGHT 0.25 /* the statistics pass, in steps */
+#define HASH_BUF (1 << 20)
+#define STATS_ROWS 256
+#define STATS_BYTES (16 << 20)
+
+const char *const rfs_ops_gtiff_options[] = {
+	"TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "BIGTIFF=IF_SAFER",
+	"COMPRESS=NONE", NULL,
+};
+
+static const struct {
+	enum rfs_op op;
+	rfs_op_run_fn run;
+} op_table[] = {
+	{ RFS_OP_PROJ, rfs_op_proj_run },
+	{ RFS_OP_FOCAL, rfs_op_focal_run },
+	{ RFS_OP_RECLASS, rfs_op_reclass_run },
+};
+
+struct chain_progress {
+	GDALProgressFunc fn;  /* the caller's; may be NULL */
+	void *arg;
+	double base, scale;   /* this part's share of the chain */
+	int cancelled;
+};
+
+/* GDAL's messages about failed writes rarely say why ("Write error at
+ * scanline 0"), and errno is gone by the time the call returns; this
+ * handler, pushed for the length of a job, looks at errno while GDAL
+ * reports the error, then passes the message on to the process's handler
+ * (the logger). */
+struct err_watch {
+	CPLErrorHandler next;
+	int nospace;
+};
+
+static void CPL_STDCALL watch_handler(CPLErr cls, CPLErrorNum no,
+				      const char *m)
+{
+	const int saved = errno;
+	struct err_watch *w = CPLGetErrorHandlerUserData();
+
+	if (cls >= CE_Failure && (saved == ENOSPC || saved == EDQUOT))
+		w->nospace = 1;
+	if (w->next)
+		w->next(cls, no, m);
+	else
+		CPLDefaultErrorHandler(cls, no, m);
+	errno = saved;
+}
+
+static int CPL_STDCALL chain_progress_cb(double frac, const char *m,
+					 void *arg)
+{
+	struct chain_progress *p = arg;
+
+	if (p->cancelled)
+		return FALSE;
+	if (frac < 0)
+		frac = 0;
+	if (frac > 1)
+		frac = 1;
+	if (p->fn && !p->fn(p->base + p->scale * frac, m, p->arg))
+		p->cancelled = 1;
+	return !p->cancelled;
+}
+
+void rfs_ops_init(int cache_mb)
+{
+	char buf[32];
+
+	GDALAllRegister();
+	CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
+	CPLSetConfigOption("GDAL_NUM_THREADS", "1");
+	CPLSetConfigOption("CHECK_DISK_FREE_SPACE", "YES");
+	if (cache_mb > 0) {
+		/* below 100000 GDAL reads GDAL_CACHEMAX as megabytes */
+		snprintf(buf, sizeof(buf), "%d", cache_mb);
+		CPLSetConfigOption("GDAL_CACHEMAX", buf);
+		GDALSetCacheMax64((GIntBig)cache_mb << 20);
+	}
+}
+
+int rfs_ops_gdal_error(const char *what, char *msg, size_t msglen)
+{
+	const int saved = errno;
+	const CPLErrorNum no = CPLGetLastErrorNo();
+	const char *m = CPLGetLastErrorMsg();
+	int rc = -RFS_E_PROCESS;
+
+	if (!m || !*m)
+		m = rfs_log_last_gdal();
+	if (!m || !*m)
+		m = "GDAL reported no message";
+	if (no == CPLE_OutOfMemory || saved == ENOMEM)
+		rc = -RFS_E_NOMEM;
+	else if (saved == ENOSPC || saved == EDQUOT ||
+		 strstr(m, "No space left") || strstr(m, "disk space"))
+		rc = -RFS_E_NOSPACE;
+	else if (no == CPLE_UserInterrupt)
+		rc = -RFS_E_CANCELLED;
+	snprintf(msg, msglen, "%s: %s", what, m);
+	return rc;
+}
+
+int rfs_ops_create_like(GDALDatasetH src, int nbands, GDALDataType t,
+			const struct rfs_op_ctx *ctx, GDALDatasetH *out)
+{
+	GDALDriverH drv = GDALGetDriverByName("GTiff");
+	char **co = CSLDuplicate((char **)rfs_ops_gtiff_options);
+	GDALDatasetH ds = NULL;
+	double gt[6];
+	int rc = 0;
+
+	if (nbands > 1)
+		co = CSLSetNameValue(co, "INTERLEAVE", "BAND");
+	CPLErrorReset();
+	errno = 0;
+	if (!drv || !(ds = GDALCreate(drv, ctx->dst_path,
+				      GDALGetRasterXSize(src),
+				      GDALGetRasterYSize(src), nbands, t,
+				      co)))
+		goto fail;
+	if (GDALGetGeoTransform(src, gt) == CE_None &&
+	    GDALSetGeoTransform(ds, gt) != CE_None)
+		goto fail;
+	OGRSpatialReferenceH srs = GDALGetSpatialRef(src);
+	if (srs && GDALSetSpatialRef(ds, srs) != CE_None)
+		goto fail;
+	*out = ds;
+	goto out;
+fail:
+	rc = rfs_ops_gdal_error("cannot create the output", ctx->msg,
+				ctx->msglen);
+	if (ds)
+		GDALClose(ds);
+out:
+	CSLDestroy(co);
+	return rc;
+}
+
+/* Statistics of one band, read in strips of rows.  Per strip, one pass
+ * sums v - s and (v - s)^2 with s a valid value of the strip (the shift
+ * keeps E[d^2] - E[d]^2 from cancelling: within one strip of real data
+ * the error is far below a Float32 ulp of the spread); strips are merged
+ * with Chan, Golub & LeVeque's pairwise update ("Updating formulae and a
+ * pairwise algorithm for computing sample variances", 1979).  GDAL's
+ * GDALComputeRasterStatistics gives the same numbers but took a third of
+ * a focal job's time.  Nodata, NaN and infinite cells are left out; the
+ * standard deviation is the population one, as GDAL's. */
+struct band_stats {
+	double n, min, max, mean, m2;
+};
+
+/* A cell counts if it is finite and not nodata (ndv NaN: no nodata). */
+static inline double stat_ok(double v, double ndv)
+{
+	return (v - v == 0 && v != ndv) ? 1.0 : 0.0;
+}
+
+struct lane {
+	double c, s, q, lo, hi;
+};
+
+static inline void lane_add(struct lane *l, double v, double ndv,
+			    double shift)
+{
+	const double ok = stat_ok(v, ndv);
+	const double a = ok != 0 ? v : INFINITY;
+	const double b = ok != 0 ? v : -INFINITY;
+	const double d = ok != 0 ? v - shift : 0.0;
+
+	l->c += ok;
+	l->s += d;
+	l->q += d * d;
+	l->lo = a < l->lo ? a : l->lo;
+	l->hi = b > l->hi ? b : l->hi;
+}
+
+/* Count, min, max and the sums of v - shift and (v - shift)^2 over the
+ * valid cells of v[0..n), in four independent lanes so that the
+ * dependency chains overlap. */
+static struct lane strip_sums(const double *v, size_t n, double ndv,
+			      double shift)
+{
+	struct lane l0 = { 0, 0, 0, INFINITY, -INFINITY };
+	struct lane l1 = l0, l2 = l0, l3 = l0;
+	size_t i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		lane_add(&l0, v[i], ndv, shift);
+		lane_add(&l1, v[i + 1], ndv, shift);
+		lane_add(&l2, v[i + 2], ndv, shift);
+		lane_add(&l3, v[i + 3], ndv, shift);
+	}
+	for (; i < n; i++)
+		lane_add(&l0, v[i], ndv, shift);
+	l0.c += l1.c + l2.c + l3.c;
+	l0.s += l1.s + l2.s + l3.s;
+	l0.q += l1.q + l2.q + l3.q;
+	l0.lo = fmin(fmin(l0.lo, l1.lo), fmin(l2.lo, l3.lo));
+	l0.hi = fmax(fmax(l0.hi, l1.hi), fmax(l2.hi, l3.hi));
+	return l0;
+}
+
+static int band_stats(GDALRasterBandH band, struct chain_progress *p,
+		      struct band_stats *st, char *msg, size_t msglen)
+{
+	const int W = GDALGetRasterBandXSize(band);
+	const int H = GDALGetRasterBandYSize(band);
+	int has_nd = 0, rows = STATS_ROWS, rc = 0;
+	const double nd = GDALGetRasterNoDataValue(band, &has_nd);
+	const double ndv = has_nd ? nd : NAN; /* NaN never compares equal */
+	double *buf;
+
+	while (rows > 1 && (size_t)rows * W * sizeof(double) > STATS_BYTES)
+		rows /= 2;
+	if (!(buf = malloc((size_t)rows * W * sizeof(double)))) {
+		snprintf(msg, msglen, "statistics: out of memory");
+		return -RFS_E_NOMEM;
+	}
+	*st = (struct band_stats){ 0, INFINITY, -INFINITY, 0, 0 };
+	for (int y = 0; y < H && !rc; y += rows) {
+		const int nr = y + rows <= H ? rows : H - y;
+		const size_t n = (size_t)nr * W;
+
+		if (GDALRasterIO(band, GF_Read, 0, y, W, nr, buf, W, nr,
+				 GDT_Float64, 0, 0) != CE_None) {
+			rc = rfs_ops_gdal_error("statistics", msg, msglen);
+			break;
+		}
+		double shift = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (stat_ok(buf[i], ndv) != 0) {
+				shift = buf[i];
+				break;
+			}
+		}
+		const struct lane l = strip_sums(buf, n, ndv, shift);
+		if (l.c > 0) {
+			/* the strip's mean and squared deviations from it */
+			const double m = shift + l.s / l.c;
+			const double m2 = fmax(l.q - l.s * l.s / l.c, 0);
+			const double tot = st->n + l.c, delta = m - st->mean;
+			st->mean += delta * l.c / tot;
+			st->m2 += m2 + delta * delta * st->n * l.c / tot;
+			st->n = tot;
+			st->min = fmin(st->min, l.lo);
+			st->max = fmax(st->max, l.hi);
+		}
+		if (!chain_progress_cb((double)(y + nr) / H, "", p))
+			rc = -RFS_E_CANCELLED;
+	}
+	free(buf);
+	return rc;
+}
+
+/* Each value spelled so that it reads back exactly (GDAL itself writes 14
+ * significant digits); GDAL puts band metadata into the file's
+ * GDAL_METADATA tag when it is closed. */
+static int set_stats(GDALRasterBandH band, const struct band_stats *st,
+		     double total, char *msg, size_t msglen)
+{
+	static const char *const keys[] = {
+		"STATISTICS_MINIMUM", "STATISTICS_MAXIMUM",
+		"STATISTICS_MEAN", "STATISTICS_STDDEV",
+		"STATISTICS_VALID_PERCENT",
+	};
+	const double vals[] = {
+		st->min, st->max, st->mean, sqrt(st->m2 / st->n),
+		round(1e4 * st->n / total) / 100,
+	};
+	char buf[64];
+
+	for (int i = 0; i < 5; i++) {
+		if (rfs_format_double(vals[i], buf, sizeof(buf)) < 0)
+			continue;
+		if (GDALSetMetadataItem(band, keys[i], buf, NULL) != CE_None)
+			return rfs_ops_gdal_error("statistics", msg, msglen);
+	}
+	return 0;
+}
+
+static int compute_stats(GDALDatasetH ds, struct chain_progress *p,
+			 char *msg, size_t msglen)
+{
+	const int n = GDALGetRasterCount(ds);
+	const double base = p->base, scale = p->scale;
+	const double total =
+		(double)GDALGetRasterXSize(ds) * GDALGetRasterYSize(ds);
+	int rc = 0;
+
+	for (int b = 1; b <= n && !rc; b++) {
+		GDALRasterBandH band = GDALGetRasterBand(ds, b);
+		struct band_stats st;
+
+		p->base = base + scale * (b - 1) / n;
+		p->scale = scale / n;
+		rc = band_stats(band, p, &st, msg, msglen);
+		if (rc == 0 && st.n > 0)
+			rc = set_stats(band, &st, total, msg, msglen);
+	}
+	return rc;
+}
+
+static int fsync_and_hash(const char *path, struct rfs_ops_result *res,
+			  char *msg, size_t msglen)
+{
+	XXH3_state_t *st = XXH3_createState();
+	char *buf = malloc(HASH_BUF);
+	uint64_t size = 0;
+	int fd = -1, rc = 0;
+
+	if (!st || !buf) {
+		snprintf(msg, msglen, "no memory to hash the output");
+		rc = -RFS_E_NOMEM;
+		goto out;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0) {
+		rc = errno == ENOSPC || errno == EDQUOT ? -RFS_E_NOSPACE :
+							  -RFS_E_PROCESS;
+		snprintf(msg, msglen, "cannot sync the output: %s",
+			 strerror(errno));
+		goto out;
+	}
+	XXH3_64bits_reset(st);
+	for (;;) {
+		ssize_t n = read(fd, buf, HASH_BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(msg, msglen, "cannot read the output back: %s",
+				 strerror(errno));
+			rc = -RFS_E_PROCESS;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		XXH3_64bits_update(st, buf, (size_t)n);
+		size += (uint64_t)n;
+	}
+	res->size = size;
+	res->checksum = XXH3_64bits_digest(st);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	XXH3_freeState(st);
+	return rc;
+}
+
+static rfs_op_run_fn find_op(enum rfs_op op)
+{
+	for (size_t i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++)
+		if (op_table[i].op == op)
+			return op_table[i].run;
+	return NULL;
+}
+
+/* Close ds, checking that GDAL flushed it without error. */
+static int close_checked(GDALDatasetH ds, const char *what, char *msg,
+			 size_t msglen)
+{
+	CPLErrorReset();
+	errno = 0;
+	GDALClose(ds);
+	if (CPLGetLastErrorType() == CE_Failure ||
+	    CPLGetLastErrorType() == CE_Fatal)
+		return rfs_ops_gdal_error(what, msg, msglen);
+	return 0;
+}
+
+int rfs_ops_run(const char *source, const struct rfs_chain *chain,
+		const char *scratch_dir, const char *out_path,
+		GDALProgressFunc progress, void *progress_arg,
+		struct rfs_ops_result *res, char *msg, size_t msglen)
+{
+	struct chain_progress prog = { .fn = progress, .arg = progress_arg };
+	struct err_watch watch = { 0 };
+	const double total = chain->nsteps + STATS_WEIGHT;
+	char tmp[2][4096];      /* intermediates: the one read, the one made */
+	int tmp_live[2] = { 0, 0 };
+	GDALDatasetH src = NULL, cur = NULL, next = NULL;
+	int cur_tmp = -1;       /* index in tmp of cur's file, or -1 */
+	int rc = 0;
+
+	assert(chain->nsteps >= 1 && chain->nsteps <= RFS_CHAIN_MAX_STEPS);
+	msg[0] = '\0';
+	rfs_log_clear_gdal();
+	CPLErrorReset();
+	/* the handler in force, read by swapping it out and back */
+	watch.next = CPLSetErrorHandler(NULL);
+	CPLSetErrorHandler(watch.next);
+	CPLPushErrorHandlerEx(watch_handler, &watch);
+
+	src = GDALOpenEx(source, GDAL_OF_RASTER | GDAL_OF_READONLY |
+			 GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);
+	if (!src) {
+		rfs_ops_gdal_error("cannot open the source", msg, msglen);
+		rc = -RFS_E_SOURCE;
+		goto out;
+	}
+	if (GDALGetRasterCount(src) < 1) {
+		snprintf(msg, msglen, "cannot open the source: %s has no "
+			 "raster band", source);
+		rc = -RFS_E_SOURCE;
+		goto out;
+	}
+	cur = src;
+
+	for (int i = 0; i < chain->nsteps; i++) {
+		const struct rfs_step *step = &chain->steps[i];
+		const int last = i == chain->nsteps - 1;
+		const int slot = cur_tmp == 0 ? 1 : 0;
+		rfs_op_run_fn run = find_op(step->op);
+		const char *dst = out_path;
+
+		assert(run);
+		if (!last) {
+			int n = snprintf(tmp[slot], sizeof(tmp[slot]),
+					 "%s/step-%ld-%d.tif", scratch_dir,
+					 (long)getpid(), i);
+			if (n < 0 || (size_t)n >= sizeof(tmp[slot])) {
+				snprintf(msg, msglen, "scratch path too long");
+				rc = -RFS_E_PROCESS;
+				goto out;
+			}
+			dst = tmp[slot];
+			tmp_live[slot] = 1;
+		}
+		/* GDALWarp would warp into an existing file: start clean */
+		unlink(dst);
+		prog.base = i / total;
+		prog.scale = 1 / total;
+		struct rfs_op_ctx ctx = {
+			.dst_path = dst,
+			.progress = chain_progress_cb,
+			.progress_arg = &prog,
+			.msg = msg,
+			.msglen = msglen,
+		};
+		CPLErrorReset();
+		errno = 0;
+		rc = run(cur, step, &ctx, &next);
+		if (prog.cancelled) {
+			if (rc == 0)
+				GDALClose(next);
+			snprintf(msg, msglen, "cancelled during %s",
+				 rfs_op_name(step->op));
+			rc = -RFS_E_CANCELLED;
+		}
+		if (rc)
+			goto out;
+		/* cur is consumed: close it and drop its file */
+		if (cur != src)
+			GDALClose(cur);
+		if (cur_tmp >= 0) {
+			unlink(tmp[cur_tmp]);
+			tmp_live[cur_tmp] = 0;
+		}
+		cur = next;
+		cur_tmp = last ? -1 : slot;
+	}
+
+	prog.base = chain->nsteps / total;
+	prog.scale = STATS_WEIGHT / total;
+	rc = compute_stats(cur, &prog, msg, msglen);
+	if (rc)
+		goto out;
+	rc = close_checked(cur, "cannot write the output", msg, msglen);
+	cur = NULL;
+	if (rc)
+		goto out;
+	rc = fsync_and_hash(out_path, res, msg, msglen);
+	if (rc == 0 && progress)
+		progress(1.0, "", progress_arg);
+
+out:
+	if (cur && cur != src)
+		GDALClose(cur);
+	if (src)
+		GDALClose(src);
+	CPLPopErrorHandler();
+	if (rc == -RFS_E_PROCESS && (watch.nospace ||
+				     strstr(msg, "No space left") ||
+				     strstr(msg, "disk space"))) {
+		size_t n = strlen(msg);
+		if (watch.nospace && n < msglen)
+			snprintf(msg + n, msglen - n, " (%s)",
+				 strerror(ENOSPC));
+		rc = -RFS_E_NOSPACE;
+	}
+	for (int s = 0; s < 2; s++)
+		if (tmp_live[s])
+			unlink(tmp[s]);
+	if (rc) {
+		unlink(out_path);
+		if (!msg[0])
+			snprintf(msg, msglen, "%s", rfs_strerror(rc));
+	}
+	return rc;
+}

@@ -1,0 +1,55 @@
+/* ops_int.h - private to the operations: src/ops.c and src/op_*.c.
+ *
+ * A step family is one run function, registered in the table of ops.c.
+ * It reads the dataset src and creates ctx->dst_path as a tiled GeoTIFF
+ * with rfs_ops_gtiff_options (the same for intermediates and the final
+ * output), and hands back the new dataset, still open, in *out.
+ */
+#ifndef RASTERFS_OPS_INT_H
+#define RASTERFS_OPS_INT_H
+
+#include <stddef.h>
+
+#include <gdal.h>
+
+#include "rasterfs/chain.h"
+
+struct rfs_op_ctx {
+	const char *dst_path;       /* the file to create */
+	GDALProgressFunc progress;  /* fraction of this step; never NULL */
+	void *progress_arg;
+	char *msg;                  /* room for one error message */
+	size_t msglen;
+};
+
+/* Returns 0 and sets *out, or a negative rasterfs code with ctx->msg set
+ * (-RFS_E_PROCESS, -RFS_E_NOMEM, -RFS_E_NOSPACE, -RFS_E_CANCELLED).  On
+ * failure nothing is left open; ops.c removes dst_path. */
+typedef int (*rfs_op_run_fn)(GDALDatasetH src, const struct rfs_step *step,
+			     const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+
+int rfs_op_proj_run(GDALDatasetH src, const struct rfs_step *step,
+		    const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+int rfs_op_focal_run(GDALDatasetH src, const struct rfs_step *step,
+		     const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+int rfs_op_reclass_run(GDALDatasetH src, const struct rfs_step *step,
+		       const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+
+/* GTiff creation options of every file a chain writes (NULL-terminated):
+ * tiled 256 x 256, BIGTIFF=IF_SAFER, no compression. */
+extern const char *const rfs_ops_gtiff_options[];
+
+/* Create ctx->dst_path as a GTiff with src's size, geotransform and CRS,
+ * nbands bands of type t, with rfs_ops_gtiff_options plus INTERLEAVE=BAND
+ * (the steps write band after band).  Returns 0 and sets *out, or a code
+ * of rfs_ops_gdal_error() with the message in ctx->msg. */
+int rfs_ops_create_like(GDALDatasetH src, int nbands, GDALDataType t,
+			const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+
+/* The rasterfs code for the GDAL failure just seen, with "what: <GDAL's
+ * message>" in msg: -RFS_E_NOMEM for CPLE_OutOfMemory, -RFS_E_NOSPACE for
+ * a full disk (ENOSPC, or GDAL's free-space check), -RFS_E_CANCELLED for
+ * CPLE_UserInterrupt, else -RFS_E_PROCESS. */
+int rfs_ops_gdal_error(const char *what, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,712 @@
+/* test_chain.c - the chain grammar, the CRS check and the error table.
+ *
+ * Oracles: exact expected canonical texts and codes written here, Python's
+ * repr() shortest-round-trip spellings for rfs_format_double, PROJ's own
+ * database for CRS codes, and the errno mapping spelled out in issue 2.
+ * The fuzz loop checks properties instead: any byte string gives 0 or one
+ * of the documented codes with a message, and canonical text reparses to
+ * exactly the same steps.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rasterfs/chain.h"
+#include "rasterfs/crs.h"
+#include "rasterfs/err.h"
+
+static int passed, failed;
+
+static void check(int ok, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok) {
+		passed++;
+		return;
+	}
+	failed++;
+	fprintf(stderr, "FAIL: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static struct rfs_chain ch, ch2;
+
+/* ------------------------------------------------------------------ */
+
+static const struct {
+	const char *in, *canonical;
+} canon[] = {
+	{ "proj=EPSG:3857", "@proj=EPSG:3857,near" },
+	{ "@proj=EPSG:3857", "@proj=EPSG:3857,near" },
+	{ "proj=epsg:3857", "@proj=EPSG:3857,near" },
+	{ "PROJ=Epsg:3857,NEAREST", "@proj=EPSG:3857,near" },
+	{ "proj=EPSG:03857", "@proj=EPSG:3857,near" },
+	{ "proj=crs=EPSG:3857", "@proj=EPSG:3857,near" },
+	{ "proj=EPSG:32633,res=30,bilinear",
+	  "@proj=EPSG:32633,res=30,bilinear" },
+	{ "proj=bilinear,res=30.0,EPSG:32633",
+	  "@proj=EPSG:32633,res=30,bilinear" },
+	{ "proj=EPSG:4326,res=0.000277777777777778,resampling=cubicspline",
+	  "@proj=EPSG:4326,res=0.000277777777777778,cubicspline" },
+	{ "proj=EPSG:3857,res=1e2,q3", "@proj=EPSG:3857,res=100,q3" },
+	{ "proj=IGNF:LAMB93,lanczos", "@proj=IGNF:LAMB93,lanczos" },
+	{ "proj=ignf:LAMB93", "@proj=IGNF:LAMB93,near" },
+	{ "proj=OGC:CRS84h,rms", "@proj=OGC:CRS84h,rms" },
+	{ "proj=ESRI:54009,res=.5,mode", "@proj=ESRI:54009,res=0.5,mode" },
+	{ "focal=3", "@focal=3,mean,square" },
+	{ "focal=3,mean,square", "@focal=3,mean,square" },
+	{ "focal=size=3", "@focal=3,mean,square" },
+	{ "focal=circle,max,5", "@focal=5,max,circle" },
+	{ "FOCAL=5,MAX,Circle", "@focal=5,max,circle" },
+	{ "focal=stat=median,shape=circle,size=063",
+	  "@focal=63,median,circle" },
+	{ "focal=255,std", "@focal=255,std,square" },
+	{ "focal=7,range", "@focal=7,range,square" },
+	{ "focal=9,sum", "@focal=9,sum,square" },
+	{ "focal=3,min", "@focal=3,min,square" },
+	{ "reclass=0:200:1,200:400:2,400:inf:3",
+	  "@reclass=0:200:1,200:400:2,400:inf:3,other=nodata" },
+	{ "reclass=400:inf:3,0:200:1,200:400:2",
+	  "@reclass=0:200:1,200:400:2,400:inf:3,other=nodata" },
+	{ "reclass=-INF:0:-1,0:Inf:1,other=nodata",
+	  "@reclass=-inf:0:-1,0:inf:1,other=nodata" },
+	{ "reclass=0:1e3:1.50,other=-9999",
+	  "@reclass=0:1000:1.5,other=-9999" },
+	{ "reclass=-0:+5:-0", "@reclass=0:5:0,other=nodata" },
+	{ "reclass=0.1:0.3:2,1e20:1e21:1e-7",
+	  "@reclass=0.1:0.3:2,1e+20:1e+21:1e-07,other=nodata" },
+	{ "proj=EPSG:32631@focal=5,max@reclass=0:200:1,200:400:2,400:inf:3",
+	  "@proj=EPSG:32631,near@focal=5,max,square"
+	  "@reclass=0:200:1,200:400:2,400:inf:3,other=nodata" },
+	{ "focal=3@focal=3", "@focal=3,mean,square@focal=3,mean,square" },
+};
+
+/* Pairs that must name one cache entry. */
+static const char *const same[][2] = {
+	{ "focal=3", "focal=3,mean,square" },
+	{ "focal=3", "focal=size=3" },
+	{ "focal=3", "focal=square,3,mean" },
+	{ "proj=epsg:3857", "proj=EPSG:3857,near" },
+	{ "proj=EPSG:3857,nearest", "proj=EPSG:3857,resampling=near" },
+	{ "reclass=0:1:1,1:2:2", "reclass=1:2:2,0:1:1" },
+	{ "reclass=0:1:1,other=nodata", "reclass=0:1:1" },
+	{ "reclass=0:1:1,other=5", "reclass=other=5,0:1:1" },
+	{ "proj=EPSG:4326,res=0.5", "proj=EPSG:4326,res=5e-1" },
+};
+
+static void test_canonical(void)
+{
+	char msg[RFS_MSG_MAX];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(canon) / sizeof(canon[0]); i++) {
+		rc = rfs_chain_parse(canon[i].in, &ch, msg, sizeof(msg));
+		check(rc == 0, "parse '%s': rc %d (%s)", canon[i].in, rc, msg);
+		if (rc)
+			continue;
+		check(strcmp(ch.canonical, canon[i].canonical) == 0,
+		      "canonical of '%s': got '%s', want '%s'", canon[i].in,
+		      ch.canonical, canon[i].canonical);
+		rc = rfs_chain_parse(ch.canonical, &ch2, msg, sizeof(msg));
+		check(rc == 0 && memcmp(&ch, &ch2, sizeof(ch)) == 0,
+		      "canonical '%s' does not reparse to itself",
+		      ch.canonical);
+	}
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		rc = rfs_chain_parse(same[i][0], &ch, msg, sizeof(msg));
+		rc |= rfs_chain_parse(same[i][1], &ch2, msg, sizeof(msg));
+		check(rc == 0 && strcmp(ch.canonical, ch2.canonical) == 0,
+		      "'%s' and '%s' should be one cache entry", same[i][0],
+		      same[i][1]);
+	}
+}
+
+static void test_fields(void)
+{
+	const struct rfs_step *s;
+	char msg[RFS_MSG_MAX];
+	int rc;
+
+	rc = rfs_chain_parse("proj=EPSG:32633,res=30,bilinear@focal=5,max,"
+			     "circle@reclass=400:inf:3,0:200:1,other=7.5",
+			     &ch, msg, sizeof(msg));
+	check(rc == 0 && ch.nsteps == 3, "three-step chain: %d %s", rc, msg);
+	if (rc)
+		return;
+	s = &ch.steps[0];
+	check(s->op == RFS_OP_PROJ && strcmp(s->u.proj.crs, "EPSG:32633") == 0
+	      && s->u.proj.res == 30 &&
+	      s->u.proj.resampling == RFS_RS_BILINEAR, "proj fields");
+	s = &ch.steps[1];
+	check(s->op == RFS_OP_FOCAL && s->u.focal.size == 5 &&
+	      s->u.focal.stat == RFS_FOCAL_MAX &&
+	      s->u.focal.shape == RFS_FOCAL_CIRCLE, "focal fields");
+	s = &ch.steps[2];
+	check(s->op == RFS_OP_RECLASS && s->u.reclass.n == 2 &&
+	      s->u.reclass.ranges[0].lo == 0 &&
+	      s->u.reclass.ranges[0].hi == 200 &&
+	      s->u.reclass.ranges[0].value == 1 &&
+	      s->u.reclass.ranges[1].lo == 400 &&
+	      isinf(s->u.reclass.ranges[1].hi) &&
+	      s->u.reclass.ranges[1].hi > 0 &&
+	      s->u.reclass.ranges[1].value == 3 &&
+	      s->u.reclass.has_other && s->u.reclass.other == 7.5,
+	      "reclass fields");
+
+	rc = rfs_chain_parse("proj=EPSG:3857", &ch, msg, sizeof(msg));
+	check(rc == 0 && ch.steps[0].u.proj.res == 0 &&
+	      ch.steps[0].u.proj.resampling == RFS_RS_NEAR,
+	      "proj defaults: res 0, near");
+	rc = rfs_chain_parse("reclass=0:1:1", &ch, msg, sizeof(msg));
+	check(rc == 0 && !ch.steps[0].u.reclass.has_other,
+	      "reclass default: no other");
+
+	check(strcmp(rfs_op_name(RFS_OP_RECLASS), "reclass") == 0 &&
+	      strcmp(rfs_focal_stat_name(RFS_FOCAL_STD), "std") == 0 &&
+	      strcmp(rfs_focal_shape_name(RFS_FOCAL_CIRCLE), "circle") == 0 &&
+	      strcmp(rfs_resampling_name(RFS_RS_CUBICSPLINE),
+		     "cubicspline") == 0 &&
+	      strcmp(rfs_resampling_name(RFS_RS_Q1), "q1") == 0,
+	      "name functions");
+}
+
+/* ------------------------------------------------------------------ */
+
+static const struct {
+	const char *in;
+	int rc;
+	const char *needle;	/* must appear in the message, or NULL */
+} errs[] = {
+	{ "fokal=3", -RFS_E_UNKNOWN_STEP, "did you mean 'focal'" },
+	{ "porj=EPSG:3857", -RFS_E_UNKNOWN_STEP, "did you mean 'proj'" },
+	{ "reclas=0:1:1", -RFS_E_UNKNOWN_STEP, "did you mean 'reclass'" },
+	{ "slope", -RFS_E_UNKNOWN_STEP, "Steps: proj, focal, reclass" },
+	{ "hillshade=1", -RFS_E_UNKNOWN_STEP, "proj, focal, reclass" },
+	{ "focal=3@blur=5", -RFS_E_UNKNOWN_STEP, "blur" },
+	{ "focal=4", -RFS_E_BAD_ARG, "try focal=3 or focal=5" },
+	{ "focal=1", -RFS_E_BAD_ARG, "odd integer from 3 to 255" },
+	{ "focal=257", -RFS_E_BAD_ARG, "focal=255" },
+	{ "focal=99999999999999999999", -RFS_E_BAD_ARG, "odd integer" },
+	{ "focal=3.0", -RFS_E_BAD_ARG, "odd integer" },
+	{ "focal=-3", -RFS_E_BAD_ARG, "odd integer" },
+	{ "focal=65,median", -RFS_E_BAD_ARG, "63" },
+	{ "focal=3,meen", -RFS_E_BAD_ARG, "did you mean 'mean'" },
+	{ "focal=3,stat=avg", -RFS_E_BAD_ARG, "statistic" },
+	{ "focal=3,shape=cirle", -RFS_E_BAD_ARG, "did you mean 'circle'" },
+	{ "focal=3,5", -RFS_E_BAD_ARG, "twice" },
+	{ "focal=3,size=3", -RFS_E_BAD_ARG, "twice" },
+	{ "focal=3,max,min", -RFS_E_BAD_ARG, "twice" },
+	{ "focal=3,square,circle", -RFS_E_BAD_ARG, "twice" },
+	{ "focal=mean", -RFS_E_BAD_ARG, "SIZE is required" },
+	{ "focal", -RFS_E_BAD_ARG, "needs arguments" },
+	{ "focal=", -RFS_E_BAD_ARG, "needs arguments" },
+	{ "focal=3,,mean", -RFS_E_BAD_ARG, "empty argument" },
+	{ "focal=3,", -RFS_E_BAD_ARG, "empty argument" },
+	{ "focal=3,window=5", -RFS_E_BAD_ARG, "unknown option" },
+	{ "focal=3,sise=5", -RFS_E_BAD_ARG, "did you mean 'size='" },
+	{ "focal=3,=5", -RFS_E_BAD_ARG, "no option name" },
+	{ "focal=3,stat=", -RFS_E_BAD_ARG, "no value" },
+	{ "proj=3857", -RFS_E_BAD_ARG, "proj=EPSG:3857" },
+	{ "proj=EPSG", -RFS_E_BAD_ARG, "AUTHORITY:CODE" },
+	{ "proj=EPSG:", -RFS_E_BAD_ARG, "authority and a code" },
+	{ "proj=:3857", -RFS_E_BAD_ARG, "authority and a code" },
+	{ "proj=EPSG:38:57", -RFS_E_BAD_ARG, "CRS code" },
+	{ "proj=EP-SG:3857", -RFS_E_BAD_ARG, "CRS authority" },
+	{ "proj=EPSG:3857,bilnear", -RFS_E_BAD_ARG, "did you mean 'bilinear'" },
+	{ "proj=EPSG:3857,resampling=fancy", -RFS_E_BAD_ARG, "cubicspline" },
+	{ "proj=EPSG:3857,near,cubic", -RFS_E_BAD_ARG, "twice" },
+	{ "proj=EPSG:3857,EPSG:4326", -RFS_E_BAD_ARG, "twice" },
+	{ "proj=EPSG:3857,res=0", -RFS_E_BAD_ARG, "positive" },
+	{ "proj=EPSG:3857,res=-30", -RFS_E_BAD_ARG, "positive" },
+	{ "proj=EPSG:3857,res=inf", -RFS_E_BAD_ARG, "finite" },
+	{ "proj=EPSG:3857,res=nan", -RFS_E_BAD_ARG, "NaN" },
+	{ "proj=EPSG:3857,res=0x1p4", -RFS_E_BAD_ARG, "not a decimal" },
+	{ "proj=EPSG:3857,res=30m", -RFS_E_BAD_ARG, "not a decimal" },
+	{ "proj=EPSG:3857,res=1e999", -RFS_E_BAD_ARG, "out of range" },
+	{ "proj=EPSG:3857,res=30,res=30", -RFS_E_BAD_ARG, "twice" },
+	{ "proj=EPSG:3857,ress=30", -RFS_E_BAD_ARG, "did you mean 'res='" },
+	{ "proj=near", -RFS_E_BAD_ARG, "CRS is required" },
+	{ "reclass=0:100", -RFS_E_BAD_ARG, "a:b:v" },
+	{ "reclass=0:100:1:2", -RFS_E_BAD_ARG, "a:b:v" },
+	{ "reclass=100:0:1", -RFS_E_BAD_ARG, "less than" },
+	{ "reclass=5:5:1", -RFS_E_BAD_ARG, "less than" },
+	{ "reclass=0:100:inf", -RFS_E_BAD_ARG, "finite" },
+	{ "reclass=0:100:nan", -RFS_E_BAD_ARG, "NaN" },
+	{ "reclass=nan:100:1", -RFS_E_BAD_ARG, "NaN" },
+	{ "reclass=0:infinity:1", -RFS_E_BAD_ARG, "not a decimal" },
+	{ "reclass=0:0x10:1", -RFS_E_BAD_ARG, "not a decimal" },
+	{ "reclass=0:1e-999:1", -RFS_E_BAD_ARG, "out of range" },
+	{ "reclass=0:200:1,100:300:2",
+	  -RFS_E_BAD_ARG, "0:200:1 and 100:300:2 overlap" },
+	{ "reclass=100:300:2,0:200:1",
+	  -RFS_E_BAD_ARG, "0:200:1 and 100:300:2 overlap" },
+	{ "reclass=0:1:1,0:1:1", -RFS_E_BAD_ARG, "overlap" },
+	{ "reclass=-inf:inf:1,5:6:2", -RFS_E_BAD_ARG, "overlap" },
+	{ "reclass=0:1:1,other=inf", -RFS_E_BAD_ARG, "finite" },
+	{ "reclass=0:1:1,other=x", -RFS_E_BAD_ARG, "nodata" },
+	{ "reclass=0:1:1,other=1,other=2", -RFS_E_BAD_ARG, "twice" },
+	{ "reclass=0:1:1,else=2", -RFS_E_BAD_ARG, "other=" },
+	{ "reclass=other=2", -RFS_E_BAD_ARG, "at least one range" },
+	{ "", -RFS_E_BAD_ARG, "no steps" },
+	{ "@", -RFS_E_BAD_ARG, "no steps" },
+	{ "focal=3@@focal=3", -RFS_E_BAD_ARG, "empty step" },
+	{ "focal=3@", -RFS_E_BAD_ARG, "ends with '@'" },
+	{ "@@focal=3", -RFS_E_BAD_ARG, "empty step" },
+	{ "=3", -RFS_E_BAD_ARG, "no name" },
+	{ "focal=3/../x", -RFS_E_BAD_ARG, "'/'" },
+	{ "proj=EPSG:3857@focal=3/", -RFS_E_BAD_ARG, "'/'" },
+	{ "reclass=0..5:1:1", -RFS_E_BAD_ARG, "'..'" },
+	{ "..", -RFS_E_BAD_ARG, "'..'" },
+	{ "focal=3 ", -RFS_E_BAD_ARG, "byte 0x20" },
+	{ "focal=3\t", -RFS_E_BAD_ARG, "byte 0x09" },
+	{ "focal=3;rm", -RFS_E_BAD_ARG, "character ';'" },
+	{ "focal=\xc3\xa9", -RFS_E_BAD_ARG, "byte 0xc3" },
+	{ "focal=3\n", -RFS_E_BAD_ARG, "byte 0x0a" },
+	{ "proj=EPSG:3857,res=1.000000000000000000000000000000000000000000"
+	  "000000000000000000000000000000000000", -RFS_E_TOO_LONG, "longer" },
+	{ "proj=EPSG:3857000000000000000000000000000000000000000000000000000"
+	  "00000000000000000000000", -RFS_E_TOO_LONG, "longer" },
+};
+
+static void test_errors(void)
+{
+	char msg[RFS_MSG_MAX], big[8192], *p;
+	size_t i;
+	int rc, k;
+
+	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		strcpy(msg, "stale");
+		rc = rfs_chain_parse(errs[i].in, &ch, msg, sizeof(msg));
+		check(rc == errs[i].rc, "'%s': rc %d (%s), want %d (%s) [%s]",
+		      errs[i].in, rc, rfs_err_name(rc), errs[i].rc,
+		      rfs_err_name(errs[i].rc), msg);
+		check(msg[0] != '\0' && strcmp(msg, "stale") != 0,
+		      "'%s': empty message", errs[i].in);
+		if (errs[i].needle)
+			check(strstr(msg, errs[i].needle) != NULL,
+			      "'%s': message '%s' lacks '%s'", errs[i].in,
+			      msg, errs[i].needle);
+	}
+
+	/* The examples of the brief, word for word. */
+	rfs_chain_parse("fokal=3", &ch, msg, sizeof(msg));
+	check(strcmp(msg, "'fokal' is not a step; did you mean 'focal'? "
+		     "Steps: proj, focal, reclass") == 0, "fokal: '%s'", msg);
+	rfs_chain_parse("focal=4", &ch, msg, sizeof(msg));
+	check(strcmp(msg, "focal: SIZE must be an odd integer from 3 to 255, "
+		     "got '4' (try focal=3 or focal=5)") == 0,
+	      "focal=4: '%s'", msg);
+
+	/* Limits: 16 steps, 64 ranges, canonical length, input length. */
+	p = big;
+	for (k = 0; k < RFS_CHAIN_MAX_STEPS; k++)
+		p += sprintf(p, "@focal=3");
+	rc = rfs_chain_parse(big, &ch, msg, sizeof(msg));
+	check(rc == 0 && ch.nsteps == RFS_CHAIN_MAX_STEPS, "16 steps: %d %s",
+	      rc, msg);
+	sprintf(p, "@focal=3");
+	rc = rfs_chain_parse(big, &ch, msg, sizeof(msg));
+	check(rc == -RFS_E_TOO_LONG, "17 steps: %d", rc);
+
+	p = big + sprintf(big, "reclass=");
+	for (k = 0; k < RFS_CHAIN_MAX_RANGES; k++)
+		p += sprintf(p, "%s%d:%d:%d", k ? "," : "", k, k + 1, k);
+	rc = rfs_chain_parse(big, &ch, msg, sizeof(msg));
+	check(rc == 0 && ch.steps[0].u.reclass.n == RFS_CHAIN_MAX_RANGES,
+	      "64 ranges: %d %s", rc, msg);
+	sprintf(p, ",100:101:1");
+	rc = rfs_chain_parse(big, &ch, msg, sizeof(msg));
+	check(rc == -RFS_E_TOO_LONG, "65 ranges: %d", rc);
+
+	p = big + sprintf(big, "reclass=");
+	for (k = 0; k < 40; k++)
+		p += sprintf(p, "%s%d.123456789:%d.123456789:%d.123456789",
+			     k ? "," : "", k, k + 1, k);
+	rc = rfs_chain_parse(big, &ch, msg, sizeof(msg));
+	check(rc == -RFS_E_TOO_LONG && strstr(msg, "canonical"),
+	      "canonical over %d: %d %s", RFS_CHAIN_TEXT_MAX, rc, msg);
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	rc = rfs_chain_parse(big, &ch, msg, sizeof(msg));
+	check(rc == -RFS_E_TOO_LONG, "8 KiB input: %d", rc);
+
+	/* msg may be NULL or tiny. */
+	rc = rfs_chain_parse("fokal=3", &ch, NULL, 0);
+	check(rc == -RFS_E_UNKNOWN_STEP, "NULL msg");
+	msg[0] = 'x';
+	rc = rfs_chain_parse("fokal=3", &ch, msg, 1);
+	check(rc == -RFS_E_UNKNOWN_STEP && msg[0] == '\0', "msglen 1");
+	rc = rfs_chain_parse(NULL, &ch, msg, sizeof(msg));
+	check(rc == -RFS_E_BAD_ARG, "NULL text");
+}
+
+/* ------------------------------------------------------------------ */
+/* Fuzz: random and mutated text.  xorshift64* (Vigna 2016). */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 2685821657736338717ull;
+}
+
+static const char *const seeds[] = {
+	"proj=EPSG:3857", "proj=EPSG:32633,res=30,bilinear", "focal=3",
+	"focal=5,max,circle", "reclass=0:100:1,100:500:2,500:inf:3",
+	"reclass=-inf:0:0,other=-9999", "focal=size=7,stat=median,shape=circle",
+	"proj=ESRI:54009,resampling=cubic@focal=3@reclass=0:1:1",
+	"proj=crs=IGNF:LAMB93,res=2.5e1,nearest",
+};
+
+static const char *const pieces[] = {
+	"@", "=", ",", ":", ".", "-", "+", "e", "E", "inf", "nan", "0", "1",
+	"3", "9", "255", "1e308", "1e-400", "proj", "focal", "reclass", "res",
+	"crs", "size", "stat", "shape", "other", "nodata", "EPSG", "max",
+	"median", "circle", "near", "..", "/", "\xff", " ", "\0", "0x1p3",
+	"_", "q1", "99999999999",
+};
+
+static void fuzz_one(const char *text)
+{
+	char msg[RFS_MSG_MAX];
+	int rc, rc2;
+
+	msg[0] = 'x';
+	rc = rfs_chain_parse(text, &ch, msg, sizeof(msg));
+	if (rc != 0 && rc != -RFS_E_UNKNOWN_STEP && rc != -RFS_E_BAD_ARG &&
+	    rc != -RFS_E_TOO_LONG) {
+		check(0, "fuzz '%s': unexpected rc %d", text, rc);
+		return;
+	}
+	if (rc) {
+		if (msg[0] == '\0' || strlen(msg) >= sizeof(msg))
+			check(0, "fuzz '%s': no message", text);
+		else
+			passed++;
+		return;
+	}
+	if (ch.nsteps < 1 || ch.nsteps > RFS_CHAIN_MAX_STEPS ||
+	    ch.canonical[0] != '@' ||
+	    strlen(ch.canonical) >= RFS_CHAIN_TEXT_MAX) {
+		check(0, "fuzz '%s': bad result", text);
+		return;
+	}
+	rc2 = rfs_chain_parse(ch.canonical, &ch2, msg, sizeof(msg));
+	if (rc2 || memcmp(&ch, &ch2, sizeof(ch)) != 0)
+		check(0, "fuzz '%s': canonical '%s' does not reparse to "
+		      "itself (%d %s)", text, ch.canonical, rc2, msg);
+	else
+		passed++;
+}
+
+static void test_fuzz(void)
+{
+	char buf[600];
+	size_t n, m, len, k;
+	int iter, j, ok0 = passed, accepted = 0;
+	const char *pc;
+
+	for (iter = 0; iter < 200000; iter++) {
+		if (iter % 3 == 0) {
+			/* Random bytes, mostly from the grammar's alphabet. */
+			static const char alpha[] =
+				"@=,:.-+_0123456789eEinfaxmcrsqpoj/ ";
+			len = rnd() % 60;
+			for (k = 0; k < len; k++)
+				buf[k] = rnd() % 16 ? alpha[rnd() %
+					(sizeof(alpha) - 1)] :
+					(char)(rnd() % 256);
+			buf[len] = '\0';
+		} else {
+			/* A valid seed (or two joined), then a few edits. */
+			len = (size_t)snprintf(buf, sizeof(buf), "%s",
+					       seeds[rnd() % 9]);
+			if (rnd() % 2)
+				len += (size_t)snprintf(buf + len,
+						sizeof(buf) - len, "@%s",
+						seeds[rnd() % 9]);
+			for (j = (int)(rnd() % 4); j >= 0; j--) {
+				k = len ? rnd() % (len + 1) : 0;
+				switch (rnd() % 3) {
+				case 0:	/* delete a run */
+					m = rnd() % 4;
+					if (k + m > len)
+						m = len - k;
+					memmove(buf + k, buf + k + m,
+						len - k - m + 1);
+					len -= m;
+					break;
+				case 1:	/* insert a piece */
+					pc = pieces[rnd() % (sizeof(pieces) /
+						sizeof(pieces[0]))];
+					n = strlen(pc);
+					if (len + n + 1 >= sizeof(buf))
+						break;
+					memmove(buf + k + n, buf + k,
+						len - k + 1);
+					memcpy(buf + k, pc, n);
+					len += n;
+					break;
+				default: /* replace a byte */
+					if (k < len)
+						buf[k] = (char)rnd();
+					break;
+				}
+			}
+			buf[len] = '\0';
+		}
+		fuzz_one(buf);
+		if (rfs_chain_parse(buf, &ch, NULL, 0) == 0)
+			accepted++;
+	}
+	/* The mutations must exercise both paths. */
+	check(accepted > 1000 && accepted < 190000,
+	      "fuzz: %d of 200000 accepted", accepted);
+	printf("fuzz: %d cases checked, %d accepted\n", passed - ok0,
+	       accepted);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_format_double(void)
+{
+	/* Expected texts: Python's repr() (shortest round trip), except
+	 * that integers below 1e15 are written in plain digits. */
+	static const struct {
+		double v;
+		const char *s;
+	} t[] = {
+		{ 0.5, "0.5" }, { 500, "500" }, { 1e20, "1e+20" },
+		{ 0, "0" }, { -2.5, "-2.5" }, { 0.1, "0.1" },
+		{ 1.0 / 3, "0.3333333333333333" },
+		{ 2.0 / 3, "0.6666666666666666" },
+		{ 1e-5, "1e-05" }, { 123456.789, "123456.789" },
+		{ 1e15, "1e+15" }, { 999999999999999, "999999999999999" },
+		{ 5e-324, "5e-324" },
+		{ 1.7976931348623157e308, "1.7976931348623157e+308" },
+		{ 0.000277777777777778, "0.000277777777777778" },
+		{ -9999, "-9999" }, { 30, "30" },
+	};
+	char buf[64];
+	size_t i;
+	int n, k;
+	union {
+		uint64_t u;
+		double d;
+	} r;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		n = rfs_format_double(t[i].v, buf, sizeof(buf));
+		check(n == (int)strlen(t[i].s) && strcmp(buf, t[i].s) == 0,
+		      "format %.17g: '%s', want '%s'", t[i].v, buf, t[i].s);
+	}
+	n = rfs_format_double(INFINITY, buf, sizeof(buf));
+	check(n == 3 && strcmp(buf, "inf") == 0, "format inf");
+	n = rfs_format_double(-INFINITY, buf, sizeof(buf));
+	check(n == 4 && strcmp(buf, "-inf") == 0, "format -inf");
+	n = rfs_format_double(0.5, buf, 3);
+	check(n == -1, "format into a short buffer: %d", n);
+	n = rfs_format_double(0.5, buf, 4);
+	check(n == 3, "format into an exact buffer: %d", n);
+
+	/* Random bit patterns: round trip, and one digit fewer would not. */
+	for (k = 0; k < 100000; k++) {
+		char shorter[400];
+		int digits = 0;
+		const char *q;
+
+		r.u = rnd();
+		if (!isfinite(r.d))
+			continue;
+		n = rfs_format_double(r.d, buf, sizeof(buf));
+		if (n <= 0 || strtod(buf, NULL) != r.d) {
+			check(0, "round trip of %a: '%s'", r.d, buf);
+			continue;
+		}
+		/* Significant digits: skip the sign, leading zeros and the
+		 * point; integers below 1e15 are plain digits by design. */
+		for (q = buf; *q == '-' || *q == '0' || *q == '.'; q++)
+			;
+		for (; *q && *q != 'e'; q++)
+			digits += *q >= '0' && *q <= '9';
+		if (!(r.d == trunc(r.d) && fabs(r.d) < 1e15) && digits > 1) {
+			snprintf(shorter, sizeof(shorter), "%.*g", digits - 1,
+				 r.d);
+			if (strtod(shorter, NULL) == r.d) {
+				check(0, "'%s' is not shortest ('%s')", buf,
+				      shorter);
+				continue;
+			}
+		}
+		passed++;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_crs(void)
+{
+	static const struct {
+		const char *crs;
+		int rc;
+		const char *needle;
+	} t[] = {
+		{ "EPSG:3857", 0, NULL },
+		{ "EPSG:32633", 0, NULL },
+		{ "ESRI:54009", 0, NULL },
+		{ "EPSG:4326", 0, NULL },
+		{ "IGNF:LAMB93", 0, NULL },
+		{ "OGC:CRS84", 0, NULL },
+		{ "EPSG:99999", -RFS_E_BAD_CRS, "not a CRS in PROJ's" },
+		{ "EPSG:7030", -RFS_E_BAD_CRS, "ellipsoid" },
+		{ "EPSG:6326", -RFS_E_BAD_CRS, "datum" },
+		{ "IGNF:lamb93", -RFS_E_BAD_CRS, "IGNF:LAMB93" },
+		{ "FOO:4326", -RFS_E_BAD_CRS, "not an authority" },
+		{ "EPSG", -RFS_E_BAD_CRS, "AUTHORITY:CODE" },
+		{ "", -RFS_E_BAD_CRS, "AUTHORITY:CODE" },
+	};
+	char msg[RFS_MSG_MAX];
+	size_t i;
+	int rc, pass;
+
+	/* Twice: the second pass is answered from the memo. */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			strcpy(msg, "stale");
+			rc = rfs_crs_check(t[i].crs, msg, sizeof(msg));
+			check(rc == t[i].rc, "crs %s (pass %d): rc %d, want "
+			      "%d [%s]", t[i].crs, pass, rc, t[i].rc, msg);
+			if (t[i].rc)
+				check(t[i].needle && strstr(msg, t[i].needle),
+				      "crs %s: message '%s' lacks '%s'",
+				      t[i].crs, msg, t[i].needle);
+			else
+				check(msg[0] == '\0', "crs %s: message '%s' "
+				      "on success", t[i].crs, msg);
+		}
+	}
+	rc = rfs_crs_check(NULL, msg, sizeof(msg));
+	check(rc == -RFS_E_BAD_CRS, "crs NULL");
+
+	/* More codes than memo slots, then the first ones again. */
+	for (i = 0; i < 330; i++) {
+		char code[32];
+
+		snprintf(code, sizeof(code), "EPSG:%zu", 32601 + i % 60);
+		if (i >= 60)
+			snprintf(code, sizeof(code), "EPSG:%zu", 900000 + i);
+		rc = rfs_crs_check(code, NULL, 0);
+		check(rc == (i < 60 ? 0 : -RFS_E_BAD_CRS), "crs %s: %d",
+		      code, rc);
+	}
+	rc = rfs_crs_check("EPSG:32601", msg, sizeof(msg));
+	check(rc == 0, "crs after memo churn");
+	rfs_crs_cleanup();
+	rc = rfs_crs_check("EPSG:3857", msg, sizeof(msg));
+	check(rc == 0, "crs after cleanup");
+	rfs_crs_cleanup();
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_err(void)
+{
+	/* The mapping of issue 2, spelled out independently of err.c. */
+	static const struct {
+		int code;
+		const char *name;
+		int err;
+	} t[] = {
+		{ RFS_E_UNKNOWN_STEP, "RFS-E100", ENOENT },
+		{ RFS_E_BAD_ARG, "RFS-E101", EINVAL },
+		{ RFS_E_BAD_CRS, "RFS-E102", EINVAL },
+		{ RFS_E_ESCAPE, "RFS-E103", EACCES },
+		{ RFS_E_TOO_LONG, "RFS-E104", ENAMETOOLONG },
+		{ RFS_E_NO_SOURCE, "RFS-E105", ENOENT },
+		{ RFS_E_TOO_BIG, "RFS-E106", EFBIG },
+		{ RFS_E_SOURCE, "RFS-E200", EIO },
+		{ RFS_E_PROCESS, "RFS-E201", EIO },
+		{ RFS_E_CRASH, "RFS-E202", EIO },
+		{ RFS_E_NOMEM, "RFS-E203", ENOMEM },
+		{ RFS_E_CANCELLED, "RFS-E204", ECANCELED },
+		{ RFS_E_TIMEOUT, "RFS-E205", ETIMEDOUT },
+		{ RFS_E_SHUTDOWN, "RFS-E206", EIO },
+		{ RFS_E_NOSPACE, "RFS-E300", ENOSPC },
+		{ RFS_E_STORE_IO, "RFS-E301", EIO },
+		{ RFS_E_STORE_CORRUPT, "RFS-E302", EIO },
+		{ RFS_E_STORE_VERSION, "RFS-E303", EIO },
+		{ RFS_E_OPTION, "RFS-E400", EINVAL },
+		{ RFS_E_INTERNAL, "RFS-E499", EIO },
+	};
+	const char *generic = rfs_strerror(-(RFS_E_BASE + 998));
+	size_t i, j;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int c = t[i].code;
+
+		check(strcmp(rfs_err_name(-c), t[i].name) == 0 &&
+		      strcmp(rfs_err_name(c), t[i].name) == 0,
+		      "name of %d: %s", c, rfs_err_name(-c));
+		check(rfs_err_errno(-c) == t[i].err, "errno of %s: %d",
+		      t[i].name, rfs_err_errno(-c));
+		check(rfs_err_is_rfs(-c) && rfs_err_is_rfs(c), "is_rfs %s",
+		      t[i].name);
+		check(rfs_strerror(-c)[0] && strcmp(rfs_strerror(-c),
+						    generic) != 0,
+		      "message of %s", t[i].name);
+		for (j = 0; j < i; j++)
+			check(strcmp(rfs_strerror(-c),
+				     rfs_strerror(-t[j].code)) != 0,
+			      "%s and %s share a message", t[i].name,
+			      t[j].name);
+	}
+	check(strcmp(rfs_err_name(-ENOENT), "ENOENT") == 0 &&
+	      strcmp(rfs_err_name(EACCES), "EACCES") == 0,
+	      "errno names");
+	check(strcmp(rfs_strerror(-ENOENT), "No such file or directory") == 0,
+	      "errno message: %s", rfs_strerror(-ENOENT));
+	check(rfs_err_errno(-ENOENT) == ENOENT && rfs_err_errno(EIO) == EIO,
+	      "errno passes through");
+	check(!rfs_err_is_rfs(-ENOENT) && !rfs_err_is_rfs(0), "errno not rfs");
+	check(rfs_strerror(0)[0] && rfs_err_name(0)[0], "code 0");
+	check(rfs_strerror(-(RFS_E_BASE + 998))[0] &&
+	      rfs_err_name(-(RFS_E_BASE + 998))[0] &&
+	      rfs_err_errno(-(RFS_E_BASE + 998)) == EIO,
+	      "unknown rfs code");
+	check(rfs_strerror(-4000)[0] && rfs_err_name(-4000)[0] &&
+	      rfs_strerror(-2147483647 - 1)[0], "unknown errno");
+	check(rfs_err_from_store_errno(ENOSPC) == -RFS_E_NOSPACE &&
+	      rfs_err_from_store_errno(EDQUOT) == -RFS_E_NOSPACE &&
+	      rfs_err_from_store_errno(-EIO) == -RFS_E_STORE_IO &&
+	      rfs_err_from_store_errno(EACCES) == -EACCES,
+	      "store errno mapping");
+}
+
+int main(void)
+{
+	test_canonical();
+	test_fields();
+	test_errors();
+	test_fuzz();
+	test_format_double();
+	test_crs();
+	test_err();
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
