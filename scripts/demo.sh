@@ -56,7 +56,15 @@ if mountpoint -q "$mnt"; then
 fi
 
 step "mount $src at $mnt (cache store: $cache)"
-run build/rasterfs "$src" "$mnt" -o "cache=$cache"
+# The daemon's start-up messages go to a log file, so that a pipe reading
+# this script's output (demo.sh | tee) is not held open by the daemon.
+log=$root/build/demo-rasterfs.log
+printf '$ %s\n' "build/rasterfs $src $mnt -o cache=$cache"
+if ! build/rasterfs "$src" "$mnt" -o "cache=$cache" >"$log" 2>&1; then
+	cat "$log" >&2
+	echo "demo: rasterfs failed to mount $mnt" >&2
+	exit 1
+fi
 for _ in $(seq 100); do
 	mountpoint -q "$mnt" && break
 	sleep 0.1
@@ -72,17 +80,29 @@ run ls -l "$mnt"
 
 step "a virtual name: lookup and stat never compute (size 0 until opened)"
 run ls -l "$mnt/$name"
+if [[ $(stat -c %s "$mnt/$name") -ne 0 ]]; then
+	echo "(already in the cache store from an earlier demo; remove $cache" \
+		"to see it computed again)"
+fi
 
 step "the first open computes it (reproject, then 5x5 focal maximum)"
+# gdalinfo's output without the long WKT of the CRS.
+short_gdalinfo() {
+	printf '$ gdalinfo %s\n' "$*"
+	gdalinfo "$@" | awk '
+		/^Coordinate System is:/ { print "Coordinate System is: (WKT left out)"; skip = 1; next }
+		skip && /^[^ ]/ { skip = 0 }
+		!skip'
+}
 t0=${EPOCHREALTIME/./}
-run gdalinfo -stats "$mnt/$name"
+short_gdalinfo -stats "$mnt/$name"
 t1=${EPOCHREALTIME/./}
 echo "first access: $(((t1 - t0) / 1000)) ms"
 
 step "now stat sees the exact size; later reads come from the cache"
 run ls -l "$mnt/$name"
 t0=${EPOCHREALTIME/./}
-run gdalinfo "$mnt/$name" >/dev/null
+short_gdalinfo "$mnt/$name" >/dev/null
 t1=${EPOCHREALTIME/./}
 echo "second access: $(((t1 - t0) / 1000)) ms"
 

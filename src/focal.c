@@ -46,7 +46,6 @@
  * but GCC's -O2 (meson's debugoptimized) vectorizes no loop whose length is
  * unknown; this file asks for it, which makes focal about 1.5x faster. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
 #endif
 
 #include <assert.h>
@@ -166,15 +165,49 @@ static int representable(GDALDataType t, double v)
 	}
 }
 
-/* The input's nodata when the output type holds it exactly, else the
- * type's lowest value.  Never NaN: many readers handle a NaN nodata
- * poorly. */
-double rfs_focal_out_nodata(GDALDataType out_type, int in_has_nodata,
+/* The largest value of an integer type (for floats: +FLT_MAX/+DBL_MAX). */
+static double type_highest(GDALDataType t)
+{
+	switch (t) {
+	case GDT_Byte: return 255;
+	case GDT_UInt16: return 65535;
+	case GDT_Int16: return INT16_MAX;
+	case GDT_UInt32: return UINT32_MAX;
+	case GDT_Int32: return INT32_MAX;
+	case GDT_Float32: return FLT_MAX;
+	default: return DBL_MAX;
+	}
+}
+
+double rfs_focal_out_nodata(GDALDataType in_type, GDALDataType out_type,
+			    enum rfs_focal_stat stat, int in_has_nodata,
 			    double in_nodata)
 {
-	if (in_has_nodata && representable(out_type, in_nodata))
-		return in_nodata;
-	return type_lowest(out_type);
+	int keep = 0;
+
+	if (in_has_nodata && representable(out_type, in_nodata)) {
+		switch (stat) {
+		case RFS_FOCAL_MIN:
+		case RFS_FOCAL_MAX:
+			keep = 1;
+			break;
+		case RFS_FOCAL_MEAN:
+		case RFS_FOCAL_MEDIAN:
+			/* Results lie between valid input values, so a nodata
+			 * at an end of the input type's range cannot occur. */
+			keep = in_nodata <= type_lowest(in_type) ||
+			       in_nodata >= type_highest(in_type);
+			break;
+		case RFS_FOCAL_STD:
+		case RFS_FOCAL_RANGE:
+			keep = in_nodata < 0;
+			break;
+		case RFS_FOCAL_SUM:
+			keep = 0;
+			break;
+		}
+	}
+	return keep ? in_nodata : type_lowest(out_type);
 }
 
 /* ---- the row buffer (notes 1, 2) ------------------------------------- */
@@ -589,7 +622,7 @@ static void sums_circle(struct focal *f, int y0, int y1)
 		for (int g = 0; g < f->ngroups; g++) {
 			int nrows = 0;
 			for (int dy = f->g_lo[g]; dy <= f->g_hi[g]; dy++) {
-				for (int sg = -1; sg <= (dy ? 1 : -1); sg += 2) {
+				for (int sg = -1; sg <= !!dy; sg += 2) {
 					int yy = y + sg * dy;
 					if (!in_raster(f, yy))
 						continue;
@@ -713,7 +746,7 @@ static void ext_circle(struct focal *f, int plane, int y0, int y1,
 		for (int g = 0; g < f->ngroups; g++) {
 			int nrows = 0;
 			for (int dy = f->g_lo[g]; dy <= f->g_hi[g]; dy++) {
-				for (int sg = -1; sg <= (dy ? 1 : -1); sg += 2) {
+				for (int sg = -1; sg <= !!dy; sg += 2) {
 					int yy = y + sg * dy;
 					if (!in_raster(f, yy))
 						continue;
@@ -987,7 +1020,9 @@ static void focal_setup(struct focal *f, int W, int H, int size,
 	const size_t row_bytes = (size_t)W * sizeof(double);
 	const int planes = f->nplanes + (f->mode == M_SUMS);
 	const int nh = f->mode == M_SUMS ? NQ : f->mode == M_EXT;
-	int B = STRIP_ROWS;
+	/* a whole number of k-row blocks: each block's suffix pass costs k
+	 * rows however few of its output rows fall in the strip */
+	int B = size <= STRIP_ROWS ? STRIP_ROWS / size * size : STRIP_ROWS;
 	while (B > 16 && row_bytes * ((size_t)(B + 2 * r) * planes +
 				      (size_t)imin(B, f->k) * nh) >
 				 STRIP_BYTES)
@@ -1013,7 +1048,8 @@ int rfs_focal_band(GDALRasterBandH in, GDALRasterBandH out, int size,
 
 	focal_setup(&f, W, H, size, stat, shape);
 	f.nd_in = has_nd ? nd : NAN;
-	f.nd_out = rfs_focal_out_nodata(ot, has_nd, nd);
+	f.nd_out = rfs_focal_out_nodata(GDALGetRasterDataType(in), ot, stat,
+					 has_nd, nd);
 	if (focal_alloc(&f) < 0) {
 		snprintf(msg, msglen, "focal: out of memory for strips of "
 			 "%d x %d cells", W, f.B + 2 * f.r);

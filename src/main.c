@@ -192,6 +192,12 @@ int main(int argc, char **argv)
 	}
 	if (!opt.gdal_cache_mb)
 		opt.gdal_cache_mb = 256;
+	if (opt.workers > 256 || opt.gdal_cache_mb > 65536) {
+		fprintf(stderr, "rasterfs: RFS-E400 workers=%u, gdal_cache=%u: "
+			"expected workers from 1 to 256 and gdal_cache up to "
+			"65536 (MB)\n", opt.workers, opt.gdal_cache_mb);
+		goto out;
+	}
 
 	rfs_log_init("rasterfs", RFS_LOG_STDERR,
 		     cmd.debug ? LOG_DEBUG : LOG_INFO);

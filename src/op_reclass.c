@@ -127,7 +127,7 @@ static void map_block(const struct rfs_step *step, double *v, size_t n,
 			v[i] = out_nd;
 			continue;
 		}
-		/* the last range with lo <= x is the only one that can hold x */
+		/* only the last range with lo <= x can hold x */
 		int lo = 0, hi = nr - 1, k = -1;
 		while (lo <= hi) {
 			int mid = (lo + hi) / 2;

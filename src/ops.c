@@ -452,7 +452,11 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		rfs_op_run_fn run = find_op(step->op);
 		const char *dst = out_path;
 
-		assert(run);
+		if (!run) {
+			snprintf(msg, msglen, "no operation for step %d", i);
+			rc = -RFS_E_INTERNAL;
+			goto out;
+		}
 		if (!last) {
 			int n = snprintf(tmp[slot], sizeof(tmp[slot]),
 					 "%s/step-%ld-%d.tif", scratch_dir,

@@ -1,5 +1,6 @@
 /* worker.c - a worker process: receive a job, run it, report. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -107,6 +108,22 @@ int rfs_worker_main(int argc, char **argv)
 	int cache_mb = atoi(argv[3]);
 	enum rfs_log_sink sink = strcmp(argv[4], "syslog") == 0 ?
 		RFS_LOG_SYSLOG : RFS_LOG_STDERR;
+
+	/* Keep nothing of the daemon's but the socket: not its LMDB files,
+	 * not (once it is a daemon) the terminal or pipe it was started from,
+	 * which a reader such as `rasterfs SRC MNT | cat` waits on. */
+	if (fd > 3)
+		close_range(3, (unsigned)fd - 1, 0);
+	close_range((unsigned)fd + 1, ~0U, 0);
+	if (sink == RFS_LOG_SYSLOG) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			close(null);
+		}
+	}
 
 	/* Die with the daemon; if it already died, do not linger. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -26,8 +26,16 @@
 GDALDataType rfs_focal_out_type(GDALDataType in, enum rfs_focal_stat stat);
 
 /* The nodata value the output band gets (set by rfs_focal_band), given the
- * input's nodata (has_nodata false: the input has none) */
-double rfs_focal_out_nodata(GDALDataType out_type, int in_has_nodata,
+ * input band's type and nodata (in_has_nodata false: it has none).  Never
+ * a value the statistic can produce from valid cells:
+ *   min, max      the input's nodata (their results are input values);
+ *   mean, median  the input's nodata when it lies outside the input type's
+ *                 range of other values (Int16 -32768, -FLT_MAX ...);
+ *   std, range    the input's nodata when it is negative (results are >= 0);
+ *   otherwise     the output type's lowest value (-FLT_MAX, -DBL_MAX).
+ * Never NaN: many readers handle a NaN nodata poorly. */
+double rfs_focal_out_nodata(GDALDataType in_type, GDALDataType out_type,
+			    enum rfs_focal_stat stat, int in_has_nodata,
 			    double in_nodata);
 
 /* Filter band `in` into band `out` (same size; out's type as

@@ -81,12 +81,12 @@ class Mount:
         if self.proc is None:
             return
         try:
-            if os.path.ismount(self.mnt):
+            if is_mounted(self.mnt):
                 for _ in range(20):
                     r = subprocess.run(["fusermount3", "-u", str(self.mnt)],
                                        stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE)
-                    if r.returncode == 0 or not os.path.ismount(self.mnt):
+                    if r.returncode == 0 or not is_mounted(self.mnt):
                         break
                     time.sleep(0.25)  # busy: a reader may still be closing
             try:
@@ -98,7 +98,7 @@ class Mount:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
-            if os.path.ismount(self.mnt):
+            if is_mounted(self.mnt):
                 # The daemon is gone; drop the dead mount lazily.
                 subprocess.run(["fusermount3", "-u", "-z", str(self.mnt)],
                                stdout=subprocess.DEVNULL,
@@ -122,7 +122,7 @@ class Mount:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None \
-            and os.path.ismount(self.mnt)
+            and os.path.ismount(self.mnt)  # ismount: a dead mount is False
 
     def log_text(self, limit=20000):
         try:
@@ -152,6 +152,24 @@ class Mount:
     def workers_pids(self):
         """Pids of the daemon's child processes (its workers)."""
         return children(self.pid)
+
+
+def is_mounted(path):
+    """True if the kernel lists path as a mount point.  Unlike
+    os.path.ismount this also sees a FUSE mount whose daemon died (stat of
+    it fails with ENOTCONN), which still has to be unmounted."""
+    want = os.path.realpath(str(path))
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                mp = line.split()[4]
+                mp = mp.replace("\\040", " ").replace("\\011", "\t") \
+                    .replace("\\012", "\n").replace("\\134", "\\")
+                if mp == want:
+                    return True
+    except OSError:
+        return os.path.ismount(want)
+    return False
 
 
 def children(pid):

@@ -129,3 +129,61 @@ DERIVED = [
                          ids=["%s-%d-%s-%s" % c for c in DERIVED])
 def test_focal_types_and_nan(derived, mount, src, size, stat, shape):
     _check(mount, src, size, stat, shape)
+
+
+# Windows as tall as or taller than the daemon's row strips, up to the
+# largest allowed (255; 63 for median), checked at sampled points.
+BIG = [
+    (255, "mean", "square"),
+    (255, "max", "circle"),
+    (201, "std", "square"),
+    (129, "min", "square"),
+    (127, "sum", "circle"),
+    (129, "range", "circle"),
+    (63, "median", "circle"),
+    (63, "median", "square"),
+]
+
+
+@pytest.fixture(scope="module")
+def big_source(mount):
+    """The srtm crop upsampled to 900 x 900 (Int16, nodata in rows < ~450)."""
+    import subprocess
+    p = mount.src / "big_srtm.tif"
+    subprocess.run(["gdalwarp", "-q", "-ts", "900", "900", "-r", "near",
+                    str(mount.src / "srtm1_N48W125_crop.tif"), str(p)],
+                   check=True)
+    return p
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size,stat,shape", BIG,
+                         ids=["%d-%s-%s" % c for c in BIG])
+def test_focal_big_windows(big_source, mount, size, stat, shape):
+    import random
+    import numpy as np
+    name = "%s@focal=%d,%s,%s" % (big_source.name, size, stat, shape)
+    got = rfsref.Raster(read_bytes(mount.path(name), timeout=600))
+    src = rfsref.Raster(big_source)
+    rfsref.assert_same_grid(got, src)
+    ib, ob = src.band(1), got.band(1)
+    assert ob["type"] == rfsref.focal_out_type(ib["type"], stat)
+    h, w = ib["array"].shape
+    rnd = random.Random(size)
+    pts = [(0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1), (h // 2, w // 2)]
+    pts += [(y, rnd.randrange(w)) for y in range(300, 600, 7)]  # nodata edge
+    pts += [(rnd.randrange(h), x) for x in (0, 1, size // 2, w - 2, w - 1)]
+    pts += [(rnd.randrange(h), rnd.randrange(w)) for _ in range(150)]
+    want = rfsref.focal_at(ib["array"], ib["nodata"], size, stat, shape, pts)
+    have = np.array([ob["array"][p] for p in pts])
+    hvalid = rfsref.valid_mask(have, ob["nodata"])
+    assert (hvalid == ~np.isnan(want)).all(), "nodata differs at %r" % (
+        [p for p, a, b in zip(pts, hvalid, want) if a == np.isnan(b)][:5],)
+    ok = ~np.isnan(want)
+    if stat in rfsref.EXACT_STATS:
+        np.testing.assert_array_equal(
+            have[ok], rfsref.to_type(want[ok], ob["type"]))
+    else:
+        rtol, atol = rfsref.FOCAL_TOL[stat]
+        np.testing.assert_allclose(have[ok], want[ok], rtol=rtol,
+                                   atol=max(atol, 1e-3))

@@ -135,13 +135,29 @@ def test_demo_name(mount):
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="no strace")
-def test_cp_reads_whole_file_after_open_under_strace(mount, tmp_path):
-    """cp trusts fstat after open: the size seen there must be exact."""
+def test_cp_under_strace_sees_size_0_then_exact_size(mount, tmp_path):
+    """cp stats the name (never computed: size 0), opens it (the job runs),
+    fstats the open file (exact size) and copies every byte."""
+    import re
     name = SRC + "@focal=7,sum"
+    path = mount.path(name)
     out = tmp_path / "s.tif"
     log = tmp_path / "strace.txt"
-    run(["strace", "-f", "-e", "trace=openat,newfstatat,fstat,statx",
-         "-o", str(log), "cp", mount.path(name), str(out)])
+    run(["strace", "-f", "-s", "4096", "-e",
+         "trace=openat,stat,newfstatat,fstat,statx", "-o", str(log),
+         "cp", path, str(out)])
     data = out.read_bytes()
-    assert data == read_bytes(mount.path(name))
+    assert data == read_bytes(path)
     assert rfsref.Raster(data).band(1)["type"] == rfsref.gdal.GDT_Float64
+    trace = log.read_text()
+    opened = re.search(r'openat\(AT_FDCWD, "%s", [^)]*\) = (\d+)'
+                       % re.escape(path), trace)
+    assert opened, trace
+    before = [int(x) for x in re.findall(
+        r'(?:newfstatat|stat)\(AT_FDCWD, "%s", \{[^}]*st_size=(\d+)'
+        % re.escape(path), trace[:opened.start()])]
+    after = [int(x) for x in re.findall(
+        r'(?:fstat\(%s, |newfstatat\(%s, "", )\{[^}]*st_size=(\d+)'
+        % (opened.group(1), opened.group(1)), trace[opened.end():])]
+    assert before and before[0] == 0, "stat before open: %r" % before
+    assert after and after[0] == len(data), "fstat after open: %r" % after

@@ -187,8 +187,9 @@ static void run_case(const struct grid *g, int size,
 		bad = 1;
 		goto out;
 	}
-	GDALRasterIO(out, GF_Read, 0, 0, g->w, g->h, res, g->w, g->h,
-		     GDT_Float64, 0, 0);
+	if (GDALRasterIO(out, GF_Read, 0, 0, g->w, g->h, res, g->w, g->h,
+			 GDT_Float64, 0, 0) != CE_None)
+		abort();
 	int has_ond = 0;
 	double ond = GDALGetRasterNoDataValue(out, &has_ond);
 	for (int y = 0; y < g->h && bad < 5; y++) {
@@ -307,16 +308,33 @@ static void test_types(void)
 	      "median of Int32 is Float64");
 	CHECK(rfs_focal_out_type(GDT_Float64, RFS_FOCAL_STD) == GDT_Float64,
 	      "std of Float64 is Float64");
-	CHECK(rfs_focal_out_nodata(GDT_Float32, 1, -32768) == -32768,
-	      "Int16 nodata kept in Float32");
-	CHECK(rfs_focal_out_nodata(GDT_Float32, 0, 0) == -FLT_MAX,
+	CHECK(rfs_focal_out_nodata(GDT_Int16, GDT_Float32, RFS_FOCAL_MEAN, 1,
+				   -32768) == -32768,
+	      "Int16 minimum kept as nodata of the mean");
+	CHECK(rfs_focal_out_nodata(GDT_Int16, GDT_Float32, RFS_FOCAL_MEAN, 1,
+				   0) == -FLT_MAX,
+	      "a nodata inside the data range is replaced for the mean");
+	CHECK(rfs_focal_out_nodata(GDT_Float32, GDT_Float32, RFS_FOCAL_STD, 1,
+				   -9999) == -9999,
+	      "negative nodata kept for std");
+	CHECK(rfs_focal_out_nodata(GDT_UInt16, GDT_Float32, RFS_FOCAL_RANGE, 1,
+				   0) == -FLT_MAX,
+	      "nodata 0 replaced for range (a range can be 0)");
+	CHECK(rfs_focal_out_nodata(GDT_Int16, GDT_Float64, RFS_FOCAL_SUM, 1,
+				   -32768) == -DBL_MAX,
+	      "sum never keeps the input nodata");
+	CHECK(rfs_focal_out_nodata(GDT_Float32, GDT_Float32, RFS_FOCAL_MEAN, 0,
+				   0) == -FLT_MAX,
 	      "Float32 default nodata");
-	CHECK(rfs_focal_out_nodata(GDT_Float64, 1, NAN) == -DBL_MAX,
+	CHECK(rfs_focal_out_nodata(GDT_Float64, GDT_Float64, RFS_FOCAL_MAX, 1,
+				   NAN) == -DBL_MAX,
 	      "NaN nodata replaced");
-	CHECK(rfs_focal_out_nodata(GDT_Float32, 1, 1e300) == -FLT_MAX,
+	CHECK(rfs_focal_out_nodata(GDT_Float64, GDT_Float32, RFS_FOCAL_MEAN, 1,
+				   1e300) == -FLT_MAX,
 	      "unrepresentable nodata replaced");
-	CHECK(rfs_focal_out_nodata(GDT_Int16, 1, -9999) == -9999,
-	      "Int16 nodata kept");
+	CHECK(rfs_focal_out_nodata(GDT_Int16, GDT_Int16, RFS_FOCAL_MIN, 1,
+				   -9999) == -9999,
+	      "min keeps the Int16 nodata");
 }
 
 int main(void)

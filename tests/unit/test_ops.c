@@ -216,7 +216,8 @@ static void check_output(const char *out, const struct rfs_ops_result *res,
 		const char *sme = GDALGetMetadataItem(band, "STATISTICS_MEAN",
 						      NULL);
 		const char *ssd = GDALGetMetadataItem(band,
-						      "STATISTICS_STDDEV", NULL);
+						      "STATISTICS_STDDEV",
+						      NULL);
 		if (n == 0) {
 			check(!smn, "%s: no statistics for an empty band",
 			      what);
@@ -427,7 +428,8 @@ static void test_cancel(const char *src, double at)
 	char msg[RFS_MSG_MAX] = "";
 	struct cancel_at c = { .at = at };
 	const char *out = tpath("cancel.tif");
-	const char *chain = "proj=EPSG:3857@focal=5,max@reclass=0:50:1,50:inf:2";
+	const char *chain =
+		"proj=EPSG:3857@focal=5,max@reclass=0:50:1,50:inf:2";
 
 	int rc = run(src, chain, out, cancel_cb, &c, NULL, msg, sizeof(msg));
 	check(rc == -RFS_E_CANCELLED, "cancel at %.2f: rc %d (%s)", at, rc,
