@@ -38,6 +38,26 @@ static const struct fuse_opt option_spec[] = {
 	FUSE_OPT_END
 };
 
+/* Subcommands: `rasterfs COMMAND ...`.  A source directory that happens to
+ * be named like a command is spelled ./NAME. */
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the command name */
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ NULL, NULL, NULL },
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (const struct command *c = commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] SOURCE_DIR MOUNTPOINT\n\n"
@@ -49,6 +69,12 @@ static void usage(const char *prog)
 	       "    workers=N          worker processes (default: online CPUs)\n"
 	       "    gdal_cache=MB      GDAL block cache per worker (default 256)\n\n",
 	       prog);
+	if (commands[0].name) {
+		printf("commands:\n");
+		for (const struct command *c = commands; c->name; c++)
+			printf("    %s %-10s %s\n", prog, c->name, c->summary);
+		printf("\n");
+	}
 }
 
 /* The first non-option argument is the source; the second is left for
@@ -161,6 +187,9 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], RFS_WORKER_ARG) == 0)
 		return rfs_worker_main(argc - 1, argv + 1);
+	const struct command *command = argc > 1 ? find_command(argv[1]) : NULL;
+	if (command)
+		return command->run(argc - 1, argv + 1);
 
 	if (fuse_opt_parse(&args, &opt, option_spec, option_proc) < 0 ||
 	    fuse_parse_cmdline(&args, &cmd) != 0)
