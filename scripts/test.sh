@@ -28,6 +28,7 @@ done
 
 bash scripts/setup.sh
 
+rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
 rc=0
 echo "test: meson test -C build (suites: unit, mount, slow)"
 meson test -C build --print-errorlogs || rc=$?
@@ -45,9 +46,16 @@ if ((asan)); then
 	fi
 fi
 
+# One closing line that counts every meson test of both builds.
+count() {
+	cat build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+		2>/dev/null | grep -c "\"result\": \"$1\"" || true
+}
+passed=$(count OK)
+failed=$(($(count FAIL) + $(count TIMEOUT) + $(count ERROR)))
 if ((rc)); then
 	echo "test: FAILED (exit $rc); logs: build/meson-logs/testlog.txt" >&2
-else
-	echo "test: all suites passed"
+	((failed)) || failed=1
 fi
+echo "test: $passed passed, $failed failed"
 exit "$rc"
