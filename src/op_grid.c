@@ -13,7 +13,9 @@
  * clip cuts the source's own pixels: gdal_translate snaps the window to
  * whole source pixels and never resamples, where gdalwarp -te would
  * resample onto a grid aligned with the bounds.  A window wholly outside
- * the raster fails the job with GDAL's message.
+ * the raster (bounds in the source's CRS) fails the job with a message
+ * that gives the raster's bounds: gdal_translate would make a raster of
+ * nodata as large as the window.
  */
 #include <stdio.h>
 
@@ -69,6 +71,46 @@ out:
 	return rc;
 }
 
+/* gdal_translate makes an all-nodata raster of a window that misses the
+ * raster (as large as the window: a few degrees asked of a UTM raster is
+ * terabytes), which is never what a user meant; refuse it instead.  Only
+ * for bounds in the source's CRS on a north-up grid; other cases are left
+ * to GDAL. */
+static int clip_overlaps(GDALDatasetH src, const struct rfs_step *step,
+			 const struct rfs_op_ctx *ctx)
+{
+	double gt[6], x0, x1, y0, y1;
+	char b[4][48];
+
+	if (GDALGetGeoTransform(src, gt) != CE_None || gt[2] != 0 ||
+	    gt[4] != 0)
+		return 0;
+	x0 = gt[0];
+	x1 = gt[0] + gt[1] * GDALGetRasterXSize(src);
+	y0 = gt[3] + gt[5] * GDALGetRasterYSize(src);
+	y1 = gt[3];
+	if (x0 > x1) {
+		x1 = x0;
+		x0 = gt[0] + gt[1] * GDALGetRasterXSize(src);
+	}
+	if (y0 > y1) {
+		y1 = y0;
+		y0 = gt[3];
+	}
+	if (step->u.clip.minx < x1 && step->u.clip.maxx > x0 &&
+	    step->u.clip.miny < y1 && step->u.clip.maxy > y0)
+		return 0;
+	rfs_format_double(x0, b[0], sizeof(b[0]));
+	rfs_format_double(y0, b[1], sizeof(b[1]));
+	rfs_format_double(x1, b[2], sizeof(b[2]));
+	rfs_format_double(y1, b[3], sizeof(b[3]));
+	snprintf(ctx->msg, ctx->msglen, "clip: the window does not overlap "
+		 "the raster, whose bounds are clip=%s,%s,%s,%s (in its own "
+		 "CRS; add ,AUTHORITY:CODE for bounds in another CRS)",
+		 b[0], b[1], b[2], b[3]);
+	return -RFS_E_PROCESS;
+}
+
 int rfs_op_grid_run(GDALDatasetH src, const struct rfs_step *step,
 		    const struct rfs_op_ctx *ctx, GDALDatasetH *out)
 {
@@ -81,6 +123,9 @@ int rfs_op_grid_run(GDALDatasetH src, const struct rfs_step *step,
 
 	switch (step->op) {
 	case RFS_OP_CLIP:
+		if (!step->u.clip.crs[0] &&
+		    (rc = clip_overlaps(src, step, ctx)) < 0)
+			return rc;
 		argv = CSLAddString(argv, "-projwin");
 		argv = add_num(argv, step->u.clip.minx);
 		argv = add_num(argv, step->u.clip.maxy);
