@@ -12,6 +12,7 @@
  *    canonical spelling is lower case.  A CRS authority is upper-cased but
  *    its code is kept as written, because PROJ's codes are case-sensitive
  *    (IGNF:LAMB93, OGC:CRS84h); an all-digit code loses its leading zeros.
+ *    type= names are written as GDAL spells them (Byte, UInt16), like -ot.
  * 4. The canonical text parses to itself, so the worker, which gets only
  *    the canonical chain, sees exactly the steps the daemon saw.
  */

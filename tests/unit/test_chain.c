@@ -224,6 +224,66 @@ static void test_fields(void)
 	check(rc == 0 && !ch.steps[0].u.reclass.has_other,
 	      "reclass default: no other");
 
+	/* issue 3 steps */
+	rc = rfs_chain_parse("slope=percent@hillshade=300.5,30,z=2@aspect@tri"
+			     "@hillshade=alt=10,multidirectional",
+			     &ch, msg, sizeof(msg));
+	check(rc == 0 && ch.nsteps == 5, "terrain chain: %d %s", rc, msg);
+	if (rc)
+		return;
+	check(ch.steps[0].op == RFS_OP_SLOPE && ch.steps[0].u.slope.percent,
+	      "slope fields");
+	s = &ch.steps[1];
+	check(s->op == RFS_OP_HILLSHADE && s->u.hillshade.azimuth == 300.5 &&
+	      s->u.hillshade.altitude == 30 && s->u.hillshade.z == 2 &&
+	      !s->u.hillshade.multidirectional, "hillshade fields");
+	check(ch.steps[2].op == RFS_OP_ASPECT && ch.steps[3].op == RFS_OP_TRI,
+	      "aspect, tri");
+	s = &ch.steps[4];
+	check(s->op == RFS_OP_HILLSHADE && s->u.hillshade.altitude == 10 &&
+	      s->u.hillshade.z == 1 && s->u.hillshade.multidirectional,
+	      "multidirectional fields");
+
+	rc = rfs_chain_parse("res=2.5,cubic@size=640,480,average@clip=-1.5,2,"
+			     "3,4.25,epsg:4326@clip=0,0,1,1", &ch, msg,
+			     sizeof(msg));
+	check(rc == 0 && ch.nsteps == 4, "grid chain: %d %s", rc, msg);
+	if (rc)
+		return;
+	s = &ch.steps[0];
+	check(s->op == RFS_OP_RES && s->u.res.res == 2.5 &&
+	      s->u.res.resampling == RFS_RS_CUBIC, "res fields");
+	s = &ch.steps[1];
+	check(s->op == RFS_OP_SIZE && s->u.size.width == 640 &&
+	      s->u.size.height == 480 &&
+	      s->u.size.resampling == RFS_RS_AVERAGE, "size fields");
+	s = &ch.steps[2];
+	check(s->op == RFS_OP_CLIP && s->u.clip.minx == -1.5 &&
+	      s->u.clip.miny == 2 && s->u.clip.maxx == 3 &&
+	      s->u.clip.maxy == 4.25 &&
+	      strcmp(s->u.clip.crs, "EPSG:4326") == 0, "clip fields");
+	check(ch.steps[3].u.clip.crs[0] == '\0', "clip without CRS");
+
+	rc = rfs_chain_parse("band=6,1,6@type=uint16@nodata=-0.5@nodata=none"
+			     "@ndi=2,1", &ch, msg, sizeof(msg));
+	check(rc == 0 && ch.nsteps == 5, "band chain: %d %s", rc, msg);
+	if (rc)
+		return;
+	s = &ch.steps[0];
+	check(s->op == RFS_OP_BAND && s->u.band.n == 3 &&
+	      s->u.band.bands[0] == 6 && s->u.band.bands[1] == 1 &&
+	      s->u.band.bands[2] == 6, "band fields");
+	check(ch.steps[1].op == RFS_OP_TYPE &&
+	      ch.steps[1].u.type.type == RFS_TYPE_UINT16 &&
+	      strcmp(rfs_type_name(RFS_TYPE_UINT16), "UInt16") == 0,
+	      "type fields");
+	check(ch.steps[2].op == RFS_OP_NODATA && !ch.steps[2].u.nodata.none &&
+	      ch.steps[2].u.nodata.value == -0.5, "nodata fields");
+	check(ch.steps[3].op == RFS_OP_NODATA && ch.steps[3].u.nodata.none,
+	      "nodata=none");
+	check(ch.steps[4].op == RFS_OP_NDI && ch.steps[4].u.ndi.a == 2 &&
+	      ch.steps[4].u.ndi.b == 1, "ndi fields");
+
 	check(strcmp(rfs_op_name(RFS_OP_RECLASS), "reclass") == 0 &&
 	      strcmp(rfs_focal_stat_name(RFS_FOCAL_STD), "std") == 0 &&
 	      strcmp(rfs_focal_shape_name(RFS_FOCAL_CIRCLE), "circle") == 0 &&
