@@ -133,7 +133,8 @@ static const char *const rs_names[] = {
 #define SIZE_USAGE "size=W,H[,RESAMPLING], e.g. size=512,512 or " \
 	"size=512,512,average"
 #define CLIP_USAGE "clip=MINX,MINY,MAXX,MAXY[,CRS], e.g. " \
-	"clip=500000,4100000,510000,4110000 or clip=-125,48,-124.5,48.5,EPSG:4326"
+	"clip=500000,4100000,510000,4110000 or " \
+	"clip=-125,48,-124.5,48.5,EPSG:4326"
 #define BAND_USAGE "band=N[,N...] (1-based), e.g. band=1 or band=3,2,1"
 #define TYPE_USAGE "type=" "Byte|Int16|UInt16|Int32|Float32|Float64, " \
 	"e.g. type=Byte"
@@ -1226,8 +1227,8 @@ static int parse_hillshade(struct pctx *c, struct tok argtext,
 			if (!(v >= 0 && v < 360))
 				return fail(c, -RFS_E_BAD_ARG,
 					    "hillshade: AZIMUTH is in degrees "
-					    "clockwise from north, 0 <= AZIMUTH "
-					    "< 360, got '" TOKF "' (e.g. "
+					    "clockwise from north, 0 <= "
+					    "AZIMUTH < 360, got '" TOKF "' (e.g. "
 					    "hillshade=315,45)", TOKA(a.val));
 			st->u.hillshade.azimuth = v;
 			break;
@@ -1272,7 +1273,8 @@ static int parse_hillshade(struct pctx *c, struct tok argtext,
 
 	cb_str(cb, "hillshade=");
 	if (st->u.hillshade.multidirectional) {
-		st->u.hillshade.azimuth = 0;	/* unused: one canonical form */
+		/* unused: one canonical form, one struct */
+		st->u.hillshade.azimuth = 0;
 		cb_str(cb, "alt=");
 	} else {
 		cb_num(cb, st->u.hillshade.azimuth);
@@ -1683,8 +1685,8 @@ static int parse_step(struct pctx *c, struct tok t, struct rfs_step *st,
 		if (has_eq && args.n == 0 && op >= RFS_OP_SLOPE &&
 		    op <= RFS_OP_TPI)
 			return fail(c, -RFS_E_BAD_ARG,
-				    "%s: nothing after '='; write %s", op_names[op],
-				    usage[op]);
+				    "%s: nothing after '='; write %s",
+				    op_names[op], usage[op]);
 		return fail(c, -RFS_E_BAD_ARG, "%s needs arguments: %s",
 			    op_names[op], usage[op]);
 	}

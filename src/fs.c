@@ -131,9 +131,11 @@ static int resolve_virtual(struct rfs_fs *fs, const char *dir,
 			return rc;
 		for (int s = 0; s < chain->nsteps; s++) {
 			const struct rfs_step *st = &chain->steps[s];
-			const char *crs = st->op == RFS_OP_PROJ ? st->u.proj.crs :
+			const char *crs =
+				st->op == RFS_OP_PROJ ? st->u.proj.crs :
 				st->op == RFS_OP_CLIP ? st->u.clip.crs : "";
-			if (crs[0] && (rc = rfs_crs_check(crs, msg, msglen)) < 0)
+			if (crs[0] &&
+			    (rc = rfs_crs_check(crs, msg, msglen)) < 0)
 				return rc;
 		}
 		rc = check_inside(fs, src, abs);

@@ -5,7 +5,8 @@
  *     slope=degrees             gdaldem slope -alg Horn
  *     slope=percent             gdaldem slope -alg Horn -p
  *     aspect                    gdaldem aspect -alg Horn
- *     hillshade=AZ,ALT,z=Z      gdaldem hillshade -alg Horn -az AZ -alt ALT -z Z
+ *     hillshade=AZ,ALT,z=Z      gdaldem hillshade -alg Horn -az AZ -alt ALT
+ *                                                 -z Z
  *     hillshade=alt=ALT,z=Z,multidirectional
  *                               gdaldem hillshade -alg Horn -multidirectional
  *                                                 -alt ALT -z Z

@@ -35,7 +35,7 @@
  *   band=N[,N...]                      select or reorder bands
  *       canonical: band=3,2,1
  *   type=TYPE                          convert with clamping (GDAL's names)
- *       canonical: type=Byte           (Byte Int16 UInt16 Int32 Float32 Float64)
+ *       canonical: type=Byte  (Byte Int16 UInt16 Int32 Float32 Float64)
  *   nodata=V|none                      declare (or drop) the nodata value
  *       canonical: nodata=-9999  nodata=none
  *   ndi=A,B                            (A - B) / (A + B) as Float32
@@ -142,7 +142,7 @@ struct rfs_step {
 			bool multidirectional;
 		} hillshade;
 		struct {
-			double res;            /* > 0, in the source CRS's units */
+			double res;            /* > 0, source CRS units */
 			enum rfs_resampling resampling;
 		} res;
 		struct {
@@ -150,7 +150,8 @@ struct rfs_step {
 			enum rfs_resampling resampling;
 		} size;
 		struct {
-			double minx, miny, maxx, maxy; /* minx < maxx, miny < maxy */
+			/* minx < maxx, miny < maxy */
+			double minx, miny, maxx, maxy;
 			char crs[RFS_CRS_MAX]; /* "" = the source's CRS */
 		} clip;
 		struct {
@@ -161,7 +162,7 @@ struct rfs_step {
 			enum rfs_type type;
 		} type;
 		struct {
-			bool none;             /* true: remove the nodata value */
+			bool none;             /* true: remove nodata */
 			double value;          /* finite */
 		} nodata;
 		struct {
