@@ -12,6 +12,7 @@
  *    canonical spelling is lower case.  A CRS authority is upper-cased but
  *    its code is kept as written, because PROJ's codes are case-sensitive
  *    (IGNF:LAMB93, OGC:CRS84h); an all-digit code loses its leading zeros.
+ *    type= names are written as GDAL spells them (Byte, UInt16), like -ot.
  * 4. The canonical text parses to itself, so the worker, which gets only
  *    the canonical chain, sees exactly the steps the daemon saw.
  */
@@ -38,6 +39,38 @@ static const char *const op_names[] = {
 	[RFS_OP_PROJ] = "proj",
 	[RFS_OP_FOCAL] = "focal",
 	[RFS_OP_RECLASS] = "reclass",
+	[RFS_OP_SLOPE] = "slope",
+	[RFS_OP_ASPECT] = "aspect",
+	[RFS_OP_HILLSHADE] = "hillshade",
+	[RFS_OP_ROUGHNESS] = "roughness",
+	[RFS_OP_TRI] = "tri",
+	[RFS_OP_TPI] = "tpi",
+	[RFS_OP_RES] = "res",
+	[RFS_OP_SIZE] = "size",
+	[RFS_OP_CLIP] = "clip",
+	[RFS_OP_BAND] = "band",
+	[RFS_OP_TYPE] = "type",
+	[RFS_OP_NODATA] = "nodata",
+	[RFS_OP_NDI] = "ndi",
+};
+
+/* Matched case-insensitively; written in GDAL's spelling (type_names). */
+static const char *const type_keys[] = {
+	[RFS_TYPE_BYTE] = "byte",
+	[RFS_TYPE_INT16] = "int16",
+	[RFS_TYPE_UINT16] = "uint16",
+	[RFS_TYPE_INT32] = "int32",
+	[RFS_TYPE_FLOAT32] = "float32",
+	[RFS_TYPE_FLOAT64] = "float64",
+};
+
+static const char *const type_names[] = {
+	[RFS_TYPE_BYTE] = "Byte",
+	[RFS_TYPE_INT16] = "Int16",
+	[RFS_TYPE_UINT16] = "UInt16",
+	[RFS_TYPE_INT32] = "Int32",
+	[RFS_TYPE_FLOAT32] = "Float32",
+	[RFS_TYPE_FLOAT64] = "Float64",
 };
 
 static const char *const stat_names[] = {
@@ -76,8 +109,11 @@ static const char *const rs_names[] = {
 #define N_STATS ((int)(sizeof(stat_names) / sizeof(stat_names[0])))
 #define N_SHAPES ((int)(sizeof(shape_names) / sizeof(shape_names[0])))
 #define N_RS ((int)(sizeof(rs_names) / sizeof(rs_names[0])))
+#define N_TYPES ((int)(sizeof(type_names) / sizeof(type_names[0])))
 
-#define STEPS_LIST "proj, focal, reclass"
+#define STEPS_LIST "proj, focal, reclass, slope, aspect, hillshade, " \
+	"roughness, tri, tpi, res, size, clip, band, type, nodata, ndi"
+#define TYPES_LIST "Byte, Int16, UInt16, Int32, Float32, Float64"
 #define STATS_LIST "mean, min, max, sum, std, range, median"
 #define SHAPES_LIST "square, circle"
 #define RS_LIST "near, bilinear, cubic, cubicspline, lanczos, average, " \
@@ -89,6 +125,21 @@ static const char *const rs_names[] = {
 	"focal=5,max,circle"
 #define RECLASS_USAGE "reclass=a:b:v[,a:b:v...][,other=V], e.g. " \
 	"reclass=0:100:1,100:inf:2"
+#define SLOPE_USAGE "slope[=degrees|percent], e.g. slope or slope=percent"
+#define HILLSHADE_USAGE "hillshade[=AZIMUTH,ALTITUDE][,z=F]" \
+	"[,multidirectional], e.g. hillshade or hillshade=300,30,z=2 or " \
+	"hillshade=alt=45,multidirectional"
+#define RES_USAGE "res=R[,RESAMPLING], e.g. res=30 or res=30,bilinear"
+#define SIZE_USAGE "size=W,H[,RESAMPLING], e.g. size=512,512 or " \
+	"size=512,512,average"
+#define CLIP_USAGE "clip=MINX,MINY,MAXX,MAXY[,CRS], e.g. " \
+	"clip=500000,4100000,510000,4110000 or " \
+	"clip=-125,48,-124.5,48.5,EPSG:4326"
+#define BAND_USAGE "band=N[,N...] (1-based), e.g. band=1 or band=3,2,1"
+#define TYPE_USAGE "type=" "Byte|Int16|UInt16|Int32|Float32|Float64, " \
+	"e.g. type=Byte"
+#define NODATA_USAGE "nodata=V or nodata=none, e.g. nodata=-9999"
+#define NDI_USAGE "ndi=A,B (bands, 1-based), e.g. ndi=4,3"
 
 const char *rfs_op_name(enum rfs_op op)
 {
@@ -108,6 +159,11 @@ const char *rfs_focal_shape_name(enum rfs_focal_shape s)
 const char *rfs_resampling_name(enum rfs_resampling r)
 {
 	return (unsigned)r < N_RS ? rs_names[r] : "?";
+}
+
+const char *rfs_type_name(enum rfs_type t)
+{
+	return (unsigned)t < N_TYPES ? type_names[t] : "?";
 }
 
 /* ------------------------------------------------------------------ */
@@ -503,7 +559,7 @@ static bool crs_code_char(int c)
 }
 
 /* AUTH:CODE -> out ("EPSG:3857"). */
-static int parse_crs(struct pctx *c, struct tok t, char *out)
+static int parse_crs(struct pctx *c, const char *op, struct tok t, char *out)
 {
 	struct tok auth, code;
 	struct cbuf b = { out, 0, RFS_CRS_MAX, false };
@@ -513,30 +569,32 @@ static int parse_crs(struct pctx *c, struct tok t, char *out)
 	if (!tok_split(t, ':', &auth, &code)) {
 		if (all_digits(t))
 			return fail(c, -RFS_E_BAD_ARG,
-				    "proj: CRS must be AUTHORITY:CODE, got '"
-				    TOKF "' (try proj=EPSG:" TOKF ")",
-				    TOKA(t), TOKA(t));
+				    "%s: CRS must be AUTHORITY:CODE, got '"
+				    TOKF "' (try %sEPSG:" TOKF ")", op,
+				    TOKA(t), strcmp(op, "proj") ? "" : "proj=",
+				    TOKA(t));
 		return fail(c, -RFS_E_BAD_ARG,
-			    "proj: '" TOKF "' is neither a CRS (AUTHORITY:CODE "
+			    "%s: '" TOKF "' is neither a CRS (AUTHORITY:CODE "
 			    "such as EPSG:3857) nor a resampling method (%s)",
-			    TOKA(t), RS_LIST);
+			    op, TOKA(t), RS_LIST);
 	}
 	if (auth.n == 0 || code.n == 0)
 		return fail(c, -RFS_E_BAD_ARG,
-			    "proj: CRS '" TOKF "' needs both an authority and "
-			    "a code, as in EPSG:3857", TOKA(t));
+			    "%s: CRS '" TOKF "' needs both an authority and "
+			    "a code, as in EPSG:3857", op, TOKA(t));
 	for (i = 0; i < auth.n; i++)
 		if (!crs_auth_char((unsigned char)auth.p[i]))
 			return fail(c, -RFS_E_BAD_ARG,
-				    "proj: CRS authority '" TOKF "' may hold "
+				    "%s: CRS authority '" TOKF "' may hold "
 				    "only letters, digits and '_' (e.g. EPSG, "
-				    "ESRI, IGNF)", TOKA(auth));
+				    "ESRI, IGNF)", op, TOKA(auth));
 	for (i = 0; i < code.n; i++)
 		if (!crs_code_char((unsigned char)code.p[i]))
 			return fail(c, -RFS_E_BAD_ARG,
-				    "proj: CRS code '" TOKF "' may hold only "
+				    "%s: CRS code '" TOKF "' may hold only "
 				    "letters, digits, '_' and '.' (e.g. "
-				    "EPSG:3857, IGNF:LAMB93)", TOKA(code));
+				    "EPSG:3857, IGNF:LAMB93)", op,
+				    TOKA(code));
 	for (i = 0; i < auth.n; i++) {
 		ch = auth.p[i];
 		if (ch >= 'a' && ch <= 'z')
@@ -554,12 +612,12 @@ static int parse_crs(struct pctx *c, struct tok t, char *out)
 	}
 	if (b.over)
 		return fail(c, -RFS_E_TOO_LONG,
-			    "proj: CRS '" TOKF "' is longer than %d characters",
-			    TOKA(t), RFS_CRS_MAX - 1);
+			    "%s: CRS '" TOKF "' is longer than %d characters",
+			    op, TOKA(t), RFS_CRS_MAX - 1);
 	return 0;
 }
 
-static int parse_resampling(struct pctx *c, struct tok t,
+static int parse_resampling(struct pctx *c, const char *op, struct tok t,
 			    enum rfs_resampling *out)
 {
 	const char *s;
@@ -577,16 +635,18 @@ static int parse_resampling(struct pctx *c, struct tok t,
 	}
 	if (parse_number(t, false, &res) == NUM_OK)
 		return fail(c, -RFS_E_BAD_ARG,
-			    "proj: '" TOKF "' is not a resampling method; for "
-			    "a pixel size write res=" TOKF, TOKA(t), TOKA(t));
+			    "%s: '" TOKF "' is not a resampling method; for "
+			    "a pixel size write res=" TOKF, op, TOKA(t),
+			    TOKA(t));
 	s = suggest(t, rs_names, N_RS);
 	if (s)
 		return fail(c, -RFS_E_BAD_ARG,
-			    "proj: '" TOKF "' is not a resampling method; did "
-			    "you mean '%s'? Methods: %s", TOKA(t), s, RS_LIST);
+			    "%s: '" TOKF "' is not a resampling method; did "
+			    "you mean '%s'? Methods: %s", op, TOKA(t), s,
+			    RS_LIST);
 	return fail(c, -RFS_E_BAD_ARG,
-		    "proj: '" TOKF "' is not a resampling method. Methods: %s",
-		    TOKA(t), RS_LIST);
+		    "%s: '" TOKF "' is not a resampling method. Methods: %s",
+		    op, TOKA(t), RS_LIST);
 }
 
 static int parse_proj(struct pctx *c, struct tok argtext, struct rfs_step *st,
@@ -617,19 +677,20 @@ static int parse_proj(struct pctx *c, struct tok argtext, struct rfs_step *st,
 					return twice(c, "proj",
 						     "resampling method", &a);
 				have_rs = true;
-				rc = parse_resampling(c, a.val,
+				rc = parse_resampling(c, "proj", a.val,
 						      &st->u.proj.resampling);
 			} else {
 				if (have_crs)
 					return twice(c, "proj", "CRS", &a);
 				have_crs = true;
-				rc = parse_crs(c, a.val, st->u.proj.crs);
+				rc = parse_crs(c, "proj", a.val,
+					       st->u.proj.crs);
 			}
 		} else if (tok_is(a.key, "crs")) {
 			if (have_crs)
 				return twice(c, "proj", "CRS", &a);
 			have_crs = true;
-			rc = parse_crs(c, a.val, st->u.proj.crs);
+			rc = parse_crs(c, "proj", a.val, st->u.proj.crs);
 		} else if (tok_is(a.key, "res")) {
 			if (have_res)
 				return twice(c, "proj", "res", &a);
@@ -652,7 +713,7 @@ static int parse_proj(struct pctx *c, struct tok argtext, struct rfs_step *st,
 				return twice(c, "proj", "resampling method",
 					     &a);
 			have_rs = true;
-			rc = parse_resampling(c, a.val,
+			rc = parse_resampling(c, "proj", a.val,
 					      &st->u.proj.resampling);
 		} else {
 			return unknown_option(c, "proj", &a, keys, 3,
@@ -992,6 +1053,578 @@ static int parse_reclass(struct pctx *c, struct tok argtext,
 }
 
 /* ------------------------------------------------------------------ */
+/* Shared by the steps of issue 3 */
+
+/* A number argument of step op, named what in messages. */
+static int step_number(struct pctx *c, const char *op, const char *what,
+		       struct tok t, double *out)
+{
+	enum num_err ne = parse_number(t, false, out);
+
+	if (ne == NUM_OK)
+		return 0;
+	if (ne == NUM_LONG)
+		return fail(c, -RFS_E_TOO_LONG,
+			    "%s: %s is longer than %d characters", op, what,
+			    NUM_MAX);
+	return fail(c, -RFS_E_BAD_ARG, "%s: %s must be a finite number, got '"
+		    TOKF "': %s", op, what, TOKA(t), num_why(ne));
+}
+
+/* A positive integer argument; values too large for any limit here read
+ * as INT_MAX.  -1 if t is not all digits. */
+static int int_value(struct tok t)
+{
+	size_t i = 0;
+	int v = 0;
+
+	if (!all_digits(t))
+		return -1;
+	while (i < t.n && t.p[i] == '0')
+		i++;
+	if (t.n - i > 9)
+		return 0x7fffffff;
+	for (; i < t.n; i++)
+		v = v * 10 + (t.p[i] - '0');
+	return v;
+}
+
+static void cb_int(struct cbuf *b, int v)
+{
+	char t[16];
+
+	snprintf(t, sizeof(t), "%d", v);
+	cb_str(b, t);
+}
+
+/* A band number 1..RFS_BAND_MAX of step op. */
+static int band_number(struct pctx *c, const char *op, struct tok t, int *out,
+		       const char *usage)
+{
+	int v = int_value(t);
+
+	if (v < 1 || v > RFS_BAND_MAX)
+		return fail(c, -RFS_E_BAD_ARG,
+			    "%s: a band is a whole number from 1 to %d (the "
+			    "first band is 1), got '" TOKF "': %s", op,
+			    RFS_BAND_MAX, TOKA(t), usage);
+	*out = v;
+	return 0;
+}
+
+static bool is_resampling_word(struct tok t)
+{
+	return tok_is(t, "nearest") || tok_find(t, rs_names, N_RS) >= 0 ||
+	       suggest(t, rs_names, N_RS) != NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Terrain: slope, aspect, hillshade, roughness, tri, tpi */
+
+static int parse_slope(struct pctx *c, struct tok argtext, struct rfs_step *st,
+		       struct cbuf *cb)
+{
+	static const char *const units[] = { "degrees", "percent" };
+	struct args it = { argtext, false };
+	struct arg a;
+	bool have = false;
+	const char *s;
+	int rc, i;
+
+	st->op = RFS_OP_SLOPE;
+	st->u.slope.percent = false;
+	while (argtext.n && args_next(&it, &a)) {
+		rc = arg_check(c, "slope", &a);
+		if (rc)
+			return rc;
+		if (have)
+			return twice(c, "slope", "unit", &a);
+		have = true;
+		i = a.has_key ? -1 : tok_find(a.val, units, 2);
+		if (i < 0) {
+			s = a.has_key ? NULL : suggest(a.val, units, 2);
+			if (s)
+				return fail(c, -RFS_E_BAD_ARG,
+					    "slope: '" TOKF "' is not a unit; "
+					    "did you mean '%s'? " SLOPE_USAGE,
+					    TOKA(a.all), s);
+			return fail(c, -RFS_E_BAD_ARG,
+				    "slope: '" TOKF "' is not a unit (degrees "
+				    "or percent): " SLOPE_USAGE, TOKA(a.all));
+		}
+		st->u.slope.percent = i == 1;
+	}
+	cb_str(cb, "slope=");
+	cb_str(cb, units[st->u.slope.percent]);
+	return 0;
+}
+
+static int parse_hillshade(struct pctx *c, struct tok argtext,
+			   struct rfs_step *st, struct cbuf *cb)
+{
+	static const char *const keys[] = { "az", "alt", "z" };
+	struct args it = { argtext, false };
+	struct arg a;
+	bool have_az = false, have_alt = false, have_z = false;
+	int npos = 0, rc;
+	double v;
+
+	st->op = RFS_OP_HILLSHADE;
+	st->u.hillshade.azimuth = 315;
+	st->u.hillshade.altitude = 45;
+	st->u.hillshade.z = 1;
+	st->u.hillshade.multidirectional = false;
+	while (argtext.n && args_next(&it, &a)) {
+		rc = arg_check(c, "hillshade", &a);
+		if (rc)
+			return rc;
+		if (!a.has_key && tok_is(a.val, "multidirectional")) {
+			if (st->u.hillshade.multidirectional)
+				return twice(c, "hillshade",
+					     "multidirectional", &a);
+			st->u.hillshade.multidirectional = true;
+			continue;
+		}
+		int which;	/* 0 azimuth, 1 altitude, 2 z */
+		if (!a.has_key) {
+			if (parse_number(a.val, false, &v) == NUM_SYNTAX) {
+				const char *s = suggest(a.val,
+					(const char *const[]){
+						"multidirectional" }, 1);
+				return fail(c, -RFS_E_BAD_ARG,
+					    "hillshade: '" TOKF "' is neither "
+					    "a number nor 'multidirectional'"
+					    "%s: " HILLSHADE_USAGE,
+					    TOKA(a.val), s ? " (did you mean "
+					    "'multidirectional'?)" : "");
+			}
+			if (npos == 2)
+				return fail(c, -RFS_E_BAD_ARG,
+					    "hillshade: at most two numbers "
+					    "(AZIMUTH,ALTITUDE) come before "
+					    "the options, got a third, '" TOKF
+					    "': " HILLSHADE_USAGE,
+					    TOKA(a.val));
+			which = npos++;
+		} else if (tok_is(a.key, "az") || tok_is(a.key, "azimuth")) {
+			which = 0;
+		} else if (tok_is(a.key, "alt") || tok_is(a.key, "altitude")) {
+			which = 1;
+		} else if (tok_is(a.key, "z")) {
+			which = 2;
+		} else {
+			return unknown_option(c, "hillshade", &a, keys, 3,
+					      "az=, alt=, z=");
+		}
+		switch (which) {
+		case 0:
+			if (have_az)
+				return twice(c, "hillshade", "azimuth", &a);
+			have_az = true;
+			rc = step_number(c, "hillshade", "AZIMUTH", a.val, &v);
+			if (rc)
+				return rc;
+			if (!(v >= 0 && v < 360))
+				return fail(c, -RFS_E_BAD_ARG,
+					    "hillshade: AZIMUTH is in degrees "
+					    "clockwise from north, 0 <= "
+					    "AZIMUTH < 360, got '" TOKF "' (e.g. "
+					    "hillshade=315,45)", TOKA(a.val));
+			st->u.hillshade.azimuth = v;
+			break;
+		case 1:
+			if (have_alt)
+				return twice(c, "hillshade", "altitude", &a);
+			have_alt = true;
+			rc = step_number(c, "hillshade", "ALTITUDE", a.val, &v);
+			if (rc)
+				return rc;
+			if (!(v >= 0 && v <= 90))
+				return fail(c, -RFS_E_BAD_ARG,
+					    "hillshade: ALTITUDE is the sun's "
+					    "height in degrees, 0 to 90, got '"
+					    TOKF "' (e.g. hillshade=315,45)",
+					    TOKA(a.val));
+			st->u.hillshade.altitude = v;
+			break;
+		default:
+			if (have_z)
+				return twice(c, "hillshade", "z", &a);
+			have_z = true;
+			rc = step_number(c, "hillshade", "z", a.val, &v);
+			if (rc)
+				return rc;
+			if (!(v > 0))
+				return fail(c, -RFS_E_BAD_ARG,
+					    "hillshade: z (vertical "
+					    "exaggeration) must be positive, "
+					    "got '" TOKF "' (e.g. z=2)",
+					    TOKA(a.val));
+			st->u.hillshade.z = v;
+			break;
+		}
+	}
+	if (st->u.hillshade.multidirectional && have_az)
+		return fail(c, -RFS_E_BAD_ARG,
+			    "hillshade: multidirectional lights from several "
+			    "azimuths, so it takes no AZIMUTH (gdaldem refuses "
+			    "-az with -multidirectional); give only the "
+			    "altitude, e.g. hillshade=alt=45,multidirectional");
+
+	cb_str(cb, "hillshade=");
+	if (st->u.hillshade.multidirectional) {
+		/* unused: one canonical form, one struct */
+		st->u.hillshade.azimuth = 0;
+		cb_str(cb, "alt=");
+	} else {
+		cb_num(cb, st->u.hillshade.azimuth);
+		cb_str(cb, ",");
+	}
+	cb_num(cb, st->u.hillshade.altitude);
+	cb_str(cb, ",z=");
+	cb_num(cb, st->u.hillshade.z);
+	if (st->u.hillshade.multidirectional)
+		cb_str(cb, ",multidirectional");
+	return 0;
+}
+
+/* aspect, roughness, tri, tpi: no arguments. */
+static int parse_bare(struct pctx *c, enum rfs_op op, struct tok argtext,
+		      struct rfs_step *st, struct cbuf *cb)
+{
+	if (argtext.n)
+		return fail(c, -RFS_E_BAD_ARG,
+			    "%s takes no arguments, got '" TOKF "'; write "
+			    "just @%s (e.g. dem.tif@%s)", op_names[op],
+			    TOKA(argtext), op_names[op], op_names[op]);
+	st->op = op;
+	cb_str(cb, op_names[op]);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* res=R[,RESAMPLING] and size=W,H[,RESAMPLING] */
+
+static int parse_res(struct pctx *c, struct tok argtext, struct rfs_step *st,
+		     struct cbuf *cb)
+{
+	static const char *const keys[] = { "res", "resampling" };
+	struct args it = { argtext, false };
+	struct arg a;
+	bool have_res = false, have_rs = false, is_rs;
+	int rc;
+
+	st->op = RFS_OP_RES;
+	st->u.res.resampling = RFS_RS_NEAR;
+	while (args_next(&it, &a)) {
+		rc = arg_check(c, "res", &a);
+		if (rc)
+			return rc;
+		if (a.has_key && !tok_is(a.key, "res") &&
+		    !tok_is(a.key, "resampling"))
+			return unknown_option(c, "res", &a, keys, 2,
+					      "res=, resampling=");
+		/* a number is the size, any word a method */
+		is_rs = a.has_key ? tok_is(a.key, "resampling") :
+			parse_number(a.val, false, &st->u.res.res) ==
+			NUM_SYNTAX;
+		if (is_rs) {
+			if (have_rs)
+				return twice(c, "res", "resampling method",
+					     &a);
+			have_rs = true;
+			rc = parse_resampling(c, "res", a.val,
+					      &st->u.res.resampling);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (have_res)
+			return twice(c, "res", "pixel size", &a);
+		have_res = true;
+		rc = step_number(c, "res", "R", a.val, &st->u.res.res);
+		if (rc)
+			return rc;
+		if (!(st->u.res.res > 0))
+			return fail(c, -RFS_E_BAD_ARG,
+				    "res: R must be a positive pixel size in "
+				    "the source CRS's units, got '" TOKF "' "
+				    "(e.g. res=30)", TOKA(a.val));
+	}
+	if (!have_res)
+		return fail(c, -RFS_E_BAD_ARG,
+			    "res: a pixel size R is required: " RES_USAGE);
+	cb_str(cb, "res=");
+	cb_num(cb, st->u.res.res);
+	cb_str(cb, ",");
+	cb_str(cb, rs_names[st->u.res.resampling]);
+	return 0;
+}
+
+static int parse_size(struct pctx *c, struct tok argtext, struct rfs_step *st,
+		      struct cbuf *cb)
+{
+	static const char *const keys[] = { "resampling" };
+	struct args it = { argtext, false };
+	struct arg a;
+	bool have_rs = false;
+	int n = 0, v, rc;
+
+	st->op = RFS_OP_SIZE;
+	st->u.size.resampling = RFS_RS_NEAR;
+	while (args_next(&it, &a)) {
+		rc = arg_check(c, "size", &a);
+		if (rc)
+			return rc;
+		if (a.has_key && !tok_is(a.key, "resampling"))
+			return unknown_option(c, "size", &a, keys, 1,
+					      "resampling=");
+		if (a.has_key || (n == 2 && !all_digits(a.val)) ||
+		    is_resampling_word(a.val)) {
+			if (have_rs)
+				return twice(c, "size", "resampling method",
+					     &a);
+			have_rs = true;
+			rc = parse_resampling(c, "size", a.val,
+					      &st->u.size.resampling);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (n == 2)
+			return fail(c, -RFS_E_BAD_ARG,
+				    "size: only W and H, got a third number '"
+				    TOKF "': " SIZE_USAGE, TOKA(a.val));
+		v = int_value(a.val);
+		if (v < 1 || v > RFS_SIZE_MAX)
+			return fail(c, -RFS_E_BAD_ARG,
+				    "size: %s must be a whole number of pixels "
+				    "from 1 to %d, got '" TOKF "': " SIZE_USAGE,
+				    n ? "H" : "W", RFS_SIZE_MAX, TOKA(a.val));
+		if (n++ == 0)
+			st->u.size.width = v;
+		else
+			st->u.size.height = v;
+	}
+	if (n < 2)
+		return fail(c, -RFS_E_BAD_ARG,
+			    "size: both W and H are required: " SIZE_USAGE);
+	cb_str(cb, "size=");
+	cb_int(cb, st->u.size.width);
+	cb_str(cb, ",");
+	cb_int(cb, st->u.size.height);
+	cb_str(cb, ",");
+	cb_str(cb, rs_names[st->u.size.resampling]);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* clip=MINX,MINY,MAXX,MAXY[,CRS] */
+
+static int parse_clip(struct pctx *c, struct tok argtext, struct rfs_step *st,
+		      struct cbuf *cb)
+{
+	static const char *const keys[] = { "crs" };
+	static const char *const what[] = { "MINX", "MINY", "MAXX", "MAXY" };
+	struct args it = { argtext, false };
+	struct arg a;
+	double v[4];
+	bool have_crs = false;
+	int n = 0, rc;
+
+	st->op = RFS_OP_CLIP;
+	st->u.clip.crs[0] = '\0';
+	while (args_next(&it, &a)) {
+		rc = arg_check(c, "clip", &a);
+		if (rc)
+			return rc;
+		if (a.has_key && !tok_is(a.key, "crs"))
+			return unknown_option(c, "clip", &a, keys, 1, "crs=");
+		if (a.has_key || memchr(a.val.p, ':', a.val.n)) {
+			if (have_crs)
+				return twice(c, "clip", "CRS", &a);
+			have_crs = true;
+			rc = parse_crs(c, "clip", a.val, st->u.clip.crs);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (n == 4)
+			return fail(c, -RFS_E_BAD_ARG,
+				    "clip: a fifth value '" TOKF "' is neither "
+				    "a CRS (AUTHORITY:CODE) nor allowed: "
+				    CLIP_USAGE, TOKA(a.val));
+		rc = step_number(c, "clip", what[n], a.val, &v[n]);
+		if (rc)
+			return rc;
+		n++;
+	}
+	if (n < 4)
+		return fail(c, -RFS_E_BAD_ARG,
+			    "clip: four bounds are required, got %d: "
+			    CLIP_USAGE, n);
+	if (!(v[0] < v[2]) || !(v[1] < v[3]))
+		return fail(c, -RFS_E_BAD_ARG,
+			    "clip: bounds are MINX,MINY,MAXX,MAXY with MINX < "
+			    "MAXX and MINY < MAXY; got %s (e.g. "
+			    "clip=500000,4100000,510000,4110000)",
+			    !(v[0] < v[2]) ? "MINX >= MAXX" : "MINY >= MAXY");
+	st->u.clip.minx = v[0];
+	st->u.clip.miny = v[1];
+	st->u.clip.maxx = v[2];
+	st->u.clip.maxy = v[3];
+	cb_str(cb, "clip=");
+	for (n = 0; n < 4; n++) {
+		if (n)
+			cb_str(cb, ",");
+		cb_num(cb, v[n]);
+	}
+	if (have_crs) {
+		cb_str(cb, ",");
+		cb_str(cb, st->u.clip.crs);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* band=N[,N...], type=TYPE, nodata=V|none, ndi=A,B */
+
+static int no_options(struct pctx *c, const char *op, const struct arg *a,
+		      const char *usage)
+{
+	return fail(c, -RFS_E_BAD_ARG, "%s: takes no options, got '" TOKF
+		    "': %s", op, TOKA(a->all), usage);
+}
+
+static int parse_band(struct pctx *c, struct tok argtext, struct rfs_step *st,
+		      struct cbuf *cb)
+{
+	struct args it = { argtext, false };
+	struct arg a;
+	int rc, i;
+
+	st->op = RFS_OP_BAND;
+	st->u.band.n = 0;
+	while (args_next(&it, &a)) {
+		rc = arg_check(c, "band", &a);
+		if (rc)
+			return rc;
+		if (a.has_key)
+			return no_options(c, "band", &a, BAND_USAGE);
+		if (st->u.band.n == RFS_CHAIN_MAX_BANDS)
+			return fail(c, -RFS_E_TOO_LONG,
+				    "band: at most %d bands",
+				    RFS_CHAIN_MAX_BANDS);
+		rc = band_number(c, "band", a.val,
+				 &st->u.band.bands[st->u.band.n], BAND_USAGE);
+		if (rc)
+			return rc;
+		st->u.band.n++;
+	}
+	cb_str(cb, "band=");
+	for (i = 0; i < st->u.band.n; i++) {
+		if (i)
+			cb_str(cb, ",");
+		cb_int(cb, st->u.band.bands[i]);
+	}
+	return 0;
+}
+
+static int parse_type(struct pctx *c, struct tok argtext, struct rfs_step *st,
+		      struct cbuf *cb)
+{
+	struct tok t = argtext;
+	const char *s;
+	int i;
+
+	st->op = RFS_OP_TYPE;
+	i = tok_find(t, type_keys, N_TYPES);
+	if (i < 0) {
+		s = suggest(t, type_keys, N_TYPES);
+		if (s)
+			return fail(c, -RFS_E_BAD_ARG,
+				    "type: '" TOKF "' is not a type; did you "
+				    "mean '%s'? Types: " TYPES_LIST, TOKA(t),
+				    type_names[tok_find((struct tok){ s,
+					strlen(s) }, type_keys, N_TYPES)]);
+		return fail(c, -RFS_E_BAD_ARG,
+			    "type: '" TOKF "' is not a type. Types: "
+			    TYPES_LIST " (e.g. type=Byte)", TOKA(t));
+	}
+	st->u.type.type = (enum rfs_type)i;
+	cb_str(cb, "type=");
+	cb_str(cb, type_names[i]);
+	return 0;
+}
+
+static int parse_nodata(struct pctx *c, struct tok argtext,
+			struct rfs_step *st, struct cbuf *cb)
+{
+	struct tok t = argtext;
+	enum num_err ne;
+
+	st->op = RFS_OP_NODATA;
+	st->u.nodata.none = tok_is(t, "none");
+	st->u.nodata.value = 0;
+	cb_str(cb, "nodata=");
+	if (st->u.nodata.none) {
+		cb_str(cb, "none");
+		return 0;
+	}
+	ne = parse_number(t, false, &st->u.nodata.value);
+	if (ne == NUM_LONG)
+		return fail(c, -RFS_E_TOO_LONG,
+			    "nodata: V is longer than %d characters", NUM_MAX);
+	if (ne != NUM_OK)
+		return fail(c, -RFS_E_BAD_ARG,
+			    "nodata: V must be a finite number or 'none', got '"
+			    TOKF "': %s (" NODATA_USAGE ")", TOKA(t),
+			    num_why(ne));
+	cb_num(cb, st->u.nodata.value);
+	return 0;
+}
+
+static int parse_ndi(struct pctx *c, struct tok argtext, struct rfs_step *st,
+		     struct cbuf *cb)
+{
+	struct args it = { argtext, false };
+	struct arg a;
+	int v[2], n = 0, rc;
+
+	st->op = RFS_OP_NDI;
+	while (args_next(&it, &a)) {
+		rc = arg_check(c, "ndi", &a);
+		if (rc)
+			return rc;
+		if (a.has_key)
+			return no_options(c, "ndi", &a, NDI_USAGE);
+		if (n == 2)
+			return fail(c, -RFS_E_BAD_ARG,
+				    "ndi: exactly two bands, got a third '"
+				    TOKF "': " NDI_USAGE, TOKA(a.val));
+		rc = band_number(c, "ndi", a.val, &v[n], NDI_USAGE);
+		if (rc)
+			return rc;
+		n++;
+	}
+	if (n < 2)
+		return fail(c, -RFS_E_BAD_ARG,
+			    "ndi: two bands A,B are required: " NDI_USAGE);
+	if (v[0] == v[1])
+		return fail(c, -RFS_E_BAD_ARG,
+			    "ndi: A and B must be different bands (the "
+			    "difference of a band with itself is 0): "
+			    NDI_USAGE);
+	st->u.ndi.a = v[0];
+	st->u.ndi.b = v[1];
+	cb_str(cb, "ndi=");
+	cb_int(cb, v[0]);
+	cb_str(cb, ",");
+	cb_int(cb, v[1]);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The chain */
 
 static bool chain_char(int c)
@@ -1024,12 +1657,36 @@ static int parse_step(struct pctx *c, struct tok t, struct rfs_step *st,
 			    " (e.g. dem.tif@proj=EPSG:3857@focal=3)",
 			    TOKA(name));
 	}
-	if (!has_eq || args.n == 0) {
+	/* Terrain steps have defaults for everything: a bare name is a
+	 * whole step ("dem.tif@slope"). */
+	if (!has_eq && (op == RFS_OP_SLOPE || op == RFS_OP_ASPECT ||
+			op == RFS_OP_HILLSHADE || op == RFS_OP_ROUGHNESS ||
+			op == RFS_OP_TRI || op == RFS_OP_TPI))
+		args.n = 0;
+	else if (!has_eq || args.n == 0) {
 		static const char *const usage[] = {
 			[RFS_OP_PROJ] = PROJ_USAGE,
 			[RFS_OP_FOCAL] = FOCAL_USAGE,
 			[RFS_OP_RECLASS] = RECLASS_USAGE,
+			[RFS_OP_SLOPE] = SLOPE_USAGE,
+			[RFS_OP_ASPECT] = "aspect, with no '='",
+			[RFS_OP_HILLSHADE] = HILLSHADE_USAGE,
+			[RFS_OP_ROUGHNESS] = "roughness, with no '='",
+			[RFS_OP_TRI] = "tri, with no '='",
+			[RFS_OP_TPI] = "tpi, with no '='",
+			[RFS_OP_RES] = RES_USAGE,
+			[RFS_OP_SIZE] = SIZE_USAGE,
+			[RFS_OP_CLIP] = CLIP_USAGE,
+			[RFS_OP_BAND] = BAND_USAGE,
+			[RFS_OP_TYPE] = TYPE_USAGE,
+			[RFS_OP_NODATA] = NODATA_USAGE,
+			[RFS_OP_NDI] = NDI_USAGE,
 		};
+		if (has_eq && args.n == 0 && op >= RFS_OP_SLOPE &&
+		    op <= RFS_OP_TPI)
+			return fail(c, -RFS_E_BAD_ARG,
+				    "%s: nothing after '='; write %s",
+				    op_names[op], usage[op]);
 		return fail(c, -RFS_E_BAD_ARG, "%s needs arguments: %s",
 			    op_names[op], usage[op]);
 	}
@@ -1038,8 +1695,31 @@ static int parse_step(struct pctx *c, struct tok t, struct rfs_step *st,
 		return parse_proj(c, args, st, cb);
 	case RFS_OP_FOCAL:
 		return parse_focal(c, args, st, cb);
-	default:
+	case RFS_OP_RECLASS:
 		return parse_reclass(c, args, st, cb);
+	case RFS_OP_SLOPE:
+		return parse_slope(c, args, st, cb);
+	case RFS_OP_HILLSHADE:
+		return parse_hillshade(c, args, st, cb);
+	case RFS_OP_ASPECT:
+	case RFS_OP_ROUGHNESS:
+	case RFS_OP_TRI:
+	case RFS_OP_TPI:
+		return parse_bare(c, (enum rfs_op)op, args, st, cb);
+	case RFS_OP_RES:
+		return parse_res(c, args, st, cb);
+	case RFS_OP_SIZE:
+		return parse_size(c, args, st, cb);
+	case RFS_OP_CLIP:
+		return parse_clip(c, args, st, cb);
+	case RFS_OP_BAND:
+		return parse_band(c, args, st, cb);
+	case RFS_OP_TYPE:
+		return parse_type(c, args, st, cb);
+	case RFS_OP_NODATA:
+		return parse_nodata(c, args, st, cb);
+	default:
+		return parse_ndi(c, args, st, cb);
 	}
 }
 

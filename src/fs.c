@@ -129,11 +129,15 @@ static int resolve_virtual(struct rfs_fs *fs, const char *dir,
 		rc = rfs_chain_parse(name + i + 1, chain, msg, msglen);
 		if (rc < 0)
 			return rc;
-		for (int s = 0; s < chain->nsteps; s++)
-			if (chain->steps[s].op == RFS_OP_PROJ &&
-			    (rc = rfs_crs_check(chain->steps[s].u.proj.crs, msg,
-						msglen)) < 0)
+		for (int s = 0; s < chain->nsteps; s++) {
+			const struct rfs_step *st = &chain->steps[s];
+			const char *crs =
+				st->op == RFS_OP_PROJ ? st->u.proj.crs :
+				st->op == RFS_OP_CLIP ? st->u.clip.crs : "";
+			if (crs[0] &&
+			    (rc = rfs_crs_check(crs, msg, msglen)) < 0)
 				return rc;
+		}
 		rc = check_inside(fs, src, abs);
 		if (rc == -RFS_E_ESCAPE)
 			snprintf(msg, msglen,

@@ -51,6 +51,19 @@ static const struct {
 	{ RFS_OP_PROJ, rfs_op_proj_run },
 	{ RFS_OP_FOCAL, rfs_op_focal_run },
 	{ RFS_OP_RECLASS, rfs_op_reclass_run },
+	{ RFS_OP_SLOPE, rfs_op_terrain_run },
+	{ RFS_OP_ASPECT, rfs_op_terrain_run },
+	{ RFS_OP_HILLSHADE, rfs_op_terrain_run },
+	{ RFS_OP_ROUGHNESS, rfs_op_terrain_run },
+	{ RFS_OP_TRI, rfs_op_terrain_run },
+	{ RFS_OP_TPI, rfs_op_terrain_run },
+	{ RFS_OP_RES, rfs_op_grid_run },
+	{ RFS_OP_SIZE, rfs_op_grid_run },
+	{ RFS_OP_CLIP, rfs_op_grid_run },
+	{ RFS_OP_BAND, rfs_op_bands_run },
+	{ RFS_OP_TYPE, rfs_op_bands_run },
+	{ RFS_OP_NODATA, rfs_op_bands_run },
+	{ RFS_OP_NDI, rfs_op_bands_run },
 };
 
 struct chain_progress {

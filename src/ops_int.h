@@ -34,6 +34,22 @@ int rfs_op_focal_run(GDALDatasetH src, const struct rfs_step *step,
 		     const struct rfs_op_ctx *ctx, GDALDatasetH *out);
 int rfs_op_reclass_run(GDALDatasetH src, const struct rfs_step *step,
 		       const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+/* slope, aspect, hillshade, roughness, tri, tpi (op_terrain.c) */
+int rfs_op_terrain_run(GDALDatasetH src, const struct rfs_step *step,
+		       const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+/* res, size, clip (op_grid.c) */
+int rfs_op_grid_run(GDALDatasetH src, const struct rfs_step *step,
+		    const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+/* band, type, nodata, ndi (op_bands.c) */
+int rfs_op_bands_run(GDALDatasetH src, const struct rfs_step *step,
+		     const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+
+/* GDALTranslate of src into ctx->dst_path with the gdal_translate
+ * arguments argv (consumed: freed here) plus -of GTiff and
+ * rfs_ops_gtiff_options.  Returns 0 and sets *out, or a code of
+ * rfs_ops_gdal_error() with "what: <GDAL's message>" in ctx->msg. */
+int rfs_ops_translate(GDALDatasetH src, char **argv, const char *what,
+		      const struct rfs_op_ctx *ctx, GDALDatasetH *out);
 
 /* GTiff creation options of every file a chain writes (NULL-terminated):
  * tiled 256 x 256, BIGTIFF=IF_SAFER, no compression. */

@@ -20,6 +20,26 @@
  *       canonical: focal=3,mean,square
  *   reclass=a:b:v[,a:b:v...][,other=V] half-open ranges [a,b) -> v
  *       canonical: reclass=0:200:1,200:400:2,400:inf:3,other=nodata
+ *   slope[=degrees|percent]            terrain, by GDALDEMProcessing
+ *       canonical: slope=degrees
+ *   aspect, roughness, tri, tpi        terrain, no arguments
+ *   hillshade[=AZ,ALT][,z=F][,multidirectional]
+ *       canonical: hillshade=315,45,z=1
+ *                  hillshade=alt=45,z=1,multidirectional (no azimuth)
+ *   res=R[,RESAMPLING]                 new pixel size, same CRS (gdalwarp)
+ *       canonical: res=30,near
+ *   size=W,H[,RESAMPLING]              new grid size, same CRS (gdalwarp)
+ *       canonical: size=512,512,near
+ *   clip=MINX,MINY,MAXX,MAXY[,CRS]     gdal_translate -projwin
+ *       canonical: clip=0,0,100,50     clip=-124.9,48.1,-124.8,48.2,EPSG:4326
+ *   band=N[,N...]                      select or reorder bands
+ *       canonical: band=3,2,1
+ *   type=TYPE                          convert with clamping (GDAL's names)
+ *       canonical: type=Byte  (Byte Int16 UInt16 Int32 Float32 Float64)
+ *   nodata=V|none                      declare (or drop) the nodata value
+ *       canonical: nodata=-9999  nodata=none
+ *   ndi=A,B                            (A - B) / (A + B) as Float32
+ *       canonical: ndi=4,3
  */
 #ifndef RASTERFS_CHAIN_H
 #define RASTERFS_CHAIN_H
@@ -34,11 +54,33 @@
 #define RFS_FOCAL_MAX_SIZE 255    /* largest focal window */
 #define RFS_FOCAL_MAX_MEDIAN 63   /* largest window for median (O(k^2)) */
 #define RFS_MSG_MAX 512           /* room for an error message */
+#define RFS_CHAIN_MAX_BANDS 64    /* most bands in band=N,... */
+#define RFS_BAND_MAX 65535        /* largest band number */
+#define RFS_SIZE_MAX 1000000      /* largest W or H of size=W,H */
 
 enum rfs_op {
 	RFS_OP_PROJ,
 	RFS_OP_FOCAL,
 	RFS_OP_RECLASS,
+	RFS_OP_SLOPE,
+	RFS_OP_ASPECT,
+	RFS_OP_HILLSHADE,
+	RFS_OP_ROUGHNESS,
+	RFS_OP_TRI,
+	RFS_OP_TPI,
+	RFS_OP_RES,
+	RFS_OP_SIZE,
+	RFS_OP_CLIP,
+	RFS_OP_BAND,
+	RFS_OP_TYPE,
+	RFS_OP_NODATA,
+	RFS_OP_NDI,
+};
+
+/* The output types of type=, in GDAL's spelling (GDALGetDataTypeByName). */
+enum rfs_type {
+	RFS_TYPE_BYTE, RFS_TYPE_INT16, RFS_TYPE_UINT16, RFS_TYPE_INT32,
+	RFS_TYPE_FLOAT32, RFS_TYPE_FLOAT64,
 };
 
 enum rfs_focal_stat {
@@ -89,6 +131,43 @@ struct rfs_step {
 			bool has_other;        /* false: unmatched values -> nodata */
 			double other;
 		} reclass;
+		struct {
+			bool percent;          /* false: degrees */
+		} slope;
+		struct {
+			double azimuth;        /* degrees, [0, 360); unused when
+			                          multidirectional */
+			double altitude;       /* degrees, [0, 90] */
+			double z;              /* vertical exaggeration, > 0 */
+			bool multidirectional;
+		} hillshade;
+		struct {
+			double res;            /* > 0, source CRS units */
+			enum rfs_resampling resampling;
+		} res;
+		struct {
+			int width, height;     /* 1..RFS_SIZE_MAX */
+			enum rfs_resampling resampling;
+		} size;
+		struct {
+			/* minx < maxx, miny < maxy */
+			double minx, miny, maxx, maxy;
+			char crs[RFS_CRS_MAX]; /* "" = the source's CRS */
+		} clip;
+		struct {
+			int n;                 /* 1..RFS_CHAIN_MAX_BANDS */
+			int bands[RFS_CHAIN_MAX_BANDS]; /* 1..RFS_BAND_MAX */
+		} band;
+		struct {
+			enum rfs_type type;
+		} type;
+		struct {
+			bool none;             /* true: remove nodata */
+			double value;          /* finite */
+		} nodata;
+		struct {
+			int a, b;              /* 1..RFS_BAND_MAX, a != b */
+		} ndi;
 	} u;
 };
 
@@ -118,8 +197,9 @@ struct rfs_chain {
 int rfs_chain_parse(const char *text, struct rfs_chain *out,
 		    char *msg, size_t msglen);
 
-/* The step's name ("proj", "focal", "reclass"). */
+/* The step's name ("proj", "focal", "reclass", ...). */
 const char *rfs_op_name(enum rfs_op op);
+const char *rfs_type_name(enum rfs_type t); /* GDAL's: "Byte", "Int16" */
 const char *rfs_focal_stat_name(enum rfs_focal_stat s);
 const char *rfs_focal_shape_name(enum rfs_focal_shape s);
 const char *rfs_resampling_name(enum rfs_resampling r); /* gdalwarp -r name */

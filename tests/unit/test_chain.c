@@ -90,6 +90,51 @@ static const struct {
 	  "@proj=EPSG:32631,near@focal=5,max,square"
 	  "@reclass=0:200:1,200:400:2,400:inf:3,other=nodata" },
 	{ "focal=3@focal=3", "@focal=3,mean,square@focal=3,mean,square" },
+	/* issue 3: terrain */
+	{ "slope", "@slope=degrees" },
+	{ "slope=degrees", "@slope=degrees" },
+	{ "SLOPE=Percent", "@slope=percent" },
+	{ "aspect", "@aspect" },
+	{ "roughness", "@roughness" },
+	{ "tri", "@tri" },
+	{ "TPI", "@tpi" },
+	{ "hillshade", "@hillshade=315,45,z=1" },
+	{ "hillshade=300", "@hillshade=300,45,z=1" },
+	{ "hillshade=300,30,z=2.5", "@hillshade=300,30,z=2.5" },
+	{ "hillshade=z=2,alt=30,az=0", "@hillshade=0,30,z=2" },
+	{ "hillshade=multidirectional",
+	  "@hillshade=alt=45,z=1,multidirectional" },
+	{ "hillshade=Multidirectional,altitude=60,z=3",
+	  "@hillshade=alt=60,z=3,multidirectional" },
+	/* resampling, clipping */
+	{ "res=30", "@res=30,near" },
+	{ "res=bilinear,30.0", "@res=30,bilinear" },
+	{ "res=res=0.5,resampling=nearest", "@res=0.5,near" },
+	{ "size=512,512", "@size=512,512,near" },
+	{ "size=average,0100,50", "@size=100,50,average" },
+	{ "size=10,20,resampling=cubic", "@size=10,20,cubic" },
+	{ "clip=0,0,100,50", "@clip=0,0,100,50" },
+	{ "clip=-124.9,48.1,-124.8,48.2,epsg:4326",
+	  "@clip=-124.9,48.1,-124.8,48.2,EPSG:4326" },
+	{ "clip=crs=EPSG:32610,1e3,2e3,3e3,4e3",
+	  "@clip=1000,2000,3000,4000,EPSG:32610" },
+	/* bands and types */
+	{ "band=1", "@band=1" },
+	{ "band=3,2,01", "@band=3,2,1" },
+	{ "band=1,1,1", "@band=1,1,1" },
+	{ "type=byte", "@type=Byte" },
+	{ "type=UINT16", "@type=UInt16" },
+	{ "type=Float64", "@type=Float64" },
+	{ "nodata=-9999.0", "@nodata=-9999" },
+	{ "nodata=NONE", "@nodata=none" },
+	{ "nodata=0.5", "@nodata=0.5" },
+	{ "ndi=4,3", "@ndi=4,3" },
+	{ "ndi=04,3", "@ndi=4,3" },
+	{ "proj=EPSG:32610@res=30@slope@hillshade",
+	  "@proj=EPSG:32610,near@res=30,near@slope=degrees"
+	  "@hillshade=315,45,z=1" },
+	{ "band=4,3@type=Float32@ndi=1,2@nodata=none",
+	  "@band=4,3@type=Float32@ndi=1,2@nodata=none" },
 };
 
 /* Pairs that must name one cache entry. */
@@ -103,6 +148,12 @@ static const char *const same[][2] = {
 	{ "reclass=0:1:1,other=nodata", "reclass=0:1:1" },
 	{ "reclass=0:1:1,other=5", "reclass=other=5,0:1:1" },
 	{ "proj=EPSG:4326,res=0.5", "proj=EPSG:4326,res=5e-1" },
+	{ "slope", "slope=degrees" },
+	{ "hillshade", "hillshade=315,45,z=1" },
+	{ "hillshade=315", "hillshade=az=315,alt=45" },
+	{ "res=30", "res=30,near" },
+	{ "size=5,6", "size=5,6,nearest" },
+	{ "type=int16", "type=Int16" },
 };
 
 static void test_canonical(void)
@@ -173,6 +224,66 @@ static void test_fields(void)
 	check(rc == 0 && !ch.steps[0].u.reclass.has_other,
 	      "reclass default: no other");
 
+	/* issue 3 steps */
+	rc = rfs_chain_parse("slope=percent@hillshade=300.5,30,z=2@aspect@tri"
+			     "@hillshade=alt=10,multidirectional",
+			     &ch, msg, sizeof(msg));
+	check(rc == 0 && ch.nsteps == 5, "terrain chain: %d %s", rc, msg);
+	if (rc)
+		return;
+	check(ch.steps[0].op == RFS_OP_SLOPE && ch.steps[0].u.slope.percent,
+	      "slope fields");
+	s = &ch.steps[1];
+	check(s->op == RFS_OP_HILLSHADE && s->u.hillshade.azimuth == 300.5 &&
+	      s->u.hillshade.altitude == 30 && s->u.hillshade.z == 2 &&
+	      !s->u.hillshade.multidirectional, "hillshade fields");
+	check(ch.steps[2].op == RFS_OP_ASPECT && ch.steps[3].op == RFS_OP_TRI,
+	      "aspect, tri");
+	s = &ch.steps[4];
+	check(s->op == RFS_OP_HILLSHADE && s->u.hillshade.altitude == 10 &&
+	      s->u.hillshade.z == 1 && s->u.hillshade.multidirectional,
+	      "multidirectional fields");
+
+	rc = rfs_chain_parse("res=2.5,cubic@size=640,480,average@clip=-1.5,2,"
+			     "3,4.25,epsg:4326@clip=0,0,1,1", &ch, msg,
+			     sizeof(msg));
+	check(rc == 0 && ch.nsteps == 4, "grid chain: %d %s", rc, msg);
+	if (rc)
+		return;
+	s = &ch.steps[0];
+	check(s->op == RFS_OP_RES && s->u.res.res == 2.5 &&
+	      s->u.res.resampling == RFS_RS_CUBIC, "res fields");
+	s = &ch.steps[1];
+	check(s->op == RFS_OP_SIZE && s->u.size.width == 640 &&
+	      s->u.size.height == 480 &&
+	      s->u.size.resampling == RFS_RS_AVERAGE, "size fields");
+	s = &ch.steps[2];
+	check(s->op == RFS_OP_CLIP && s->u.clip.minx == -1.5 &&
+	      s->u.clip.miny == 2 && s->u.clip.maxx == 3 &&
+	      s->u.clip.maxy == 4.25 &&
+	      strcmp(s->u.clip.crs, "EPSG:4326") == 0, "clip fields");
+	check(ch.steps[3].u.clip.crs[0] == '\0', "clip without CRS");
+
+	rc = rfs_chain_parse("band=6,1,6@type=uint16@nodata=-0.5@nodata=none"
+			     "@ndi=2,1", &ch, msg, sizeof(msg));
+	check(rc == 0 && ch.nsteps == 5, "band chain: %d %s", rc, msg);
+	if (rc)
+		return;
+	s = &ch.steps[0];
+	check(s->op == RFS_OP_BAND && s->u.band.n == 3 &&
+	      s->u.band.bands[0] == 6 && s->u.band.bands[1] == 1 &&
+	      s->u.band.bands[2] == 6, "band fields");
+	check(ch.steps[1].op == RFS_OP_TYPE &&
+	      ch.steps[1].u.type.type == RFS_TYPE_UINT16 &&
+	      strcmp(rfs_type_name(RFS_TYPE_UINT16), "UInt16") == 0,
+	      "type fields");
+	check(ch.steps[2].op == RFS_OP_NODATA && !ch.steps[2].u.nodata.none &&
+	      ch.steps[2].u.nodata.value == -0.5, "nodata fields");
+	check(ch.steps[3].op == RFS_OP_NODATA && ch.steps[3].u.nodata.none,
+	      "nodata=none");
+	check(ch.steps[4].op == RFS_OP_NDI && ch.steps[4].u.ndi.a == 2 &&
+	      ch.steps[4].u.ndi.b == 1, "ndi fields");
+
 	check(strcmp(rfs_op_name(RFS_OP_RECLASS), "reclass") == 0 &&
 	      strcmp(rfs_focal_stat_name(RFS_FOCAL_STD), "std") == 0 &&
 	      strcmp(rfs_focal_shape_name(RFS_FOCAL_CIRCLE), "circle") == 0 &&
@@ -192,8 +303,68 @@ static const struct {
 	{ "fokal=3", -RFS_E_UNKNOWN_STEP, "did you mean 'focal'" },
 	{ "porj=EPSG:3857", -RFS_E_UNKNOWN_STEP, "did you mean 'proj'" },
 	{ "reclas=0:1:1", -RFS_E_UNKNOWN_STEP, "did you mean 'reclass'" },
-	{ "slope", -RFS_E_UNKNOWN_STEP, "Steps: proj, focal, reclass" },
-	{ "hillshade=1", -RFS_E_UNKNOWN_STEP, "proj, focal, reclass" },
+	{ "slpoe", -RFS_E_UNKNOWN_STEP, "did you mean 'slope'" },
+	{ "hilshade=1", -RFS_E_UNKNOWN_STEP, "did you mean 'hillshade'" },
+	{ "blur", -RFS_E_UNKNOWN_STEP, "Steps: proj, focal, reclass, slope, "
+	  "aspect, hillshade, roughness, tri, tpi, res, size, clip, band, "
+	  "type, nodata, ndi" },
+	/* issue 3: every new step's bad arguments */
+	{ "slope=radians", -RFS_E_BAD_ARG, "degrees or percent" },
+	{ "slope=percnt", -RFS_E_BAD_ARG, "did you mean 'percent'" },
+	{ "slope=degrees,percent", -RFS_E_BAD_ARG, "twice" },
+	{ "slope=", -RFS_E_BAD_ARG, "nothing after '='" },
+	{ "aspect=1", -RFS_E_BAD_ARG, "takes no arguments" },
+	{ "roughness=3", -RFS_E_BAD_ARG, "takes no arguments" },
+	{ "tri=riley", -RFS_E_BAD_ARG, "takes no arguments" },
+	{ "tpi=x", -RFS_E_BAD_ARG, "takes no arguments" },
+	{ "tpi=", -RFS_E_BAD_ARG, "nothing after '='" },
+	{ "hillshade=360", -RFS_E_BAD_ARG, "0 <= AZIMUTH < 360" },
+	{ "hillshade=315,91", -RFS_E_BAD_ARG, "0 to 90" },
+	{ "hillshade=315,45,z=0", -RFS_E_BAD_ARG, "positive" },
+	{ "hillshade=315,45,10", -RFS_E_BAD_ARG, "at most two numbers" },
+	{ "hillshade=315,multidirectional", -RFS_E_BAD_ARG,
+	  "refuses -az with -multidirectional" },
+	{ "hillshade=multidirectinal", -RFS_E_BAD_ARG,
+	  "did you mean 'multidirectional'" },
+	{ "hillshade=sun=3", -RFS_E_BAD_ARG, "unknown option" },
+	{ "hillshade=nan", -RFS_E_BAD_ARG, "NaN" },
+	{ "res", -RFS_E_BAD_ARG, "res=R[,RESAMPLING]" },
+	{ "res=0", -RFS_E_BAD_ARG, "positive pixel size" },
+	{ "res=-30", -RFS_E_BAD_ARG, "positive pixel size" },
+	{ "res=30,40", -RFS_E_BAD_ARG, "twice" },
+	{ "res=30,bilnear", -RFS_E_BAD_ARG, "did you mean 'bilinear'" },
+	{ "res=near", -RFS_E_BAD_ARG, "pixel size R is required" },
+	{ "size=512", -RFS_E_BAD_ARG, "both W and H" },
+	{ "size=0,512", -RFS_E_BAD_ARG, "from 1 to 1000000" },
+	{ "size=512,1.5", -RFS_E_BAD_ARG, "whole number" },
+	{ "size=512,2000000", -RFS_E_BAD_ARG, "from 1 to 1000000" },
+	{ "size=512,512,512", -RFS_E_BAD_ARG, "third number" },
+	{ "size=512,512,near,cubic", -RFS_E_BAD_ARG, "twice" },
+	{ "clip=0,0,100", -RFS_E_BAD_ARG, "four bounds" },
+	{ "clip=100,0,0,50", -RFS_E_BAD_ARG, "MINX >= MAXX" },
+	{ "clip=0,50,100,50", -RFS_E_BAD_ARG, "MINY >= MAXY" },
+	{ "clip=0,0,100,50,7", -RFS_E_BAD_ARG, "fifth value" },
+	{ "clip=0,0,100,50,4326", -RFS_E_BAD_ARG, "fifth value" },
+	{ "clip=0,0,inf,50", -RFS_E_BAD_ARG, "MAXX must be a finite number" },
+	{ "clip=0,0,100,50,EPSG:", -RFS_E_BAD_ARG, "clip: CRS" },
+	{ "clip=0,0,100,50,EPSG:4326,EPSG:3857", -RFS_E_BAD_ARG, "twice" },
+	{ "band=0", -RFS_E_BAD_ARG, "first band is 1" },
+	{ "band=1,x", -RFS_E_BAD_ARG, "from 1 to 65535" },
+	{ "band=65536", -RFS_E_BAD_ARG, "from 1 to 65535" },
+	{ "band=n=1", -RFS_E_BAD_ARG, "takes no options" },
+	{ "band=", -RFS_E_BAD_ARG, "band=N[,N...]" },
+	{ "type=uint8", -RFS_E_BAD_ARG, "Byte, Int16, UInt16" },
+	{ "type=Int61", -RFS_E_BAD_ARG, "did you mean 'Int16'" },
+	{ "type=CFloat32", -RFS_E_BAD_ARG, "did you mean 'Float32'" },
+	{ "type", -RFS_E_BAD_ARG, "type=Byte|Int16" },
+	{ "nodata=abc", -RFS_E_BAD_ARG, "finite number or 'none'" },
+	{ "nodata=inf", -RFS_E_BAD_ARG, "finite" },
+	{ "nodata=1,2", -RFS_E_BAD_ARG, "finite number or 'none'" },
+	{ "ndi=4", -RFS_E_BAD_ARG, "two bands A,B" },
+	{ "ndi=4,4", -RFS_E_BAD_ARG, "different bands" },
+	{ "ndi=4,3,2", -RFS_E_BAD_ARG, "third" },
+	{ "ndi=0,1", -RFS_E_BAD_ARG, "first band is 1" },
+	{ "ndi=a=4,3", -RFS_E_BAD_ARG, "takes no options" },
 	{ "focal=3@blur=5", -RFS_E_UNKNOWN_STEP, "blur" },
 	{ "focal=4", -RFS_E_BAD_ARG, "try focal=3 or focal=5" },
 	{ "focal=1", -RFS_E_BAD_ARG, "odd integer from 3 to 255" },
@@ -303,7 +474,9 @@ static void test_errors(void)
 	/* The examples of the brief, word for word. */
 	rfs_chain_parse("fokal=3", &ch, msg, sizeof(msg));
 	check(strcmp(msg, "'fokal' is not a step; did you mean 'focal'? "
-		     "Steps: proj, focal, reclass") == 0, "fokal: '%s'", msg);
+		     "Steps: proj, focal, reclass, slope, aspect, hillshade, "
+		     "roughness, tri, tpi, res, size, clip, band, type, "
+		     "nodata, ndi") == 0, "fokal: '%s'", msg);
 	rfs_chain_parse("focal=4", &ch, msg, sizeof(msg));
 	check(strcmp(msg, "focal: SIZE must be an odd integer from 3 to 255, "
 		     "got '4' (try focal=3 or focal=5)") == 0,
@@ -337,6 +510,16 @@ static void test_errors(void)
 	rc = rfs_chain_parse(big, &ch, msg, sizeof(msg));
 	check(rc == -RFS_E_TOO_LONG && strstr(msg, "canonical"),
 	      "canonical over %d: %d %s", RFS_CHAIN_TEXT_MAX, rc, msg);
+
+	p = big + sprintf(big, "band=");
+	for (k = 0; k < RFS_CHAIN_MAX_BANDS; k++)
+		p += sprintf(p, "%s%d", k ? "," : "", k + 1);
+	rc = rfs_chain_parse(big, &ch, msg, sizeof(msg));
+	check(rc == 0 && ch.steps[0].u.band.n == RFS_CHAIN_MAX_BANDS,
+	      "64 bands: %d %s", rc, msg);
+	sprintf(p, ",1");
+	rc = rfs_chain_parse(big, &ch, msg, sizeof(msg));
+	check(rc == -RFS_E_TOO_LONG, "65 bands: %d", rc);
 
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
@@ -372,6 +555,10 @@ static const char *const seeds[] = {
 	"reclass=-inf:0:0,other=-9999", "focal=size=7,stat=median,shape=circle",
 	"proj=ESRI:54009,resampling=cubic@focal=3@reclass=0:1:1",
 	"proj=crs=IGNF:LAMB93,res=2.5e1,nearest",
+	"slope=percent@aspect@tri@tpi@roughness", "hillshade=300,30,z=2",
+	"hillshade=alt=45,multidirectional", "res=30,bilinear",
+	"size=512,512,average", "clip=0,0,100,50,EPSG:4326",
+	"band=3,2,1@type=Byte@nodata=none", "ndi=4,3@nodata=-9999",
 };
 
 static const char *const pieces[] = {
@@ -379,7 +566,9 @@ static const char *const pieces[] = {
 	"3", "9", "255", "1e308", "1e-400", "proj", "focal", "reclass", "res",
 	"crs", "size", "stat", "shape", "other", "nodata", "EPSG", "max",
 	"median", "circle", "near", "..", "/", "\xff", " ", "\0", "0x1p3",
-	"_", "q1", "99999999999",
+	"_", "q1", "99999999999", "slope", "hillshade", "multidirectional",
+	"z", "alt", "az", "size", "clip", "band", "type", "Byte", "none",
+	"ndi", "tri", "percent",
 };
 
 static void fuzz_one(const char *text)
