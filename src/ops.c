@@ -35,6 +35,7 @@
 #include "rasterfs/ops.h"
 
 #define STATS_WEIGHT 0.25 /* the statistics pass, in steps */
+#define FORMAT_WEIGHT 0.5 /* writing a COG or PNG, in steps */
 #define HASH_BUF (1 << 20)
 #define STATS_ROWS 256
 #define STATS_BYTES (16 << 20)
@@ -407,6 +408,35 @@ static int close_checked(GDALDatasetH ds, const char *what, char *msg,
 	return 0;
 }
 
+/* fmt=cog or fmt=png: out_path from cur (see op_format.c). */
+static int write_format(GDALDatasetH cur, const struct rfs_chain *chain,
+			const char *scratch_dir, const char *out_path,
+			struct chain_progress *prog, char *msg, size_t msglen)
+{
+	char byte_path[4096];
+	struct rfs_op_ctx ctx = {
+		.dst_path = out_path,
+		.progress = chain_progress_cb,
+		.progress_arg = prog,
+		.msg = msg,
+		.msglen = msglen,
+	};
+	int n;
+
+	unlink(out_path);
+	CPLErrorReset();
+	errno = 0;
+	if (chain->format == RFS_FMT_COG)
+		return rfs_ops_write_cog(cur, &ctx);
+	n = snprintf(byte_path, sizeof(byte_path), "%s/png-%ld.tif",
+		     scratch_dir, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(byte_path)) {
+		snprintf(msg, msglen, "scratch path too long");
+		return -RFS_E_PROCESS;
+	}
+	return rfs_ops_write_png(cur, chain->stretch, byte_path, &ctx);
+}
+
 int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		const char *scratch_dir, const char *out_path,
 		GDALProgressFunc progress, void *progress_arg,
@@ -414,14 +444,16 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 {
 	struct chain_progress prog = { .fn = progress, .arg = progress_arg };
 	struct err_watch watch = { 0 };
-	const double total = chain->nsteps + STATS_WEIGHT;
+	const int gtiff = chain->format == RFS_FMT_GTIFF;
+	const double total = (chain->nsteps ? chain->nsteps : 1) +
+		STATS_WEIGHT + (gtiff ? 0 : FORMAT_WEIGHT);
 	char tmp[2][4096];      /* intermediates: the one read, the one made */
 	int tmp_live[2] = { 0, 0 };
 	GDALDatasetH src = NULL, cur = NULL, next = NULL;
 	int cur_tmp = -1;       /* index in tmp of cur's file, or -1 */
 	int rc = 0;
 
-	assert(chain->nsteps >= 1 && chain->nsteps <= RFS_CHAIN_MAX_STEPS);
+	assert(chain->nsteps >= 0 && chain->nsteps <= RFS_CHAIN_MAX_STEPS);
 	msg[0] = '\0';
 	rfs_log_clear_gdal();
 	CPLErrorReset();
@@ -444,10 +476,31 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		goto out;
 	}
 	cur = src;
+	if (chain->nsteps == 0) {
+		/* Only a format: the source itself, as a tiled GeoTIFF, or
+		 * as an in-memory VRT that can take the statistics for the
+		 * COG or PNG writer. */
+		prog.base = 0;
+		prog.scale = 1 / total;
+		CPLErrorReset();
+		errno = 0;
+		cur = GDALCreateCopy(GDALGetDriverByName(gtiff ? "GTiff" :
+							 "VRT"),
+				     gtiff ? out_path : "", src, FALSE,
+				     gtiff ? (char **)rfs_ops_gtiff_options :
+				     NULL, chain_progress_cb, &prog);
+		if (!cur) {
+			rc = rfs_ops_gdal_error("cannot copy the source", msg,
+						msglen);
+			goto out;
+		}
+	}
 
 	for (int i = 0; i < chain->nsteps; i++) {
 		const struct rfs_step *step = &chain->steps[i];
-		const int last = i == chain->nsteps - 1;
+		/* the last step writes out_path only for the default
+		 * format; the others are written from its result */
+		const int last = i == chain->nsteps - 1 && gtiff;
 		const int slot = cur_tmp == 0 ? 1 : 0;
 		rfs_op_run_fn run = find_op(step->op);
 		const char *dst = out_path;
@@ -503,15 +556,28 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		cur_tmp = last ? -1 : slot;
 	}
 
-	prog.base = chain->nsteps / total;
+	prog.base = (chain->nsteps ? chain->nsteps : 1) / total;
 	prog.scale = STATS_WEIGHT / total;
 	rc = compute_stats(cur, &prog, msg, msglen);
 	if (rc)
 		goto out;
-	rc = close_checked(cur, "cannot write the output", msg, msglen);
-	cur = NULL;
-	if (rc)
-		goto out;
+	if (!gtiff) {
+		prog.base += prog.scale;
+		prog.scale = FORMAT_WEIGHT / total;
+		rc = write_format(cur, chain, scratch_dir, out_path, &prog,
+				  msg, msglen);
+		if (rc)
+			goto out;
+		if (cur != src)
+			GDALClose(cur);
+		cur = NULL;
+	} else {
+		rc = close_checked(cur, "cannot write the output", msg,
+				   msglen);
+		cur = NULL;
+		if (rc)
+			goto out;
+	}
 	rc = fsync_and_hash(out_path, res, msg, msglen);
 	if (rc == 0 && progress)
 		progress(1.0, "", progress_arg);

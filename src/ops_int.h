@@ -35,6 +35,13 @@ int rfs_op_focal_run(GDALDatasetH src, const struct rfs_step *step,
 int rfs_op_reclass_run(GDALDatasetH src, const struct rfs_step *step,
 		       const struct rfs_op_ctx *ctx, GDALDatasetH *out);
 
+/* op_format.c: write cur, which carries its band statistics, to
+ * ctx->dst_path as a COG, or as a PNG (through a Byte GTiff at byte_path,
+ * removed before returning).  Same returns as rfs_op_run_fn. */
+int rfs_ops_write_cog(GDALDatasetH cur, const struct rfs_op_ctx *ctx);
+int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
+		      const char *byte_path, const struct rfs_op_ctx *ctx);
+
 /* GTiff creation options of every file a chain writes (NULL-terminated):
  * tiled 256 x 256, BIGTIFF=IF_SAFER, no compression. */
 extern const char *const rfs_ops_gtiff_options[];
