@@ -16,6 +16,10 @@
 
 struct rfs_op_ctx {
 	const char *dst_path;       /* the file to create */
+	int stream;                 /* 1: only the next step reads *out; a
+	                               step that can may return a virtual
+	                               dataset computed as it is read (a
+	                               warped VRT) and ignore dst_path */
 	GDALProgressFunc progress;  /* fraction of this step; never NULL */
 	void *progress_arg;
 	char *msg;                  /* room for one error message */
