@@ -205,3 +205,22 @@ def test_probes_and_bad_formats_start_no_job(mount):
                  "@focal=3@fmt=cog,p2", "@focal=3.jpg"):
         assert stat_errno(mount.path(SRC + name)) == errno.EINVAL, name
     assert _jobs(mount) == n0
+
+
+def test_format_only_chains_and_cog_after_steps(mount):
+    src = _open(mount.path(SRC))
+    t = _open(mount.path(SRC + "@fmt=gtiff"))
+    assert t.GetRasterBand(1).GetBlockSize() == [256, 256]
+    np.testing.assert_array_equal(t.ReadAsArray(), src.ReadAsArray())
+    assert t.GetGeoTransform() == src.GetGeoTransform()
+    assert t.GetRasterBand(1).GetMetadataItem("STATISTICS_MEAN")
+    c = _open(mount.path(SRC + "@fmt=cog"))
+    np.testing.assert_array_equal(c.ReadAsArray(), src.ReadAsArray())
+    assert c.GetRasterBand(1).GetNoDataValue() == \
+        src.GetRasterBand(1).GetNoDataValue()
+    # a streamed proj, a focal into scratch, then the COG writer
+    chain = "@proj=EPSG:32610@focal=3"
+    a = _open(mount.path(SRC + chain + "@fmt=cog.tif"))
+    b = _open(mount.path(SRC + chain))
+    np.testing.assert_array_equal(a.ReadAsArray(), b.ReadAsArray())
+    assert a.GetGeoTransform() == b.GetGeoTransform()
