@@ -123,3 +123,38 @@ PYEOF
 report "rasterfs @focal=31,mean whole job / scipy uniform_filter(31)" "$t31" "$t_scipy" "<=" 1.0
 echo
 echo "(PASS/MISS compare the ratio with the target; times are wall-clock seconds.)"
+
+# --- 4. memory: a worker's peak RSS on a 20000 x 20000 Float32 chain ----
+# Every step streams (GDAL's block cache, gdal_cache=MB, plus strips of a
+# fixed height), so a worker's peak memory must not grow with the raster.
+# The worker is the daemon's child; VmHWM in /proc/<worker>/status is its
+# peak resident set since it started, so the mount is fresh, with one
+# worker, and the chain is its first job.
+m=20000
+[ $quick = 1 ] && m=6000
+unmount
+need=$(( m * m * 4 * 5 / 1048576 ))  # MiB: input, 2 intermediates, output, slack
+avail=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
+echo
+if [ "$avail" -lt "$need" ]; then
+	echo "memory: skipped, $avail MiB free under $work, $need MiB needed"
+else
+	gdalwarp -q -overwrite -ts $m $m -r bilinear -ot Float32 -co TILED=YES \
+		-co BIGTIFF=YES "$dem" "$src/huge.tif"
+	"$bin" -f "$src" "$mnt" -o "cache=$cache,workers=1,gdal_cache=256" \
+		2>>"$work/rasterfs.log" &
+	pid=$!
+	for _ in $(seq 100); do mountpoint -q "$mnt" && break; sleep 0.05; done
+	chain="proj=EPSG:32610@focal=9@reclass=-inf:200:1,200:600:2,600:inf:3"
+	stat "$mnt/huge.tif@$chain" >/dev/null
+	worker=$(pgrep -P "$pid" | head -1)
+	t_mem=$(timeit cat "$mnt/huge.tif@$chain")
+	hwm_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$worker/status")
+	[ "$(pgrep -P "$pid" | head -1)" = "$worker" ] || echo "memory: the worker was replaced during the job (crash?)"
+	printf '%-58s %8.1f MiB   (target <= 1024 MiB, gdal_cache=256) %s\n' \
+		"worker peak RSS, ${m}x${m} Float32 @proj@focal=9@reclass" \
+		"$(echo "$hwm_kb / 1024" | bc -l)" \
+		"$([ "$hwm_kb" -le 1048576 ] && echo PASS || echo MISS)"
+	printf '%-58s %8.1f s\n' "  (the same job, wall-clock)" "$t_mem"
+	rm -f "$src/huge.tif"
+fi

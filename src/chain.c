@@ -15,6 +15,13 @@
  *    type= names are written as GDAL spells them (Byte, UInt16), like -ot.
  * 4. The canonical text parses to itself, so the worker, which gets only
  *    the canonical chain, sees exactly the steps the daemon saw.
+ * 5. The output format is not a step: fmt= may only come last, and a
+ *    trailing ".tif", ".tiff" or ".png" (only at the very end: "res=0.5"
+ *    keeps its dot, "res=0.5.tif" loses only ".tif") says the same thing,
+ *    so a file dialog filtering *.tif can pick an output.  The default
+ *    GeoTIFF adds nothing to the canonical text, so "x@focal=3",
+ *    "x@focal=3.tif" and "x@focal=3@fmt=gtiff" are one cache entry with
+ *    the key they had before formats existed.
  */
 #include <assert.h>
 #include <errno.h>
@@ -105,7 +112,20 @@ static const char *const rs_names[] = {
 	[RFS_RS_SUM] = "sum",
 };
 
+static const char *const format_names[] = {
+	[RFS_FMT_GTIFF] = "gtiff",
+	[RFS_FMT_COG] = "cog",
+	[RFS_FMT_PNG] = "png",
+};
+
+static const char *const stretch_names[] = {
+	[RFS_STRETCH_MINMAX] = "minmax",
+	[RFS_STRETCH_P2] = "p2",
+};
+
 #define N_OPS ((int)(sizeof(op_names) / sizeof(op_names[0])))
+#define N_FORMATS ((int)(sizeof(format_names) / sizeof(format_names[0])))
+#define N_STRETCHES ((int)(sizeof(stretch_names) / sizeof(stretch_names[0])))
 #define N_STATS ((int)(sizeof(stat_names) / sizeof(stat_names[0])))
 #define N_SHAPES ((int)(sizeof(shape_names) / sizeof(shape_names[0])))
 #define N_RS ((int)(sizeof(rs_names) / sizeof(rs_names[0])))
@@ -123,6 +143,8 @@ static const char *const rs_names[] = {
 	"or proj=EPSG:32633,res=30,bilinear"
 #define FOCAL_USAGE "focal=SIZE[,STAT][,SHAPE], e.g. focal=3 or " \
 	"focal=5,max,circle"
+#define FMT_USAGE "fmt=gtiff|cog|png[,STRETCH] as the last step (STRETCH " \
+	"for png: minmax or p2), e.g. fmt=cog or fmt=png,p2"
 #define RECLASS_USAGE "reclass=a:b:v[,a:b:v...][,other=V], e.g. " \
 	"reclass=0:100:1,100:inf:2"
 #define SLOPE_USAGE "slope[=degrees|percent], e.g. slope or slope=percent"
@@ -144,6 +166,16 @@ static const char *const rs_names[] = {
 const char *rfs_op_name(enum rfs_op op)
 {
 	return (unsigned)op < N_OPS ? op_names[op] : "?";
+}
+
+const char *rfs_format_name(enum rfs_format f)
+{
+	return (unsigned)f < N_FORMATS ? format_names[f] : "?";
+}
+
+const char *rfs_stretch_name(enum rfs_stretch s)
+{
+	return (unsigned)s < N_STRETCHES ? stretch_names[s] : "?";
 }
 
 const char *rfs_focal_stat_name(enum rfs_focal_stat s)
@@ -1625,6 +1657,127 @@ static int parse_ndi(struct pctx *c, struct tok argtext, struct rfs_step *st,
 }
 
 /* ------------------------------------------------------------------ */
+/* fmt=gtiff|cog|png[,STRETCH]: the output format (design note 5) */
+
+static int fmt_bad_word(struct pctx *c, struct tok t)
+{
+	static const char *const words[] = {
+		"gtiff", "cog", "png", "minmax", "p2",
+	};
+	const char *s = suggest(t, words, 5);
+
+	if (s)
+		return fail(c, -RFS_E_BAD_ARG, "fmt: '" TOKF "' is not a format "
+			    "or stretch; did you mean '%s'? " FMT_USAGE,
+			    TOKA(t), s);
+	return fail(c, -RFS_E_BAD_ARG, "fmt: '" TOKF "' is not a format or "
+		    "stretch: " FMT_USAGE, TOKA(t));
+}
+
+static int parse_fmt(struct pctx *c, struct tok argtext, struct rfs_chain *out)
+{
+	static const char *const keys[] = { "format", "stretch" };
+	struct args it = { argtext, false };
+	struct arg a;
+	bool have_fmt = false, have_stretch = false;
+	int i, rc;
+
+	out->format = RFS_FMT_GTIFF;
+	out->stretch = RFS_STRETCH_MINMAX;
+	while (args_next(&it, &a)) {
+		rc = arg_check(c, "fmt", &a);
+		if (rc)
+			return rc;
+		if (a.has_key && !tok_is(a.key, "format") &&
+		    !tok_is(a.key, "stretch"))
+			return unknown_option(c, "fmt", &a, keys, 2,
+					      "format=, stretch=");
+		if ((!a.has_key || tok_is(a.key, "format")) &&
+		    (i = tok_find(a.val, format_names, N_FORMATS)) >= 0) {
+			if (have_fmt)
+				return twice(c, "fmt", "format", &a);
+			have_fmt = true;
+			out->format = (enum rfs_format)i;
+		} else if ((!a.has_key || tok_is(a.key, "stretch")) &&
+			   (i = tok_find(a.val, stretch_names,
+					 N_STRETCHES)) >= 0) {
+			if (have_stretch)
+				return twice(c, "fmt", "stretch", &a);
+			have_stretch = true;
+			out->stretch = (enum rfs_stretch)i;
+		} else {
+			return fmt_bad_word(c, a.val);
+		}
+	}
+	if (!have_fmt)
+		return fail(c, -RFS_E_BAD_ARG,
+			    "fmt: a format is required: " FMT_USAGE);
+	if (have_stretch && out->format != RFS_FMT_PNG)
+		return fail(c, -RFS_E_BAD_ARG,
+			    "fmt: a stretch applies to png only, not %s (try "
+			    "fmt=png,%s)", format_names[out->format],
+			    stretch_names[out->stretch]);
+	return 0;
+}
+
+/* A trailing ".tif", ".tiff" or ".png": the format it names, and t
+ * shortened by it; -1 if t has none. */
+static int strip_extension(struct tok *t)
+{
+	static const struct {
+		const char *ext;
+		enum rfs_format f;
+	} exts[] = {
+		{ ".tif", RFS_FMT_GTIFF }, { ".tiff", RFS_FMT_GTIFF },
+		{ ".png", RFS_FMT_PNG },
+	};
+
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		struct tok tail;
+		size_t l = strlen(exts[i].ext);
+
+		if (t->n < l)
+			continue;
+		tail.p = t->p + t->n - l;
+		tail.n = l;
+		if (tok_is(tail, exts[i].ext)) {
+			t->n -= l;
+			return (int)exts[i].f;
+		}
+	}
+	return -1;
+}
+
+/* Reconcile an fmt step (have_fmt) with a trailing extension (ext, or -1)
+ * and write the canonical "@fmt=..." (design note 5). */
+static int finish_format(struct pctx *c, struct rfs_chain *out, bool have_fmt,
+			 int ext, struct cbuf *cb)
+{
+	if (ext >= 0 && !have_fmt) {
+		out->format = (enum rfs_format)ext;
+		out->stretch = RFS_STRETCH_MINMAX;
+	} else if (ext >= 0 && !(ext == (int)out->format ||
+				 (ext == RFS_FMT_GTIFF &&
+				  out->format == RFS_FMT_COG))) {
+		return fail(c, -RFS_E_BAD_ARG,
+			    "the extension .%s contradicts fmt=%s; drop one "
+			    "of them (e.g. dem.tif@focal=3.png or "
+			    "dem.tif@focal=3@fmt=png)",
+			    ext == RFS_FMT_PNG ? "png" : "tif",
+			    format_names[out->format]);
+	}
+	if (out->format == RFS_FMT_GTIFF && out->nsteps > 0)
+		return 0;
+	cb_str(cb, "@fmt=");
+	cb_str(cb, format_names[out->format]);
+	if (out->format == RFS_FMT_PNG) {
+		cb_str(cb, ",");
+		cb_str(cb, stretch_names[out->stretch]);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The chain */
 
 static bool chain_char(int c)
@@ -1728,10 +1881,10 @@ int rfs_chain_parse(const char *text, struct rfs_chain *out,
 {
 	struct pctx c = { msg, msglen };
 	struct cbuf cb;
-	struct tok rest, step;
+	struct tok rest, step, name, args;
 	size_t n, i;
-	bool more;
-	int rc;
+	bool more, have_fmt = false;
+	int rc, ext;
 
 	if (msg && msglen)
 		msg[0] = '\0';
@@ -1778,6 +1931,7 @@ int rfs_chain_parse(const char *text, struct rfs_chain *out,
 		rest.p++;
 		rest.n--;
 	}
+	ext = strip_extension(&rest);
 	if (rest.n == 0)
 		return fail(&c, -RFS_E_BAD_ARG,
 			    "no steps after '@' (e.g. dem.tif@focal=3)");
@@ -1788,6 +1942,22 @@ int rfs_chain_parse(const char *text, struct rfs_chain *out,
 				    "empty step ('@@'); remove one '@'" :
 				    "the name ends with '@'; remove it or "
 				    "add a step after it");
+		tok_split(step, '=', &name, &args);
+		if (tok_is(name, "fmt")) {
+			if (more)
+				return fail(&c, -RFS_E_BAD_ARG,
+					    "fmt= must be the last step (it "
+					    "names the output's format): "
+					    FMT_USAGE);
+			if (args.n == 0)
+				return fail(&c, -RFS_E_BAD_ARG,
+					    "fmt needs arguments: " FMT_USAGE);
+			rc = parse_fmt(&c, args, out);
+			if (rc)
+				return rc;
+			have_fmt = true;
+			break;
+		}
 		if (out->nsteps == RFS_CHAIN_MAX_STEPS)
 			return fail(&c, -RFS_E_TOO_LONG,
 				    "more than %d steps in one chain",
@@ -1803,5 +1973,13 @@ int rfs_chain_parse(const char *text, struct rfs_chain *out,
 				    "%d characters; use fewer steps or ranges",
 				    RFS_CHAIN_TEXT_MAX - 1);
 	} while (more);
+	rc = finish_format(&c, out, have_fmt, ext, &cb);
+	if (rc)
+		return rc;
+	if (cb.over)
+		return fail(&c, -RFS_E_TOO_LONG,
+			    "the canonical chain would be longer than %d "
+			    "characters; use fewer steps or ranges",
+			    RFS_CHAIN_TEXT_MAX - 1);
 	return 0;
 }

@@ -34,6 +34,7 @@
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
+#include "rasterfs/ops.h"
 
 #define BLKSIZE (1 << 20) /* st_blksize: invites large reads (cp, GDAL) */
 
@@ -70,6 +71,33 @@ int rfs_fs_is_probe(const char *name)
 			return 1;
 	}
 	return 0;
+}
+
+/* World file siblings of a fmt=png output (op_format.c writes their text
+ * into the PNG): for "X.png" GDAL's PNG driver looks for "X.pgw", then
+ * "X.pngw", then "X.wld" (upper case too); and any png name V has "V.pgw",
+ * "V.pngw" and "V.wld".  The length of the suffix, or 0. */
+static size_t world_suffix(const char *name)
+{
+	static const char *const sfx[] = { ".pgw", ".pngw", ".wld" };
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(*sfx); i++) {
+		size_t l = strlen(sfx[i]);
+		if (n > l && strcasecmp(name + n - l, sfx[i]) == 0)
+			return l;
+	}
+	return 0;
+}
+
+/* A world file node: a virtual node of a png chain whose name ends with a
+ * world file suffix (a png output's own name never does: the grammar
+ * refuses "png.pgw").  It shares the png's key, so it never has a job of
+ * its own. */
+static bool is_world(const struct rfs_node *n)
+{
+	return n->kind == RFS_NODE_VIRTUAL &&
+	       n->chain->format == RFS_FMT_PNG && world_suffix(n->path) > 0;
 }
 
 static int join_path(char *buf, size_t len, const char *dir, const char *name)
@@ -155,6 +183,77 @@ static int resolve_virtual(struct rfs_fs *fs, const char *dir,
 	return -RFS_E_NO_SOURCE;
 }
 
+/* The world file sibling name (world_suffix() > 0) of a png output in
+ * dir: the png is name without the suffix, or, when the suffix is not
+ * ".wld" (a GeoTIFF's probe "X.tif"->"X.wld" must stay a probe), name with
+ * ".png" in place of it.  0 with src and chain of the png, or -ENOENT. */
+static int resolve_world(struct rfs_fs *fs, const char *dir,
+			 const char *name, char *src, struct rfs_chain *chain)
+{
+	char base[NAME_MAX + 1], msg[RFS_MSG_MAX];
+	const size_t sl = world_suffix(name), bl = strlen(name) - sl;
+
+	if (bl + 4 >= sizeof(base))
+		return -ENOENT;
+	memcpy(base, name, bl);
+	base[bl] = '\0';
+	if (strchr(base, '@') &&
+	    resolve_virtual(fs, dir, base, src, chain, msg, sizeof(msg)) == 0 &&
+	    chain->format == RFS_FMT_PNG)
+		return 0;
+	if (strcasecmp(name + bl, ".wld") == 0)
+		return -ENOENT;
+	memcpy(base + bl, ".png", 5);
+	if (strchr(base, '@') &&
+	    resolve_virtual(fs, dir, base, src, chain, msg, sizeof(msg)) == 0 &&
+	    chain->format == RFS_FMT_PNG)
+		return 0;
+	return -ENOENT;
+}
+
+/* The world file text of the png object of key, found in its tEXt chunk
+ * keyed RFS_WORLDFILE_KEY, which op_format.c writes before the image data
+ * (PNG 1.2 spec: 8-byte signature, then chunks of length, type, data,
+ * CRC).  Returns its length, -ENOENT if the PNG has none (a source
+ * without a geotransform), or -EIO. */
+static int world_text(struct rfs_fs *fs, const rfs_key *key, char *buf,
+		      size_t len)
+{
+	static const char sig[8] = "\x89PNG\r\n\x1a\n";
+	const size_t kl = sizeof(RFS_WORLDFILE_KEY); /* with its NUL */
+	unsigned char h[8];
+	char data[512];
+	off_t off = 8;
+	int fd = rfs_store_open_object(fs->store, key), rc = -ENOENT;
+
+	if (fd < 0)
+		return -EIO;
+	if (pread(fd, h, 8, 0) != 8 || memcmp(h, sig, 8) != 0) {
+		rc = -EIO;
+		goto out;
+	}
+	while (pread(fd, h, 8, off) == 8) {
+		const uint32_t cl = (uint32_t)h[0] << 24 | h[1] << 16 |
+				    h[2] << 8 | h[3];
+		if (memcmp(h + 4, "IDAT", 4) == 0 ||
+		    memcmp(h + 4, "IEND", 4) == 0)
+			break;
+		if (memcmp(h + 4, "tEXt", 4) == 0 && cl > kl &&
+		    cl - kl < len && cl <= sizeof(data) &&
+		    pread(fd, data, cl, off + 8) == (ssize_t)cl &&
+		    memcmp(data, RFS_WORLDFILE_KEY, kl) == 0) {
+			memcpy(buf, data + kl, cl - kl);
+			buf[cl - kl] = '\0';
+			rc = (int)(cl - kl);
+			break;
+		}
+		off += 12 + (off_t)cl;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
 /* --- attributes ---------------------------------------------------- */
 
 /* Identity and key of a virtual node's output, as of now. */
@@ -189,6 +288,14 @@ static int virtual_attr(struct rfs_fs *fs, struct rfs_node *n,
 	st->st_gid = sst.st_gid;
 	st->st_blksize = BLKSIZE;
 	rc = rfs_store_lookup(fs->store, &key, &id, n->chain->canonical, &e);
+	if (rc == 0 && is_world(n)) {
+		char text[512];
+		rc = world_text(fs, &key, text, sizeof(text));
+		if (rc < 0)
+			return rc;
+		e.size = (uint64_t)rc;
+		rc = 0;
+	}
 	if (rc == 0) {
 		st->st_size = (off_t)e.size;
 		st->st_blocks = (blkcnt_t)((e.size + 511) / 512);
@@ -280,6 +387,12 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (errno != ENOENT || !strchr(name, '@'))
 		return -errno;
+	if (world_suffix(name) &&
+	    resolve_world(fs, dir->path, name, src, &chain) == 0) {
+		n = rfs_nodes_get(fs->nodes, path, RFS_NODE_VIRTUAL, src,
+				  &chain);
+		goto found;
+	}
 	if (rfs_fs_is_probe(name)) {
 		rfs_stat_inc(&fs->stats, probes);
 		return -ENOENT;
@@ -413,6 +526,80 @@ static int snapshot_add(struct dir_snapshot *d, size_t *cap, const char *name,
 	return 0;
 }
 
+/* The png outputs named "B.png" that have a node in a directory: GDAL
+ * looks for a world file only among the names a directory lists when it
+ * can list it, and virtual names are not listed, so a listing names the
+ * "B.pgw" sibling of each of them whose output is in the store. */
+struct png_seen {
+	const char *dir;
+	size_t dirlen;
+	size_t n, cap;
+	struct { char *name, *src, *canonical; fuse_ino_t ino; } *e;
+};
+
+static void png_seen_add(const struct rfs_node *n, void *arg)
+{
+	struct png_seen *ps = arg;
+	const char *base = strrchr(n->path, '/');
+	size_t bl;
+
+	if (n->kind != RFS_NODE_VIRTUAL || n->chain->format != RFS_FMT_PNG)
+		return;
+	base = base ? base + 1 : n->path;
+	if ((size_t)(base - n->path) != (ps->dirlen ? ps->dirlen + 1 : 0) ||
+	    strncmp(n->path, ps->dir, ps->dirlen) != 0)
+		return;
+	bl = strlen(base);
+	if (bl < 5 || strcasecmp(base + bl - 4, ".png") != 0)
+		return;
+	if (ps->n == ps->cap) {
+		size_t nc = ps->cap ? 2 * ps->cap : 16;
+		void *ne = realloc(ps->e, nc * sizeof(*ps->e));
+		if (!ne)
+			return;
+		ps->e = ne;
+		ps->cap = nc;
+	}
+	ps->e[ps->n].name = strndup(base, bl - 4);
+	ps->e[ps->n].src = strdup(n->src);
+	ps->e[ps->n].canonical = strdup(n->chain->canonical);
+	ps->e[ps->n].ino = n->ino;
+	ps->n++;
+}
+
+static int snapshot_add_worlds(struct rfs_fs *fs, struct rfs_node *dir,
+			       struct dir_snapshot *d, size_t *cap)
+{
+	struct png_seen ps = { .dir = dir->path, .dirlen = strlen(dir->path) };
+	char name[NAME_MAX + 1];
+	int rc = 0;
+
+	rfs_nodes_each(fs->nodes, png_seen_add, &ps);
+	for (size_t i = 0; i < ps.n; i++) {
+		struct stat sst;
+		struct rfs_src_id id;
+		rfs_key key;
+
+		if (rc == 0 && ps.e[i].name && ps.e[i].src &&
+		    ps.e[i].canonical &&
+		    fstatat(fs->rootfd, ps.e[i].src, &sst, 0) == 0 &&
+		    snprintf(name, sizeof(name), "%s.pgw", ps.e[i].name) <
+		    (int)sizeof(name)) {
+			rfs_src_id_from_stat(&id, &sst);
+			rfs_key_make(&key, &id, ps.e[i].canonical);
+			if (rfs_store_lookup(fs->store, &key, &id,
+					     ps.e[i].canonical, NULL) == 0)
+				rc = snapshot_add(d, cap, name, ps.e[i].ino,
+						  DT_REG);
+		}
+		free(ps.e[i].name);
+		free(ps.e[i].src);
+		free(ps.e[i].canonical);
+	}
+	free(ps.e);
+	return rc;
+}
+
 /* The whole listing is read at opendir, so offsets are plain indexes and
  * the control directory can be listed in the root like any entry. */
 static int open_snapshot(struct rfs_fs *fs, struct rfs_node *n,
@@ -454,6 +641,8 @@ static int open_snapshot(struct rfs_fs *fs, struct rfs_node *n,
 	closedir(dp);
 	if (rc == 0 && n->path[0] == '\0')
 		rc = snapshot_add(d, &cap, RFS_CTL_DIR, fs->ctl_dir.ino, DT_DIR);
+	if (rc == 0)
+		rc = snapshot_add_worlds(fs, n, d, &cap);
 out:
 	if (rc < 0) {
 		snapshot_free(d);
@@ -551,11 +740,41 @@ static int reply_open_fd(fuse_req_t req, struct fuse_file_info *fi, int fd,
 	return 0;
 }
 
+/* A world file node: its text, taken from the png object of key, read
+ * with direct_io like a control file. */
+static void reply_open_world(struct rfs_fs *fs, const rfs_key *key,
+			     fuse_req_t req, struct fuse_file_info *fi)
+{
+	const size_t cap = 512;
+	struct handle *h = malloc(sizeof(*h) + cap);
+	int n;
+
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->fd = -1;
+	if ((n = world_text(fs, key, h->text, cap)) < 0) {
+		free(h);
+		fuse_reply_err(req, -n);
+		return;
+	}
+	h->len = (size_t)n;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	if (fuse_reply_open(req, fi) != 0)
+		handle_free(h);
+}
+
 /* Open key's object for node and reply.  Note 4 decides keep_cache. */
 static void reply_open_object(struct rfs_fs *fs, struct rfs_node *n,
 			      const rfs_key *key, fuse_req_t req,
 			      struct fuse_file_info *fi)
 {
+	if (is_world(n)) {
+		reply_open_world(fs, key, req, fi);
+		return;
+	}
 	int fd = rfs_store_open_object(fs->store, key);
 
 	if (fd < 0) {

@@ -139,3 +139,13 @@ void rfs_nodes_forget(struct rfs_nodes *t, fuse_ino_t ino, uint64_t nlookup)
 	}
 	pthread_mutex_unlock(&t->lock);
 }
+
+void rfs_nodes_each(struct rfs_nodes *t,
+		    void (*fn)(const struct rfs_node *n, void *arg), void *arg)
+{
+	pthread_mutex_lock(&t->lock);
+	for (size_t b = 0; b < NBUCKETS; b++)
+		for (struct rfs_node *n = t->buckets[b]; n; n = n->hnext)
+			fn(n, arg);
+	pthread_mutex_unlock(&t->lock);
+}

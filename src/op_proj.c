@@ -29,7 +29,7 @@ int rfs_op_proj_run(GDALDatasetH src, const struct rfs_step *step,
 	int usage_error = 0, rc = 0;
 
 	argv = CSLAddString(argv, "-of");
-	argv = CSLAddString(argv, "GTiff");
+	argv = CSLAddString(argv, ctx->stream ? "VRT" : "GTiff");
 	argv = CSLAddString(argv, "-t_srs");
 	argv = CSLAddString(argv, step->u.proj.crs);
 	argv = CSLAddString(argv, "-r");
@@ -48,7 +48,8 @@ int rfs_op_proj_run(GDALDatasetH src, const struct rfs_step *step,
 		argv = CSLAddString(argv, res);
 		argv = CSLAddString(argv, res);
 	}
-	for (const char *const *co = rfs_ops_gtiff_options; *co; co++) {
+	for (const char *const *co = rfs_ops_gtiff_options;
+	     !ctx->stream && *co; co++) {
 		argv = CSLAddString(argv, "-co");
 		argv = CSLAddString(argv, *co);
 	}
@@ -61,7 +62,10 @@ int rfs_op_proj_run(GDALDatasetH src, const struct rfs_step *step,
 		goto out;
 	}
 	GDALWarpAppOptionsSetProgress(opts, ctx->progress, ctx->progress_arg);
-	*out = GDALWarp(ctx->dst_path, NULL, 1, &src, opts, &usage_error);
+	/* streamed: an in-memory warped VRT that holds src (which outlives
+	 * it, see ops.c); each block is warped when the next step reads it */
+	*out = GDALWarp(ctx->stream ? "" : ctx->dst_path, NULL, 1, &src, opts,
+			&usage_error);
 	if (!*out)
 		rc = rfs_ops_gdal_error("proj", ctx->msg, ctx->msglen);
 out:

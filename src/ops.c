@@ -2,7 +2,19 @@
  *
  * Each step reads the previous step's dataset and creates its own file:
  * intermediates in scratch_dir (uncompressed tiled GTiffs, removed as soon
- * as the next step has consumed them), the last step out_path.  Then the
+ * as the next step has consumed them), the last step out_path.  The one
+ * exception streams: proj as the first step of a longer chain makes an
+ * in-memory warped VRT that the next step reads, so its pixels are warped
+ * block by block as they are read and nothing is written (measured on a
+ * 20000 x 20000 Float32 proj -> focal=9 -> reclass: 27.9 s and 366 MiB
+ * peak RSS against 30.3 s and 402 MiB materialised, and no 1.6 GB
+ * intermediate).  A warped VRT fits its approximate transformer per block
+ * where gdalwarp fits it per chunk, so about 0.5 % of cells of a nearest
+ * neighbour warp differ from gdalwarp's file: the output of such a chain
+ * is defined by the streamed pipeline (gdalwarp -of VRT, then the next
+ * step), while a last proj step writes exactly what gdalwarp writes.  The
+ * COG and PNG writers read the last step's dataset twice (statistics,
+ * then the copy), so it is a file for them.  Then the
  * band statistics go into out_path itself (GDAL_METADATA tag; PAM is off,
  * so no .aux.xml), the file is closed, fsynced and hashed.  Any failure
  * removes out_path and every intermediate.
@@ -35,6 +47,7 @@
 #include "rasterfs/ops.h"
 
 #define STATS_WEIGHT 0.25 /* the statistics pass, in steps */
+#define FORMAT_WEIGHT 0.5 /* writing a COG or PNG, in steps */
 #define HASH_BUF (1 << 20)
 #define STATS_ROWS 256
 #define STATS_BYTES (16 << 20)
@@ -420,6 +433,35 @@ static int close_checked(GDALDatasetH ds, const char *what, char *msg,
 	return 0;
 }
 
+/* fmt=cog or fmt=png: out_path from cur (see op_format.c). */
+static int write_format(GDALDatasetH cur, const struct rfs_chain *chain,
+			const char *scratch_dir, const char *out_path,
+			struct chain_progress *prog, char *msg, size_t msglen)
+{
+	char byte_path[4096];
+	struct rfs_op_ctx ctx = {
+		.dst_path = out_path,
+		.progress = chain_progress_cb,
+		.progress_arg = prog,
+		.msg = msg,
+		.msglen = msglen,
+	};
+	int n;
+
+	unlink(out_path);
+	CPLErrorReset();
+	errno = 0;
+	if (chain->format == RFS_FMT_COG)
+		return rfs_ops_write_cog(cur, &ctx);
+	n = snprintf(byte_path, sizeof(byte_path), "%s/png-%ld.tif",
+		     scratch_dir, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(byte_path)) {
+		snprintf(msg, msglen, "scratch path too long");
+		return -RFS_E_PROCESS;
+	}
+	return rfs_ops_write_png(cur, chain->stretch, byte_path, &ctx);
+}
+
 int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		const char *scratch_dir, const char *out_path,
 		GDALProgressFunc progress, void *progress_arg,
@@ -427,14 +469,16 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 {
 	struct chain_progress prog = { .fn = progress, .arg = progress_arg };
 	struct err_watch watch = { 0 };
-	const double total = chain->nsteps + STATS_WEIGHT;
+	const int gtiff = chain->format == RFS_FMT_GTIFF;
+	const double total = (chain->nsteps ? chain->nsteps : 1) +
+		STATS_WEIGHT + (gtiff ? 0 : FORMAT_WEIGHT);
 	char tmp[2][4096];      /* intermediates: the one read, the one made */
 	int tmp_live[2] = { 0, 0 };
 	GDALDatasetH src = NULL, cur = NULL, next = NULL;
 	int cur_tmp = -1;       /* index in tmp of cur's file, or -1 */
 	int rc = 0;
 
-	assert(chain->nsteps >= 1 && chain->nsteps <= RFS_CHAIN_MAX_STEPS);
+	assert(chain->nsteps >= 0 && chain->nsteps <= RFS_CHAIN_MAX_STEPS);
 	msg[0] = '\0';
 	rfs_log_clear_gdal();
 	CPLErrorReset();
@@ -457,11 +501,38 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		goto out;
 	}
 	cur = src;
+	if (chain->nsteps == 0) {
+		/* Only a format: the source itself, as a tiled GeoTIFF, or
+		 * as an in-memory VRT that can take the statistics for the
+		 * COG or PNG writer. */
+		prog.base = 0;
+		prog.scale = 1 / total;
+		CPLErrorReset();
+		errno = 0;
+		cur = GDALCreateCopy(GDALGetDriverByName(gtiff ? "GTiff" :
+							 "VRT"),
+				     gtiff ? out_path : "", src, FALSE,
+				     gtiff ? (char **)rfs_ops_gtiff_options :
+				     NULL, chain_progress_cb, &prog);
+		if (!cur) {
+			rc = rfs_ops_gdal_error("cannot copy the source", msg,
+						msglen);
+			goto out;
+		}
+	}
 
 	for (int i = 0; i < chain->nsteps; i++) {
 		const struct rfs_step *step = &chain->steps[i];
-		const int last = i == chain->nsteps - 1;
+		/* the last step writes out_path only for the default
+		 * format; the others are written from its result */
+		const int last = i == chain->nsteps - 1 && gtiff;
 		const int slot = cur_tmp == 0 ? 1 : 0;
+		/* Streaming (see the README): proj on the source, followed
+		 * by another step, gives a warped VRT read by that step.
+		 * Only on the source, which stays open to the end, because
+		 * the VRT uses its input's handle. */
+		const int stream = step->op == RFS_OP_PROJ && cur == src &&
+			i < chain->nsteps - 1;
 		rfs_op_run_fn run = find_op(step->op);
 		const char *dst = out_path;
 
@@ -470,7 +541,9 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 			rc = -RFS_E_INTERNAL;
 			goto out;
 		}
-		if (!last) {
+		if (stream) {
+			dst = "";
+		} else if (!last) {
 			int n = snprintf(tmp[slot], sizeof(tmp[slot]),
 					 "%s/step-%ld-%d.tif", scratch_dir,
 					 (long)getpid(), i);
@@ -483,11 +556,13 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 			tmp_live[slot] = 1;
 		}
 		/* GDALWarp would warp into an existing file: start clean */
-		unlink(dst);
+		if (!stream)
+			unlink(dst);
 		prog.base = i / total;
 		prog.scale = 1 / total;
 		struct rfs_op_ctx ctx = {
 			.dst_path = dst,
+			.stream = stream,
 			.progress = chain_progress_cb,
 			.progress_arg = &prog,
 			.msg = msg,
@@ -513,18 +588,31 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 			tmp_live[cur_tmp] = 0;
 		}
 		cur = next;
-		cur_tmp = last ? -1 : slot;
+		cur_tmp = last || stream ? -1 : slot;
 	}
 
-	prog.base = chain->nsteps / total;
+	prog.base = (chain->nsteps ? chain->nsteps : 1) / total;
 	prog.scale = STATS_WEIGHT / total;
 	rc = compute_stats(cur, &prog, msg, msglen);
 	if (rc)
 		goto out;
-	rc = close_checked(cur, "cannot write the output", msg, msglen);
-	cur = NULL;
-	if (rc)
-		goto out;
+	if (!gtiff) {
+		prog.base += prog.scale;
+		prog.scale = FORMAT_WEIGHT / total;
+		rc = write_format(cur, chain, scratch_dir, out_path, &prog,
+				  msg, msglen);
+		if (rc)
+			goto out;
+		if (cur != src)
+			GDALClose(cur);
+		cur = NULL;
+	} else {
+		rc = close_checked(cur, "cannot write the output", msg,
+				   msglen);
+		cur = NULL;
+		if (rc)
+			goto out;
+	}
 	rc = fsync_and_hash(out_path, res, msg, msglen);
 	if (rc == 0 && progress)
 		progress(1.0, "", progress_arg);

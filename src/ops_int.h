@@ -16,6 +16,10 @@
 
 struct rfs_op_ctx {
 	const char *dst_path;       /* the file to create */
+	int stream;                 /* 1: only the next step reads *out; a
+	                               step that can may return a virtual
+	                               dataset computed as it is read (a
+	                               warped VRT) and ignore dst_path */
 	GDALProgressFunc progress;  /* fraction of this step; never NULL */
 	void *progress_arg;
 	char *msg;                  /* room for one error message */
@@ -50,6 +54,13 @@ int rfs_op_bands_run(GDALDatasetH src, const struct rfs_step *step,
  * rfs_ops_gdal_error() with "what: <GDAL's message>" in ctx->msg. */
 int rfs_ops_translate(GDALDatasetH src, char **argv, const char *what,
 		      const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+
+/* op_format.c: write cur, which carries its band statistics, to
+ * ctx->dst_path as a COG, or as a PNG (through a Byte GTiff at byte_path,
+ * removed before returning).  Same returns as rfs_op_run_fn. */
+int rfs_ops_write_cog(GDALDatasetH cur, const struct rfs_op_ctx *ctx);
+int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
+		      const char *byte_path, const struct rfs_op_ctx *ctx);
 
 /* GTiff creation options of every file a chain writes (NULL-terminated):
  * tiled 256 x 256, BIGTIFF=IF_SAFER, no compression. */

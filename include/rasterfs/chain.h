@@ -40,6 +40,15 @@
  *       canonical: nodata=-9999  nodata=none
  *   ndi=A,B                            (A - B) / (A + B) as Float32
  *       canonical: ndi=4,3
+ *
+ * The output format is not a step but a property of the chain
+ * (rfs_chain.format), named by a last step fmt=gtiff|cog|png[,STRETCH] or
+ * by a trailing extension: ".tif"/".tiff" (GeoTIFF; also allowed after
+ * fmt=cog) or ".png" at the very end of the text.  "focal=3.png" is
+ * "focal=3@fmt=png".  Canonical form: the default GeoTIFF adds nothing
+ * ("@focal=3,mean,square", so existing keys stay valid), except in a
+ * chain with no step ("@fmt=gtiff"); others end with "@fmt=cog" or
+ * "@fmt=png,minmax" / "@fmt=png,p2".
  */
 #ifndef RASTERFS_CHAIN_H
 #define RASTERFS_CHAIN_H
@@ -103,6 +112,19 @@ enum rfs_resampling {
 	RFS_RS_NEAR, RFS_RS_BILINEAR, RFS_RS_CUBIC, RFS_RS_CUBICSPLINE,
 	RFS_RS_LANCZOS, RFS_RS_AVERAGE, RFS_RS_RMS, RFS_RS_MODE, RFS_RS_MAX,
 	RFS_RS_MIN, RFS_RS_MED, RFS_RS_Q1, RFS_RS_Q3, RFS_RS_SUM,
+};
+
+/* The output file's format. */
+enum rfs_format {
+	RFS_FMT_GTIFF,   /* tiled GeoTIFF (the default) */
+	RFS_FMT_COG,     /* Cloud Optimised GeoTIFF with internal overviews */
+	RFS_FMT_PNG,     /* 8-bit quicklook + world file sibling */
+};
+
+/* How fmt=png maps values to 0..255, per band. */
+enum rfs_stretch {
+	RFS_STRETCH_MINMAX, /* the band's minimum..maximum */
+	RFS_STRETCH_P2,     /* the 2nd..98th percentile */
 };
 
 struct rfs_range {
@@ -172,8 +194,11 @@ struct rfs_step {
 };
 
 struct rfs_chain {
-	int nsteps;                            /* 1..RFS_CHAIN_MAX_STEPS */
+	int nsteps;                            /* 0..RFS_CHAIN_MAX_STEPS; 0
+	                                          only with an explicit fmt */
 	struct rfs_step steps[RFS_CHAIN_MAX_STEPS];
+	enum rfs_format format;
+	enum rfs_stretch stretch;              /* RFS_FMT_PNG only */
 	/* "@proj=EPSG:3857,near@focal=3,mean,square": every step with its
 	 * leading '@', canonical spelling. */
 	char canonical[RFS_CHAIN_TEXT_MAX];
@@ -190,12 +215,18 @@ struct rfs_chain {
  *   -RFS_E_UNKNOWN_STEP  a step name that is not known (unknown steps get
  *                        ENOENT at the FUSE boundary)
  *   -RFS_E_BAD_ARG       a known step with bad, missing, repeated or extra
- *                        arguments; an empty step; a '/' or ".." anywhere
+ *                        arguments; an empty step; a '/' or ".." anywhere;
+ *                        fmt= anywhere but last, or an extension that
+ *                        contradicts it (fmt=png.tif)
  *   -RFS_E_TOO_LONG      more than RFS_CHAIN_MAX_STEPS steps, a parameter
  *                        or canonical text over its limit
  */
 int rfs_chain_parse(const char *text, struct rfs_chain *out,
 		    char *msg, size_t msglen);
+
+/* "gtiff", "cog", "png"; "minmax", "p2". */
+const char *rfs_format_name(enum rfs_format f);
+const char *rfs_stretch_name(enum rfs_stretch s);
 
 /* The step's name ("proj", "focal", "reclass", ...). */
 const char *rfs_op_name(enum rfs_op op);

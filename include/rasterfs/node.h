@@ -57,4 +57,9 @@ struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
  * the control nodes, which live as long as the table). */
 void rfs_nodes_forget(struct rfs_nodes *t, fuse_ino_t ino, uint64_t n);
 
+/* Call fn on every node of the path table (not the root), holding the
+ * table's lock: fn must not call rfs_nodes_* or block. */
+void rfs_nodes_each(struct rfs_nodes *t,
+		    void (*fn)(const struct rfs_node *n, void *arg), void *arg);
+
 #endif

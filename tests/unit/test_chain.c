@@ -537,6 +537,110 @@ static void test_errors(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* Output formats and trailing extensions */
+
+static const struct {
+	const char *in, *canonical;
+	enum rfs_format f;
+	enum rfs_stretch s;
+} fmts[] = {
+	/* the default GeoTIFF keeps the key it had before formats */
+	{ "focal=3", "@focal=3,mean,square", RFS_FMT_GTIFF, 0 },
+	{ "focal=3.tif", "@focal=3,mean,square", RFS_FMT_GTIFF, 0 },
+	{ "focal=3.TIFF", "@focal=3,mean,square", RFS_FMT_GTIFF, 0 },
+	{ "focal=3@fmt=gtiff", "@focal=3,mean,square", RFS_FMT_GTIFF, 0 },
+	{ "focal=3@FMT=GTiff.tif", "@focal=3,mean,square", RFS_FMT_GTIFF, 0 },
+	{ "proj=EPSG:3857.tif", "@proj=EPSG:3857,near", RFS_FMT_GTIFF, 0 },
+	{ "proj=EPSG:4326,res=0.5.tif", "@proj=EPSG:4326,res=0.5,near",
+	  RFS_FMT_GTIFF, 0 },
+	{ "proj=EPSG:4326,res=0.5", "@proj=EPSG:4326,res=0.5,near",
+	  RFS_FMT_GTIFF, 0 },
+	{ "proj=EPSG:4326,res=.5.png",
+	  "@proj=EPSG:4326,res=0.5,near@fmt=png,minmax", RFS_FMT_PNG, 0 },
+	{ "focal=3.png", "@focal=3,mean,square@fmt=png,minmax",
+	  RFS_FMT_PNG, 0 },
+	{ "focal=3@fmt=png", "@focal=3,mean,square@fmt=png,minmax",
+	  RFS_FMT_PNG, 0 },
+	{ "focal=3@fmt=png.png", "@focal=3,mean,square@fmt=png,minmax",
+	  RFS_FMT_PNG, 0 },
+	{ "focal=3@fmt=p2,png", "@focal=3,mean,square@fmt=png,p2",
+	  RFS_FMT_PNG, RFS_STRETCH_P2 },
+	{ "focal=3@fmt=format=png,stretch=P2.PNG",
+	  "@focal=3,mean,square@fmt=png,p2", RFS_FMT_PNG, RFS_STRETCH_P2 },
+	{ "focal=3@fmt=cog", "@focal=3,mean,square@fmt=cog", RFS_FMT_COG, 0 },
+	{ "focal=3@fmt=cog.tif", "@focal=3,mean,square@fmt=cog",
+	  RFS_FMT_COG, 0 },
+	{ "reclass=0:1:2.png", "@reclass=0:1:2,other=nodata@fmt=png,minmax",
+	  RFS_FMT_PNG, 0 },
+	/* a chain of only a format converts the source */
+	{ "fmt=png", "@fmt=png,minmax", RFS_FMT_PNG, 0 },
+	{ "fmt=gtiff", "@fmt=gtiff", RFS_FMT_GTIFF, 0 },
+	{ "@fmt=cog", "@fmt=cog", RFS_FMT_COG, 0 },
+};
+
+static const struct {
+	const char *in;
+	const char *needle;	/* must appear in the message, or NULL */
+} fmt_errs[] = {
+	{ "fmt=png@focal=3", "must be the last step" },
+	{ "fmt=cog@fmt=cog", "must be the last step" },
+	{ "focal=3@fmt=jpeg", "not a format" },
+	{ "focal=3@fmt=pnk", "did you mean 'png'" },
+	{ "focal=3@fmt", "fmt needs arguments" },
+	{ "focal=3@fmt=", "fmt needs arguments" },
+	{ "focal=3@fmt=png,png", "given twice" },
+	{ "focal=3@fmt=png,p2,minmax", "given twice" },
+	{ "focal=3@fmt=cog,p2", "applies to png only" },
+	{ "focal=3@fmt=p2", "a format is required" },
+	{ "focal=3@fmt=png,level=9", "unknown option" },
+	{ "focal=3@fmt=png.tif", "contradicts fmt=png" },
+	{ "focal=3@fmt=cog.png", "contradicts fmt=cog" },
+	{ "focal=3@fmt=gtiff.png", "contradicts fmt=gtiff" },
+	{ "focal=3@.png", "ends with '@'" },
+	{ "focal=3.png.png", NULL },
+	{ "focal=3.jpg", NULL },
+	{ ".png", "no steps" },
+};
+
+static void test_formats(void)
+{
+	char msg[RFS_MSG_MAX];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		rc = rfs_chain_parse(fmts[i].in, &ch, msg, sizeof(msg));
+		check(rc == 0, "parse '%s': rc %d (%s)", fmts[i].in, rc, msg);
+		if (rc)
+			continue;
+		check(strcmp(ch.canonical, fmts[i].canonical) == 0,
+		      "canonical of '%s': got '%s', want '%s'", fmts[i].in,
+		      ch.canonical, fmts[i].canonical);
+		check(ch.format == fmts[i].f && ch.stretch == fmts[i].s,
+		      "'%s': format %s/%s", fmts[i].in,
+		      rfs_format_name(ch.format), rfs_stretch_name(ch.stretch));
+		rc = rfs_chain_parse(ch.canonical, &ch2, msg, sizeof(msg));
+		check(rc == 0 && memcmp(&ch, &ch2, sizeof(ch)) == 0,
+		      "canonical '%s' does not reparse to itself",
+		      ch.canonical);
+	}
+	/* every error is EINVAL at the FUSE boundary, with a message */
+	for (i = 0; i < sizeof(fmt_errs) / sizeof(fmt_errs[0]); i++) {
+		msg[0] = '\0';
+		rc = rfs_chain_parse(fmt_errs[i].in, &ch, msg, sizeof(msg));
+		check(rc == -RFS_E_BAD_ARG, "'%s': rc %d (%s), want EINVAL "
+		      "[%s]", fmt_errs[i].in, rc, rfs_err_name(rc), msg);
+		check(rfs_err_errno(rc) == EINVAL, "'%s': errno %d",
+		      fmt_errs[i].in, rfs_err_errno(rc));
+		check(msg[0] != '\0', "'%s': no message", fmt_errs[i].in);
+		if (fmt_errs[i].needle)
+			check(strstr(msg, fmt_errs[i].needle) != NULL,
+			      "'%s': message '%s' lacks '%s'", fmt_errs[i].in,
+			      msg, fmt_errs[i].needle);
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* Fuzz: random and mutated text.  xorshift64* (Vigna 2016). */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -569,6 +673,8 @@ static const char *const pieces[] = {
 	"_", "q1", "99999999999", "slope", "hillshade", "multidirectional",
 	"z", "alt", "az", "size", "clip", "band", "type", "Byte", "none",
 	"ndi", "tri", "percent",
+	"_", "q1", "99999999999", "fmt", "png", "cog", "gtiff", ".tif",
+	".png", ".tiff", "p2", "stretch",
 };
 
 static void fuzz_one(const char *text)
@@ -590,7 +696,8 @@ static void fuzz_one(const char *text)
 			passed++;
 		return;
 	}
-	if (ch.nsteps < 1 || ch.nsteps > RFS_CHAIN_MAX_STEPS ||
+	if (ch.nsteps < 0 || ch.nsteps > RFS_CHAIN_MAX_STEPS ||
+	    (ch.nsteps == 0 && !strstr(ch.canonical, "@fmt=")) ||
 	    ch.canonical[0] != '@' ||
 	    strlen(ch.canonical) >= RFS_CHAIN_TEXT_MAX) {
 		check(0, "fuzz '%s': bad result", text);
@@ -892,6 +999,7 @@ int main(void)
 	test_canonical();
 	test_fields();
 	test_errors();
+	test_formats();
 	test_fuzz();
 	test_format_double();
 	test_crs();

@@ -1,0 +1,302 @@
+/* op_format.c - the output formats other than the default GeoTIFF.
+ *
+ * Both start from the chain's last dataset, which already carries its band
+ * statistics (STATISTICS_* metadata, set by ops.c).
+ *
+ * fmt=cog: GDAL's COG driver (GDALCreateCopy) with its creation options
+ * written out, so a later GDAL with other defaults keeps a key meaning the
+ * same bytes.  The driver copies band metadata, so the statistics land in
+ * the COG's GDAL_METADATA tag.
+ *
+ * fmt=png: an 8-bit quicklook.  Bands 1-3 of a multiband raster become RGB,
+ * anything else band 1 grey.  Each band is stretched on its own: [lo, hi]
+ * to 0..255, lo/hi the band's minimum/maximum (minmax) or its 2nd/98th
+ * percentile (p2, from a 65536-bin histogram between minimum and maximum:
+ * within (max - min) / 65536 of the exact percentile).  Values outside
+ * [lo, hi] are clamped.  If a used band has a nodata value, an alpha band
+ * is added: 0 where any used band is nodata (or not finite), else 255; a
+ * cell that is not finite without a nodata value becomes 0.  The bytes go
+ * to a scratch GTiff in row strips (memory bounded), then GDAL's PNG
+ * driver copies that into the output.  The world file text (centre of the
+ * upper-left pixel, ESRI convention) is written into the PNG as a tEXt
+ * chunk keyed RFS_WORLDFILE_KEY before the image data, where the FUSE
+ * layer reads it to serve the X.pgw sibling (see fs.c): no second object
+ * in the store, and the text can never disagree with the PNG it describes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+
+#include "ops_int.h"
+#include "rasterfs/err.h"
+#include "rasterfs/ops.h"
+
+#define STRIP_BYTES (8 << 20) /* per strip buffer, as doubles */
+#define HIST_BINS 65536
+
+static const char *const cog_options[] = {
+	"COMPRESS=DEFLATE", "LEVEL=6", "PREDICTOR=NO", "BLOCKSIZE=512",
+	"OVERVIEWS=AUTO", "OVERVIEW_RESAMPLING=AVERAGE",
+	"OVERVIEW_COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=1",
+	"SPARSE_OK=FALSE", NULL,
+};
+
+int rfs_ops_write_cog(GDALDatasetH cur, const struct rfs_op_ctx *ctx)
+{
+	GDALDriverH drv = GDALGetDriverByName("COG");
+	GDALDatasetH out;
+
+	CPLErrorReset();
+	errno = 0;
+	if (!drv) {
+		snprintf(ctx->msg, ctx->msglen,
+			 "fmt=cog: this GDAL has no COG driver");
+		return -RFS_E_PROCESS;
+	}
+	out = GDALCreateCopy(drv, ctx->dst_path, cur, FALSE,
+			     (char **)cog_options, ctx->progress,
+			     ctx->progress_arg);
+	if (!out)
+		return rfs_ops_gdal_error("fmt=cog", ctx->msg, ctx->msglen);
+	CPLErrorReset();
+	GDALClose(out);
+	if (CPLGetLastErrorType() >= CE_Failure)
+		return rfs_ops_gdal_error("fmt=cog", ctx->msg, ctx->msglen);
+	return 0;
+}
+
+/* --- png --------------------------------------------------------------- */
+
+struct pband {
+	GDALRasterBandH b;
+	double nd;      /* nodata, or NaN if none (NaN never compares equal) */
+	double lo, hi;  /* the stretch */
+};
+
+static int rows_per_strip(int W, int nb)
+{
+	int rows = 256;
+
+	while (rows > 1 && (size_t)rows * W * nb * sizeof(double) >
+	       STRIP_BYTES)
+		rows /= 2;
+	return rows;
+}
+
+static int valid(double v, double nd)
+{
+	return isfinite(v) && v != nd;
+}
+
+/* The band's statistics as ops.c wrote them. */
+static int band_minmax(GDALRasterBandH b, double *lo, double *hi)
+{
+	const char *a = GDALGetMetadataItem(b, "STATISTICS_MINIMUM", NULL);
+	const char *z = GDALGetMetadataItem(b, "STATISTICS_MAXIMUM", NULL);
+
+	if (!a || !z)
+		return -1; /* no valid cell at all */
+	*lo = strtod(a, NULL);
+	*hi = strtod(z, NULL);
+	return 0;
+}
+
+/* p2: the 2nd and 98th percentiles of the valid cells, from a histogram
+ * over [lo, hi] (see the file's comment). */
+static int percentiles(struct pband *pb, int W, int H, double *buf,
+		       const struct rfs_op_ctx *ctx)
+{
+	const double lo = pb->lo, hi = pb->hi, w = (hi - lo) / HIST_BINS;
+	const int rows = rows_per_strip(W, 1);
+	uint64_t *hist = calloc(HIST_BINS, sizeof(*hist)), n = 0, c = 0;
+	int rc = 0, i;
+
+	if (!hist) {
+		snprintf(ctx->msg, ctx->msglen, "fmt=png: out of memory");
+		return -RFS_E_NOMEM;
+	}
+	if (!(hi > lo))
+		goto out;
+	for (int y = 0; y < H; y += rows) {
+		const int nr = y + rows <= H ? rows : H - y;
+		if (GDALRasterIO(pb->b, GF_Read, 0, y, W, nr, buf, W, nr,
+				 GDT_Float64, 0, 0) != CE_None) {
+			rc = rfs_ops_gdal_error("fmt=png", ctx->msg,
+						ctx->msglen);
+			goto out;
+		}
+		for (size_t k = 0; k < (size_t)nr * W; k++) {
+			if (!valid(buf[k], pb->nd))
+				continue;
+			long bin = (long)((buf[k] - lo) / w);
+			hist[bin < 0 ? 0 : bin >= HIST_BINS ? HIST_BINS - 1 :
+			     bin]++;
+			n++;
+		}
+	}
+	if (n == 0)
+		goto out;
+	/* the lower edge of the bin reaching 2 %, the upper edge of the
+	 * bin reaching 98 % */
+	for (i = 0, c = 0; i < HIST_BINS && (c += hist[i]) < 0.02 * n; i++)
+		;
+	pb->lo = lo + i * w;
+	for (i = 0, c = 0; i < HIST_BINS && (c += hist[i]) < 0.98 * n; i++)
+		;
+	pb->hi = i + 1 >= HIST_BINS ? hi : lo + (i + 1) * w;
+out:
+	free(hist);
+	return rc;
+}
+
+static unsigned char stretch(double v, const struct pband *pb)
+{
+	double t;
+
+	if (!isfinite(v) || !(pb->hi > pb->lo))
+		return 0;
+	t = (v - pb->lo) / (pb->hi - pb->lo);
+	t = t < 0 ? 0 : t > 1 ? 1 : t;
+	return (unsigned char)lround(t * 255);
+}
+
+/* "A\nD\nB\nE\nC\nF\n": the world file of geotransform gt (its C and F
+ * are the centre of the upper-left pixel, gt's the corner). */
+static int world_text(const double gt[6], char *buf, size_t len)
+{
+	const double v[6] = {
+		gt[1], gt[4], gt[2], gt[5],
+		gt[0] + gt[1] / 2 + gt[2] / 2, gt[3] + gt[4] / 2 + gt[5] / 2,
+	};
+	size_t n = 0;
+
+	for (int i = 0; i < 6; i++) {
+		int w = rfs_format_double(v[i], buf + n, len - n - 1);
+		if (w < 0)
+			return -1;
+		n += (size_t)w;
+		buf[n++] = '\n';
+		buf[n] = '\0';
+	}
+	return 0;
+}
+
+int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
+		      const char *byte_path, const struct rfs_op_ctx *ctx)
+{
+	const int W = GDALGetRasterXSize(cur), H = GDALGetRasterYSize(cur);
+	const int nb = GDALGetRasterCount(cur) >= 3 ? 3 : 1;
+	struct pband pb[3];
+	int alpha = 0, rc = 0, rows;
+	double *buf = NULL, gt[6];
+	unsigned char *out = NULL;
+	GDALDatasetH tmp = NULL, png = NULL;
+	GDALDriverH gtiff = GDALGetDriverByName("GTiff");
+	GDALDriverH pngdrv = GDALGetDriverByName("PNG");
+	char world[256];
+	char **co = NULL;
+
+	rows = rows_per_strip(W, nb);
+	buf = malloc((size_t)rows * W * nb * sizeof(double));
+	out = malloc((size_t)rows * W * (nb + 1));
+	if (!buf || !out) {
+		snprintf(ctx->msg, ctx->msglen, "fmt=png: out of memory");
+		rc = -RFS_E_NOMEM;
+		goto out;
+	}
+	for (int i = 0; i < nb; i++) {
+		int has = 0;
+		pb[i].b = GDALGetRasterBand(cur, i + 1);
+		pb[i].nd = GDALGetRasterNoDataValue(pb[i].b, &has);
+		if (!has)
+			pb[i].nd = NAN;
+		alpha |= has;
+		if (band_minmax(pb[i].b, &pb[i].lo, &pb[i].hi) < 0)
+			pb[i].lo = pb[i].hi = 0;
+		if (how == RFS_STRETCH_P2 &&
+		    (rc = percentiles(&pb[i], W, H, buf, ctx)) < 0)
+			goto out;
+	}
+
+	CPLErrorReset();
+	errno = 0;
+	tmp = gtiff ? GDALCreate(gtiff, byte_path, W, H, nb + alpha, GDT_Byte,
+				 (char **)rfs_ops_gtiff_options) : NULL;
+	if (!tmp) {
+		rc = rfs_ops_gdal_error("fmt=png", ctx->msg, ctx->msglen);
+		goto out;
+	}
+	if (alpha)
+		GDALSetRasterColorInterpretation(GDALGetRasterBand(tmp, nb + 1),
+						 GCI_AlphaBand);
+	for (int y = 0; y < H; y += rows) {
+		const int nr = y + rows <= H ? rows : H - y;
+		const size_t n = (size_t)nr * W;
+
+		for (int i = 0; i < nb; i++) {
+			if (GDALRasterIO(pb[i].b, GF_Read, 0, y, W, nr,
+					 buf + i * n, W, nr, GDT_Float64, 0,
+					 0) != CE_None) {
+				rc = rfs_ops_gdal_error("fmt=png", ctx->msg,
+							ctx->msglen);
+				goto out;
+			}
+		}
+		for (size_t k = 0; k < n; k++) {
+			int ok = 1;
+			for (int i = 0; i < nb; i++) {
+				const double v = buf[i * n + k];
+				ok &= valid(v, pb[i].nd);
+				out[i * n + k] = stretch(v, &pb[i]);
+			}
+			if (alpha)
+				out[nb * n + k] = ok ? 255 : 0;
+		}
+		for (int i = 0; i < nb + alpha; i++) {
+			if (GDALRasterIO(GDALGetRasterBand(tmp, i + 1),
+					 GF_Write, 0, y, W, nr, out + i * n,
+					 W, nr, GDT_Byte, 0, 0) != CE_None) {
+				rc = rfs_ops_gdal_error("fmt=png", ctx->msg,
+							ctx->msglen);
+				goto out;
+			}
+		}
+		if (!ctx->progress(0.8 * (y + nr) / H, "", ctx->progress_arg)) {
+			rc = -RFS_E_CANCELLED;
+			goto out;
+		}
+	}
+	if (GDALGetGeoTransform(cur, gt) == CE_None &&
+	    world_text(gt, world, sizeof(world)) == 0)
+		GDALSetMetadataItem(tmp, RFS_WORLDFILE_KEY, world, NULL);
+
+	co = CSLAddString(co, "ZLEVEL=6");
+	co = CSLAddString(co, "WORLDFILE=NO");
+	co = CSLAddString(co, "WRITE_METADATA_AS_TEXT=YES");
+	CPLErrorReset();
+	png = pngdrv ? GDALCreateCopy(pngdrv, ctx->dst_path, tmp, FALSE, co,
+				      NULL, NULL) : NULL;
+	if (!png) {
+		rc = rfs_ops_gdal_error("fmt=png", ctx->msg, ctx->msglen);
+		goto out;
+	}
+	CPLErrorReset();
+	GDALClose(png);
+	if (CPLGetLastErrorType() >= CE_Failure)
+		rc = rfs_ops_gdal_error("fmt=png", ctx->msg, ctx->msglen);
+out:
+	if (tmp)
+		GDALClose(tmp);
+	unlink(byte_path);
+	CSLDestroy(co);
+	free(buf);
+	free(out);
+	return rc;
+}
