@@ -15,6 +15,7 @@
 #include <fuse_lowlevel.h>
 #include <gdal.h>
 
+#include "rasterfs/cli.h"
 #include "rasterfs/crs.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
@@ -62,6 +63,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "status", rfs_cli_status, "MOUNTPOINT [--json]  jobs and progress" },
+	{ "warm", rfs_cli_warm, "[--wait] PATH...  compute outputs ahead" },
+	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT  cancel jobs" },
 	{ NULL, NULL, NULL },
 };
 
