@@ -1110,6 +1110,14 @@ static void text_job(struct text *t, uint64_t id, const char *vpath,
 	text_add(t, "}\n");
 }
 
+static int job_cmp(const void *a, const void *b)
+{
+	const struct job *x = *(struct job *const *)a;
+	const struct job *y = *(struct job *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
 int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len)
 {
 	static const char *const ends[] = {
@@ -1135,16 +1143,37 @@ int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len)
 			 r->started ? &r->wall_started : NULL, r->elapsed,
 			 r->code, r->msg);
 	}
+	/* The live ones in the order they were asked for. */
+	size_t n = 0, cap = 0;
+	struct job **live = NULL;
 	for (unsigned b = 0; b < NBUCKETS; b++)
 		for (struct job *j = p->table[b]; j; j = j->hnext) {
-			int q = j->state == JOB_QUEUED;
-			text_job(&t, j->id, j->vpath, j->canonical,
-				 q ? "queued" : "running", j->progress,
-				 q ? 0 : j->pid, q ? NULL : &j->wall_started,
-				 elapsed(q ? &j->t_queued : &j->t_started),
-				 0, NULL);
+			if (n == cap) {
+				size_t nc = cap ? 2 * cap : 64;
+				struct job **nl = realloc(live,
+							  nc * sizeof(*nl));
+				if (!nl) {
+					t.oom = 1;
+					goto unlock;
+				}
+				live = nl;
+				cap = nc;
+			}
+			live[n++] = j;
 		}
+	if (n)
+		qsort(live, n, sizeof(*live), job_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = live[i];
+		int q = j->state == JOB_QUEUED;
+		text_job(&t, j->id, j->vpath, j->canonical,
+			 q ? "queued" : "running", j->progress,
+			 q ? 0 : j->pid, q ? NULL : &j->wall_started,
+			 elapsed(q ? &j->t_queued : &j->t_started), 0, NULL);
+	}
+unlock:
 	pthread_mutex_unlock(&p->lock);
+	free(live);
 	if (t.oom) {
 		free(t.s);
 		return -ENOMEM;
