@@ -260,3 +260,18 @@ def test_warm_returns_at_once_and_cancel(mount_factory):
     assert _xattr(m.path(SLOW), "state") == "cancelled"
     assert _wait(lambda: not _scratch_files(m.cache), 2)
     assert m.stats()["store_objects"] == 0
+
+
+def test_job_timeout_stops_the_job(mount_factory):
+    src = mount_factory.source()
+    _slow_source(src)
+    m = mount_factory(src, options=["job_timeout=1"])
+    t0 = time.monotonic()
+    assert open_errno(m.path(SLOW)) == errno.ETIMEDOUT
+    assert time.monotonic() - t0 < 3.0
+    j = _job(m, SLOW)
+    assert j["state"] == "failed" and j["error"] == "RFS-E205", j
+    assert _wait(lambda: not _scratch_files(m.cache), 2)
+    # the worker was replaced: the mount serves the next output
+    assert read_bytes(m.path("sub/dem.tif@focal=3"))
+    assert m.stats()["workers_restarted"] >= 1
