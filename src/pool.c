@@ -23,7 +23,7 @@
  *     A killed worker's scratch is emptied and the worker respawned, so
  *     nothing of a cancelled job survives and nothing enters the store.
  *  6. Ended jobs go into a ring of RFS_POOL_HISTORY records for the jobs
- *     file; failures (not cancels, not shutdowns) into a table of
+ *     file; failures (not cancels, shutdowns or crashes) into a table of
  *     NFAILURES keys, oldest replaced first, that makes a failed key fail
  *     fast for retry_after seconds.
  */
@@ -286,7 +286,10 @@ static struct waiter *end_locked(struct rfs_pool *p, struct job *job, int rc,
 		}
 	}
 	record_job(p, job, rc, msg);
-	if (rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN)
+	/* Not remembered: ends that say nothing about the output itself (a
+	 * cancel, an unmount, a worker killed from outside). */
+	if (rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN &&
+	    rc != -RFS_E_CRASH)
 		failure_note(p, &job->key, rc, msg);
 	if (job->state == JOB_COMMITTING) {
 		p->ncommitting--;
@@ -476,20 +479,6 @@ static void worker_died(struct rfs_pool *p, unsigned i)
 			 "%u s: worker pid %ld killed", p->cfg.job_timeout,
 			 (long)s->pid);
 		finish(p, job, -RFS_E_TIMEOUT, msg);
-	} else if (job && p->cfg.worker_mem && WIFSIGNALED(status) &&
-		   (WTERMSIG(status) == SIGABRT ||
-		    WTERMSIG(status) == SIGSEGV ||
-		    WTERMSIG(status) == SIGBUS ||
-		    WTERMSIG(status) == SIGKILL)) {
-		/* Under an address-space cap, an allocation that fails where
-		 * nobody checks (C++ new, a library) ends like this; the
-		 * worker reports RFS_E_NOMEM itself when it can tell. */
-		snprintf(msg, sizeof(msg),
-			 "worker pid %ld %s while computing %s%s (probably "
-			 "out of memory: worker_mem=%llu MB)", (long)s->pid,
-			 how, job->source_rel, job->canonical,
-			 (unsigned long long)(p->cfg.worker_mem >> 20));
-		finish(p, job, -RFS_E_NOMEM, msg);
 	} else if (job) {
 		snprintf(msg, sizeof(msg),
 			 "worker pid %ld %s while computing %s%s",

@@ -5,8 +5,10 @@
  * fails at once with RFS_E_TOO_BIG.  worker_mem caps the address space
  * (RLIMIT_AS) above the idle worker's own footprint; a failed allocation
  * that GDAL reports is RFS_E_NOMEM (ops.c), and one that ends the process
- * by a signal near the cap is reported as RFS_E_NOMEM by the handler here
- * before the process dies.
+ * by SIGSEGV/SIGABRT/SIGBUS near the cap is reported as RFS_E_NOMEM by the
+ * handler here before the process dies.  A SIGKILL (the kernel's OOM
+ * killer, or anyone) cannot be told apart from other kills: the daemon
+ * reports it as a crash, RFS_E_CRASH.
  */
 #include <errno.h>
 #include <fcntl.h>
