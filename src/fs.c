@@ -9,7 +9,9 @@
  *     EOF); open starts or joins the job and is answered when it ends.
  *  3. A waiting open holds no thread: its request is parked with the job and
  *     replied to from the pool's or the committer's thread.  An interrupt
- *     (Ctrl-C on the reader) answers EINTR at once; the job goes on.
+ *     (Ctrl-C on the reader) answers EINTR at once and detaches the waiter
+ *     from the job; the pool cancels a job whose last waiter went this way
+ *     (rfs_pool_cancel_waiter, called under the request's lock).
  *  4. Objects are immutable, so an open of the same key as the last open of
  *     the same node keeps the kernel's page cache (keep_cache): repeated
  *     reads never reach us.
@@ -366,9 +368,12 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	memset(e, 0, sizeof(*e));
 	if (dir->kind == RFS_NODE_CTL_DIR) {
-		if (strcmp(name, "stats") != 0)
+		if (strcmp(name, "stats") == 0)
+			n = &fs->ctl_stats;
+		else if (strcmp(name, "jobs") == 0)
+			n = &fs->ctl_jobs;
+		else
 			return -ENOENT;
-		n = &fs->ctl_stats;
 		goto found;
 	}
 	if (dir->kind != RFS_NODE_REAL)
@@ -615,6 +620,8 @@ static int open_snapshot(struct rfs_fs *fs, struct rfs_node *n,
 		if ((rc = snapshot_add(d, &cap, ".", n->ino, DT_DIR)) ||
 		    (rc = snapshot_add(d, &cap, "..", FUSE_ROOT_ID, DT_DIR)) ||
 		    (rc = snapshot_add(d, &cap, "stats", fs->ctl_stats.ino,
+				       DT_REG)) ||
+		    (rc = snapshot_add(d, &cap, "jobs", fs->ctl_jobs.ino,
 				       DT_REG)))
 			goto out;
 		goto out;
@@ -806,8 +813,13 @@ static void open_interrupted(fuse_req_t req, void *arg)
 {
 	struct open_waiter *w = arg;
 
-	if (atomic_exchange(&w->replied, 1) == 0)
-		fuse_reply_err(req, EINTR);
+	if (atomic_exchange(&w->replied, 1) != 0)
+		return;
+	fuse_reply_err(req, EINTR);
+	/* Detached: the pool will not call open_job_done for w, so it is
+	 * ours to free.  Not found: open_job_done frees it. */
+	if (rfs_pool_cancel_waiter(w->fs->pool, &w->key, w) == 1)
+		free(w);
 }
 
 /* Claim the right to reply; if the interrupt got there first, the request
@@ -871,6 +883,8 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 	spec.source = abs;
 	spec.source_rel = n->src;
 	spec.canonical = n->chain->canonical;
+	spec.vpath = n->path;
+	spec.warm = 0;
 	/* Registered before the job can end, so the callback can always
 	 * deregister it (note 3). */
 	fuse_req_interrupt_func(req, open_interrupted, w);
@@ -884,26 +898,51 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 			rfs_stat_inc(&fs->stats, cache_hits);
 			reply_open_object(fs, n, &spec.key, req, &w->fi);
 		} else {
+			char msg[RFS_MSG_MAX] = "";
+			rfs_pool_last_error(fs->pool, &spec.key, NULL, msg,
+					    sizeof(msg), NULL);
+			rfs_log(LOG_DEBUG, "open %s: %s %s (remembered)",
+				n->path, rfs_err_name(rc), msg);
 			fuse_reply_err(req, rfs_err_errno(rc));
 		}
 	}
 	free(w);
 }
 
-static void open_ctl(fuse_req_t req, struct fuse_file_info *fi)
+static void open_ctl(fuse_req_t req, struct rfs_node *node,
+		     struct fuse_file_info *fi)
 {
 	struct rfs_fs *fs = fs_of(req);
 	size_t cap = 4096;
+	char *jobs = NULL;
+	size_t jobs_len = 0;
+
+	if (node == &fs->ctl_jobs) {
+		int rc = rfs_pool_jobs_json(fs->pool, &jobs, &jobs_len);
+		if (rc < 0) {
+			fuse_reply_err(req, rfs_err_errno(rc));
+			return;
+		}
+		cap = jobs_len + 1;
+	}
 	struct handle *h = malloc(sizeof(*h) + cap);
 
 	if (!h) {
+		free(jobs);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	h->fd = -1;
-	int n = rfs_stats_json(&fs->stats, fs->store,
-			       rfs_pool_workers(fs->pool), h->text, cap);
-	h->len = n < 0 ? 0 : (size_t)n;
+	if (jobs) {
+		memcpy(h->text, jobs, jobs_len);
+		h->len = jobs_len;
+		free(jobs);
+	} else {
+		int n = rfs_stats_json(&fs->stats, fs->store,
+				       rfs_pool_workers(fs->pool), h->text,
+				       cap);
+		h->len = n < 0 ? 0 : (size_t)n;
+	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->direct_io = 1; /* a fresh snapshot per open; size unknown */
 	if (fuse_reply_open(req, fi) != 0)
@@ -935,7 +974,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		open_virtual(req, n, fi);
 		return;
 	case RFS_NODE_CTL_FILE:
-		open_ctl(req, fi);
+		open_ctl(req, n, fi);
 		return;
 	default:
 		fuse_reply_err(req, EISDIR);
@@ -987,24 +1026,76 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* --- extended attributes ------------------------------------------- */
 
-/* A virtual file describes itself; reading these never starts a job. */
+/* A virtual file describes itself; reading these never starts a job.
+ * Two more names are commands, never listed (getfattr -d must not run
+ * them): user.rasterfs.warm queues the output's job with no reader
+ * (answers "done", "queued", or "failed RFS-Ennn message"), and
+ * user.rasterfs.cancel cancels its job (answers "cancelled" or "none"). */
 static const char *const vattrs[] = {
 	"user.rasterfs.chain", "user.rasterfs.key", "user.rasterfs.state",
-	"user.rasterfs.source",
+	"user.rasterfs.source", "user.rasterfs.progress",
+	"user.rasterfs.error",
 };
+
+/* getxattr user.rasterfs.warm: the `rasterfs warm` command. */
+static int warm_xattr(struct rfs_fs *fs, struct rfs_node *n,
+		      struct rfs_job_spec *spec, char *buf, size_t len)
+{
+	char abs[PATH_MAX], msg[RFS_MSG_MAX] = "";
+	int rc = check_inside(fs, n->src, abs);
+
+	if (rc < 0)
+		return rc;
+	spec->source = abs;
+	spec->source_rel = n->src;
+	spec->canonical = n->chain->canonical;
+	spec->vpath = n->path;
+	spec->warm = 1;
+	rc = rfs_pool_request(fs->pool, spec, NULL, NULL);
+	if (rc == 1)
+		return snprintf(buf, len, "done");
+	if (rc == 0)
+		return snprintf(buf, len, "queued");
+	rfs_pool_last_error(fs->pool, &spec->key, NULL, msg, sizeof(msg),
+			    NULL);
+	return snprintf(buf, len, "failed %s %s", rfs_err_name(rc),
+			msg[0] ? msg : rfs_strerror(rc));
+}
 
 static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n,
 			 const char *name, char *buf, size_t len)
 {
 	struct stat sst;
-	struct rfs_src_id id;
+	struct rfs_job_spec spec;
 	rfs_key key;
-	int rc = virtual_key(fs, n, &sst, &id, &key);
+	int rc = virtual_key(fs, n, &sst, &spec.src, &spec.key);
+	struct rfs_src_id id = spec.src;
 	int w;
 
 	if (rc < 0)
 		return rc;
-	if (strcmp(name, "user.rasterfs.chain") == 0) {
+	key = spec.key;
+	if (strcmp(name, "user.rasterfs.warm") == 0) {
+		w = warm_xattr(fs, n, &spec, buf, len);
+	} else if (strcmp(name, "user.rasterfs.cancel") == 0) {
+		w = snprintf(buf, len, "%s", rfs_pool_cancel(fs->pool, &key) ==
+			     0 ? "cancelled" : "none");
+	} else if (strcmp(name, "user.rasterfs.progress") == 0) {
+		double progress = 0;
+		if (rfs_store_lookup(fs->store, &key, &id, n->chain->canonical,
+				     NULL) == 0)
+			progress = 1;
+		else
+			rfs_pool_job_state(fs->pool, &key, NULL, &progress);
+		w = snprintf(buf, len, "%.0f", 100 * progress);
+	} else if (strcmp(name, "user.rasterfs.error") == 0) {
+		char msg[RFS_MSG_MAX];
+		int code;
+		if (rfs_pool_last_error(fs->pool, &key, &code, msg,
+					sizeof(msg), NULL) < 0)
+			return -ENODATA;
+		w = snprintf(buf, len, "%s %s", rfs_err_name(code), msg);
+	} else if (strcmp(name, "user.rasterfs.chain") == 0) {
 		w = snprintf(buf, len, "%s", n->chain->canonical);
 	} else if (strcmp(name, "user.rasterfs.key") == 0) {
 		char hex[RFS_KEY_HEX];
@@ -1226,6 +1317,9 @@ int rfs_fs_init(struct rfs_fs *fs, const char *source_dir)
 	fs->ctl_stats.kind = RFS_NODE_CTL_FILE;
 	fs->ctl_stats.path = RFS_CTL_DIR "/stats";
 	fs->ctl_stats.ino = (fuse_ino_t)(uintptr_t)&fs->ctl_stats;
+	fs->ctl_jobs.kind = RFS_NODE_CTL_FILE;
+	fs->ctl_jobs.path = RFS_CTL_DIR "/jobs";
+	fs->ctl_jobs.ino = (fuse_ino_t)(uintptr_t)&fs->ctl_jobs;
 	return 0;
 }
 

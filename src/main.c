@@ -15,6 +15,7 @@
 #include <fuse_lowlevel.h>
 #include <gdal.h>
 
+#include "rasterfs/cli.h"
 #include "rasterfs/crs.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
@@ -28,6 +29,14 @@ struct options {
 	char *cache;
 	unsigned workers;
 	unsigned gdal_cache_mb;
+	/* limits (issue 5); the *_set flags tell "0" from "not given" */
+	unsigned retry_after;
+	int retry_after_set;
+	unsigned job_timeout;
+	unsigned long long worker_mem_mb;
+	int worker_mem_set;
+	unsigned long long max_pixels;
+	int max_pixels_set;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 0 }
@@ -35,6 +44,13 @@ static const struct fuse_opt option_spec[] = {
 	OPT("cache=%s", cache),
 	OPT("workers=%u", workers),
 	OPT("gdal_cache=%u", gdal_cache_mb),
+	OPT("retry_after=%u", retry_after),
+	{ "retry_after=", offsetof(struct options, retry_after_set), 1 },
+	OPT("job_timeout=%u", job_timeout),
+	OPT("worker_mem=%llu", worker_mem_mb),
+	{ "worker_mem=", offsetof(struct options, worker_mem_set), 1 },
+	OPT("max_pixels=%llu", max_pixels),
+	{ "max_pixels=", offsetof(struct options, max_pixels_set), 1 },
 	FUSE_OPT_END
 };
 
@@ -47,6 +63,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "status", rfs_cli_status, "MOUNTPOINT [--json]  jobs and progress" },
+	{ "warm", rfs_cli_warm, "[--wait] PATH...  compute outputs ahead" },
+	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT  cancel jobs" },
 	{ NULL, NULL, NULL },
 };
 
@@ -67,7 +86,15 @@ static void usage(const char *prog)
 	       "    cache=DIR          cache store (default $XDG_CACHE_HOME/rasterfs\n"
 	       "                       or ~/.cache/rasterfs)\n"
 	       "    workers=N          worker processes (default: online CPUs)\n"
-	       "    gdal_cache=MB      GDAL block cache per worker (default 256)\n\n",
+	       "    gdal_cache=MB      GDAL block cache per worker (default 256)\n"
+	       "    max_pixels=N       refuse outputs over N pixels (EFBIG, RFS-E106;\n"
+	       "                       default 2^31, 0: no limit)\n"
+	       "    worker_mem=MB      address space per worker (RFS-E203 when over;\n"
+	       "                       default RAM / workers, 0: no limit)\n"
+	       "    job_timeout=S      kill jobs running longer (RFS-E205; default 0:\n"
+	       "                       none)\n"
+	       "    retry_after=S      a failed output fails at once for S seconds\n"
+	       "                       (default 60, 0: always retry)\n\n",
 	       prog);
 	if (commands[0].name) {
 		printf("commands:\n");
@@ -221,6 +248,21 @@ int main(int argc, char **argv)
 	}
 	if (!opt.gdal_cache_mb)
 		opt.gdal_cache_mb = 256;
+	if (!opt.retry_after_set)
+		opt.retry_after = 60;
+	if (!opt.max_pixels_set)
+		opt.max_pixels = 1ULL << 31;
+	if (!opt.worker_mem_set) {
+		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+		if (pages > 0 && psz > 0)
+			opt.worker_mem_mb = (unsigned long long)pages *
+				(unsigned long long)psz / opt.workers >> 20;
+	}
+	if (opt.worker_mem_mb > (1ULL << 40)) {
+		fprintf(stderr, "rasterfs: RFS-E400 worker_mem=%llu: expected "
+			"megabytes\n", opt.worker_mem_mb);
+		goto out;
+	}
 	if (opt.workers > 256 || opt.gdal_cache_mb > 65536) {
 		fprintf(stderr, "rasterfs: RFS-E400 workers=%u, gdal_cache=%u: "
 			"expected workers from 1 to 256 and gdal_cache up to "
@@ -276,6 +318,10 @@ int main(int argc, char **argv)
 		.gdal_cache_mb = (int)opt.gdal_cache_mb,
 		.log_sink = cmd.foreground ? RFS_LOG_STDERR : RFS_LOG_SYSLOG,
 		.log_level = cmd.debug ? LOG_DEBUG : LOG_INFO,
+		.retry_after = opt.retry_after,
+		.job_timeout = opt.job_timeout,
+		.worker_mem = opt.worker_mem_mb << 20,
+		.max_pixels = opt.max_pixels,
 	};
 	if ((rc = rfs_pool_new(&pc, store, &fs.stats, &pool)) < 0) {
 		fprintf(stderr, "rasterfs: cannot start workers: %s\n",

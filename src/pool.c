@@ -13,7 +13,19 @@
  *     PR_SET_PDEATHSIG follows the thread that spawned it, and the manager
  *     lives as long as the pool).
  *  4. Waiters are called without p->lock held, so they may reply to FUSE
- *     or even call rfs_pool_request() again.
+ *     or even call rfs_pool_request() again.  rfs_pool_cancel_waiter() is
+ *     called from FUSE interrupt callbacks, which hold the request's lock:
+ *     the order is request lock -> p->lock, and nothing here takes a
+ *     request's lock under p->lock.
+ *  5. Cancelling a running job only marks it; the manager sends CANCEL and,
+ *     if the worker has not answered after RFS_POOL_CANCEL_GRACE, kills it
+ *     (GDAL may sit in a call that never looks at the progress callback).
+ *     A killed worker's scratch is emptied and the worker respawned, so
+ *     nothing of a cancelled job survives and nothing enters the store.
+ *  6. Ended jobs go into a ring of RFS_POOL_HISTORY records for the jobs
+ *     file; failures (not cancels, shutdowns or crashes) into a table of
+ *     NFAILURES keys, oldest replaced first, that makes a failed key fail
+ *     fast for retry_after seconds.
  */
 #include <assert.h>
 #include <errno.h>
@@ -22,11 +34,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,6 +56,8 @@
 extern char **environ;
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_COMMITTING };
+
+enum { END_DONE = 3, END_FAILED, END_CANCELLED };
 
 struct waiter {
 	rfs_pool_done_fn fn;
@@ -61,6 +77,14 @@ struct job {
 	double progress;
 	int slot;                 /* worker slot while RUNNING, else -1 */
 	struct timespec t_queued, t_started;
+	struct timespec wall_queued, wall_started; /* CLOCK_REALTIME */
+	char *vpath;              /* the first requester's virtual path */
+	int warm;                 /* asked for by warm-up */
+	pid_t pid;                /* the worker that ran it, or 0 */
+	int cancel;               /* cancel asked for (note 5) */
+	int cancel_sent;          /* CANCEL sent at t_cancel */
+	struct timespec t_cancel;
+	int kill_code;            /* why the manager killed its worker */
 	char out_path[PATH_MAX];
 	uint64_t checksum;
 	struct waiter *waiters;
@@ -77,6 +101,31 @@ struct slot {
 };
 
 #define NBUCKETS 256
+#define NFAILURES 1024
+
+/* A job that ended, for the jobs file (note 6). */
+struct record {
+	uint64_t id;
+	rfs_key key;
+	char *vpath;
+	char *canonical;
+	int end;                  /* END_* */
+	double progress;
+	pid_t pid;
+	struct timespec wall_started;
+	int started;
+	double elapsed;           /* s from start (or queueing) to end */
+	int code;
+	char msg[RFS_MSG_MAX];
+};
+
+struct failure {
+	rfs_key key;
+	int used;
+	int code;
+	struct timespec when;     /* CLOCK_MONOTONIC */
+	char msg[RFS_MSG_MAX];
+};
 
 struct rfs_pool {
 	struct rfs_pool_config cfg;
@@ -96,6 +145,9 @@ struct rfs_pool {
 	pthread_t manager;
 	int started;              /* the manager has spawned the workers */
 	int start_rc;
+	struct record hist[RFS_POOL_HISTORY];
+	unsigned hist_next;       /* ring index of the next record */
+	struct failure *failures; /* NFAILURES */
 };
 
 static double elapsed(const struct timespec *t)
@@ -145,17 +197,100 @@ static void job_free(struct job *job)
 		free(w);
 	}
 	free(job->source);
+	free(job->vpath);
 	free(job->source_rel);
 	free(job->canonical);
 	free(job);
 }
 
-/* End a job: out of the table, then every waiter is told.  Any thread. */
-static void finish(struct rfs_pool *p, struct job *job, int rc,
-		   const char *msg)
+static struct failure *failure_find(struct rfs_pool *p, const rfs_key *k)
 {
-	pthread_mutex_lock(&p->lock);
+	for (unsigned i = 0; i < NFAILURES; i++)
+		if (p->failures[i].used &&
+		    memcmp(p->failures[i].key.b, k->b, sizeof(k->b)) == 0)
+			return &p->failures[i];
+	return NULL;
+}
+
+/* Remember (rc < 0) or forget (rc == 0) key's failure.  p->lock held. */
+static void failure_note(struct rfs_pool *p, const rfs_key *k, int rc,
+			 const char *msg)
+{
+	struct failure *f = failure_find(p, k);
+
+	if (rc == 0) {
+		if (f)
+			f->used = 0;
+		return;
+	}
+	if (!f) {
+		f = &p->failures[0];
+		for (unsigned i = 0; i < NFAILURES; i++) {
+			struct failure *c = &p->failures[i];
+			if (!c->used) {
+				f = c;
+				break;
+			}
+			if (c->when.tv_sec < f->when.tv_sec)
+				f = c;
+		}
+	}
+	f->used = 1;
+	f->key = *k;
+	f->code = rc;
+	clock_gettime(CLOCK_MONOTONIC, &f->when);
+	snprintf(f->msg, sizeof(f->msg), "%s", msg);
+}
+
+/* Put an ended job into the history ring.  p->lock held. */
+static void record_job(struct rfs_pool *p, struct job *job, int rc,
+		       const char *msg)
+{
+	struct record *r = &p->hist[p->hist_next];
+
+	p->hist_next = (p->hist_next + 1) % RFS_POOL_HISTORY;
+	free(r->vpath);
+	free(r->canonical);
+	memset(r, 0, sizeof(*r));
+	r->id = job->id;
+	r->key = job->key;
+	r->vpath = job->vpath ? strdup(job->vpath) : NULL;
+	r->canonical = strdup(job->canonical);
+	r->end = rc == 0 ? END_DONE :
+		 rc == -RFS_E_CANCELLED ? END_CANCELLED : END_FAILED;
+	r->progress = rc == 0 ? 1.0 : job->progress;
+	r->pid = job->pid;
+	r->started = job->state != JOB_QUEUED;
+	r->wall_started = r->started ? job->wall_started : job->wall_queued;
+	r->elapsed = elapsed(r->started ? &job->t_started : &job->t_queued);
+	r->code = rc;
+	snprintf(r->msg, sizeof(r->msg), "%s", rc && msg ? msg : "");
+}
+
+/* End a job: out of the table (and the queue, if it never ran), then every
+ * waiter is told.  Any thread. */
+static struct waiter *end_locked(struct rfs_pool *p, struct job *job, int rc,
+				 const char *msg)
+{
 	table_remove(p, job);
+	if (job->state == JOB_QUEUED) {
+		struct job **pp = &p->qhead, *prev = NULL;
+		while (*pp && *pp != job) {
+			prev = *pp;
+			pp = &(*pp)->qnext;
+		}
+		if (*pp) {
+			*pp = job->qnext;
+			if (p->qtail == job)
+				p->qtail = prev;
+		}
+	}
+	record_job(p, job, rc, msg);
+	/* Not remembered: ends that say nothing about the output itself (a
+	 * cancel, an unmount, a worker killed from outside). */
+	if (rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN &&
+	    rc != -RFS_E_CRASH)
+		failure_note(p, &job->key, rc, msg);
 	if (job->state == JOB_COMMITTING) {
 		p->ncommitting--;
 		pthread_cond_broadcast(&p->idle);
@@ -166,17 +301,26 @@ static void finish(struct rfs_pool *p, struct job *job, int rc,
 		rfs_stat_dec(p->stats, jobs_queued);
 	struct waiter *ws = job->waiters;
 	job->waiters = NULL;
-	pthread_mutex_unlock(&p->lock);
+	return ws;
+}
 
+/* Log the end of a job, tell its waiters, free it.  p->lock not held. */
+static void end_tail(struct rfs_pool *p, struct job *job, int rc,
+		     const char *msg, struct waiter *ws)
+{
 	if (rc == 0) {
 		rfs_stat_inc(p->stats, jobs_done);
 		rfs_log(LOG_INFO, "job %llu done in %.2f s: %s%s",
 			(unsigned long long)job->id, elapsed(&job->t_queued),
 			job->source_rel, job->canonical);
+	} else if (rc == -RFS_E_CANCELLED) {
+		rfs_stat_inc(p->stats, jobs_failed);
+		rfs_log(LOG_NOTICE, "job %llu cancelled after %.2f s: %s%s: "
+			"%s %s", (unsigned long long)job->id,
+			elapsed(&job->t_queued), job->source_rel,
+			job->canonical, rfs_err_name(rc), msg);
 	} else {
 		rfs_stat_inc(p->stats, jobs_failed);
-		if (!msg || !*msg)
-			msg = rfs_strerror(rc);
 		rfs_log(rc == -RFS_E_SHUTDOWN ? LOG_INFO : LOG_ERR,
 			"job %llu failed after %.2f s: %s%s: %s %s",
 			(unsigned long long)job->id, elapsed(&job->t_queued),
@@ -185,10 +329,22 @@ static void finish(struct rfs_pool *p, struct job *job, int rc,
 	while (ws) {
 		struct waiter *w = ws;
 		ws = w->next;
-		w->fn(w->arg, rc, msg);
+		if (w->fn)
+			w->fn(w->arg, rc, msg);
 		free(w);
 	}
 	job_free(job);
+}
+
+static void finish(struct rfs_pool *p, struct job *job, int rc,
+		   const char *msg)
+{
+	if (rc && (!msg || !*msg))
+		msg = rfs_strerror(rc);
+	pthread_mutex_lock(&p->lock);
+	struct waiter *ws = end_locked(p, job, rc, msg);
+	pthread_mutex_unlock(&p->lock);
+	end_tail(p, job, rc, msg, ws);
 }
 
 static void commit_done(void *arg, int rc)
@@ -202,7 +358,7 @@ static int spawn_worker(struct rfs_pool *p, unsigned i)
 {
 	struct slot *s = &p->slots[i];
 	int sv[2], rc;
-	char fdarg[16], ppid[24], cache[16], level[8];
+	char fdarg[16], ppid[24], cache[16], level[8], mem[24], maxpix[24];
 	posix_spawn_file_actions_t fa;
 
 	rc = rfs_store_scratch_dir(p->store, i, s->scratch, sizeof(s->scratch));
@@ -216,10 +372,14 @@ static int spawn_worker(struct rfs_pool *p, unsigned i)
 	snprintf(ppid, sizeof(ppid), "%ld", (long)getpid());
 	snprintf(cache, sizeof(cache), "%d", p->cfg.gdal_cache_mb);
 	snprintf(level, sizeof(level), "%d", p->cfg.log_level);
+	snprintf(mem, sizeof(mem), "%llu",
+		 (unsigned long long)p->cfg.worker_mem);
+	snprintf(maxpix, sizeof(maxpix), "%llu",
+		 (unsigned long long)p->cfg.max_pixels);
 	char *argv[] = {
 		"rasterfs-worker", RFS_WORKER_ARG, fdarg, ppid, cache,
 		p->cfg.log_sink == RFS_LOG_SYSLOG ? "syslog" : "stderr", level,
-		NULL,
+		mem, maxpix, NULL,
 	};
 	posix_spawn_file_actions_init(&fa);
 	rc = posix_spawn(&s->pid, p->exe, &fa, NULL, argv, environ);
@@ -268,7 +428,9 @@ static void dispatch(struct rfs_pool *p)
 		}
 		job->state = JOB_RUNNING;
 		job->slot = (int)i;
+		job->pid = s->pid;
 		clock_gettime(CLOCK_MONOTONIC, &job->t_started);
+		clock_gettime(CLOCK_REALTIME, &job->wall_started);
 		s->job = job;
 		rfs_stat_dec(p->stats, jobs_queued);
 		rfs_stat_inc(p->stats, jobs_running);
@@ -307,7 +469,17 @@ static void worker_died(struct rfs_pool *p, unsigned i)
 	s->job = NULL;
 	pthread_mutex_unlock(&p->lock);
 	rfs_store_scratch_clean(s->scratch);
-	if (job) {
+	if (job && job->kill_code == RFS_E_CANCELLED) {
+		snprintf(msg, sizeof(msg), "cancelled: worker pid %ld did not "
+			 "stop within %.0f s and was killed", (long)s->pid,
+			 RFS_POOL_CANCEL_GRACE);
+		finish(p, job, -RFS_E_CANCELLED, msg);
+	} else if (job && job->kill_code == RFS_E_TIMEOUT) {
+		snprintf(msg, sizeof(msg), "still running after job_timeout="
+			 "%u s: worker pid %ld killed", p->cfg.job_timeout,
+			 (long)s->pid);
+		finish(p, job, -RFS_E_TIMEOUT, msg);
+	} else if (job) {
 		snprintf(msg, sizeof(msg),
 			 "worker pid %ld %s while computing %s%s",
 			 (long)s->pid, how, job->source_rel, job->canonical);
@@ -378,6 +550,42 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 	}
 }
 
+/* Note 5: send CANCELs, kill workers that ignore them or run over
+ * job_timeout.  Returns the poll timeout (ms) until the next check.  Called
+ * with p->lock held. */
+static int police(struct rfs_pool *p)
+{
+	int timeout = -1;
+
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct slot *s = &p->slots[i];
+		struct job *job = s->job;
+		if (!job || job->kill_code)
+			continue;
+		if (job->cancel && !job->cancel_sent) {
+			rfs_wire_send_cancel(s->fd, job->id);
+			job->cancel_sent = 1;
+			clock_gettime(CLOCK_MONOTONIC, &job->t_cancel);
+		}
+		if (job->cancel_sent &&
+		    elapsed(&job->t_cancel) >= RFS_POOL_CANCEL_GRACE) {
+			job->kill_code = RFS_E_CANCELLED;
+			kill(s->pid, SIGKILL);
+			continue;
+		}
+		if (p->cfg.job_timeout &&
+		    elapsed(&job->t_started) >= p->cfg.job_timeout) {
+			job->kill_code = RFS_E_TIMEOUT;
+			kill(s->pid, SIGKILL);
+			continue;
+		}
+		int t = job->cancel_sent ? 100 : p->cfg.job_timeout ? 250 : -1;
+		if (t > 0 && (timeout < 0 || t < timeout))
+			timeout = t;
+	}
+	return timeout;
+}
+
 static void *manager_main(void *arg)
 {
 	struct rfs_pool *p = arg;
@@ -396,10 +604,13 @@ static void *manager_main(void *arg)
 	if (rc < 0)
 		goto out;
 	for (;;) {
+		int timeout = -1;
 		pthread_mutex_lock(&p->lock);
 		int stopping = p->stopping;
-		if (!stopping)
+		if (!stopping) {
 			dispatch(p);
+			timeout = police(p);
+		}
 		pthread_mutex_unlock(&p->lock);
 		if (stopping)
 			break;
@@ -408,7 +619,7 @@ static void *manager_main(void *arg)
 		for (unsigned i = 0; i < p->nslots; i++)
 			pfd[i + 1] = (struct pollfd){ .fd = p->slots[i].fd,
 						      .events = POLLIN };
-		if (poll(pfd, p->nslots + 1, -1) < 0) {
+		if (poll(pfd, p->nslots + 1, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			rfs_log(LOG_ERR, "pool poll: %s", strerror(errno));
@@ -459,10 +670,11 @@ int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 	p->stats = stats;
 	p->nslots = cfg->workers ? cfg->workers : 1;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
+	p->failures = calloc(NFAILURES, sizeof(*p->failures));
 	p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->idle, NULL);
-	if (!p->exe || !p->slots)
+	if (!p->exe || !p->slots || !p->failures)
 		goto fail;
 	if (p->wakefd < 0) {
 		rc = -errno;
@@ -488,6 +700,7 @@ fail:
 	if (p->wakefd >= 0)
 		close(p->wakefd);
 	free(p->slots);
+	free(p->failures);
 	free(p->exe);
 	free(p);
 	return rc;
@@ -496,14 +709,17 @@ fail:
 int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		     rfs_pool_done_fn fn, void *arg)
 {
-	struct waiter *w = malloc(sizeof(*w));
+	struct waiter *w = NULL;
 	struct job *job;
 	int rc = 0;
 
-	if (!w)
-		return -ENOMEM;
-	w->fn = fn;
-	w->arg = arg;
+	if (fn) {
+		if (!(w = malloc(sizeof(*w))))
+			return -ENOMEM;
+		w->fn = fn;
+		w->arg = arg;
+		w->next = NULL;
+	}
 	pthread_mutex_lock(&p->lock);
 	if (p->stopping) {
 		rc = -RFS_E_SHUTDOWN;
@@ -511,10 +727,17 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 	}
 	job = table_find(p, &spec->key);
 	if (job) {
-		w->next = job->waiters;
-		job->waiters = w;
-		w = NULL;
-		rfs_stat_inc(p->stats, joined);
+		if (w) {
+			w->next = job->waiters;
+			job->waiters = w;
+			w = NULL;
+			rfs_stat_inc(p->stats, joined);
+		}
+		if (spec->warm)
+			job->warm = 1;
+		/* A cancel not yet sent is withdrawn: someone wants it. */
+		if (job->cancel && !job->cancel_sent)
+			job->cancel = 0;
 		goto out;
 	}
 	/* Note 2: no job, so the entry, if any, is already committed. */
@@ -523,9 +746,18 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		rc = 1;
 		goto out;
 	}
+	/* Note 6: a recent failure fails at once. */
+	struct failure *f = failure_find(p, &spec->key);
+	if (f && p->cfg.retry_after &&
+	    elapsed(&f->when) < p->cfg.retry_after) {
+		rc = f->code;
+		goto out;
+	}
 	job = calloc(1, sizeof(*job));
 	if (!job || !(job->source = strdup(spec->source)) ||
 	    !(job->source_rel = strdup(spec->source_rel)) ||
+	    !(job->vpath = strdup(spec->vpath ? spec->vpath :
+				  spec->source_rel)) ||
 	    !(job->canonical = strdup(spec->canonical))) {
 		if (job)
 			job_free(job);
@@ -540,7 +772,8 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 	job->state = JOB_QUEUED;
 	job->slot = -1;
 	clock_gettime(CLOCK_MONOTONIC, &job->t_queued);
-	w->next = NULL;
+	clock_gettime(CLOCK_REALTIME, &job->wall_queued);
+	job->warm = spec->warm;
 	job->waiters = w;
 	w = NULL;
 	job->hnext = p->table[bucket(&job->key)];
@@ -577,7 +810,33 @@ int rfs_pool_job_state(rfs_pool *p, const rfs_key *key, const char **state,
 		if (progress)
 			*progress = job->progress;
 		rc = 0;
+		goto out;
 	}
+	/* Ended: the newest record of key says how, if it is still kept;
+	 * else a remembered failure. */
+	for (unsigned i = 1; i <= RFS_POOL_HISTORY; i++) {
+		struct record *r = &p->hist[(p->hist_next + RFS_POOL_HISTORY -
+					     i) % RFS_POOL_HISTORY];
+		if (r->id && memcmp(r->key.b, key->b, sizeof(key->b)) == 0) {
+			if (r->end == END_DONE)
+				break; /* the store answers for it */
+			if (state)
+				*state = r->end == END_CANCELLED ?
+					 "cancelled" : "failed";
+			if (progress)
+				*progress = r->progress;
+			rc = 0;
+			goto out;
+		}
+	}
+	if (failure_find(p, key)) {
+		if (state)
+			*state = "failed";
+		if (progress)
+			*progress = 0;
+		rc = 0;
+	}
+out:
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
@@ -649,7 +908,266 @@ void rfs_pool_free(rfs_pool *p)
 	close(p->wakefd);
 	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->lock);
+	for (unsigned i = 0; i < RFS_POOL_HISTORY; i++) {
+		free(p->hist[i].vpath);
+		free(p->hist[i].canonical);
+	}
+	free(p->failures);
 	free(p->slots);
 	free(p->exe);
 	free(p);
+}
+
+/* Cancel job (note 5).  p->lock held; a queued job is ended here and
+ * returned, to be passed to end_tail() once the lock is dropped. */
+static struct job *cancel_locked(struct rfs_pool *p, struct job *job,
+				 const char *why, struct waiter **ws)
+{
+	if (job->state == JOB_QUEUED) {
+		*ws = end_locked(p, job, -RFS_E_CANCELLED, why);
+		return job;
+	}
+	if (job->state == JOB_RUNNING && !job->cancel) {
+		job->cancel = 1;
+		wake(p);
+	}
+	return NULL;
+}
+
+int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter)
+{
+	static const char why[] = "cancelled: every reader was interrupted";
+	struct job *ended = NULL;
+	struct waiter *ws = NULL, *found = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	struct job *job = table_find(p, key);
+	if (job) {
+		for (struct waiter **pp = &job->waiters; *pp;
+		     pp = &(*pp)->next) {
+			if ((*pp)->arg == waiter && (*pp)->fn) {
+				found = *pp;
+				*pp = found->next;
+				break;
+			}
+		}
+		if (found && !job->waiters && !job->warm)
+			ended = cancel_locked(p, job, why, &ws);
+	}
+	pthread_mutex_unlock(&p->lock);
+	free(found);
+	if (ended)
+		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
+	return found != NULL;
+}
+
+int rfs_pool_cancel(rfs_pool *p, const rfs_key *key)
+{
+	static const char why[] = "cancelled on request (rasterfs cancel)";
+	struct job *ended = NULL;
+	struct waiter *ws = NULL;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&p->lock);
+	struct job *job = table_find(p, key);
+	if (job && job->state != JOB_COMMITTING) {
+		ended = cancel_locked(p, job, why, &ws);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (ended)
+		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
+	return rc;
+}
+
+int rfs_pool_last_error(rfs_pool *p, const rfs_key *key, int *code,
+			char *msg, size_t len, int *fresh)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&p->lock);
+	struct failure *f = failure_find(p, key);
+	if (f) {
+		if (code)
+			*code = f->code;
+		if (msg)
+			snprintf(msg, len, "%s", f->msg);
+		if (fresh)
+			*fresh = p->cfg.retry_after &&
+				 elapsed(&f->when) < p->cfg.retry_after;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* A growing text buffer for the jobs file. */
+struct text {
+	char *s;
+	size_t len, cap;
+	int oom;
+};
+
+static void text_add(struct text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (t->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		int n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->oom = 1;
+			return;
+		}
+		if ((size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t nc = 2 * t->cap + (size_t)n + 1;
+		char *ns = realloc(t->s, nc);
+		if (!ns) {
+			t->oom = 1;
+			return;
+		}
+		t->s = ns;
+		t->cap = nc;
+	}
+}
+
+/* A JSON string (RFC 8259): quote, backslash and control characters
+ * escaped. */
+static void text_json_string(struct text *t, const char *v)
+{
+	text_add(t, "\"");
+	for (const unsigned char *c = (const unsigned char *)(v ? v : "");
+	     *c; c++) {
+		if (*c == '"' || *c == '\\')
+			text_add(t, "\\%c", *c);
+		else if (*c < 0x20)
+			text_add(t, "\\u%04x", *c);
+		else
+			text_add(t, "%c", *c);
+	}
+	text_add(t, "\"");
+}
+
+static void text_iso_time(struct text *t, const struct timespec *ts)
+{
+	struct tm tm;
+	char buf[40];
+
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	text_add(t, "\"%s\"", buf);
+}
+
+static void text_job(struct text *t, uint64_t id, const char *vpath,
+		     const char *canonical, const char *state,
+		     double progress, pid_t pid,
+		     const struct timespec *started, double el, int code,
+		     const char *msg)
+{
+	text_add(t, "{\"id\": %llu, \"path\": ", (unsigned long long)id);
+	text_json_string(t, vpath);
+	text_add(t, ", \"chain\": ");
+	text_json_string(t, canonical);
+	text_add(t, ", \"state\": \"%s\", \"progress\": %.1f, \"pid\": ",
+		 state, 100.0 * progress);
+	if (pid)
+		text_add(t, "%ld", (long)pid);
+	else
+		text_add(t, "null");
+	text_add(t, ", \"started\": ");
+	if (started)
+		text_iso_time(t, started);
+	else
+		text_add(t, "null");
+	text_add(t, ", \"elapsed\": %.2f, \"error\": ", el);
+	if (code) {
+		text_json_string(t, rfs_err_name(code));
+		text_add(t, ", \"message\": ");
+		text_json_string(t, msg);
+	} else {
+		text_add(t, "null, \"message\": null");
+	}
+	text_add(t, "}\n");
+}
+
+static int job_cmp(const void *a, const void *b)
+{
+	const struct job *x = *(struct job *const *)a;
+	const struct job *y = *(struct job *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len)
+{
+	static const char *const ends[] = {
+		[END_DONE] = "done",
+		[END_FAILED] = "failed",
+		[END_CANCELLED] = "cancelled",
+	};
+	struct text t = { .s = malloc(4096), .cap = 4096 };
+
+	if (!t.s)
+		return -ENOMEM;
+	t.s[0] = '\0';
+	pthread_mutex_lock(&p->lock);
+	/* Finished first, oldest to newest, then the live ones: a reader
+	 * tailing the file sees the newest at the bottom. */
+	for (unsigned i = 0; i < RFS_POOL_HISTORY; i++) {
+		struct record *r = &p->hist[(p->hist_next + i) %
+					    RFS_POOL_HISTORY];
+		if (!r->id)
+			continue;
+		text_job(&t, r->id, r->vpath, r->canonical, ends[r->end],
+			 r->progress, r->pid,
+			 r->started ? &r->wall_started : NULL, r->elapsed,
+			 r->code, r->msg);
+	}
+	/* The live ones in the order they were asked for. */
+	size_t n = 0, cap = 0;
+	struct job **live = NULL;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct job *j = p->table[b]; j; j = j->hnext) {
+			if (n == cap) {
+				size_t nc = cap ? 2 * cap : 64;
+				struct job **nl = realloc(live,
+							  nc * sizeof(*nl));
+				if (!nl) {
+					t.oom = 1;
+					goto unlock;
+				}
+				live = nl;
+				cap = nc;
+			}
+			live[n++] = j;
+		}
+	if (n)
+		qsort(live, n, sizeof(*live), job_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = live[i];
+		int q = j->state == JOB_QUEUED;
+		text_job(&t, j->id, j->vpath, j->canonical,
+			 q ? "queued" : "running", j->progress,
+			 q ? 0 : j->pid, q ? NULL : &j->wall_started,
+			 elapsed(q ? &j->t_queued : &j->t_started), 0, NULL);
+	}
+unlock:
+	pthread_mutex_unlock(&p->lock);
+	free(live);
+	if (t.oom) {
+		free(t.s);
+		return -ENOMEM;
+	}
+	*out = t.s;
+	*len = t.len;
+	return 0;
 }

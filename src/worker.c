@@ -1,4 +1,15 @@
-/* worker.c - a worker process: receive a job, run it, report. */
+/* worker.c - a worker process: receive a job, run it, report.
+ *
+ * Limits (pool.h): the output grid is worked out from the source's header
+ * before any pixel is computed, and a job whose output is over max_pixels
+ * fails at once with RFS_E_TOO_BIG.  worker_mem caps the address space
+ * (RLIMIT_AS) above the idle worker's own footprint; a failed allocation
+ * that GDAL reports is RFS_E_NOMEM (ops.c), and one that ends the process
+ * by SIGSEGV/SIGABRT/SIGBUS near the cap is reported as RFS_E_NOMEM by the
+ * handler here before the process dies.  A SIGKILL (the kernel's OOM
+ * killer, or anyone) cannot be told apart from other kills: the daemon
+ * reports it as a crash, RFS_E_CRASH.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,6 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <cpl_conv.h>
+#include <gdal_alg.h>
+#include <ogr_srs_api.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +41,41 @@ struct job_ctx {
 	struct timespec last_time;
 	int cancelled;
 };
+
+/* For the fatal-signal handler: the job running and the socket. */
+static volatile sig_atomic_t cur_fd = -1;
+static volatile uint64_t cur_job;
+static uint64_t mem_cap; /* RLIMIT_AS set, bytes; 0: none */
+
+/* Address space in use, from /proc/self/statm (async-signal-safe: open,
+ * read, close only).  0 if unknown. */
+static uint64_t vm_bytes(void)
+{
+	char buf[64];
+	uint64_t pages = 0;
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		pages = pages * 10 + (uint64_t)(buf[i] - '0');
+	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A crash with the address space nearly at the cap is an allocation that
+ * failed where nobody checked (C++ new, abort in a library): say so, then
+ * die as the signal says. */
+static void fatal_signal(int sig)
+{
+	static const char m[] = "out of memory: worker_mem reached";
+
+	if (cur_fd >= 0 && mem_cap && vm_bytes() + (64u << 20) >= mem_cap)
+		rfs_wire_send_failed(cur_fd, cur_job, -RFS_E_NOMEM, m);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static double since(const struct timespec *t)
 {
@@ -63,7 +114,106 @@ static int CPL_STDCALL job_progress(double frac, const char *msg, void *arg)
 	return TRUE;
 }
 
-static void run_job(int fd, const struct rfs_msg *m)
+/* Width and height of the grid that step makes from a grid of w x h with
+ * geotransform gt and CRS wkt: a proj step asks GDAL's warper what
+ * gdalwarp would choose (GDALSuggestedWarpOutput2, then -tr), the other
+ * steps keep the grid.  gt and wkt are updated.  Returns 0 or -1. */
+static int step_grid(const struct rfs_step *step, int *w, int *h, double *gt,
+		     char **wkt)
+{
+	if (step->op != RFS_OP_PROJ)
+		return 0;
+	GDALDriverH mem = GDALGetDriverByName("MEM");
+	/* A MEM dataset with no band holds a grid and costs no pixels. */
+	GDALDatasetH ds = mem ? GDALCreate(mem, "", *w, *h, 0, GDT_Byte, NULL)
+			      : NULL;
+	OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+	char *dst_wkt = NULL;
+	void *tr = NULL;
+	int rc = -1;
+
+	if (!ds || !srs || OSRSetFromUserInput(srs, step->u.proj.crs) !=
+	    OGRERR_NONE || OSRExportToWkt(srs, &dst_wkt) != OGRERR_NONE)
+		goto out;
+	GDALSetGeoTransform(ds, gt);
+	GDALSetProjection(ds, *wkt);
+	char *dst_opt = NULL;
+	if (asprintf(&dst_opt, "DST_SRS=%s", dst_wkt) < 0)
+		goto out;
+	char *opts[] = { dst_opt, NULL };
+	tr = GDALCreateGenImgProjTransformer2(ds, NULL, opts);
+	free(dst_opt);
+	if (!tr)
+		goto out;
+	double ngt[6], ext[4];
+	int nw = 0, nh = 0;
+	if (GDALSuggestedWarpOutput2(ds, GDALGenImgProjTransform, tr, ngt,
+				     &nw, &nh, ext, 0) != CE_None)
+		goto out;
+	if (step->u.proj.res > 0) {
+		double r = step->u.proj.res;
+		nw = (int)((ext[2] - ext[0] + r / 2) / r);
+		nh = (int)((ext[3] - ext[1] + r / 2) / r);
+		ngt[0] = ext[0];
+		ngt[1] = r;
+		ngt[3] = ext[3];
+		ngt[5] = -r;
+	}
+	*w = nw;
+	*h = nh;
+	memcpy(gt, ngt, sizeof(ngt));
+	CPLFree(*wkt);
+	*wkt = dst_wkt;
+	dst_wkt = NULL;
+	rc = 0;
+out:
+	if (tr)
+		GDALDestroyGenImgProjTransformer(tr);
+	CPLFree(dst_wkt);
+	if (srs)
+		OSRDestroySpatialReference(srs);
+	if (ds)
+		GDALClose(ds);
+	return rc;
+}
+
+/* Refuse an output over max_pixels before computing anything.  Returns 0,
+ * or -RFS_E_TOO_BIG with msg set.  A grid that cannot be worked out is
+ * left for the job itself to fail on. */
+static int check_size(const char *source, const struct rfs_chain *chain,
+		      uint64_t max_pixels, char *msg, size_t msglen)
+{
+	GDALDatasetH src = GDALOpenEx(source, GDAL_OF_RASTER |
+				      GDAL_OF_READONLY, NULL, NULL, NULL);
+	double gt[6] = { 0, 1, 0, 0, 0, 1 };
+	char *wkt = NULL;
+	int rc = 0;
+
+	if (!src)
+		return 0;
+	int w = GDALGetRasterXSize(src), h = GDALGetRasterYSize(src);
+	GDALGetGeoTransform(src, gt);
+	wkt = CPLStrdup(GDALGetProjectionRef(src));
+	GDALClose(src);
+	for (int i = 0; i < chain->nsteps; i++) {
+		if (step_grid(&chain->steps[i], &w, &h, gt, &wkt) < 0)
+			break;
+		uint64_t n = (uint64_t)w * (uint64_t)h;
+		if (n > max_pixels) {
+			snprintf(msg, msglen, "output of step %d (%s) would be "
+				 "%d x %d = %llu pixels, over max_pixels=%llu",
+				 i + 1, rfs_op_name(chain->steps[i].op), w, h,
+				 (unsigned long long)n,
+				 (unsigned long long)max_pixels);
+			rc = -RFS_E_TOO_BIG;
+			break;
+		}
+	}
+	CPLFree(wkt);
+	return rc;
+}
+
+static void run_job(int fd, const struct rfs_msg *m, uint64_t max_pixels)
 {
 	struct rfs_chain chain;
 	struct rfs_ops_result res = { 0 };
@@ -80,7 +230,12 @@ static void run_job(int fd, const struct rfs_msg *m)
 	if (slash)
 		*slash = '\0';
 
+	cur_job = m->job_id;
+	cur_fd = fd;
 	rc = rfs_chain_parse(m->canonical, &chain, msg, sizeof(msg));
+	if (rc == 0 && max_pixels)
+		rc = check_size(m->source, &chain, max_pixels, msg,
+				sizeof(msg));
 	if (rc == 0)
 		rc = rfs_ops_run(m->source, &chain, scratch, m->out_path,
 				 job_progress, &ctx, &res, msg, sizeof(msg));
@@ -94,6 +249,7 @@ static void run_job(int fd, const struct rfs_msg *m)
 			snprintf(msg, sizeof(msg), "%s", rfs_strerror(rc));
 		rfs_wire_send_failed(fd, m->job_id, rc, msg);
 	}
+	cur_fd = -1;
 }
 
 int rfs_worker_main(int argc, char **argv)
@@ -135,6 +291,23 @@ int rfs_worker_main(int argc, char **argv)
 	signal(SIGINT, SIG_IGN);
 	rfs_log_init("rasterfs-worker", sink, atoi(argv[5]));
 	rfs_ops_init(cache_mb);
+	uint64_t worker_mem = argc > 6 ? strtoull(argv[6], NULL, 10) : 0;
+	uint64_t max_pixels = argc > 7 ? strtoull(argv[7], NULL, 10) : 0;
+	if (worker_mem) {
+		/* Above the idle footprint: libraries map hundreds of MB of
+		 * address space that cost no memory. */
+		struct rlimit rl;
+		mem_cap = vm_bytes() + worker_mem;
+		rl.rlim_cur = rl.rlim_max = mem_cap;
+		if (setrlimit(RLIMIT_AS, &rl) < 0) {
+			rfs_log(LOG_WARNING, "worker_mem: setrlimit: %s",
+				strerror(errno));
+			mem_cap = 0;
+		}
+		signal(SIGSEGV, fatal_signal);
+		signal(SIGABRT, fatal_signal);
+		signal(SIGBUS, fatal_signal);
+	}
 
 	for (;;) {
 		static struct rfs_msg m;
@@ -147,7 +320,7 @@ int rfs_worker_main(int argc, char **argv)
 			return 1;
 		}
 		if (m.type == RFS_MSG_JOB)
-			run_job(fd, &m);
+			run_job(fd, &m, max_pixels);
 		/* A CANCEL for a job that already ended needs nothing. */
 	}
 }

@@ -22,7 +22,10 @@ enum rfs_err {
 	RFS_E_ESCAPE = RFS_E_BASE + 103,       /* EACCES: leaves the source root */
 	RFS_E_TOO_LONG = RFS_E_BASE + 104,     /* ENAMETOOLONG */
 	RFS_E_NO_SOURCE = RFS_E_BASE + 105,    /* ENOENT: no source file */
-	RFS_E_TOO_BIG = RFS_E_BASE + 106,      /* EFBIG: output over max_pixels */
+	RFS_E_TOO_BIG = RFS_E_BASE + 106,      /* EFBIG: output over max_pixels
+						  (found by the worker from
+						  the grid, before any pixel;
+						  fails the open) */
 
 	/* 2xx: the job ran and failed.  The open fails with EIO. */
 	RFS_E_SOURCE = RFS_E_BASE + 200,       /* GDAL cannot open the source */

@@ -29,6 +29,7 @@ struct rfs_fs {
 	double timeout;          /* entry/attr timeout of stable answers */
 	struct rfs_node ctl_dir;
 	struct rfs_node ctl_stats;
+	struct rfs_node ctl_jobs;
 };
 
 extern const struct fuse_lowlevel_ops rfs_fs_ops;

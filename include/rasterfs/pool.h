@@ -13,6 +13,15 @@
  *   QUEUED --dispatch()--> RUNNING --worker DONE--> COMMITTING --commit cb-->
  *   gone (waiters called with 0)
  *   RUNNING --worker FAILED or died--> gone (waiters called with the error)
+ *   QUEUED --last waiter cancelled, or rfs_pool_cancel()--> gone (cancelled)
+ *   RUNNING --cancel--> CANCEL sent; the worker answers FAILED, or is killed
+ *     after RFS_POOL_CANCEL_GRACE s --> gone (cancelled)
+ *   RUNNING --over job_timeout--> worker killed --> gone (RFS_E_TIMEOUT)
+ *
+ * A job that ended is kept in a history of the last RFS_POOL_HISTORY jobs
+ * (rfs_pool_jobs_json), and a key whose job failed (not cancelled) is
+ * remembered: for retry_after seconds a request for it fails at once with
+ * the same code.
  */
 #ifndef RASTERFS_POOL_H
 #define RASTERFS_POOL_H
@@ -31,7 +40,15 @@ struct rfs_pool_config {
 	int gdal_cache_mb;         /* GDAL block cache per worker */
 	enum rfs_log_sink log_sink;
 	int log_level;
+	unsigned retry_after;      /* s a failed key is not retried; 0: always */
+	unsigned job_timeout;      /* s; 0: no limit */
+	uint64_t worker_mem;       /* bytes of address space per worker above
+	                              its idle footprint; 0: no limit */
+	uint64_t max_pixels;       /* largest output (width x height); 0: none */
 };
+
+#define RFS_POOL_HISTORY 100       /* finished jobs kept for the jobs file */
+#define RFS_POOL_CANCEL_GRACE 1.0  /* s between CANCEL and SIGKILL */
 
 struct rfs_job_spec {
 	rfs_key key;
@@ -39,6 +56,9 @@ struct rfs_job_spec {
 	const char *source;        /* absolute, resolved path of the source */
 	const char *source_rel;    /* path below the source root, for humans */
 	const char *canonical;     /* canonical chain */
+	const char *vpath;         /* the virtual path as named (for humans) */
+	int warm;                  /* warm-up: no waiter; never cancelled
+	                              because readers went away */
 };
 
 /* Called once per waiter when its job ends, on the pool's manager thread or
@@ -51,19 +71,45 @@ typedef void (*rfs_pool_done_fn)(void *waiter, int rc, const char *msg);
 int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 		 struct rfs_stats *stats, rfs_pool **out);
 
-/* Ask for key to be computed.  Returns:
+/* Ask for key to be computed.  With fn NULL (warm-up) no waiter is added.
+ * Returns:
  *    0  the waiter is attached to a new or running job; fn(waiter, ...)
  *       will be called exactly once
  *    1  key is already in the store (committed since the caller looked);
  *       fn will not be called
- *   <0  -RFS_E_SHUTDOWN, -ENOMEM: fn will not be called */
+ *   <0  -RFS_E_SHUTDOWN, -ENOMEM, or the code of the key's failure less
+ *       than retry_after seconds ago (rfs_pool_last_error() has its
+ *       message): fn will not be called */
 int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		     rfs_pool_done_fn fn, void *waiter);
 
-/* State of key's job, if one exists: returns 0 and fills the fields (any
- * may be NULL), or -ENOENT. */
+/* State of key's job: "queued" or "running" (progress 0..1) while it
+ * exists; after it ended, "cancelled" or "failed" from the history or the
+ * remembered failures.  Returns 0 and fills the fields (any may be NULL),
+ * or -ENOENT (no job now, and none that failed or was cancelled is
+ * remembered: ask the store). */
 int rfs_pool_job_state(rfs_pool *p, const rfs_key *key, const char **state,
 		       double *progress);
+
+/* Detach waiter (the pointer given to rfs_pool_request) from key's job.
+ * If it was the last waiter and the job is not a warm-up, the job is
+ * cancelled.  Returns 1 if the waiter was detached (fn will not be called
+ * for it), 0 if it was not found (fn has been or will be called).  Takes
+ * the pool's lock: callable from a FUSE interrupt callback. */
+int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter);
+
+/* Cancel key's job whoever waits on it (waiters get -RFS_E_CANCELLED).
+ * Returns 0, or -ENOENT if no job is queued or running for key. */
+int rfs_pool_cancel(rfs_pool *p, const rfs_key *key);
+
+/* The last failure of key: 0 and code, "message" in msg, and in *fresh
+ * whether it is still within retry_after; or -ENOENT. */
+int rfs_pool_last_error(rfs_pool *p, const rfs_key *key, int *code,
+			char *msg, size_t len, int *fresh);
+
+/* Render queued, running and the last finished jobs, one JSON object per
+ * line.  Returns a malloc'd string (*out) and 0, or -ENOMEM. */
+int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len);
 
 unsigned rfs_pool_workers(const rfs_pool *p);
 
