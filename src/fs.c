@@ -547,7 +547,19 @@ static int reply_open_fd(fuse_req_t req, struct fuse_file_info *fi, int fd,
 	return 0;
 }
 
-/* Open key's object for node and reply.  Note 4 decides keep_cache. */
+/* Reply with fd, an open object of key.  Note 4 decides keep_cache. */
+static void reply_object_fd(struct rfs_node *n, const rfs_key *key, int fd,
+			    fuse_req_t req, struct fuse_file_info *fi)
+{
+	pthread_mutex_lock(&n->lock);
+	int keep = n->opened && memcmp(&n->last_key, key, sizeof(*key)) == 0;
+	n->opened = true;
+	n->last_key = *key;
+	pthread_mutex_unlock(&n->lock);
+	reply_open_fd(req, fi, fd, keep);
+}
+
+/* Open key's object for node and reply. */
 static void reply_open_object(struct rfs_fs *fs, struct rfs_node *n,
 			      const rfs_key *key, fuse_req_t req,
 			      struct fuse_file_info *fi)
@@ -562,12 +574,7 @@ static void reply_open_object(struct rfs_fs *fs, struct rfs_node *n,
 		fuse_reply_err(req, EIO);
 		return;
 	}
-	pthread_mutex_lock(&n->lock);
-	int keep = n->opened && memcmp(&n->last_key, key, sizeof(*key)) == 0;
-	n->opened = true;
-	n->last_key = *key;
-	pthread_mutex_unlock(&n->lock);
-	reply_open_fd(req, fi, fd, keep);
+	reply_object_fd(n, key, fd, req, fi);
 }
 
 struct open_waiter {
@@ -631,9 +638,19 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 	}
 	if (rfs_store_lookup(fs->store, &spec.key, &spec.src,
 			     n->chain->canonical, NULL) == 0) {
-		rfs_stat_inc(&fs->stats, cache_hits);
-		reply_open_object(fs, n, &spec.key, req, fi);
-		return;
+		/* ENOENT: evicted since the lookup (the entry went first, so
+		 * the request below sees a miss and computes it again). */
+		int fd = rfs_store_open_object(fs->store, &spec.key);
+
+		if (fd >= 0) {
+			rfs_stat_inc(&fs->stats, cache_hits);
+			reply_object_fd(n, &spec.key, fd, req, fi);
+			return;
+		}
+		if (fd != -ENOENT) {
+			reply_open_object(fs, n, &spec.key, req, fi);
+			return;
+		}
 	}
 	struct open_waiter *w = calloc(1, sizeof(*w));
 	if (!w) {

@@ -15,6 +15,7 @@
 #include <fuse_lowlevel.h>
 #include <gdal.h>
 
+#include "rasterfs/cli.h"
 #include "rasterfs/crs.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
@@ -28,6 +29,7 @@ struct options {
 	char *cache;
 	unsigned workers;
 	unsigned gdal_cache_mb;
+	char *cache_size;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 0 }
@@ -35,6 +37,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("cache=%s", cache),
 	OPT("workers=%u", workers),
 	OPT("gdal_cache=%u", gdal_cache_mb),
+	OPT("cache_size=%s", cache_size),
 	FUSE_OPT_END
 };
 
@@ -47,6 +50,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "cache", rfs_cli_cache, "[--cache DIR] [--json] stats|verify|gc|clear" },
 	{ NULL, NULL, NULL },
 };
 
@@ -67,7 +71,10 @@ static void usage(const char *prog)
 	       "    cache=DIR          cache store (default $XDG_CACHE_HOME/rasterfs\n"
 	       "                       or ~/.cache/rasterfs)\n"
 	       "    workers=N          worker processes (default: online CPUs)\n"
-	       "    gdal_cache=MB      GDAL block cache per worker (default 256)\n\n",
+	       "    gdal_cache=MB      GDAL block cache per worker (default 256)\n"
+	       "    cache_size=SIZE    keep at most SIZE bytes of outputs (20G, 500M;\n"
+	       "                       default 10%% of the cache's filesystem, at\n"
+	       "                       most 50G); least recently read go first\n\n",
 	       prog);
 	if (commands[0].name) {
 		printf("commands:\n");
@@ -264,7 +271,15 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((rc = rfs_store_open(cache_abs, &store)) < 0) {
+	struct rfs_store_options so = { .source_root = fs.root };
+	if (opt.cache_size ? rfs_store_parse_size(opt.cache_size, &so.limit) :
+	    rfs_store_default_limit(cache_abs, &so.limit)) {
+		fprintf(stderr, "rasterfs: RFS-E400 cache_size=%s: expected a "
+			"size such as 20G, 500M or a number of bytes\n",
+			opt.cache_size ? opt.cache_size : "(default)");
+		goto out;
+	}
+	if ((rc = rfs_store_open_opts(cache_abs, &so, &store)) < 0) {
 		fprintf(stderr, "rasterfs: cache store %s: %s %s\n", cache_abs,
 			rfs_err_name(rc), rfs_strerror(rc));
 		goto out;
@@ -339,6 +354,7 @@ out:
 	daemon_ready(notify_fd, 1);
 	free(opt.source);
 	free(opt.cache);
+	free(opt.cache_size);
 	free(cmd.mountpoint);
 	free(optstr);
 	fuse_opt_free_args(&args);
