@@ -302,6 +302,7 @@ int main(int argc, char **argv)
 	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), &fs);
 	if (!se)
 		goto out;
+	fs.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
