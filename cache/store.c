@@ -59,6 +59,38 @@
  *     process's scratch/<pid>/, since the committer renames whatever it is
  *     given into the store.
  *
+ *  8. Size limit and access times.  rfs_store_open_object() notes the
+ *     time in an in-memory table (atime_touch); the committer writes the
+ *     table in one write transaction when ATIME_BATCH keys are pending,
+ *     ATIME_PERIOD_NS after the first one, before a commit (inside its
+ *     transaction: index_put) and at close.  So a read costs no LMDB write.
+ *     When a commit would take the indexed bytes over the limit, index_put
+ *     drops the least recently opened entries (evict: one scan and a sort)
+ *     down to 90% of the limit less the new object, in the commit's own
+ *     transaction, and the files go after it committed (unlink_gone).  A
+ *     reader with the object open keeps reading it: an unlinked file lives
+ *     until its last fd closes (POSIX), so "never removed from under a
+ *     reader" holds without counting opens.  The counters (the limit's
+ *     measure) drop at once; the blocks come back at the last close.  A
+ *     crash between the commit and the unlink leaves files no entry names:
+ *     repair_objects() removes them.
+ *
+ *  9. Map growth.  The map starts at 1 GiB (sparse: LMDB does not extend
+ *     the file) and doubles (grow_map) when over 3/4 of it was ever used,
+ *     or when a commit meets MDB_MAP_FULL (then the transaction is redone).
+ *     mdb_env_set_mapsize() needs no transaction of this process active, so
+ *     every transaction holds txn_rw shared and a resize holds it
+ *     exclusive.  A map grown by another process shows up as
+ *     MDB_MAP_RESIZED at txn begin: adopt_map() takes the new size.
+ *
+ * 10. Changed sources.  Entries record root/source, the absolute source
+ *     path (rfs_store_options.source_root).  The "bysrc" DB maps a hash of
+ *     (absolute path, canonical chain) to the key last committed for it, so
+ *     the commit of a changed source drops the entry of its old identity in
+ *     the same transaction.  rfs_store_gc() stats every recorded path and
+ *     drops entries whose source has another identity now, or was removed
+ *     from a directory that still exists.
+ *
  *  The life of one key; each arrow names the function that makes it:
  *
  *                  commit_one()           commit_one()
@@ -80,6 +112,9 @@
  *                           behind our back; repair_objects() then removes
  *                           what is left.
  *     INDEXED is otherwise final: objects are immutable.
+ *     INDEXED -> PLACED     index_put(), evict_now(), gc_run(), clear_run():
+ *                           evicted, or its source changed (notes 8, 10);
+ *                           unlink_gone() then removes the file.
  */
 #include <assert.h>
 #include <dirent.h>
