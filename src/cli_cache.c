@@ -119,7 +119,18 @@ static void human(uint64_t b, char *buf, size_t len)
 static int open_store(const struct cli *c, unsigned flags, rfs_store **st)
 {
 	struct rfs_store_options o = { .flags = flags };
-	int rc = rfs_store_open_opts(c->dir, &o, st);
+	char format[PATH_MAX];
+	int rc;
+
+	/* gc and clear open for writing, which would make a new store in
+	 * any directory: they only work on an existing one. */
+	snprintf(format, sizeof(format), "%s/FORMAT", c->dir);
+	if (access(format, F_OK) < 0) {
+		fprintf(stderr, "rasterfs cache: %s: no cache store there "
+			"(no FORMAT file)\n", c->dir);
+		return -ENOENT;
+	}
+	rc = rfs_store_open_opts(c->dir, &o, st);
 
 	if (rc)
 		fprintf(stderr, "rasterfs cache: %s: %s %s\n", c->dir,

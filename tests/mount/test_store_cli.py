@@ -80,3 +80,11 @@ def test_cache_size_option_refused(mount_factory, tmp_path):
                        timeout=30)
     assert r.returncode != 0 and b"RFS-E400" in r.stderr
     assert not os.path.ismount(mnt)
+
+
+def test_no_store_is_not_made(tmp_path):
+    none = tmp_path / "none"
+    for cmd in ("stats", "verify", "gc", "clear"):
+        rc, _ = cache_cmd(none, cmd, check=False)
+        assert rc == 1, cmd
+    assert not none.exists()
