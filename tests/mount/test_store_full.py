@@ -69,3 +69,32 @@ def test_full_tmpfs(mount_factory, tmpfs):
     assert open_errno(m2.path(n)) == 0
     assert os.statvfs(tmpfs).f_bfree > 0
     verify_clean(cache)
+
+
+def test_full_at_commit(mount_factory, tmpfs, tmp_path):
+    """The disk fills under the committer, not the worker: scratch lives
+    on a larger filesystem (a symlink), so the committer copies each output
+    into objects/ and meets ENOSPC there."""
+    cache = tmpfs / "store"
+    mount_factory(cache=cache).stop()  # makes the store
+    big = tmp_path / "scratch"
+    big.mkdir()
+    (cache / "scratch").rmdir()
+    (cache / "scratch").symlink_to(big)
+    m = mount_factory(cache=cache, options=["cache_size=1G"])
+    got, failed = {}, []
+    for n in names():
+        e = open_errno(m.path(n))
+        if e == 0:
+            got[n] = read_bytes(m.path(n))
+        else:
+            failed.append((n, e))
+            if len(failed) >= 3:
+                break
+    assert got and failed, (len(got), failed)
+    assert all(e == errno.ENOSPC for _, e in failed), failed
+    assert "RFS-E300" in m.log_text()
+    for n, data in got.items():
+        assert read_bytes(m.path(n)) == data
+    assert not list((cache / "objects").rglob("*.tmp"))
+    verify_clean(cache)
