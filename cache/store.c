@@ -59,6 +59,38 @@
  *     process's scratch/<pid>/, since the committer renames whatever it is
  *     given into the store.
  *
+ *  8. Size limit and access times.  rfs_store_open_object() notes the
+ *     time in an in-memory table (atime_touch); the committer writes the
+ *     table in one write transaction when ATIME_BATCH keys are pending,
+ *     ATIME_PERIOD_NS after the first one, before a commit (inside its
+ *     transaction: index_put) and at close.  So a read costs no LMDB write.
+ *     When a commit would take the indexed bytes over the limit, index_put
+ *     drops the least recently opened entries (evict: one scan and a sort)
+ *     down to 90% of the limit less the new object, in the commit's own
+ *     transaction, and the files go after it committed (unlink_gone).  A
+ *     reader with the object open keeps reading it: an unlinked file lives
+ *     until its last fd closes (POSIX), so "never removed from under a
+ *     reader" holds without counting opens.  The counters (the limit's
+ *     measure) drop at once; the blocks come back at the last close.  A
+ *     crash between the commit and the unlink leaves files no entry names:
+ *     repair_objects() removes them.
+ *
+ *  9. Map growth.  The map starts at 1 GiB (sparse: LMDB does not extend
+ *     the file) and doubles (grow_map) when over 3/4 of it was ever used,
+ *     or when a commit meets MDB_MAP_FULL (then the transaction is redone).
+ *     mdb_env_set_mapsize() needs no transaction of this process active, so
+ *     every transaction holds txn_rw shared and a resize holds it
+ *     exclusive.  A map grown by another process shows up as
+ *     MDB_MAP_RESIZED at txn begin: adopt_map() takes the new size.
+ *
+ * 10. Changed sources.  Entries record root/source, the absolute source
+ *     path (rfs_store_options.source_root).  The "bysrc" DB maps a hash of
+ *     (absolute path, canonical chain) to the key last committed for it, so
+ *     the commit of a changed source drops the entry of its old identity in
+ *     the same transaction.  rfs_store_gc() stats every recorded path and
+ *     drops entries whose source has another identity now, or was removed
+ *     from a directory that still exists.
+ *
  *  The life of one key; each arrow names the function that makes it:
  *
  *                  commit_one()           commit_one()
@@ -80,6 +112,9 @@
  *                           behind our back; repair_objects() then removes
  *                           what is left.
  *     INDEXED is otherwise final: objects are immutable.
+ *     INDEXED -> PLACED     index_put(), evict_now(), gc_run(), clear_run():
+ *                           evicted, or its source changed (notes 8, 10);
+ *                           unlink_gone() then removes the file.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -92,24 +127,34 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <lmdb.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
 
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/store.h"
 
 #define STORE_MAP_SIZE ((size_t)1 << 30)
+#define STORE_MAX_DBS 3
+/* Access times (note 8): table slots, batch size, longest wait. */
+#define ATIME_SLOTS 1024
+#define ATIME_BATCH 512
+#define ATIME_PERIOD_NS (3 * 1000000000LL)
 #define STORE_MAX_READERS 256
 #define STORE_MAX_STRING (1u << 20) /* canonical chain, source path */
 
 /* Index record (value of the "entries" DB), all integers little-endian:
  *   0 u16 version  2 u16 zero  4 u32 canonical length  8 u32 source length
- *  12 u32 zero    16 u64 size 24 u64 checksum 32 i64 created_ns
+ *  12 u32 absolute source length (0: unknown)  16 u64 size 24 u64 checksum 32 i64 created_ns
  *  40 i64 atime_ns 48 u64 dev 56 u64 ino 64 u64 src size 72 i64 mtime_ns
- *  80 canonical bytes, then source bytes (no NULs). */
+ *  80 canonical bytes, then source bytes, then absolute source bytes
+ *  (no NULs).  Records written before the absolute path existed have 0 at
+ *  offset 12, so they read the same. */
 #define REC_VERSION 1
 #define REC_HEAD 80
 
@@ -119,17 +164,60 @@
 #define CNT_SIZE 24
 
 static const char cnt_key[] = "counters";
+static const char limit_key[] = "limit";
+
+struct atime_slot {
+	rfs_key key;
+	int64_t t;	/* 0: free */
+};
+
+/* Keys whose object files go once their transaction has committed. */
+struct keylist {
+	rfs_key *k;
+	size_t n, cap;
+};
+
+static int keylist_add(struct keylist *l, const rfs_key *key)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 16;
+		rfs_key *nk = realloc(l->k, ncap * sizeof(*nk));
+
+		if (!nk)
+			return ENOMEM;
+		l->k = nk;
+		l->cap = ncap;
+	}
+	l->k[l->n++] = *key;
+	return 0;
+}
+
+enum req_kind { REQ_COMMIT, REQ_GC, REQ_CLEAR, REQ_FLUSH };
+
+/* A maintenance request waited for by its caller. */
+struct sync_req {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, rc;
+	uint64_t limit;                   /* REQ_GC */
+	struct rfs_store_gc_report *gc;   /* REQ_GC */
+	uint64_t removed;                 /* REQ_CLEAR */
+	long pid;                         /* REQ_CLEAR: a user of the store */
+};
 
 struct commit_req {
 	struct commit_req *next;
+	enum req_kind kind;
+	struct sync_req *sync;	/* kinds other than REQ_COMMIT */
 	rfs_key key;
 	struct rfs_src_id src;
 	uint64_t checksum;
 	rfs_store_commit_cb cb;
 	void *arg;
-	const char *scratch_file; /* these three point into buf */
+	const char *scratch_file; /* these four point into buf */
 	const char *canonical;
 	const char *source;
+	const char *source_abs;   /* "" when unknown */
 	char buf[];
 };
 
@@ -154,9 +242,24 @@ struct rfs_store {
 	struct rfs_store *next_open;
 	int registered;
 
+	unsigned flags;		/* RFS_STORE_* */
+	uint64_t limit;		/* 0: none */
+	size_t map_size;
+	char *source_root;	/* NULL: unknown */
+
 	MDB_env *env;
 	MDB_dbi dbi_entries;
 	MDB_dbi dbi_meta;
+	MDB_dbi dbi_bysrc;
+	int have_dbs;		/* the named DBs exist (read-only opens) */
+	/* Every transaction of this process holds it shared; resizing the
+	 * map holds it exclusive (note 9). */
+	pthread_rwlock_t txn_rw;
+
+	/* Access times waiting for the committer (note 8), under mu. */
+	struct atime_slot *atimes;
+	unsigned natimes;
+	int64_t atime_first;	/* when the oldest pending one was taken */
 
 	pthread_t thread;
 	int thread_started;
@@ -241,6 +344,82 @@ static int mdb_fail(const rfs_store *st, const char *what, int mrc)
 	if (mrc == ENOSPC || mrc == EDQUOT)
 		return -RFS_E_NOSPACE;
 	return -RFS_E_STORE_IO;
+}
+
+/* ---- transactions (note 9) -------------------------------------------- */
+
+/* Another process grew the map: adopt its size (no txn may be active). */
+static void adopt_map(rfs_store *st)
+{
+	pthread_rwlock_wrlock(&st->txn_rw);
+	mdb_env_set_mapsize(st->env, 0);
+	pthread_rwlock_unlock(&st->txn_rw);
+}
+
+/* Double the map.  Only the committer (the one writer) calls it. */
+static int grow_map(rfs_store *st)
+{
+	MDB_envinfo info;
+	int mrc;
+
+	pthread_rwlock_wrlock(&st->txn_rw);
+	mdb_env_info(st->env, &info);
+	mrc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2);
+	pthread_rwlock_unlock(&st->txn_rw);
+	if (mrc)
+		rfs_log(LOG_ERR, "store %s: cannot grow the index map to %zu "
+			"bytes: %s", st->dir, info.me_mapsize * 2,
+			mdb_strerror(mrc));
+	else
+		rfs_log(LOG_INFO, "store %s: index map grown to %zu bytes",
+			st->dir, info.me_mapsize * 2);
+	return mrc;
+}
+
+/* Grow before a write when over 3/4 of the map has ever been used, so a
+ * commit rarely meets MDB_MAP_FULL (which it also handles). */
+static void maybe_grow(rfs_store *st)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+
+	pthread_rwlock_rdlock(&st->txn_rw);
+	mdb_env_info(st->env, &info);
+	mdb_env_stat(st->env, &ms);
+	pthread_rwlock_unlock(&st->txn_rw);
+	if ((info.me_last_pgno + 1) * (size_t)ms.ms_psize >
+	    info.me_mapsize / 4 * 3)
+		grow_map(st);
+}
+
+static int txn_begin(rfs_store *st, unsigned flags, MDB_txn **txn)
+{
+	int mrc;
+
+	for (;;) {
+		pthread_rwlock_rdlock(&st->txn_rw);
+		mrc = mdb_txn_begin(st->env, NULL, flags, txn);
+		if (!mrc)
+			return 0;
+		pthread_rwlock_unlock(&st->txn_rw);
+		if (mrc != MDB_MAP_RESIZED)
+			return mrc;
+		adopt_map(st);
+	}
+}
+
+static void txn_abort(rfs_store *st, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&st->txn_rw);
+}
+
+static int txn_commit(rfs_store *st, MDB_txn *txn)
+{
+	int mrc = mdb_txn_commit(txn);
+
+	pthread_rwlock_unlock(&st->txn_rw);
+	return mrc;
 }
 
 static int flock_retry(int fd, int op)
@@ -381,6 +560,8 @@ struct entry_rec {
 	uint32_t canonical_len;
 	const char *source;
 	uint32_t source_len;
+	const char *source_abs;
+	uint32_t source_abs_len;
 };
 
 static int rec_decode(const MDB_val *v, struct entry_rec *e)
@@ -391,8 +572,9 @@ static int rec_decode(const MDB_val *v, struct entry_rec *e)
 		return -1;
 	e->canonical_len = get_le32(p + 4);
 	e->source_len = get_le32(p + 8);
-	if ((uint64_t)REC_HEAD + e->canonical_len + e->source_len !=
-	    v->mv_size)
+	e->source_abs_len = get_le32(p + 12);
+	if ((uint64_t)REC_HEAD + e->canonical_len + e->source_len +
+	    e->source_abs_len != v->mv_size)
 		return -1;
 	e->size = get_le64(p + 16);
 	e->checksum = get_le64(p + 24);
@@ -404,6 +586,7 @@ static int rec_decode(const MDB_val *v, struct entry_rec *e)
 	e->src.mtime_ns = (int64_t)get_le64(p + 72);
 	e->canonical = (const char *)p + REC_HEAD;
 	e->source = e->canonical + e->canonical_len;
+	e->source_abs = e->source + e->source_len;
 	return 0;
 }
 
@@ -424,15 +607,17 @@ static unsigned char *rec_encode(const struct commit_req *r, uint64_t size,
 				 int64_t created_ns, size_t *len)
 {
 	size_t clen = strlen(r->canonical), slen = strlen(r->source);
+	size_t alen = strlen(r->source_abs);
 	unsigned char *p;
 
-	*len = REC_HEAD + clen + slen;
+	*len = REC_HEAD + clen + slen + alen;
 	p = calloc(1, *len);
 	if (!p)
 		return NULL;
 	put_le16(p, REC_VERSION);
 	put_le32(p + 4, (uint32_t)clen);
 	put_le32(p + 8, (uint32_t)slen);
+	put_le32(p + 12, (uint32_t)alen);
 	put_le64(p + 16, size);
 	put_le64(p + 24, r->checksum);
 	put_le64(p + 32, (uint64_t)created_ns);
@@ -443,6 +628,7 @@ static unsigned char *rec_encode(const struct commit_req *r, uint64_t size,
 	put_le64(p + 72, (uint64_t)r->src.mtime_ns);
 	memcpy(p + REC_HEAD, r->canonical, clen);
 	memcpy(p + REC_HEAD + clen, r->source, slen);
+	memcpy(p + REC_HEAD + clen + slen, r->source_abs, alen);
 	return p;
 }
 
@@ -477,6 +663,278 @@ static int counters_put(rfs_store *st, MDB_txn *txn, uint64_t objects,
 	put_le64(buf + 8, objects);
 	put_le64(buf + 16, bytes);
 	return mdb_put(txn, st->dbi_meta, &k, &v, 0);
+}
+
+static int limit_put(rfs_store *st, MDB_txn *txn, uint64_t limit)
+{
+	unsigned char buf[8];
+	MDB_val k = { sizeof(limit_key) - 1, (void *)limit_key };
+	MDB_val v = { sizeof(buf), buf };
+
+	put_le64(buf, limit);
+	return mdb_put(txn, st->dbi_meta, &k, &v, 0);
+}
+
+/* ---- the source index, eviction, access times (committer thread) ------ */
+
+/* Key of the "bysrc" DB: XXH3-128 of absolute source path, NUL, canonical
+ * chain.  Its value names the key last committed for that pair, so the
+ * commit of a changed source finds the entry of the old identity.  A stale
+ * or colliding value is harmless: the entry it names is checked first. */
+static void bysrc_key(const char *abs, size_t alen, const char *canon,
+		      size_t clen, unsigned char out[16])
+{
+	XXH3_state_t state;
+	XXH128_canonical_t d;
+	static const unsigned char nul;
+
+	XXH3_INITSTATE(&state);
+	XXH3_128bits_reset(&state);
+	XXH3_128bits_update(&state, abs, alen);
+	XXH3_128bits_update(&state, &nul, 1);
+	XXH3_128bits_update(&state, canon, clen);
+	XXH128_canonicalFromHash(&d, XXH3_128bits_digest(&state));
+	memcpy(out, d.digest, 16);
+}
+
+/* Delete key's entry (and its bysrc pointer) within txn, take it off the
+ * counters and list its file for unlinking after the commit.  A missing
+ * entry is not an error. */
+static int entry_drop(rfs_store *st, MDB_txn *txn, const rfs_key *key,
+		      uint64_t *objects, uint64_t *bytes, struct keylist *gone)
+{
+	MDB_val k = { sizeof(key->b), (void *)key->b }, v;
+	struct entry_rec e;
+	int mrc;
+
+	mrc = mdb_get(txn, st->dbi_entries, &k, &v);
+	if (mrc)
+		return mrc == MDB_NOTFOUND ? 0 : mrc;
+	if (rec_decode(&v, &e) == 0) {
+		if (e.source_abs_len) {
+			unsigned char h[16];
+			MDB_val hk = { 16, h }, hv;
+
+			bysrc_key(e.source_abs, e.source_abs_len, e.canonical,
+				  e.canonical_len, h);
+			if (mdb_get(txn, st->dbi_bysrc, &hk, &hv) == 0 &&
+			    hv.mv_size == 16 && !memcmp(hv.mv_data, key->b, 16)) {
+				mrc = mdb_del(txn, st->dbi_bysrc, &hk, NULL);
+				if (mrc)
+					return mrc;
+			}
+		}
+		*objects -= *objects ? 1 : 0;
+		*bytes -= *bytes >= e.size ? e.size : *bytes;
+	}
+	mrc = mdb_del(txn, st->dbi_entries, &k, NULL);
+	if (mrc)
+		return mrc;
+	return keylist_add(gone, key);
+}
+
+/* After the transaction that dropped them committed: the files go.  An fd
+ * open on one keeps its bytes readable until it is closed (note 8). */
+static void unlink_gone(rfs_store *st, const struct keylist *gone)
+{
+	char rel[64];
+
+	for (size_t i = 0; i < gone->n; i++) {
+		object_rel(&gone->k[i], rel, sizeof(rel));
+		if (unlinkat(st->dir_fd, rel, 0) < 0 && errno != ENOENT)
+			rfs_log(LOG_WARNING, "store %s: cannot remove %s: %s",
+				st->dir, rel, strerror(errno));
+	}
+}
+
+struct lru_item {
+	int64_t atime;
+	uint64_t size;
+	rfs_key key;
+};
+
+static int lru_cmp(const void *a, const void *b)
+{
+	const struct lru_item *x = a, *y = b;
+
+	if (x->atime != y->atime)
+		return x->atime < y->atime ? -1 : 1;
+	return memcmp(x->key.b, y->key.b, sizeof(x->key.b));
+}
+
+/* Drop least recently used entries until *bytes <= target.  One scan of
+ * the entries and a sort: eviction runs only when a commit crosses the
+ * limit, and then frees 10% of it, so the scan is paid rarely. */
+static int evict(rfs_store *st, MDB_txn *txn, uint64_t target,
+		 uint64_t *objects, uint64_t *bytes, struct keylist *gone,
+		 uint64_t *nevicted, uint64_t *nbytes)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	struct lru_item *items = NULL;
+	size_t n = 0, cap = 0;
+	int mrc;
+
+	if (*bytes <= target)
+		return 0;
+	mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
+	if (mrc)
+		return mrc;
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct entry_rec e;
+
+		if (k.mv_size != sizeof(items->key.b) || rec_decode(&v, &e))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 256;
+			struct lru_item *ni = realloc(items,
+						      ncap * sizeof(*ni));
+
+			if (!ni) {
+				mrc = ENOMEM;
+				goto out;
+			}
+			items = ni;
+			cap = ncap;
+		}
+		items[n].atime = e.atime_ns;
+		items[n].size = e.size;
+		memcpy(items[n].key.b, k.mv_data, sizeof(items[n].key.b));
+		n++;
+	}
+	if (mrc != MDB_NOTFOUND)
+		goto out;
+	mrc = 0;
+	mdb_cursor_close(cur);
+	cur = NULL;
+	qsort(items, n, sizeof(*items), lru_cmp);
+	for (size_t i = 0; i < n && *bytes > target; i++) {
+		mrc = entry_drop(st, txn, &items[i].key, objects, bytes, gone);
+		if (mrc)
+			break;
+		if (nevicted)
+			(*nevicted)++;
+		if (nbytes)
+			*nbytes += items[i].size;
+	}
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	free(items);
+	return mrc;
+}
+
+/* Where eviction stops: 90% of the limit, less room for the new object. */
+static uint64_t evict_target(uint64_t limit, uint64_t incoming)
+{
+	uint64_t low = limit - limit / 10;
+
+	return low > incoming ? low - incoming : 0;
+}
+
+/* Take the pending access times (the caller writes them). */
+static struct atime_slot *atimes_take(rfs_store *st, unsigned *n)
+{
+	struct atime_slot *out = NULL;
+	unsigned j = 0;
+
+	pthread_mutex_lock(&st->mu);
+	if (st->natimes && (out = malloc(st->natimes * sizeof(*out)))) {
+		for (unsigned i = 0; i < ATIME_SLOTS; i++) {
+			if (st->atimes[i].t) {
+				out[j++] = st->atimes[i];
+				st->atimes[i].t = 0;
+			}
+		}
+		st->natimes = 0;
+	}
+	pthread_mutex_unlock(&st->mu);
+	*n = j;
+	return out;
+}
+
+/* Write access times into their entries (only ever forward). */
+static int atimes_apply(rfs_store *st, MDB_txn *txn,
+			const struct atime_slot *a, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		MDB_val k = { sizeof(a[i].key.b), (void *)a[i].key.b }, v;
+		struct entry_rec e;
+		unsigned char *copy;
+		int mrc;
+
+		if (mdb_get(txn, st->dbi_entries, &k, &v) ||
+		    rec_decode(&v, &e) || e.atime_ns >= a[i].t)
+			continue;
+		copy = malloc(v.mv_size);
+		if (!copy)
+			return ENOMEM;
+		memcpy(copy, v.mv_data, v.mv_size);
+		put_le64(copy + 40, (uint64_t)a[i].t);
+		v.mv_data = copy;
+		mrc = mdb_put(txn, st->dbi_entries, &k, &v, 0);
+		free(copy);
+		if (mrc)
+			return mrc;
+	}
+	return 0;
+}
+
+/* Record that key was opened now; written later by the committer. */
+static void atime_touch(rfs_store *st, const rfs_key *key)
+{
+	uint64_t h = 0;
+	int64_t t = now_ns();
+
+	if (!st->atimes)
+		return;
+	memcpy(&h, key->b, sizeof(h));
+	pthread_mutex_lock(&st->mu);
+	for (unsigned i = 0, j = (unsigned)(h % ATIME_SLOTS); i < ATIME_SLOTS;
+	     i++, j = (j + 1) % ATIME_SLOTS) {
+		struct atime_slot *sl = &st->atimes[j];
+
+		if (sl->t && memcmp(sl->key.b, key->b, sizeof(key->b)))
+			continue;
+		if (!sl->t) {
+			sl->key = *key;
+			if (!st->natimes++)
+				st->atime_first = t;
+			if (st->natimes >= ATIME_BATCH)
+				pthread_cond_signal(&st->work_cv);
+		}
+		sl->t = t;
+		break;
+	}
+	/* A full table drops the update: an access time is only a hint. */
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* Write the pending access times in one transaction of their own. */
+static int atimes_flush(rfs_store *st)
+{
+	unsigned n;
+	struct atime_slot *a = atimes_take(st, &n);
+	MDB_txn *txn;
+	int mrc;
+
+	if (!a)
+		return 0;
+	maybe_grow(st);
+	mrc = txn_begin(st, 0, &txn);
+	if (!mrc) {
+		mrc = atimes_apply(st, txn, a, n);
+		if (mrc)
+			txn_abort(st, txn);
+		else
+			mrc = txn_commit(st, txn);
+	}
+	if (mrc)
+		rfs_log(LOG_WARNING, "store %s: access times not recorded: %s",
+			st->dir, mdb_strerror(mrc));
+	free(a);
+	return mrc;
 }
 
 /* ---- startup repair (committer thread, store.lock held LOCK_EX) ------- */
@@ -551,12 +1009,15 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 	size_t ndrop = 0, cap = 0;
 	int mrc, rc = 0;
 
-	mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	maybe_grow(st);
+	mrc = txn_begin(st, 0, &txn);
 	if (mrc)
 		return mdb_fail(st, "repair: begin", mrc);
 	mrc = mdb_dbi_open(txn, "entries", MDB_CREATE, &st->dbi_entries);
 	if (!mrc)
 		mrc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->dbi_meta);
+	if (!mrc)
+		mrc = mdb_dbi_open(txn, "bysrc", MDB_CREATE, &st->dbi_bysrc);
 	if (!mrc)
 		mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
 	if (mrc) {
@@ -634,19 +1095,23 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 		rep->dangling++;
 	}
 	mrc = counters_put(st, txn, rep->objects, rep->bytes);
+	if (!mrc && st->limit)
+		mrc = limit_put(st, txn, st->limit);
 	if (mrc) {
 		rc = mdb_fail(st, "repair: counters", mrc);
 		goto out;
 	}
-	mrc = mdb_txn_commit(txn);
+	mrc = txn_commit(st, txn);
 	txn = NULL;
 	if (mrc)
 		rc = mdb_fail(st, "repair: commit", mrc);
+	else
+		st->have_dbs = 1;
 out:
 	if (cur)
 		mdb_cursor_close(cur);
 	if (txn)
-		mdb_txn_abort(txn);
+		txn_abort(st, txn);
 	free(drop);
 	return rc;
 }
@@ -747,8 +1212,9 @@ static int repair_objects(rfs_store *st, struct repair_report *rep)
 		close(fd);
 		return rc;
 	}
-	mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	mrc = txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc) {
+		txn = NULL;
 		rc = mdb_fail(st, "repair: begin read", mrc);
 		goto out;
 	}
@@ -767,7 +1233,7 @@ static int repair_objects(rfs_store *st, struct repair_report *rep)
 	}
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		txn_abort(st, txn);
 	closedir(d);
 	return rc;
 }
@@ -855,17 +1321,98 @@ out:
 	return rc;
 }
 
+/* Within the commit's transaction: pending access times, the entry of the
+ * source's old identity (note 10), eviction to make room (note 8), then the
+ * entry, its bysrc pointer and the counters. */
+static int index_put(rfs_store *st, MDB_txn *txn, const struct commit_req *r,
+		     uint64_t size, struct keylist *gone)
+{
+	MDB_val k = { sizeof(r->key.b), (void *)r->key.b }, v;
+	size_t clen = strlen(r->canonical), alen = strlen(r->source_abs);
+	unsigned char h[16], *rec;
+	MDB_val hk = { 16, h }, hv;
+	uint64_t objects, bytes;
+	struct atime_slot *a;
+	unsigned na;
+	size_t reclen;
+	int mrc;
+
+	a = atimes_take(st, &na);
+	mrc = a ? atimes_apply(st, txn, a, na) : 0;
+	free(a);
+	if (!mrc)
+		mrc = counters_get(st, txn, &objects, &bytes);
+	if (mrc)
+		return mrc;
+	if (alen) {
+		bysrc_key(r->source_abs, alen, r->canonical, clen, h);
+		mrc = mdb_get(txn, st->dbi_bysrc, &hk, &hv);
+		if (mrc == 0 && hv.mv_size == 16 &&
+		    memcmp(hv.mv_data, r->key.b, 16)) {
+			MDB_val ok = { 16, hv.mv_data }, ov;
+			struct entry_rec e;
+			rfs_key old;
+
+			memcpy(old.b, hv.mv_data, 16);
+			/* Only the same path and chain with another identity:
+			 * a colliding or stale pointer drops nothing. */
+			if (mdb_get(txn, st->dbi_entries, &ok, &ov) == 0 &&
+			    rec_decode(&ov, &e) == 0 &&
+			    e.source_abs_len == alen &&
+			    !memcmp(e.source_abs, r->source_abs, alen) &&
+			    e.canonical_len == clen &&
+			    !memcmp(e.canonical, r->canonical, clen) &&
+			    !rec_matches(&e, &r->src, r->canonical)) {
+				rfs_log(LOG_INFO, "store %s: %s changed; "
+					"dropping the output of its old version",
+					st->dir, r->source);
+				mrc = entry_drop(st, txn, &old, &objects,
+						 &bytes, gone);
+			}
+		} else if (mrc == MDB_NOTFOUND) {
+			mrc = 0;
+		}
+		if (mrc)
+			return mrc;
+	}
+	if (st->limit && bytes + size > st->limit) {
+		mrc = evict(st, txn, evict_target(st->limit, size), &objects,
+			    &bytes, gone, NULL, NULL);
+		if (mrc)
+			return mrc;
+		if (size > st->limit)
+			rfs_log(LOG_WARNING, "store %s: an output of %llu bytes "
+				"is larger than cache_size=%llu; it is kept "
+				"until the next commit", st->dir,
+				(unsigned long long)size,
+				(unsigned long long)st->limit);
+	}
+	rec = rec_encode(r, size, now_ns(), &reclen);
+	if (!rec)
+		return ENOMEM;
+	v.mv_size = reclen;
+	v.mv_data = rec;
+	mrc = mdb_put(txn, st->dbi_entries, &k, &v, MDB_NOOVERWRITE);
+	free(rec);
+	if (!mrc && alen) {
+		hv.mv_size = 16;
+		hv.mv_data = (void *)r->key.b;
+		mrc = mdb_put(txn, st->dbi_bysrc, &hk, &hv, 0);
+	}
+	if (!mrc)
+		mrc = counters_put(st, txn, objects + 1, bytes + size);
+	return mrc;
+}
+
 /* Steps c..e of design note 2.  Returns the cb's rc.  Whatever happens, on
  * return the scratch file is gone and the index and objects agree. */
 static int commit_one(rfs_store *st, const struct commit_req *r)
 {
 	char rel[64], shard[16];
-	unsigned char *rec = NULL;
-	size_t reclen;
 	MDB_txn *txn = NULL;
 	MDB_val k = { sizeof(r->key.b), (void *)r->key.b }, v;
+	struct keylist gone = { 0 };
 	struct stat sb;
-	uint64_t objects, bytes;
 	int rc = 0, mrc, placed = 0, locked = 0;
 
 	object_rel(&r->key, rel, sizeof(rel));
@@ -875,90 +1422,368 @@ static int commit_one(rfs_store *st, const struct commit_req *r)
 	if (rc)
 		goto out;
 	locked = 1;
-	mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
-	if (mrc) {
-		rc = mdb_fail(st, "commit: begin", mrc);
-		goto out;
-	}
-	mrc = mdb_get(txn, st->dbi_entries, &k, &v);
-	if (mrc == 0) {
-		struct entry_rec e;
-
-		if (rec_decode(&v, &e) == 0 &&
-		    rec_matches(&e, &r->src, r->canonical))
-			goto out; /* another mount made it: drop ours */
-		rfs_log(LOG_ERR, "store %s: key collision on %s: entry was "
-			"made from another chain, not storing this one",
-			st->dir, rel + 11);
-		rc = -EEXIST;
-		goto out;
-	} else if (mrc != MDB_NOTFOUND) {
-		rc = mdb_fail(st, "commit: look up", mrc);
-		goto out;
-	}
-
-	if (stat(r->scratch_file, &sb) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		rc = -EINVAL;
-		goto out;
-	}
-	if (mkdirat(st->dir_fd, shard, 0755) == 0) {
-		rc = fsync_dir_at(st->dir_fd, "objects");
-		if (rc)
+	maybe_grow(st);
+	for (int attempt = 0;; attempt++) {
+		mrc = txn_begin(st, 0, &txn);
+		if (mrc) {
+			txn = NULL;
+			rc = mdb_fail(st, "commit: begin", mrc);
 			goto out;
-	} else if (errno != EEXIST) {
-		rc = -errno;
-		goto out;
-	}
-	if (renameat(AT_FDCWD, r->scratch_file, st->dir_fd, rel) < 0) {
-		rc = -errno;
-		if (rc == -EXDEV)
-			rc = copy_into(st, r->scratch_file, rel);
-		if (rc)
-			goto out;
-	}
-	placed = 1;
-	rc = fsync_dir_at(st->dir_fd, shard);
-	if (rc)
-		goto out;
+		}
+		mrc = mdb_get(txn, st->dbi_entries, &k, &v);
+		if (mrc == 0) {
+			struct entry_rec e;
 
-	rec = rec_encode(r, (uint64_t)sb.st_size, now_ns(), &reclen);
-	if (!rec) {
-		rc = -ENOMEM;
-		goto out;
+			if (rec_decode(&v, &e) == 0 &&
+			    rec_matches(&e, &r->src, r->canonical)) {
+				/* Another mount made it; if ours was placed
+				 * before a retry, theirs replaced it. */
+				placed = 0;
+				goto out;
+			}
+			rfs_log(LOG_ERR, "store %s: key collision on %s: entry "
+				"was made from another chain, not storing this "
+				"one", st->dir, rel + 11);
+			rc = -EEXIST;
+			goto out;
+		} else if (mrc != MDB_NOTFOUND) {
+			rc = mdb_fail(st, "commit: look up", mrc);
+			goto out;
+		}
+
+		if (!placed) {
+			if (stat(r->scratch_file, &sb) < 0) {
+				rc = -errno;
+				goto out;
+			}
+			if (!S_ISREG(sb.st_mode)) {
+				rc = -EINVAL;
+				goto out;
+			}
+			if (mkdirat(st->dir_fd, shard, 0755) == 0) {
+				rc = fsync_dir_at(st->dir_fd, "objects");
+				if (rc)
+					goto out;
+			} else if (errno != EEXIST) {
+				rc = -errno;
+				goto out;
+			}
+			if (renameat(AT_FDCWD, r->scratch_file, st->dir_fd,
+				     rel) < 0) {
+				rc = -errno;
+				if (rc == -EXDEV)
+					rc = copy_into(st, r->scratch_file, rel);
+				if (rc)
+					goto out;
+			}
+			placed = 1;
+			rc = fsync_dir_at(st->dir_fd, shard);
+			if (rc)
+				goto out;
+		}
+
+		mrc = index_put(st, txn, r, (uint64_t)sb.st_size, &gone);
+		if (!mrc) {
+			mrc = txn_commit(st, txn);
+			txn = NULL;
+		}
+		if (mrc == MDB_MAP_FULL && attempt < 8) {
+			/* Note 9: grow and redo the transaction. */
+			if (txn)
+				txn_abort(st, txn);
+			txn = NULL;
+			gone.n = 0;
+			if (grow_map(st) == 0)
+				continue;
+		}
+		if (mrc)
+			rc = mdb_fail(st, "commit", mrc);
+		break;
 	}
-	v.mv_size = reclen;
-	v.mv_data = rec;
-	mrc = mdb_put(txn, st->dbi_entries, &k, &v, MDB_NOOVERWRITE);
-	if (!mrc)
-		mrc = counters_get(st, txn, &objects, &bytes);
-	if (!mrc)
-		mrc = counters_put(st, txn, objects + 1,
-				   bytes + (uint64_t)sb.st_size);
-	if (mrc) {
-		rc = mdb_fail(st, "commit: put", mrc);
-		goto out;
-	}
-	mrc = mdb_txn_commit(txn);
-	txn = NULL;
-	if (mrc)
-		rc = mdb_fail(st, "commit", mrc);
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		txn_abort(st, txn);
 	if (placed && rc)
 		unlinkat(st->dir_fd, rel, 0);
 	else if (!placed)
 		unlink(r->scratch_file);
+	if (!rc)
+		unlink_gone(st, &gone);
 	if (locked)
 		flock_retry(st->lock_fd, LOCK_UN);
-	free(rec);
+	free(gone.k);
 	if (rc < 0 && !rfs_err_is_rfs(rc))
 		rc = rfs_err_from_store_errno(-rc);
 	return rc;
+}
+
+/* Evict down to limit in a transaction of its own (after open, gc).
+ * Returns an LMDB code. */
+static int evict_now(rfs_store *st, uint64_t limit, uint64_t *nevicted,
+		     uint64_t *nbytes)
+{
+	struct keylist gone = { 0 };
+	uint64_t objects, bytes;
+	MDB_txn *txn;
+	int mrc;
+
+	maybe_grow(st);
+	mrc = txn_begin(st, 0, &txn);
+	if (mrc)
+		return mrc;
+	mrc = counters_get(st, txn, &objects, &bytes);
+	if (!mrc && bytes > limit)
+		mrc = evict(st, txn, evict_target(limit, 0), &objects, &bytes,
+			    &gone, nevicted, nbytes);
+	if (!mrc && gone.n)
+		mrc = counters_put(st, txn, objects, bytes);
+	if (mrc || !gone.n) {
+		txn_abort(st, txn);
+	} else {
+		mrc = txn_commit(st, txn);
+		if (!mrc)
+			unlink_gone(st, &gone);
+	}
+	free(gone.k);
+	return mrc;
+}
+
+/* Does the parent directory of path exist?  A source whose directory is
+ * gone may sit on a disk that is not mounted now: its outputs are kept. */
+static int parent_exists(const char *path)
+{
+	char *d = strdup(path), *slash;
+	struct stat sb;
+	int ok;
+
+	if (!d)
+		return 1;
+	slash = strrchr(d, '/');
+	if (slash == d)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	ok = stat(d, &sb) == 0 && S_ISDIR(sb.st_mode);
+	free(d);
+	return ok;
+}
+
+/* rfs_store_gc's work, on the committer. */
+static int gc_run(rfs_store *st, uint64_t limit,
+		  struct rfs_store_gc_report *rep)
+{
+	struct keylist garbage = { 0 }, gone = { 0 };
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	uint64_t objects, bytes;
+	int mrc;
+
+	rep->scratch_dirs = st->rep.scratch_dirs;
+	rep->orphans = st->rep.orphans;
+	rep->tmp_files = st->rep.tmp_files;
+	rep->dangling = st->rep.dangling;
+
+	/* 1. Sources whose identity changed, found with a read transaction
+	 * (stat of each recorded source path). */
+	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	if (mrc)
+		return mrc;
+	mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
+	for (mrc = mrc ? mrc : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	     mrc == 0; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct entry_rec e;
+		struct rfs_src_id now;
+		struct stat sb;
+		char path[PATH_MAX];
+		rfs_key key;
+
+		if (k.mv_size != sizeof(key.b) || rec_decode(&v, &e) ||
+		    !e.source_abs_len || e.source_abs_len >= sizeof(path))
+			continue;
+		memcpy(path, e.source_abs, e.source_abs_len);
+		path[e.source_abs_len] = '\0';
+		if (stat(path, &sb) == 0) {
+			rfs_src_id_from_stat(&now, &sb);
+			if (S_ISREG(sb.st_mode) && now.dev == e.src.dev &&
+			    now.ino == e.src.ino && now.size == e.src.size &&
+			    now.mtime_ns == e.src.mtime_ns)
+				continue;
+		} else if (errno != ENOENT || !parent_exists(path)) {
+			continue;
+		}
+		memcpy(key.b, k.mv_data, sizeof(key.b));
+		if (keylist_add(&garbage, &key)) {
+			mrc = ENOMEM;
+			break;
+		}
+		rep->changed_bytes += e.size;
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	txn_abort(st, txn);
+	if (mrc != MDB_NOTFOUND)
+		goto out;
+	mrc = 0;
+
+	/* 2. Drop them in one write transaction. */
+	if (garbage.n) {
+		maybe_grow(st);
+		mrc = txn_begin(st, 0, &txn);
+		if (mrc)
+			goto out;
+		mrc = counters_get(st, txn, &objects, &bytes);
+		for (size_t i = 0; !mrc && i < garbage.n; i++)
+			mrc = entry_drop(st, txn, &garbage.k[i], &objects,
+					 &bytes, &gone);
+		if (!mrc)
+			mrc = counters_put(st, txn, objects, bytes);
+		if (mrc) {
+			txn_abort(st, txn);
+			goto out;
+		}
+		mrc = txn_commit(st, txn);
+		if (mrc)
+			goto out;
+		unlink_gone(st, &gone);
+		rep->changed = gone.n;
+	}
+
+	/* 3. Evict to the limit. */
+	if (limit)
+		mrc = evict_now(st, limit, &rep->evicted, &rep->evicted_bytes);
+out:
+	free(garbage.k);
+	free(gone.k);
+	return mrc;
+}
+
+/* Is another process using the store?  Every opener holds a lock on its
+ * scratch/<name>/lock; ours is skipped.  Returns 0, or -EBUSY with *pid
+ * (from the dir name) when one is held. */
+static int store_users(rfs_store *st, long *pid)
+{
+	const char *own = st->scratch_root ?
+			  strrchr(st->scratch_root, '/') + 1 : "";
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	fd = openat(st->dir_fd, "scratch", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (!rc && (de = readdir(d))) {
+		char lock[NAME_MAX + 8];
+		int lfd;
+
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, own))
+			continue;
+		snprintf(lock, sizeof(lock), "%s/lock", de->d_name);
+		lfd = openat(fd, lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (lfd < 0)
+			continue;
+		if (flock(lfd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+			rc = -EBUSY;
+			*pid = strtol(de->d_name, NULL, 10);
+		}
+		close(lfd);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* rfs_store_clear's work, on the committer. */
+static int clear_run(rfs_store *st, uint64_t *removed, long *pid)
+{
+	MDB_txn *txn = NULL;
+	uint64_t objects = 0, bytes;
+	DIR *d = NULL;
+	struct dirent *de;
+	int rc, mrc, fd;
+
+	rc = flock_retry(st->lock_fd, LOCK_EX);
+	if (rc)
+		return rc;
+	rc = store_users(st, pid);
+	if (rc)
+		goto out;
+	mrc = txn_begin(st, 0, &txn);
+	if (!mrc)
+		mrc = counters_get(st, txn, &objects, &bytes);
+	if (!mrc)
+		mrc = mdb_drop(txn, st->dbi_entries, 0);
+	if (!mrc)
+		mrc = mdb_drop(txn, st->dbi_bysrc, 0);
+	if (!mrc)
+		mrc = counters_put(st, txn, 0, 0);
+	if (mrc) {
+		if (txn)
+			txn_abort(st, txn);
+		rc = mdb_fail(st, "clear", mrc);
+		goto out;
+	}
+	mrc = txn_commit(st, txn);
+	if (mrc) {
+		rc = mdb_fail(st, "clear: commit", mrc);
+		goto out;
+	}
+	*removed = objects;
+	/* No entry names them now; what a crash leaves here, repair takes. */
+	fd = openat(st->dir_fd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		if (is_hex2(de->d_name)) {
+			int r = remove_tree_at(fd, de->d_name);
+
+			if (r && !rc)
+				rc = r;
+		}
+	}
+	closedir(d);
+out:
+	flock_retry(st->lock_fd, LOCK_UN);
+	return rc;
+}
+
+static void sync_done(struct sync_req *s, int rc)
+{
+	pthread_mutex_lock(&s->mu);
+	s->rc = rc;
+	s->done = 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void run_req(rfs_store *st, struct commit_req *r)
+{
+	int rc;
+
+	switch (r->kind) {
+	case REQ_COMMIT:
+		rc = commit_one(st, r);
+		r->cb(r->arg, rc);
+		break;
+	case REQ_GC:
+		sync_done(r->sync, gc_run(st, r->sync->limit, r->sync->gc));
+		break;
+	case REQ_CLEAR:
+		sync_done(r->sync, clear_run(st, &r->sync->removed,
+					     &r->sync->pid));
+		break;
+	case REQ_FLUSH:
+		sync_done(r->sync, atimes_flush(st));
+		break;
+	}
+	free(r);
 }
 
 static void *committer_main(void *arg)
@@ -968,6 +1793,18 @@ static void *committer_main(void *arg)
 	int rc;
 
 	rc = repair(st, &rep);
+	if (!rc && st->limit) {
+		uint64_t n = 0, b = 0;
+		int mrc = evict_now(st, st->limit, &n, &b);
+
+		if (mrc)
+			rfs_log(LOG_WARNING, "store %s: eviction: %s", st->dir,
+				mdb_strerror(mrc));
+		else if (n)
+			rfs_log(LOG_INFO, "store %s: evicted %llu objects "
+				"(%llu bytes) to stay under cache_size", st->dir,
+				(unsigned long long)n, (unsigned long long)b);
+	}
 	pthread_mutex_lock(&st->mu);
 	st->rep = rep;
 	st->init_rc = rc;
@@ -980,25 +1817,43 @@ static void *committer_main(void *arg)
 	for (;;) {
 		struct commit_req *r;
 
-		while (!st->head && !st->stopping)
-			pthread_cond_wait(&st->work_cv, &st->mu);
+		/* Note 8: access times wait at most ATIME_PERIOD_NS, or
+		 * until ATIME_BATCH keys are pending. */
+		while (!st->head && !st->stopping &&
+		       st->natimes < ATIME_BATCH) {
+			if (!st->natimes) {
+				pthread_cond_wait(&st->work_cv, &st->mu);
+				continue;
+			}
+			int64_t due = st->atime_first + ATIME_PERIOD_NS;
+			struct timespec ts = { due / 1000000000,
+					       due % 1000000000 };
+
+			if (pthread_cond_timedwait(&st->work_cv, &st->mu,
+						   &ts) == ETIMEDOUT)
+				break;
+		}
 		r = st->head;
-		if (!r)
+		if (!r) {
+			if (st->natimes) {
+				pthread_mutex_unlock(&st->mu);
+				atimes_flush(st);
+				pthread_mutex_lock(&st->mu);
+				continue;
+			}
 			break; /* stopping, and the queue is drained */
+		}
 		st->head = r->next;
 		if (!st->head)
 			st->tail = NULL;
 		pthread_mutex_unlock(&st->mu);
-
-		rc = commit_one(st, r);
-		r->cb(r->arg, rc);
-		free(r);
-
+		run_req(st, r);
 		pthread_mutex_lock(&st->mu);
 	}
 	pthread_mutex_unlock(&st->mu);
 	return NULL;
 }
+
 
 /* ---- open / close ----------------------------------------------------- */
 
@@ -1083,13 +1938,15 @@ static int open_env(rfs_store *st)
 		st->env = NULL;
 		return mdb_fail(st, "mdb_env_create", mrc);
 	}
-	mrc = mdb_env_set_mapsize(st->env, STORE_MAP_SIZE);
+	mrc = mdb_env_set_mapsize(st->env, st->map_size);
 	if (!mrc)
-		mrc = mdb_env_set_maxdbs(st->env, 2);
+		mrc = mdb_env_set_maxdbs(st->env, STORE_MAX_DBS);
 	if (!mrc)
 		mrc = mdb_env_set_maxreaders(st->env, STORE_MAX_READERS);
 	if (!mrc)
-		mrc = mdb_env_open(st->env, path, MDB_NOTLS, 0644);
+		mrc = mdb_env_open(st->env, path, MDB_NOTLS |
+				   (st->flags & RFS_STORE_RDONLY ?
+				    MDB_RDONLY : 0), 0644);
 	if (mrc)
 		return mdb_fail(st, "open index", mrc);
 	/* Reader slots of crashed processes would pin old pages forever. */
@@ -1099,6 +1956,35 @@ static int open_env(rfs_store *st)
 	if (dead)
 		rfs_log(LOG_INFO, "store %s: cleared %d stale reader slots",
 			st->dir, dead);
+	return 0;
+}
+
+/* A read-only open: find the named DBs if a writer ever made them. */
+static int open_dbs_rdonly(rfs_store *st)
+{
+	MDB_txn *txn;
+	int mrc;
+
+	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	if (mrc)
+		return mdb_fail(st, "open: begin", mrc);
+	mrc = mdb_dbi_open(txn, "entries", 0, &st->dbi_entries);
+	if (!mrc)
+		mrc = mdb_dbi_open(txn, "meta", 0, &st->dbi_meta);
+	if (!mrc)
+		mrc = mdb_dbi_open(txn, "bysrc", 0, &st->dbi_bysrc);
+	if (mrc == MDB_NOTFOUND) {
+		txn_abort(st, txn);
+		return 0; /* an empty store */
+	}
+	if (mrc) {
+		txn_abort(st, txn);
+		return mdb_fail(st, "open databases", mrc);
+	}
+	mrc = txn_commit(st, txn); /* keeps the handles */
+	if (mrc)
+		return mdb_fail(st, "open databases", mrc);
+	st->have_dbs = 1;
 	return 0;
 }
 
@@ -1214,6 +2100,9 @@ static void store_free(rfs_store *st)
 	pthread_cond_destroy(&st->init_cv);
 	pthread_cond_destroy(&st->work_cv);
 	pthread_mutex_destroy(&st->mu);
+	pthread_rwlock_destroy(&st->txn_rw);
+	free(st->atimes);
+	free(st->source_root);
 	free(st->scratch_root);
 	free(st->abs);
 	free(st->dir);
@@ -1255,12 +2144,23 @@ static void unregister_open(rfs_store *st)
 
 int rfs_store_open(const char *dir, rfs_store **out)
 {
+	return rfs_store_open_opts(dir, NULL, out);
+}
+
+int rfs_store_open_opts(const char *dir, const struct rfs_store_options *opt,
+			rfs_store **out)
+{
+	static const struct rfs_store_options defaults = { 0 };
+	pthread_rwlockattr_t rwa;
 	rfs_store *st;
 	struct stat sb;
-	int rc, locked = 0;
+	int rc, locked = 0, rdonly;
 
 	if (!dir || !*dir || !out)
 		return -EINVAL;
+	if (!opt)
+		opt = &defaults;
+	rdonly = !!(opt->flags & RFS_STORE_RDONLY);
 	*out = NULL;
 	st = calloc(1, sizeof(*st));
 	if (!st)
@@ -1269,14 +2169,36 @@ int rfs_store_open(const char *dir, rfs_store **out)
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->work_cv, NULL);
 	pthread_cond_init(&st->init_cv, NULL);
+	/* Writer preference, so readers on busy FUSE threads cannot starve
+	 * a map resize; no thread ever nests two read transactions. */
+	pthread_rwlockattr_init(&rwa);
+	pthread_rwlockattr_setkind_np(&rwa,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&st->txn_rw, &rwa);
+	pthread_rwlockattr_destroy(&rwa);
+	st->flags = opt->flags;
+	st->limit = rdonly ? 0 : opt->limit;
+	st->map_size = opt->map_size ? opt->map_size : STORE_MAP_SIZE;
 	st->dir = strdup(dir);
 	if (!st->dir) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = make_dirs(dir);
-	if (rc)
+	if (opt->source_root && opt->source_root[0] == '/' &&
+	    !(st->source_root = strdup(opt->source_root))) {
+		rc = -ENOMEM;
 		goto out;
+	}
+	if (!rdonly) {
+		st->atimes = calloc(ATIME_SLOTS, sizeof(*st->atimes));
+		if (!st->atimes) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		rc = make_dirs(dir);
+		if (rc)
+			goto out;
+	}
 	st->abs = realpath(dir, NULL);
 	if (!st->abs) {
 		rc = -errno;
@@ -1295,6 +2217,21 @@ int rfs_store_open(const char *dir, rfs_store **out)
 		goto out;
 	}
 
+	if (rdonly) {
+		/* No repair, no committer: read what is there. */
+		rc = read_format(st);
+		if (!rc)
+			rc = open_env(st);
+		if (!rc)
+			rc = open_dbs_rdonly(st);
+		if (!rc) {
+			st->lock_fd = openat(st->dir_fd, "store.lock",
+					     O_RDONLY | O_CLOEXEC);
+			if (st->lock_fd < 0)
+				rc = -errno;
+		}
+		goto out;
+	}
 	st->lock_fd = openat(st->dir_fd, "store.lock",
 			     O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (st->lock_fd < 0) {
@@ -1367,7 +2304,9 @@ int rfs_store_lookup(rfs_store *st, const rfs_key *key,
 	int mrc, rc = 0;
 
 	assert(st && key && src && canonical);
-	mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	if (!st->have_dbs)
+		return -ENOENT;
+	mrc = txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc)
 		return mdb_fail(st, "lookup: begin", mrc);
 	k.mv_size = sizeof(key->b);
@@ -1384,7 +2323,7 @@ int rfs_store_lookup(rfs_store *st, const rfs_key *key,
 		ent.checksum = e.checksum;
 		ent.created_ns = e.created_ns;
 	}
-	mdb_txn_abort(txn);
+	txn_abort(st, txn);
 	if (rc)
 		return rc;
 
@@ -1410,7 +2349,10 @@ int rfs_store_open_object(rfs_store *st, const rfs_key *key)
 	assert(st && key);
 	object_rel(key, rel, sizeof(rel));
 	fd = openat(st->dir_fd, rel, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	atime_touch(st, key);
+	return fd;
 }
 
 void rfs_store_object_path(rfs_store *st, const rfs_key *key, char *buf,
@@ -1430,13 +2372,18 @@ int rfs_store_stats(rfs_store *st, uint64_t *objects, uint64_t *bytes)
 	int mrc;
 
 	assert(st);
-	mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	if (!st->have_dbs) {
+		o = b = 0;
+		goto out;
+	}
+	mrc = txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc)
 		return mdb_fail(st, "stats: begin", mrc);
 	mrc = counters_get(st, txn, &o, &b);
-	mdb_txn_abort(txn);
+	txn_abort(st, txn);
 	if (mrc)
 		return mdb_fail(st, "stats", mrc);
+out:
 	if (objects)
 		*objects = o;
 	if (bytes)
@@ -1504,15 +2451,20 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
 {
 	struct commit_req *r;
 	const char *source;
-	size_t fl, cl, sl;
+	size_t fl, cl, sl, al;
 
 	if (!st || !key || !scratch_file || !meta || !meta->canonical || !cb)
 		return -EINVAL;
+	if (st->flags & RFS_STORE_RDONLY)
+		return -EROFS;
 	source = meta->source ? meta->source : "";
 	fl = strlen(scratch_file);
 	cl = strlen(meta->canonical);
 	sl = strlen(source);
-	if (cl > STORE_MAX_STRING || sl > STORE_MAX_STRING)
+	/* root/source when both are known and source is relative */
+	al = st->source_root && sl && source[0] != '/' ?
+	     strlen(st->source_root) + 1 + sl : 0;
+	if (cl > STORE_MAX_STRING || sl > STORE_MAX_STRING || al > PATH_MAX)
 		return -ENAMETOOLONG;
 	if (!scratch_path_ok(st, scratch_file)) {
 		rfs_log(LOG_ERR, "store %s: refusing to commit %s: not in "
@@ -1520,10 +2472,12 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
 			scratch_file, st->scratch_root);
 		return -EINVAL;
 	}
-	r = malloc(sizeof(*r) + fl + cl + sl + 3);
+	r = malloc(sizeof(*r) + fl + cl + sl + al + 4);
 	if (!r)
 		return -ENOMEM;
 	r->next = NULL;
+	r->kind = REQ_COMMIT;
+	r->sync = NULL;
 	r->key = *key;
 	r->src = meta->src;
 	r->checksum = meta->checksum;
@@ -1532,6 +2486,12 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
 	r->scratch_file = memcpy(r->buf, scratch_file, fl + 1);
 	r->canonical = memcpy(r->buf + fl + 1, meta->canonical, cl + 1);
 	r->source = memcpy(r->buf + fl + cl + 2, source, sl + 1);
+	r->source_abs = r->buf + fl + cl + sl + 3;
+	if (al)
+		sprintf(r->buf + fl + cl + sl + 3, "%s/%s", st->source_root,
+			source);
+	else
+		r->buf[fl + cl + sl + 3] = '\0';
 
 	pthread_mutex_lock(&st->mu);
 	if (st->stopping) {
@@ -1547,4 +2507,535 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
 	pthread_cond_signal(&st->work_cv);
 	pthread_mutex_unlock(&st->mu);
 	return 0;
+}
+
+/* ---- size limit and maintenance --------------------------------------- */
+
+int rfs_store_default_limit(const char *dir, uint64_t *out)
+{
+	const uint64_t cap = (uint64_t)50 << 30;
+	struct statvfs vfs;
+	uint64_t total;
+
+	if (statvfs(dir, &vfs) < 0)
+		return -errno;
+	total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	*out = total / 10 < cap ? total / 10 : cap;
+	if (!*out)
+		*out = 1; /* a zero-sized filesystem: keep nothing */
+	return 0;
+}
+
+int rfs_store_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!s || !out || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (shift && *end == 'i')
+		end++;
+	if (*end == 'B' || (*end == 'b' && shift))
+		end++;
+	if (*end || !v || v > (1ULL << 62) >> shift)
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+uint64_t rfs_store_limit(const rfs_store *st)
+{
+	return st->limit;
+}
+
+int rfs_store_recorded_limit(rfs_store *st, uint64_t *out)
+{
+	MDB_val k = { sizeof(limit_key) - 1, (void *)limit_key }, v;
+	MDB_txn *txn;
+	int mrc;
+
+	*out = 0;
+	if (!st->have_dbs)
+		return 0;
+	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	if (mrc)
+		return mdb_fail(st, "limit: begin", mrc);
+	mrc = mdb_get(txn, st->dbi_meta, &k, &v);
+	if (mrc == 0 && v.mv_size == 8)
+		*out = get_le64(v.mv_data);
+	txn_abort(st, txn);
+	return mrc && mrc != MDB_NOTFOUND ? mdb_fail(st, "limit", mrc) : 0;
+}
+
+/* Hand a maintenance request to the committer and wait for it. */
+static int run_sync(rfs_store *st, enum req_kind kind, struct sync_req *s)
+{
+	struct commit_req *r;
+
+	if (st->flags & RFS_STORE_RDONLY)
+		return -EROFS;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->kind = kind;
+	r->sync = s;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_mutex_lock(&st->mu);
+	if (st->stopping || !st->thread_started) {
+		pthread_mutex_unlock(&st->mu);
+		free(r);
+		return -RFS_E_SHUTDOWN;
+	}
+	if (st->tail)
+		st->tail->next = r;
+	else
+		st->head = r;
+	st->tail = r;
+	pthread_cond_signal(&st->work_cv);
+	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_lock(&s->mu);
+	while (!s->done)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	return s->rc;
+}
+
+int rfs_store_flush(rfs_store *st)
+{
+	struct sync_req s = { 0 };
+
+	return run_sync(st, REQ_FLUSH, &s);
+}
+
+int rfs_store_gc(rfs_store *st, uint64_t limit,
+		 struct rfs_store_gc_report *rep)
+{
+	struct sync_req s = { 0 };
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	s.limit = limit;
+	s.gc = rep;
+	rc = run_sync(st, REQ_GC, &s);
+	if (rc > 0)
+		rc = mdb_fail(st, "gc", rc);
+	if (!rc)
+		rc = rfs_store_stats(st, &rep->objects, &rep->bytes);
+	return rc;
+}
+
+int rfs_store_clear(rfs_store *st, uint64_t *removed, long *pid)
+{
+	struct sync_req s = { 0 };
+	int rc;
+
+	rc = run_sync(st, REQ_CLEAR, &s);
+	if (removed)
+		*removed = s.removed;
+	if (pid)
+		*pid = s.pid;
+	return rc;
+}
+
+/* Copy n bytes into a NUL-terminated malloc'ed string. */
+static char *dup_n(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+int rfs_store_foreach(rfs_store *st,
+		      int (*fn)(void *arg, const struct rfs_store_info *e),
+		      void *arg)
+{
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int mrc, rc = 0;
+
+	if (!st->have_dbs)
+		return 0;
+	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	if (mrc)
+		return mdb_fail(st, "foreach: begin", mrc);
+	mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
+	for (mrc = mrc ? mrc : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	     mrc == 0 && !rc; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct rfs_store_info info;
+		struct entry_rec e;
+		char *c, *s, *a;
+
+		if (k.mv_size != sizeof(info.key.b) || rec_decode(&v, &e))
+			continue;
+		memcpy(info.key.b, k.mv_data, sizeof(info.key.b));
+		info.size = e.size;
+		info.checksum = e.checksum;
+		info.created_ns = e.created_ns;
+		info.atime_ns = e.atime_ns;
+		info.src = e.src;
+		c = dup_n(e.canonical, e.canonical_len);
+		s = dup_n(e.source, e.source_len);
+		a = dup_n(e.source_abs, e.source_abs_len);
+		if (!c || !s || !a)
+			rc = -ENOMEM;
+		else {
+			info.canonical = c;
+			info.source = s;
+			info.source_abs = a;
+			rc = fn(arg, &info);
+		}
+		free(c);
+		free(s);
+		free(a);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	txn_abort(st, txn);
+	if (mrc && mrc != MDB_NOTFOUND && !rc)
+		rc = mdb_fail(st, "foreach", mrc);
+	return rc;
+}
+
+/* ---- verify ------------------------------------------------------------ */
+
+struct suspect {
+	rfs_key key;
+	int64_t created_ns;
+	enum rfs_store_problem kind;
+	char detail[160];
+};
+
+typedef void (*problem_fn)(void *arg, enum rfs_store_problem kind,
+			   const char *what, const char *detail);
+
+/* Read the object and compare; 0 when fine, else kind with detail. */
+static int verify_object(rfs_store *st, const rfs_key *key,
+			 const struct entry_rec *e, char *detail, size_t len,
+			 unsigned char *buf, size_t bufsz)
+{
+	char rel[64];
+	struct stat sb;
+	XXH3_state_t state;
+	uint64_t total = 0;
+	ssize_t n;
+	int fd;
+
+	object_rel(key, rel, sizeof(rel));
+	fd = openat(st->dir_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(detail, len, "object file %s: %s", rel,
+			 fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return RFS_PROBLEM_MISSING + 1;
+	}
+	if ((uint64_t)sb.st_size != e->size) {
+		snprintf(detail, len, "object has %lld bytes, entry says %llu",
+			 (long long)sb.st_size, (unsigned long long)e->size);
+		close(fd);
+		return RFS_PROBLEM_SIZE + 1;
+	}
+	XXH3_INITSTATE(&state);
+	XXH3_64bits_reset(&state);
+	while ((n = read(fd, buf, bufsz)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(detail, len, "reading %s: %s", rel,
+				 strerror(errno));
+			close(fd);
+			return RFS_PROBLEM_MISSING + 1;
+		}
+		XXH3_64bits_update(&state, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	close(fd);
+	if (total != e->size) {
+		snprintf(detail, len, "read %llu bytes, entry says %llu",
+			 (unsigned long long)total, (unsigned long long)e->size);
+		return RFS_PROBLEM_SIZE + 1;
+	}
+	if (XXH3_64bits_digest(&state) != e->checksum) {
+		snprintf(detail, len, "XXH3-64 of the bytes is %016llx, entry "
+			 "says %016llx",
+			 (unsigned long long)XXH3_64bits_digest(&state),
+			 (unsigned long long)e->checksum);
+		return RFS_PROBLEM_CHECKSUM + 1;
+	}
+	return 0;
+}
+
+/* Pass 1: every entry, in one read snapshot; problems become suspects,
+ * confirmed in pass 2 against a fresh snapshot (an entry evicted by a live
+ * mount meanwhile is not a problem). */
+static int verify_entries(rfs_store *st, problem_fn fn, void *arg,
+			  struct rfs_store_verify_report *rep)
+{
+	struct suspect *sus = NULL;
+	size_t nsus = 0, cap = 0, bufsz = 1 << 20;
+	unsigned char *buf = malloc(bufsz);
+	uint64_t cnt_o = 0, cnt_b = 0, sum_o = 0, sum_b = 0;
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	int mrc, rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	if (mrc) {
+		free(buf);
+		return mdb_fail(st, "verify: begin", mrc);
+	}
+	mrc = counters_get(st, txn, &cnt_o, &cnt_b);
+	if (!mrc)
+		mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
+	for (mrc = mrc ? mrc : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	     mrc == 0; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct entry_rec e;
+		char detail[160], hex[RFS_KEY_HEX];
+		rfs_key key;
+		int kind;
+
+		rep->entries++;
+		if (k.mv_size != sizeof(key.b) || rec_decode(&v, &e)) {
+			rep->problems++;
+			if (fn)
+				fn(arg, RFS_PROBLEM_RECORD, "index",
+				   "an index record cannot be decoded");
+			continue;
+		}
+		sum_o++;
+		sum_b += e.size;
+		memcpy(key.b, k.mv_data, sizeof(key.b));
+		kind = verify_object(st, &key, &e, detail, sizeof(detail),
+				     buf, bufsz);
+		if (!kind) {
+			rep->bytes_checked += e.size;
+			continue;
+		}
+		if (nsus == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct suspect *ns = realloc(sus, ncap * sizeof(*ns));
+
+			if (!ns) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			sus = ns;
+			cap = ncap;
+		}
+		sus[nsus].key = key;
+		sus[nsus].created_ns = e.created_ns;
+		sus[nsus].kind = (enum rfs_store_problem)(kind - 1);
+		memcpy(sus[nsus].detail, detail, sizeof(detail));
+		nsus++;
+		(void)hex;
+	}
+	if (mrc != MDB_NOTFOUND) {
+		rc = mdb_fail(st, "verify: scan", mrc);
+		goto out;
+	}
+	if (cnt_o != sum_o || cnt_b != sum_b) {
+		char detail[160];
+
+		snprintf(detail, sizeof(detail), "counters say %llu objects, "
+			 "%llu bytes; entries sum to %llu, %llu",
+			 (unsigned long long)cnt_o, (unsigned long long)cnt_b,
+			 (unsigned long long)sum_o, (unsigned long long)sum_b);
+		rep->problems++;
+		if (fn)
+			fn(arg, RFS_PROBLEM_COUNTERS, "index", detail);
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	txn_abort(st, txn);
+	txn = NULL;
+
+	for (size_t i = 0; i < nsus; i++) {
+		MDB_val sk = { sizeof(sus[i].key.b), sus[i].key.b }, sv;
+		struct entry_rec e;
+		char hex[RFS_KEY_HEX];
+		int still;
+
+		mrc = txn_begin(st, MDB_RDONLY, &txn);
+		if (mrc) {
+			txn = NULL;
+			rc = mdb_fail(st, "verify: begin", mrc);
+			goto out;
+		}
+		still = mdb_get(txn, st->dbi_entries, &sk, &sv) == 0 &&
+			rec_decode(&sv, &e) == 0 &&
+			e.created_ns == sus[i].created_ns;
+		txn_abort(st, txn);
+		txn = NULL;
+		if (!still)
+			continue;
+		rep->problems++;
+		rfs_key_hex(&sus[i].key, hex);
+		if (fn)
+			fn(arg, sus[i].kind, hex, sus[i].detail);
+	}
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		txn_abort(st, txn);
+	free(sus);
+	free(buf);
+	return rc;
+}
+
+/* Pass 3, under store.lock LOCK_EX: unindexed objects, stale scratch. */
+static int verify_files(rfs_store *st, problem_fn fn, void *arg,
+			struct rfs_store_verify_report *rep)
+{
+	MDB_txn *txn = NULL;
+	struct dirent *de, *fe;
+	DIR *d = NULL;
+	char what[PATH_MAX];
+	int fd, mrc, rc;
+
+	rc = flock_retry(st->lock_fd, LOCK_EX);
+	if (rc)
+		return rc;
+	if (st->have_dbs) {
+		mrc = txn_begin(st, MDB_RDONLY, &txn);
+		if (mrc) {
+			txn = NULL;
+			rc = mdb_fail(st, "verify: begin", mrc);
+			goto out;
+		}
+	}
+	fd = openat(st->dir_fd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && !(d = fdopendir(fd)))
+		close(fd);
+	while (d && (de = readdir(d))) {
+		DIR *sd;
+		int sfd;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(what, sizeof(what), "objects/%s", de->d_name);
+		if (!is_hex2(de->d_name)) {
+			rep->problems++;
+			if (fn)
+				fn(arg, RFS_PROBLEM_UNKNOWN, what,
+				   "not a shard directory of the store");
+			continue;
+		}
+		sfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
+			     O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0 || !(sd = fdopendir(sfd))) {
+			if (sfd >= 0)
+				close(sfd);
+			continue;
+		}
+		while ((fe = readdir(sd))) {
+			const char *n = fe->d_name;
+			size_t len = strlen(n);
+			char hex[RFS_KEY_HEX];
+			rfs_key key;
+			MDB_val k, v;
+
+			if (!strcmp(n, ".") || !strcmp(n, ".."))
+				continue;
+			snprintf(what, sizeof(what), "objects/%s/%s",
+				 de->d_name, n);
+			if (len > 4 && !strcmp(n + len - 4, ".tmp")) {
+				rep->problems++;
+				if (fn)
+					fn(arg, RFS_PROBLEM_ORPHAN, what,
+					   "a temporary file of a commit");
+				continue;
+			}
+			if (len == 36 && !strcmp(n + 32, ".tif")) {
+				memcpy(hex, n, 32);
+				hex[32] = '\0';
+			}
+			if (len != 36 || strcmp(n + 32, ".tif") ||
+			    rfs_key_parse(hex, &key)) {
+				rep->problems++;
+				if (fn)
+					fn(arg, RFS_PROBLEM_UNKNOWN, what,
+					   "not an object file name");
+				continue;
+			}
+			k.mv_size = sizeof(key.b);
+			k.mv_data = key.b;
+			if (txn && mdb_get(txn, st->dbi_entries, &k, &v) == 0)
+				continue;
+			rep->problems++;
+			if (fn)
+				fn(arg, RFS_PROBLEM_ORPHAN, what,
+				   "an object file that no index entry names");
+		}
+		closedir(sd);
+	}
+	if (d)
+		closedir(d);
+	d = NULL;
+
+	fd = openat(st->dir_fd, "scratch", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && !(d = fdopendir(fd)))
+		close(fd);
+	while (d && (de = readdir(d))) {
+		char lock[NAME_MAX + 8];
+		int lfd, live;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(lock, sizeof(lock), "%s/lock", de->d_name);
+		lfd = openat(dirfd(d), lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		live = lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0 &&
+		       errno == EWOULDBLOCK;
+		if (lfd >= 0)
+			close(lfd);
+		if (live)
+			continue;
+		snprintf(what, sizeof(what), "scratch/%s", de->d_name);
+		rep->problems++;
+		if (fn)
+			fn(arg, RFS_PROBLEM_SCRATCH, what,
+			   "scratch left by a process that is gone");
+	}
+	if (d)
+		closedir(d);
+out:
+	if (txn)
+		txn_abort(st, txn);
+	flock_retry(st->lock_fd, LOCK_UN);
+	return rc;
+}
+
+int rfs_store_verify(rfs_store *st, problem_fn fn, void *arg,
+		     struct rfs_store_verify_report *rep)
+{
+	int rc = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	if (st->have_dbs)
+		rc = verify_entries(st, fn, arg, rep);
+	if (!rc)
+		rc = verify_files(st, fn, arg, rep);
+	return rc;
 }

@@ -15,6 +15,18 @@
  *  4. Objects are immutable, so an open of the same key as the last open of
  *     the same node keeps the kernel's page cache (keep_cache): repeated
  *     reads never reach us.
+ *  5. A node whose object changes (its source was rewritten) may still
+ *     have the old size in the kernel's attribute cache, and the kernel
+ *     does not read past a cached EOF.  So an open of another key than the
+ *     node's last one (or its first open) invalidates the node's attributes
+ *     before replying: the next read past EOF or seek to the end asks
+ *     getattr, which finds the new object.  (Invalidating attributes only,
+ *     offset -1, takes no page lock, so it is safe inside open.)
+ *     The page cache is the inode's, shared by every handle, so once a
+ *     node has seen two keys its later opens use direct_io: a reader of
+ *     the old object goes on reading the old bytes through its own fd
+ *     (the store unlinks, never rewrites), and no reader of the new one
+ *     is served old pages.  Only nodes whose source changed pay for it.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -726,7 +738,7 @@ static void handle_free(struct handle *h)
 }
 
 static int reply_open_fd(fuse_req_t req, struct fuse_file_info *fi, int fd,
-			 int keep_cache)
+			 int keep_cache, int direct_io)
 {
 	struct handle *h = malloc(sizeof(*h));
 
@@ -738,7 +750,7 @@ static int reply_open_fd(fuse_req_t req, struct fuse_file_info *fi, int fd,
 	h->len = 0;
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = keep_cache;
-	fi->direct_io = 0;
+	fi->direct_io = direct_io;
 	if (fuse_reply_open(req, fi) != 0) {
 		/* The reader went away; no release will come. */
 		handle_free(h);
@@ -773,7 +785,26 @@ static void reply_open_world(struct rfs_fs *fs, const rfs_key *key,
 		handle_free(h);
 }
 
-/* Open key's object for node and reply.  Note 4 decides keep_cache. */
+/* Reply with fd, an open object of key.  Note 4 decides keep_cache. */
+static void reply_object_fd(struct rfs_node *n, const rfs_key *key, int fd,
+			    fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct rfs_fs *fs = fs_of(req);
+
+	pthread_mutex_lock(&n->lock);
+	int keep = n->opened && memcmp(&n->last_key, key, sizeof(*key)) == 0;
+	if (n->opened && !keep)
+		n->key_changed = true;
+	int direct = n->key_changed;
+	n->opened = true;
+	n->last_key = *key;
+	pthread_mutex_unlock(&n->lock);
+	if (!keep && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
+	reply_open_fd(req, fi, fd, keep && !direct, direct);
+}
+
+/* Open key's object for node and reply. */
 static void reply_open_object(struct rfs_fs *fs, struct rfs_node *n,
 			      const rfs_key *key, fuse_req_t req,
 			      struct fuse_file_info *fi)
@@ -792,12 +823,7 @@ static void reply_open_object(struct rfs_fs *fs, struct rfs_node *n,
 		fuse_reply_err(req, EIO);
 		return;
 	}
-	pthread_mutex_lock(&n->lock);
-	int keep = n->opened && memcmp(&n->last_key, key, sizeof(*key)) == 0;
-	n->opened = true;
-	n->last_key = *key;
-	pthread_mutex_unlock(&n->lock);
-	reply_open_fd(req, fi, fd, keep);
+	reply_object_fd(n, key, fd, req, fi);
 }
 
 struct open_waiter {
@@ -866,9 +892,19 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 	}
 	if (rfs_store_lookup(fs->store, &spec.key, &spec.src,
 			     n->chain->canonical, NULL) == 0) {
-		rfs_stat_inc(&fs->stats, cache_hits);
-		reply_open_object(fs, n, &spec.key, req, fi);
-		return;
+		/* ENOENT: evicted since the lookup (the entry went first, so
+		 * the request below sees a miss and computes it again). */
+		int fd = rfs_store_open_object(fs->store, &spec.key);
+
+		if (fd >= 0) {
+			rfs_stat_inc(&fs->stats, cache_hits);
+			reply_object_fd(n, &spec.key, fd, req, fi);
+			return;
+		}
+		if (fd != -ENOENT) {
+			reply_open_object(fs, n, &spec.key, req, fi);
+			return;
+		}
 	}
 	struct open_waiter *w = calloc(1, sizeof(*w));
 	if (!w) {
@@ -967,7 +1003,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fd < 0)
 			fuse_reply_err(req, errno);
 		else
-			reply_open_fd(req, fi, fd, 0);
+			reply_open_fd(req, fi, fd, 0, 0);
 		return;
 	}
 	case RFS_NODE_VIRTUAL:

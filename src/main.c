@@ -37,6 +37,7 @@ struct options {
 	int worker_mem_set;
 	unsigned long long max_pixels;
 	int max_pixels_set;
+	char *cache_size;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 0 }
@@ -51,6 +52,7 @@ static const struct fuse_opt option_spec[] = {
 	{ "worker_mem=", offsetof(struct options, worker_mem_set), 1 },
 	OPT("max_pixels=%llu", max_pixels),
 	{ "max_pixels=", offsetof(struct options, max_pixels_set), 1 },
+	OPT("cache_size=%s", cache_size),
 	FUSE_OPT_END
 };
 
@@ -66,6 +68,7 @@ static const struct command commands[] = {
 	{ "status", rfs_cli_status, "MOUNTPOINT [--json]  jobs and progress" },
 	{ "warm", rfs_cli_warm, "[--wait] PATH...  compute outputs ahead" },
 	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT  cancel jobs" },
+	{ "cache", rfs_cli_cache, "[--cache DIR] [--json] stats|verify|gc|clear" },
 	{ NULL, NULL, NULL },
 };
 
@@ -94,7 +97,10 @@ static void usage(const char *prog)
 	       "    job_timeout=S      kill jobs running longer (RFS-E205; default 0:\n"
 	       "                       none)\n"
 	       "    retry_after=S      a failed output fails at once for S seconds\n"
-	       "                       (default 60, 0: always retry)\n\n",
+	       "                       (default 60, 0: always retry)\n"
+	       "    cache_size=SIZE    keep at most SIZE bytes of outputs (20G, 500M;\n"
+	       "                       default 10%% of the cache's filesystem, at\n"
+	       "                       most 50G); least recently read go first\n\n",
 	       prog);
 	if (commands[0].name) {
 		printf("commands:\n");
@@ -306,7 +312,15 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((rc = rfs_store_open(cache_abs, &store)) < 0) {
+	struct rfs_store_options so = { .source_root = fs.root };
+	if (opt.cache_size ? rfs_store_parse_size(opt.cache_size, &so.limit) :
+	    rfs_store_default_limit(cache_abs, &so.limit)) {
+		fprintf(stderr, "rasterfs: RFS-E400 cache_size=%s: expected a "
+			"size such as 20G, 500M or a number of bytes\n",
+			opt.cache_size ? opt.cache_size : "(default)");
+		goto out;
+	}
+	if ((rc = rfs_store_open_opts(cache_abs, &so, &store)) < 0) {
 		fprintf(stderr, "rasterfs: cache store %s: %s %s\n", cache_abs,
 			rfs_err_name(rc), rfs_strerror(rc));
 		goto out;
@@ -333,6 +347,7 @@ int main(int argc, char **argv)
 	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), &fs);
 	if (!se)
 		goto out;
+	fs.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
@@ -385,6 +400,7 @@ out:
 	daemon_ready(notify_fd, 1);
 	free(opt.source);
 	free(opt.cache);
+	free(opt.cache_size);
 	free(cmd.mountpoint);
 	free(optstr);
 	fuse_opt_free_args(&args);

@@ -36,6 +36,7 @@ struct rfs_node {
 	pthread_mutex_t lock;    /* guards the fields below */
 	bool opened;             /* an object of last_key was opened before */
 	rfs_key last_key;        /* so its page cache may be kept */
+	bool key_changed;        /* opened with two keys: direct_io (fs.c) */
 	struct rfs_node *hnext;  /* path table chain */
 };
 

@@ -68,6 +68,20 @@ struct rfs_store_meta {
 	uint64_t checksum;     /* XXH3-64 of the file, computed by the worker */
 };
 
+/* How a process opens the store (rfs_store_open_opts).  Zeroed fields take
+ * the defaults. */
+#define RFS_STORE_RDONLY 1u /* read only: no repair, no committer, no
+			     * scratch; for `rasterfs cache stats|verify` */
+struct rfs_store_options {
+	unsigned flags;          /* RFS_STORE_* */
+	uint64_t limit;          /* bytes of objects kept; 0: no limit */
+	size_t map_size;         /* initial LMDB map size; 0: 1 GiB.  The map
+				  * grows by doubling when it fills. */
+	const char *source_root; /* absolute source root of this mount: the
+				  * entry records root/source so that gc and
+				  * later commits can tell a changed source */
+};
+
 /* Open (creating if needed) the store in dir: makes dir/objects,
  * dir/scratch and dir/index, opens the LMDB environment, repairs what a
  * crash may have left (see store.c) and starts the committer thread.
@@ -76,6 +90,12 @@ struct rfs_store_meta {
  *   -RFS_E_STORE_IO       LMDB could not be opened (message logged)
  *   -errno                a directory could not be made or opened */
 int rfs_store_open(const char *dir, rfs_store **out);
+
+/* rfs_store_open with options (NULL: defaults, as rfs_store_open).  With
+ * RFS_STORE_RDONLY the store must exist (-ENOENT otherwise); nothing is
+ * written or repaired and rfs_store_commit/gc/clear return -EROFS. */
+int rfs_store_open_opts(const char *dir, const struct rfs_store_options *opt,
+			rfs_store **out);
 
 /* Finish queued commits, stop the committer, close LMDB, free. NULL ok. */
 void rfs_store_close(rfs_store *st);
@@ -129,5 +149,106 @@ int rfs_store_stats(rfs_store *st, uint64_t *objects, uint64_t *bytes);
 
 /* The store's directory, as given to rfs_store_open(). */
 const char *rfs_store_dir(const rfs_store *st);
+
+/* ---- size limit, eviction, maintenance --------------------------------
+ *
+ * Eviction: when a commit would take the indexed bytes over the limit, the
+ * committer removes the least recently opened objects, in the same write
+ * transaction, down to 90% of the limit (so it does not run on every
+ * commit), then unlinks their files.  A reader that has an object open
+ * keeps reading it: an unlinked file stays readable through open fds
+ * (POSIX), and its blocks are freed at the last close.  Access times are
+ * taken by rfs_store_open_object() into an in-memory table that the
+ * committer writes in one transaction every few seconds (or every 512
+ * distinct keys), never one LMDB write per read. */
+
+/* The default limit for a store in dir: 10% of the size of the filesystem
+ * holding it, at most 50 GiB.  Returns 0 or -errno (statvfs). */
+int rfs_store_default_limit(const char *dir, uint64_t *out);
+
+/* Parse a size: bytes, or a number with K, M, G or T (powers of 1024, an
+ * optional trailing "B" or "iB"), e.g. "20G", "500M", "1048576".  Returns 0,
+ * or -EINVAL (not a size, zero, or over 2^62). */
+int rfs_store_parse_size(const char *s, uint64_t *out);
+
+/* The limit this process enforces (0: none). */
+uint64_t rfs_store_limit(const rfs_store *st);
+
+/* The limit the most recent mount of this store recorded (0: none known);
+ * what `rasterfs cache gc` evicts to by default.  Read transaction. */
+int rfs_store_recorded_limit(rfs_store *st, uint64_t *out);
+
+/* Write the pending access times now (waits for the committer).  Returns 0
+ * or an LMDB error code. */
+int rfs_store_flush(rfs_store *st);
+
+struct rfs_store_gc_report {
+	/* from the repair done when this process opened the store */
+	unsigned scratch_dirs, orphans, tmp_files, dangling;
+	/* by rfs_store_gc */
+	uint64_t changed, changed_bytes; /* entries of changed/removed sources */
+	uint64_t evicted, evicted_bytes; /* entries evicted to the limit */
+	uint64_t objects, bytes;         /* left in the store */
+};
+
+/* Garbage-collect on the committer: drop entries whose source (the
+ * recorded absolute path) now has another identity, or was removed while
+ * its directory still exists (a source on a missing directory, e.g. an
+ * unmounted disk, is kept); then evict down to limit (0: no eviction).
+ * Reads under way on a dropped object finish on the old bytes.  Returns 0,
+ * -EROFS (read-only open), or an LMDB / errno code. */
+int rfs_store_gc(rfs_store *st, uint64_t limit,
+		 struct rfs_store_gc_report *rep);
+
+/* Remove every entry and object.  Refused with -EBUSY (and *pid set when
+ * known) while another process has the store open: each opener holds a lock
+ * on its scratch/<pid>/lock for as long as its store is open.  Runs under
+ * store.lock LOCK_EX, so no process can open the store meanwhile. */
+int rfs_store_clear(rfs_store *st, uint64_t *removed, long *pid);
+
+/* One index entry, for rfs_store_foreach. */
+struct rfs_store_info {
+	rfs_key key;
+	uint64_t size, checksum;
+	int64_t created_ns, atime_ns;
+	struct rfs_src_id src;
+	const char *canonical;   /* NUL-terminated copies, valid during fn */
+	const char *source;      /* relative, as committed */
+	const char *source_abs;  /* "" when the mount gave no source root */
+};
+
+/* Call fn for each entry within one read transaction; fn returns 0 to go
+ * on.  Returns 0, fn's nonzero value, or -RFS_E_STORE_IO. */
+int rfs_store_foreach(rfs_store *st,
+		      int (*fn)(void *arg, const struct rfs_store_info *e),
+		      void *arg);
+
+/* Problems found by rfs_store_verify. */
+enum rfs_store_problem {
+	RFS_PROBLEM_RECORD,    /* an index record cannot be decoded */
+	RFS_PROBLEM_MISSING,   /* the object file is missing / not regular */
+	RFS_PROBLEM_SIZE,      /* object size differs from the entry */
+	RFS_PROBLEM_CHECKSUM,  /* XXH3-64 of the bytes differs */
+	RFS_PROBLEM_ORPHAN,    /* an object file no entry names (or a .tmp) */
+	RFS_PROBLEM_SCRATCH,   /* a scratch dir no live process holds */
+	RFS_PROBLEM_COUNTERS,  /* counters record disagrees with the entries */
+	RFS_PROBLEM_UNKNOWN,   /* a file the store does not know */
+};
+
+struct rfs_store_verify_report {
+	uint64_t entries, bytes_checked, problems;
+};
+
+/* Check every entry (reads each object and compares size and checksum),
+ * then, under store.lock LOCK_EX (so no commit is half way), look for
+ * object files no entry names and stale scratch dirs.  Changes nothing.
+ * An entry that another process removed while it was being checked is not
+ * a problem.  fn (may be NULL) gets each problem: what (a relative path or
+ * key) and a sentence.  Returns 0 (problems are counted, not errors), or
+ * -RFS_E_STORE_IO / -errno when the check itself could not run. */
+int rfs_store_verify(rfs_store *st,
+		     void (*fn)(void *arg, enum rfs_store_problem kind,
+				const char *what, const char *detail),
+		     void *arg, struct rfs_store_verify_report *rep);
 
 #endif

@@ -1,0 +1,488 @@
+/* cli_cache.c - `rasterfs cache`: look at and maintain a cache store.
+ *
+ *   stats   what the store holds (read-only open: changes nothing)
+ *   verify  read every object and check it against its entry, look for
+ *           unindexed files and stale scratch (read-only open; exit 1
+ *           when it finds problems)
+ *   gc      repair, drop outputs of changed or removed sources, evict to
+ *           the limit
+ *   clear   remove every output (refused while a mount uses the store)
+ *
+ * Writers: gc and clear open the store normally, so this process gets its
+ * own committer thread and every LMDB write transaction here is made by
+ * it, as in a daemon (the one-writer rule is per process).  LMDB's own
+ * writer lock orders them with the write transactions of mounts that use
+ * the store at the same time.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rasterfs/cli.h"
+#include "rasterfs/err.h"
+#include "rasterfs/log.h"
+#include "rasterfs/store.h"
+
+struct cli {
+	const char *dir;
+	int json;
+	uint64_t limit; /* --limit, 0: not given */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: rasterfs cache [--cache DIR] [--json] COMMAND\n\n"
+		"    stats            objects, bytes, limit, ages, outputs per source\n"
+		"    verify           check every object's size and checksum, and\n"
+		"                     look for unindexed files and stale scratch\n"
+		"                     (exit 1 if anything is wrong)\n"
+		"    gc [--limit SIZE] repair, drop outputs of changed or removed\n"
+		"                     sources, evict to SIZE (default: the\n"
+		"                     cache_size the last mount recorded)\n"
+		"    clear            remove every output (not while mounted)\n\n"
+		"DIR defaults to the mounts' default, $XDG_CACHE_HOME/rasterfs or\n"
+		"~/.cache/rasterfs.\n");
+}
+
+static char *default_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char buf[PATH_MAX];
+
+	if (xdg && xdg[0] == '/') {
+		snprintf(buf, sizeof(buf), "%s/rasterfs", xdg);
+	} else {
+		if (!home || !*home) {
+			struct passwd *pw = getpwuid(getuid());
+			home = pw ? pw->pw_dir : "/tmp";
+		}
+		snprintf(buf, sizeof(buf), "%s/.cache/rasterfs", home);
+	}
+	return strdup(buf);
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void iso_time(int64_t ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	if (!ns) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void human(uint64_t b, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	if (i)
+		snprintf(buf, len, "%.1f %s", v, unit[i]);
+	else
+		snprintf(buf, len, "%" PRIu64 " B", b);
+}
+
+static int open_store(const struct cli *c, unsigned flags, rfs_store **st)
+{
+	struct rfs_store_options o = { .flags = flags };
+	char format[PATH_MAX];
+	int rc;
+
+	/* gc and clear open for writing, which would make a new store in
+	 * any directory: they only work on an existing one. */
+	snprintf(format, sizeof(format), "%s/FORMAT", c->dir);
+	if (access(format, F_OK) < 0) {
+		fprintf(stderr, "rasterfs cache: %s: no cache store there "
+			"(no FORMAT file)\n", c->dir);
+		return -ENOENT;
+	}
+	rc = rfs_store_open_opts(c->dir, &o, st);
+
+	if (rc)
+		fprintf(stderr, "rasterfs cache: %s: %s %s\n", c->dir,
+			rfs_err_name(rc), rfs_strerror(rc));
+	return rc;
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+struct per_source {
+	char *name;
+	uint64_t objects, bytes;
+};
+
+struct stats_acc {
+	uint64_t n;
+	int64_t oldest, newest, least_read, last_read;
+	struct per_source *src;
+	size_t nsrc, cap;
+	int oom;
+};
+
+static int stats_cb(void *arg, const struct rfs_store_info *e)
+{
+	struct stats_acc *a = arg;
+	const char *name = e->source_abs[0] ? e->source_abs : e->source;
+	size_t i;
+
+	if (!a->n++ || e->created_ns < a->oldest)
+		a->oldest = e->created_ns;
+	if (a->n == 1 || e->created_ns > a->newest)
+		a->newest = e->created_ns;
+	if (a->n == 1 || e->atime_ns < a->least_read)
+		a->least_read = e->atime_ns;
+	if (a->n == 1 || e->atime_ns > a->last_read)
+		a->last_read = e->atime_ns;
+	/* Linear: stats is for people, and stores hold few sources. */
+	for (i = 0; i < a->nsrc; i++)
+		if (!strcmp(a->src[i].name, name))
+			break;
+	if (i == a->nsrc) {
+		if (a->nsrc == a->cap) {
+			size_t nc = a->cap ? 2 * a->cap : 16;
+			struct per_source *ns = realloc(a->src,
+							nc * sizeof(*ns));
+			if (!ns)
+				return -ENOMEM;
+			a->src = ns;
+			a->cap = nc;
+		}
+		a->src[i].name = strdup(name);
+		if (!a->src[i].name)
+			return -ENOMEM;
+		a->src[i].objects = a->src[i].bytes = 0;
+		a->nsrc++;
+	}
+	a->src[i].objects++;
+	a->src[i].bytes += e->size;
+	return 0;
+}
+
+static int by_bytes(const void *x, const void *y)
+{
+	const struct per_source *a = x, *b = y;
+
+	if (a->bytes != b->bytes)
+		return a->bytes < b->bytes ? 1 : -1;
+	return strcmp(a->name, b->name);
+}
+
+static int cmd_stats(const struct cli *c)
+{
+	struct stats_acc a = { 0 };
+	rfs_store *st;
+	uint64_t objects = 0, bytes = 0, limit = 0;
+	char t1[32], t2[32], t3[32], t4[32], h1[32], h2[32];
+	int rc;
+
+	if (open_store(c, RFS_STORE_RDONLY, &st))
+		return 1;
+	rc = rfs_store_stats(st, &objects, &bytes);
+	if (!rc)
+		rc = rfs_store_recorded_limit(st, &limit);
+	if (!rc)
+		rc = rfs_store_foreach(st, stats_cb, &a);
+	rfs_store_close(st);
+	if (rc) {
+		fprintf(stderr, "rasterfs cache stats: %s\n", rfs_strerror(rc));
+		return 1;
+	}
+	qsort(a.src, a.nsrc, sizeof(*a.src), by_bytes);
+	iso_time(a.oldest, t1, sizeof(t1));
+	iso_time(a.newest, t2, sizeof(t2));
+	iso_time(a.least_read, t3, sizeof(t3));
+	iso_time(a.last_read, t4, sizeof(t4));
+	if (c->json) {
+		printf("{\"store\": ");
+		json_str(stdout, c->dir);
+		printf(", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64
+		       ", \"limit\": %" PRIu64 ", \"oldest\": \"%s\", "
+		       "\"newest\": \"%s\", \"least_recently_read\": \"%s\", "
+		       "\"last_read\": \"%s\", \"sources\": [",
+		       objects, bytes, limit, t1, t2, t3, t4);
+		for (size_t i = 0; i < a.nsrc; i++) {
+			printf("%s{\"source\": ", i ? ", " : "");
+			json_str(stdout, a.src[i].name);
+			printf(", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64
+			       "}", a.src[i].objects, a.src[i].bytes);
+		}
+		printf("]}\n");
+	} else {
+		human(bytes, h1, sizeof(h1));
+		human(limit, h2, sizeof(h2));
+		printf("store      %s\nobjects    %" PRIu64 "\nbytes      %s "
+		       "(%" PRIu64 ")\nlimit      %s\n", c->dir, objects, h1,
+		       bytes, limit ? h2 : "none recorded");
+		printf("oldest     %s\nnewest     %s\nleast read %s\n"
+		       "last read  %s\n", t1, t2, t3, t4);
+		if (a.nsrc)
+			printf("%8s %10s  source\n", "objects", "bytes");
+		for (size_t i = 0; i < a.nsrc; i++) {
+			human(a.src[i].bytes, h1, sizeof(h1));
+			printf("%8" PRIu64 " %10s  %s\n", a.src[i].objects, h1,
+			       a.src[i].name);
+		}
+	}
+	for (size_t i = 0; i < a.nsrc; i++)
+		free(a.src[i].name);
+	free(a.src);
+	return 0;
+}
+
+/* ---- verify ----------------------------------------------------------- */
+
+static const char *const problem_name[] = {
+	[RFS_PROBLEM_RECORD] = "record",
+	[RFS_PROBLEM_MISSING] = "missing",
+	[RFS_PROBLEM_SIZE] = "size",
+	[RFS_PROBLEM_CHECKSUM] = "checksum",
+	[RFS_PROBLEM_ORPHAN] = "orphan",
+	[RFS_PROBLEM_SCRATCH] = "scratch",
+	[RFS_PROBLEM_COUNTERS] = "counters",
+	[RFS_PROBLEM_UNKNOWN] = "unknown",
+};
+
+struct verify_out {
+	const struct cli *c;
+	unsigned n;
+};
+
+static void problem_cb(void *arg, enum rfs_store_problem kind,
+		       const char *what, const char *detail)
+{
+	struct verify_out *o = arg;
+
+	if (o->c->json) {
+		printf("%s{\"kind\": \"%s\", \"what\": ", o->n ? ", " : "",
+		       problem_name[kind]);
+		json_str(stdout, what);
+		printf(", \"detail\": ");
+		json_str(stdout, detail);
+		printf("}");
+	} else {
+		printf("%-9s %s: %s\n", problem_name[kind], what, detail);
+	}
+	o->n++;
+}
+
+static int cmd_verify(const struct cli *c)
+{
+	struct rfs_store_verify_report rep;
+	struct verify_out o = { c, 0 };
+	rfs_store *st;
+	int rc;
+
+	if (open_store(c, RFS_STORE_RDONLY, &st))
+		return 1;
+	if (c->json)
+{
+		printf("{\"store\": ");
+		json_str(stdout, c->dir);
+		printf(", \"problems\": [");
+	}
+	rc = rfs_store_verify(st, problem_cb, &o, &rep);
+	rfs_store_close(st);
+	if (c->json) {
+		printf("], \"entries\": %" PRIu64 ", \"bytes_checked\": %"
+		       PRIu64 ", \"problem_count\": %" PRIu64 ", \"ok\": %s%s",
+		       rep.entries, rep.bytes_checked, rep.problems,
+		       !rc && !rep.problems ? "true" : "false",
+		       rc ? ", \"error\": " : "");
+		if (rc)
+			json_str(stdout, rfs_strerror(rc));
+		printf("}\n");
+	} else if (!rc) {
+		printf("%" PRIu64 " entries, %" PRIu64 " bytes checked: %s%"
+		       PRIu64 " problems\n", rep.entries, rep.bytes_checked,
+		       rep.problems ? "" : "ok, ", rep.problems);
+	}
+	if (rc) {
+		fprintf(stderr, "rasterfs cache verify: %s\n",
+			rfs_strerror(rc));
+		return 1;
+	}
+	return rep.problems ? 1 : 0;
+}
+
+/* ---- gc, clear -------------------------------------------------------- */
+
+static int cmd_gc(const struct cli *c)
+{
+	struct rfs_store_gc_report r;
+	uint64_t limit = c->limit;
+	rfs_store *st;
+	int rc;
+
+	if (open_store(c, 0, &st))
+		return 1;
+	rc = limit ? 0 : rfs_store_recorded_limit(st, &limit);
+	if (!rc)
+		rc = rfs_store_gc(st, limit, &r);
+	rfs_store_close(st);
+	if (rc) {
+		fprintf(stderr, "rasterfs cache gc: %s %s\n", rfs_err_name(rc),
+			rfs_strerror(rc));
+		return 1;
+	}
+	if (c->json) {
+		printf("{\"scratch_dirs\": %u, \"orphans\": %u, \"tmp_files\": "
+		       "%u, \"dangling\": %u, \"changed\": %" PRIu64
+		       ", \"changed_bytes\": %" PRIu64 ", \"evicted\": %" PRIu64
+		       ", \"evicted_bytes\": %" PRIu64 ", \"limit\": %" PRIu64
+		       ", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
+		       r.scratch_dirs, r.orphans, r.tmp_files, r.dangling,
+		       r.changed, r.changed_bytes, r.evicted, r.evicted_bytes,
+		       limit, r.objects, r.bytes);
+	} else {
+		char h[32];
+
+		human(r.bytes, h, sizeof(h));
+		printf("repair: %u stale scratch dirs, %u unindexed objects, "
+		       "%u temp files, %u dangling entries\n", r.scratch_dirs,
+		       r.orphans, r.tmp_files, r.dangling);
+		printf("changed or removed sources: %" PRIu64 " outputs "
+		       "dropped\n", r.changed);
+		printf("evicted: %" PRIu64 " outputs (%" PRIu64 " bytes)%s\n",
+		       r.evicted, r.evicted_bytes,
+		       limit ? "" : " (no limit recorded; use --limit)");
+		printf("left: %" PRIu64 " outputs, %s\n", r.objects, h);
+	}
+	return 0;
+}
+
+static int cmd_clear(const struct cli *c)
+{
+	uint64_t removed = 0;
+	long pid = 0;
+	rfs_store *st;
+	int rc;
+
+	if (open_store(c, 0, &st))
+		return 1;
+	rc = rfs_store_clear(st, &removed, &pid);
+	rfs_store_close(st);
+	if (rc == -EBUSY) {
+		fprintf(stderr, "rasterfs cache clear: %s is in use by process "
+			"%ld (a mount); unmount it first\n", c->dir, pid);
+		if (c->json)
+			printf("{\"ok\": false, \"busy_pid\": %ld}\n", pid);
+		return 1;
+	}
+	if (rc) {
+		fprintf(stderr, "rasterfs cache clear: %s %s\n",
+			rfs_err_name(rc), rfs_strerror(rc));
+		return 1;
+	}
+	if (c->json)
+		printf("{\"ok\": true, \"removed\": %" PRIu64 "}\n", removed);
+	else
+		printf("removed %" PRIu64 " outputs\n", removed);
+	return 0;
+}
+
+int rfs_cli_cache(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "cache", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli c = { 0 };
+	char *dir = NULL;
+	const char *cmd;
+	int opt, ret;
+
+	rfs_log_init("rasterfs", RFS_LOG_STDERR, LOG_WARNING);
+	optind = 1;
+	/* GNU getopt permutes: options may come after the command too. */
+	while ((opt = getopt_long(argc, argv, "c:jl:h", longopts,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			c.dir = optarg;
+			break;
+		case 'j':
+			c.json = 1;
+			break;
+		case 'l':
+			if (rfs_store_parse_size(optarg, &c.limit)) {
+				fprintf(stderr, "rasterfs cache: --limit %s: "
+					"expected a size such as 20G, 500M or "
+					"a number of bytes\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "rasterfs cache: unexpected '%s'\n",
+			argv[optind]);
+		return 2;
+	}
+	if (!c.dir)
+		c.dir = dir = default_dir();
+	if (!c.dir)
+		return 1;
+	if (!strcmp(cmd, "stats"))
+		ret = cmd_stats(&c);
+	else if (!strcmp(cmd, "verify"))
+		ret = cmd_verify(&c);
+	else if (!strcmp(cmd, "gc"))
+		ret = cmd_gc(&c);
+	else if (!strcmp(cmd, "clear"))
+		ret = cmd_clear(&c);
+	else {
+		fprintf(stderr, "rasterfs cache: unknown command '%s'\n", cmd);
+		usage(stderr);
+		ret = 2;
+	}
+	free(dir);
+	return ret;
+}
