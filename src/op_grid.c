@@ -156,10 +156,7 @@ int rfs_op_grid_run(GDALDatasetH src, const struct rfs_step *step,
 	}
 	argv = CSLAddString(argv, "-r");
 	argv = CSLAddString(argv, rfs_resampling_name(rs));
-	argv = CSLAddString(argv, "-wm");
-	argv = CSLAddString(argv, "64");
-	argv = CSLAddString(argv, "-et");
-	argv = CSLAddString(argv, "0.125");
+	argv = rfs_ops_warp_options(argv);
 	argv = add_co(argv);
 
 	CPLErrorReset();

@@ -34,10 +34,7 @@ int rfs_op_proj_run(GDALDatasetH src, const struct rfs_step *step,
 	argv = CSLAddString(argv, step->u.proj.crs);
 	argv = CSLAddString(argv, "-r");
 	argv = CSLAddString(argv, rfs_resampling_name(step->u.proj.resampling));
-	argv = CSLAddString(argv, "-wm");
-	argv = CSLAddString(argv, "64");
-	argv = CSLAddString(argv, "-et");
-	argv = CSLAddString(argv, "0.125");
+	argv = rfs_ops_warp_options(argv);
 	if (step->u.proj.res != 0) {
 		if (rfs_format_double(step->u.proj.res, res, sizeof(res)) < 0) {
 			snprintf(ctx->msg, ctx->msglen, "proj: bad res");

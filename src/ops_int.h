@@ -66,6 +66,15 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
  * tiled 256 x 256, BIGTIFF=IF_SAFER, no compression. */
 extern const char *const rfs_ops_gtiff_options[];
 
+/* Append the warp options every GDALWarp call of a step shares: the fixed
+ * -wm 64 -et 0.125 (GDAL 3.6's defaults, spelled out so a key keeps its
+ * bytes if GDAL's defaults change) and -wo NUM_THREADS=<online CPUs>.
+ * The warper's threads split each chunk's rows between them with the same
+ * transformer, so the pixels are those of a single-threaded warp
+ * (checked: gdalwarp -wo NUM_THREADS=2 gives the same checksum); a lone
+ * job uses every core, busy workers share them. */
+char **rfs_ops_warp_options(char **argv);
+
 /* Create ctx->dst_path as a GTiff with src's size, geotransform and CRS,
  * nbands bands of type t, with rfs_ops_gtiff_options plus INTERLEAVE=BAND
  * (the steps write band after band).  Returns 0 and sets *out, or a code
