@@ -1033,7 +1033,7 @@ static void focal_setup(struct focal *f, int W, int H, int size,
 int rfs_focal_band(GDALRasterBandH in, GDALRasterBandH out, int size,
 		   enum rfs_focal_stat stat, enum rfs_focal_shape shape,
 		   GDALProgressFunc progress, void *progress_arg,
-		   char *msg, size_t msglen)
+		   struct rfs_bstats *stats, char *msg, size_t msglen)
 {
 	struct focal f;
 	const int W = GDALGetRasterBandXSize(in);
@@ -1083,6 +1083,11 @@ int rfs_focal_band(GDALRasterBandH in, GDALRasterBandH out, int size,
 		if (GDALRasterIO(out, GF_Write, 0, y0, W, y1 - y0, f.obuf, W,
 				 y1 - y0, GDT_Float64, 0, 0) != CE_None)
 			goto gdal_fail;
+		/* Statistics of the values as written: a Float32 output
+		 * stores each double rounded to float. */
+		if (stats)
+			rfs_bstats_add(stats, f.obuf, (size_t)W * (y1 - y0),
+				       f.nd_out, ot == GDT_Float32);
 		if (progress && !progress((double)y1 / H, "", progress_arg)) {
 			snprintf(msg, msglen, "focal: cancelled");
 			rc = -RFS_E_CANCELLED;

@@ -50,9 +50,7 @@
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
 
-/* st_blksize: what cp and cat size their buffers by.  128 KiB, as on a
- * local disk: larger buffers fall out of the CPU cache and copy slower. */
-#define BLKSIZE (128 << 10)
+#define BLKSIZE (1 << 20) /* st_blksize: invites large reads (cp, GDAL) */
 
 static struct rfs_fs *fs_of(fuse_req_t req)
 {

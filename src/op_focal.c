@@ -39,16 +39,29 @@ int rfs_op_focal_run(GDALDatasetH src, const struct rfs_step *step,
 		return rc;
 
 	for (int b = 1; b <= nb && !rc; b++) {
-		void *scaled = GDALCreateScaledProgress(
+		struct rfs_bstats st;
+		void *scaled;
+
+		rfs_bstats_init(&st);
+		scaled = GDALCreateScaledProgress(
 			(double)(b - 1) / nb, (double)b / nb, ctx->progress,
 			ctx->progress_arg);
 		rc = rfs_focal_band(GDALGetRasterBand(src, b),
 				    GDALGetRasterBand(ds, b),
 				    step->u.focal.size, step->u.focal.stat,
 				    step->u.focal.shape, GDALScaledProgress,
-				    scaled, ctx->msg, ctx->msglen);
+				    scaled, &st, ctx->msg, ctx->msglen);
 		GDALDestroyScaledProgress(scaled);
+		/* The statistics of what was written, so ops.c need not read
+		 * the output back (bandstats.h). */
+		if (rc == 0)
+			rc = rfs_bstats_set(GDALGetRasterBand(ds, b), &st,
+					    (double)GDALGetRasterXSize(ds) *
+					    GDALGetRasterYSize(ds),
+					    ctx->msg, ctx->msglen);
 	}
+	if (rc == 0 && ctx->stats_set)
+		*ctx->stats_set = 1;
 	if (rc) {
 		GDALClose(ds);
 		return rc;

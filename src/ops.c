@@ -45,6 +45,7 @@
 #include <xxhash.h>
 
 #include "ops_int.h"
+#include "rasterfs/bandstats.h"
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
@@ -258,63 +259,8 @@ out:
  * GDALComputeRasterStatistics gives the same numbers but took a third of
  * a focal job's time.  Nodata, NaN and infinite cells are left out; the
  * standard deviation is the population one, as GDAL's. */
-struct band_stats {
-	double n, min, max, mean, m2;
-};
-
-/* A cell counts if it is finite and not nodata (ndv NaN: no nodata). */
-static inline double stat_ok(double v, double ndv)
-{
-	return (v - v == 0 && v != ndv) ? 1.0 : 0.0;
-}
-
-struct lane {
-	double c, s, q, lo, hi;
-};
-
-static inline void lane_add(struct lane *l, double v, double ndv,
-			    double shift)
-{
-	const double ok = stat_ok(v, ndv);
-	const double a = ok != 0 ? v : INFINITY;
-	const double b = ok != 0 ? v : -INFINITY;
-	const double d = ok != 0 ? v - shift : 0.0;
-
-	l->c += ok;
-	l->s += d;
-	l->q += d * d;
-	l->lo = a < l->lo ? a : l->lo;
-	l->hi = b > l->hi ? b : l->hi;
-}
-
-/* Count, min, max and the sums of v - shift and (v - shift)^2 over the
- * valid cells of v[0..n), in four independent lanes so that the
- * dependency chains overlap. */
-static struct lane strip_sums(const double *v, size_t n, double ndv,
-			      double shift)
-{
-	struct lane l0 = { 0, 0, 0, INFINITY, -INFINITY };
-	struct lane l1 = l0, l2 = l0, l3 = l0;
-	size_t i = 0;
-
-	for (; i + 4 <= n; i += 4) {
-		lane_add(&l0, v[i], ndv, shift);
-		lane_add(&l1, v[i + 1], ndv, shift);
-		lane_add(&l2, v[i + 2], ndv, shift);
-		lane_add(&l3, v[i + 3], ndv, shift);
-	}
-	for (; i < n; i++)
-		lane_add(&l0, v[i], ndv, shift);
-	l0.c += l1.c + l2.c + l3.c;
-	l0.s += l1.s + l2.s + l3.s;
-	l0.q += l1.q + l2.q + l3.q;
-	l0.lo = fmin(fmin(l0.lo, l1.lo), fmin(l2.lo, l3.lo));
-	l0.hi = fmax(fmax(l0.hi, l1.hi), fmax(l2.hi, l3.hi));
-	return l0;
-}
-
 static int band_stats(GDALRasterBandH band, struct chain_progress *p,
-		      struct band_stats *st, char *msg, size_t msglen)
+		      struct rfs_bstats *st, char *msg, size_t msglen)
 {
 	const int W = GDALGetRasterBandXSize(band);
 	const int H = GDALGetRasterBandYSize(band);
@@ -329,7 +275,7 @@ static int band_stats(GDALRasterBandH band, struct chain_progress *p,
 		snprintf(msg, msglen, "statistics: out of memory");
 		return -RFS_E_NOMEM;
 	}
-	*st = (struct band_stats){ 0, INFINITY, -INFINITY, 0, 0 };
+	rfs_bstats_init(st);
 	for (int y = 0; y < H && !rc; y += rows) {
 		const int nr = y + rows <= H ? rows : H - y;
 		const size_t n = (size_t)nr * W;
@@ -339,56 +285,12 @@ static int band_stats(GDALRasterBandH band, struct chain_progress *p,
 			rc = rfs_ops_gdal_error("statistics", msg, msglen);
 			break;
 		}
-		double shift = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (stat_ok(buf[i], ndv) != 0) {
-				shift = buf[i];
-				break;
-			}
-		}
-		const struct lane l = strip_sums(buf, n, ndv, shift);
-		if (l.c > 0) {
-			/* the strip's mean and squared deviations from it */
-			const double m = shift + l.s / l.c;
-			const double m2 = fmax(l.q - l.s * l.s / l.c, 0);
-			const double tot = st->n + l.c, delta = m - st->mean;
-			st->mean += delta * l.c / tot;
-			st->m2 += m2 + delta * delta * st->n * l.c / tot;
-			st->n = tot;
-			st->min = fmin(st->min, l.lo);
-			st->max = fmax(st->max, l.hi);
-		}
+		rfs_bstats_add(st, buf, n, ndv, 0);
 		if (!chain_progress_cb((double)(y + nr) / H, "", p))
 			rc = -RFS_E_CANCELLED;
 	}
 	free(buf);
 	return rc;
-}
-
-/* Each value spelled so that it reads back exactly (GDAL itself writes 14
- * significant digits); GDAL puts band metadata into the file's
- * GDAL_METADATA tag when it is closed. */
-static int set_stats(GDALRasterBandH band, const struct band_stats *st,
-		     double total, char *msg, size_t msglen)
-{
-	static const char *const keys[] = {
-		"STATISTICS_MINIMUM", "STATISTICS_MAXIMUM",
-		"STATISTICS_MEAN", "STATISTICS_STDDEV",
-		"STATISTICS_VALID_PERCENT",
-	};
-	const double vals[] = {
-		st->min, st->max, st->mean, sqrt(st->m2 / st->n),
-		round(1e4 * st->n / total) / 100,
-	};
-	char buf[64];
-
-	for (int i = 0; i < 5; i++) {
-		if (rfs_format_double(vals[i], buf, sizeof(buf)) < 0)
-			continue;
-		if (GDALSetMetadataItem(band, keys[i], buf, NULL) != CE_None)
-			return rfs_ops_gdal_error("statistics", msg, msglen);
-	}
-	return 0;
 }
 
 static int compute_stats(GDALDatasetH ds, struct chain_progress *p,
@@ -402,13 +304,13 @@ static int compute_stats(GDALDatasetH ds, struct chain_progress *p,
 
 	for (int b = 1; b <= n && !rc; b++) {
 		GDALRasterBandH band = GDALGetRasterBand(ds, b);
-		struct band_stats st;
+		struct rfs_bstats st;
 
 		p->base = base + scale * (b - 1) / n;
 		p->scale = scale / n;
 		rc = band_stats(band, p, &st, msg, msglen);
-		if (rc == 0 && st.n > 0)
-			rc = set_stats(band, &st, total, msg, msglen);
+		if (rc == 0)
+			rc = rfs_bstats_set(band, &st, total, msg, msglen);
 	}
 	return rc;
 }
@@ -524,6 +426,7 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 	int tmp_live[2] = { 0, 0 };
 	GDALDatasetH src = NULL, cur = NULL, next = NULL;
 	int cur_tmp = -1;       /* index in tmp of cur's file, or -1 */
+	int last_stats = 0;     /* the last step set its statistics */
 	int rc = 0;
 
 	assert(chain->nsteps >= 0 && chain->nsteps <= RFS_CHAIN_MAX_STEPS);
@@ -608,7 +511,9 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 			unlink(dst);
 		prog.base = i / total;
 		prog.scale = 1 / total;
+		last_stats = 0;
 		struct rfs_op_ctx ctx = {
+			.stats_set = &last_stats,
 			.dst_path = dst,
 			.stream = stream,
 			.progress = chain_progress_cb,
@@ -641,7 +546,9 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 
 	prog.base = (chain->nsteps ? chain->nsteps : 1) / total;
 	prog.scale = STATS_WEIGHT / total;
-	rc = compute_stats(cur, &prog, msg, msglen);
+	/* A last step that counted what it wrote has set them already. */
+	if (!last_stats)
+		rc = compute_stats(cur, &prog, msg, msglen);
 	if (rc)
 		goto out;
 	if (!gtiff) {

@@ -24,6 +24,8 @@ struct rfs_op_ctx {
 	void *progress_arg;
 	char *msg;                  /* room for one error message */
 	size_t msglen;
+	int *stats_set;             /* a step that set the STATISTICS_*
+	                               metadata of *out itself sets this */
 };
 
 /* Returns 0 and sets *out, or a negative rasterfs code with ctx->msg set

@@ -17,6 +17,7 @@
 
 #include <gdal.h>
 
+#include "rasterfs/bandstats.h"
 #include "rasterfs/chain.h"
 
 /* The data type focal writes for an input band of type `in`:
@@ -38,7 +39,9 @@ double rfs_focal_out_nodata(GDALDataType in_type, GDALDataType out_type,
 			    enum rfs_focal_stat stat, int in_has_nodata,
 			    double in_nodata);
 
-/* Filter band `in` into band `out` (same size; out's type as
+/* Filter band `in` into band `out`.  If stats is not NULL, the values
+ * written are added to it (rfs_bstats_init() first), so the caller can set
+ * the output's statistics without reading it back. (same size; out's type as
  * rfs_focal_out_type says).  size is odd and >= 3.  progress gets the
  * fraction of this band done (scaled by the caller); FALSE from it cancels.
  * Sets out's nodata value when the output can contain nodata.
@@ -47,6 +50,6 @@ double rfs_focal_out_nodata(GDALDataType in_type, GDALDataType out_type,
 int rfs_focal_band(GDALRasterBandH in, GDALRasterBandH out, int size,
 		   enum rfs_focal_stat stat, enum rfs_focal_shape shape,
 		   GDALProgressFunc progress, void *progress_arg,
-		   char *msg, size_t msglen);
+		   struct rfs_bstats *stats, char *msg, size_t msglen);
 
 #endif

@@ -1,0 +1,126 @@
+/* bandstats.c - band statistics by strips (see bandstats.h). */
+#include <math.h>
+#include <stdio.h>
+
+#include <cpl_error.h>
+
+#include "rasterfs/bandstats.h"
+#include "rasterfs/chain.h"
+#include "rasterfs/err.h"
+#include "rasterfs/log.h"
+
+/* A cell counts if it is finite and not nodata (ndv NaN: no nodata). */
+static inline double stat_ok(double v, double ndv)
+{
+	return (v - v == 0 && v != ndv) ? 1.0 : 0.0;
+}
+
+struct lane {
+	double c, s, q, lo, hi;
+};
+
+static inline void lane_add(struct lane *l, double v, double ndv,
+			    double shift)
+{
+	const double ok = stat_ok(v, ndv);
+	const double a = ok != 0 ? v : INFINITY;
+	const double b = ok != 0 ? v : -INFINITY;
+	const double d = ok != 0 ? v - shift : 0.0;
+
+	l->c += ok;
+	l->s += d;
+	l->q += d * d;
+	l->lo = a < l->lo ? a : l->lo;
+	l->hi = b > l->hi ? b : l->hi;
+}
+
+/* Count, min, max and the sums of v - shift and (v - shift)^2 over the
+ * valid cells of v[0..n), in four independent lanes so that the
+ * dependency chains overlap. */
+static struct lane strip_sums(const double *v, size_t n, double ndv,
+			      double shift, int f32)
+{
+	struct lane l0 = { 0, 0, 0, INFINITY, -INFINITY };
+	struct lane l1 = l0, l2 = l0, l3 = l0;
+	size_t i = 0;
+
+#define V(j) (f32 ? (double)(float)v[j] : v[j])
+	for (; i + 4 <= n; i += 4) {
+		lane_add(&l0, V(i), ndv, shift);
+		lane_add(&l1, V(i + 1), ndv, shift);
+		lane_add(&l2, V(i + 2), ndv, shift);
+		lane_add(&l3, V(i + 3), ndv, shift);
+	}
+	for (; i < n; i++)
+		lane_add(&l0, V(i), ndv, shift);
+#undef V
+	l0.c += l1.c + l2.c + l3.c;
+	l0.s += l1.s + l2.s + l3.s;
+	l0.q += l1.q + l2.q + l3.q;
+	l0.lo = fmin(fmin(l0.lo, l1.lo), fmin(l2.lo, l3.lo));
+	l0.hi = fmax(fmax(l0.hi, l1.hi), fmax(l2.hi, l3.hi));
+	return l0;
+}
+
+void rfs_bstats_init(struct rfs_bstats *st)
+{
+	*st = (struct rfs_bstats){ 0, INFINITY, -INFINITY, 0, 0 };
+}
+
+void rfs_bstats_add(struct rfs_bstats *st, const double *v, size_t n,
+		    double ndv, int as_float32)
+{
+	double shift = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double x = as_float32 ? (double)(float)v[i] : v[i];
+		if (stat_ok(x, ndv) != 0) {
+			shift = x;
+			break;
+		}
+	}
+	const struct lane l = as_float32 ?
+		strip_sums(v, n, ndv, shift, 1) :
+		strip_sums(v, n, ndv, shift, 0);
+	if (l.c == 0)
+		return;
+	/* the strip's mean and squared deviations from it, merged in */
+	const double m = shift + l.s / l.c;
+	const double m2 = fmax(l.q - l.s * l.s / l.c, 0);
+	const double tot = st->n + l.c, delta = m - st->mean;
+	st->mean += delta * l.c / tot;
+	st->m2 += m2 + delta * delta * st->n * l.c / tot;
+	st->n = tot;
+	st->min = fmin(st->min, l.lo);
+	st->max = fmax(st->max, l.hi);
+}
+
+/* GDAL itself writes 14 significant digits; these read back exactly.
+ * GDAL puts band metadata into the file's GDAL_METADATA tag on close. */
+int rfs_bstats_set(GDALRasterBandH band, const struct rfs_bstats *st,
+		   double total, char *msg, size_t msglen)
+{
+	static const char *const keys[] = {
+		"STATISTICS_MINIMUM", "STATISTICS_MAXIMUM",
+		"STATISTICS_MEAN", "STATISTICS_STDDEV",
+		"STATISTICS_VALID_PERCENT",
+	};
+	char buf[64];
+
+	if (st->n <= 0)
+		return 0;
+	const double vals[] = {
+		st->min, st->max, st->mean, sqrt(st->m2 / st->n),
+		round(1e4 * st->n / total) / 100,
+	};
+	for (int i = 0; i < 5; i++) {
+		if (rfs_format_double(vals[i], buf, sizeof(buf)) < 0)
+			continue;
+		if (GDALSetMetadataItem(band, keys[i], buf, NULL) != CE_None) {
+			snprintf(msg, msglen, "statistics: %s",
+				 CPLGetLastErrorMsg());
+			return -RFS_E_PROCESS;
+		}
+	}
+	return 0;
+}
