@@ -1158,6 +1158,21 @@ static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n,
 	return w < 0 || (size_t)w >= len ? -ERANGE : w;
 }
 
+/* The getxattr/listxattr answer for len bytes of buf (len < 0: -errno),
+ * when the caller's buffer holds size bytes (0: it asks for the size). */
+static void reply_xattr(fuse_req_t req, const char *buf, ssize_t len,
+			size_t size)
+{
+	if (len < 0)
+		fuse_reply_err(req, (int)-len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else if ((size_t)len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+}
+
 static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
@@ -1177,14 +1192,7 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	} else {
 		len = -ENODATA;
 	}
-	if (len < 0)
-		fuse_reply_err(req, (int)-len);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)len);
-	else if ((size_t)len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, buf, (size_t)len);
+	reply_xattr(req, buf, len, size);
 }
 
 static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -1207,14 +1215,7 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		if (len < 0)
 			len = -errno;
 	}
-	if (len < 0)
-		fuse_reply_err(req, (int)-len);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)len);
-	else if ((size_t)len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, buf, (size_t)len);
+	reply_xattr(req, buf, len, size);
 }
 
 /* --- the rest: a read-only filesystem ------------------------------ */
