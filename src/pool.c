@@ -870,12 +870,12 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		goto out;
 	}
 	size_t plen = p->cfg.keep_prefixes ? prefix_len(spec->canonical) : 0;
+	rfs_key pk;
 	if (plen) {
 		/* note 7: S@p1's job goes first, unless it exists or is
 		 * stored (or failed lately: then the chain runs from S) */
 		char pc[RFS_CHAIN_TEXT_MAX];
 		char pv[PATH_MAX];
-		rfs_key pk;
 		memcpy(pc, spec->canonical, plen);
 		pc[plen] = '\0';
 		rfs_key_make(&pk, &spec->src, pc);
@@ -911,10 +911,7 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 	w = NULL;
 	if (plen) {
 		job->prefix_len = plen;
-		char pc[RFS_CHAIN_TEXT_MAX];
-		memcpy(pc, spec->canonical, plen);
-		pc[plen] = '\0';
-		rfs_key_make(&job->prefix_key, &spec->src, pc);
+		job->prefix_key = pk;
 	}
 	rfs_stat_inc(p->stats, jobs_started);
 	wake(p);
