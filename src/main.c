@@ -38,6 +38,8 @@ struct options {
 	unsigned long long max_pixels;
 	int max_pixels_set;
 	char *cache_size;
+	unsigned keep_prefixes;
+	int keep_prefixes_set;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 0 }
@@ -53,6 +55,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("max_pixels=%llu", max_pixels),
 	{ "max_pixels=", offsetof(struct options, max_pixels_set), 1 },
 	OPT("cache_size=%s", cache_size),
+	OPT("keep_prefixes=%u", keep_prefixes),
+	{ "keep_prefixes=", offsetof(struct options, keep_prefixes_set), 1 },
 	FUSE_OPT_END
 };
 
@@ -100,7 +104,11 @@ static void usage(const char *prog)
 	       "                       (default 60, 0: always retry)\n"
 	       "    cache_size=SIZE    keep at most SIZE bytes of outputs (20G, 500M;\n"
 	       "                       default 10%% of the cache's filesystem, at\n"
-	       "                       most 50G); least recently read go first\n\n",
+	       "                       most 50G); least recently read go first\n"
+	       "    keep_prefixes=0|1  keep the first step of a chain that starts\n"
+	       "                       with a warp (proj, res, size) as its own\n"
+	       "                       output and start later chains from it\n"
+	       "                       (default 1)\n\n",
 	       prog);
 	if (commands[0].name) {
 		printf("commands:\n");
@@ -256,6 +264,8 @@ int main(int argc, char **argv)
 		opt.gdal_cache_mb = 256;
 	if (!opt.retry_after_set)
 		opt.retry_after = 60;
+	if (!opt.keep_prefixes_set)
+		opt.keep_prefixes = 1;
 	if (!opt.max_pixels_set)
 		opt.max_pixels = 1ULL << 31;
 	if (!opt.worker_mem_set) {
@@ -336,6 +346,7 @@ int main(int argc, char **argv)
 		.job_timeout = opt.job_timeout,
 		.worker_mem = opt.worker_mem_mb << 20,
 		.max_pixels = opt.max_pixels,
+		.keep_prefixes = opt.keep_prefixes != 0,
 	};
 	if ((rc = rfs_pool_new(&pc, store, &fs.stats, &pool)) < 0) {
 		fprintf(stderr, "rasterfs: cannot start workers: %s\n",

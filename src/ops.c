@@ -2,17 +2,15 @@
  *
  * Each step reads the previous step's dataset and creates its own file:
  * intermediates in scratch_dir (uncompressed tiled GTiffs, removed as soon
- * as the next step has consumed them), the last step out_path.  The one
- * exception streams: proj as the first step of a longer chain makes an
- * in-memory warped VRT that the next step reads, so its pixels are warped
- * block by block as they are read and nothing is written (measured on a
- * 20000 x 20000 Float32 proj -> focal=9 -> reclass: 27.9 s and 366 MiB
- * peak RSS against 30.3 s and 402 MiB materialised, and no 1.6 GB
- * intermediate).  A warped VRT fits its approximate transformer per block
- * where gdalwarp fits it per chunk, so about 0.5 % of cells of a nearest
- * neighbour warp differ from gdalwarp's file: the output of such a chain
- * is defined by the streamed pipeline (gdalwarp -of VRT, then the next
- * step), while a last proj step writes exactly what gdalwarp writes.  The
+ * as the next step has consumed them), the last step out_path.  Nothing is
+ * streamed: a proj first step used to be an in-memory warped VRT read by
+ * the next step, but a warped VRT fits its approximate transformer per
+ * block where gdalwarp fits it per chunk (about 0.5 % of cells of a nearest
+ * neighbour warp differ), so the chain's bytes would differ from the same
+ * chain started from the kept prefix object (pool.c, keep_prefixes).  Every
+ * step is now exactly "the previous step's file, then this step" (the
+ * 20000 x 20000 Float32 proj -> focal=9 -> reclass: 30.3 s and 402 MiB
+ * peak RSS materialised, against 27.9 s and 366 MiB streamed).  The
  * COG and PNG writers read the last step's dataset twice (statistics,
  * then the copy), so it is a file for them.  Then the
  * band statistics go into out_path itself (GDAL_METADATA tag; PAM is off,
@@ -478,12 +476,6 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		 * format; the others are written from its result */
 		const int last = i == chain->nsteps - 1 && gtiff;
 		const int slot = cur_tmp == 0 ? 1 : 0;
-		/* Streaming (see the README): proj on the source, followed
-		 * by another step, gives a warped VRT read by that step.
-		 * Only on the source, which stays open to the end, because
-		 * the VRT uses its input's handle. */
-		const int stream = step->op == RFS_OP_PROJ && cur == src &&
-			i < chain->nsteps - 1;
 		rfs_op_run_fn run = find_op(step->op);
 		const char *dst = out_path;
 
@@ -492,9 +484,7 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 			rc = -RFS_E_INTERNAL;
 			goto out;
 		}
-		if (stream) {
-			dst = "";
-		} else if (!last) {
+		if (!last) {
 			int n = snprintf(tmp[slot], sizeof(tmp[slot]),
 					 "%s/step-%ld-%d.tif", scratch_dir,
 					 (long)getpid(), i);
@@ -507,15 +497,13 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 			tmp_live[slot] = 1;
 		}
 		/* GDALWarp would warp into an existing file: start clean */
-		if (!stream)
-			unlink(dst);
+		unlink(dst);
 		prog.base = i / total;
 		prog.scale = 1 / total;
 		last_stats = 0;
 		struct rfs_op_ctx ctx = {
 			.stats_set = &last_stats,
 			.dst_path = dst,
-			.stream = stream,
 			.progress = chain_progress_cb,
 			.progress_arg = &prog,
 			.msg = msg,
@@ -541,7 +529,7 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 			tmp_live[cur_tmp] = 0;
 		}
 		cur = next;
-		cur_tmp = last || stream ? -1 : slot;
+		cur_tmp = last ? -1 : slot;
 	}
 
 	prog.base = (chain->nsteps ? chain->nsteps : 1) / total;

@@ -4,7 +4,7 @@
  * daemon).  Each step family lives in its own file (src/op_*.c) and is
  * registered in one table in src/ops.c.
  *
- * A chain runs left to right.  Intermediate results that cannot be streamed
+ * A chain runs left to right.  Intermediate results (nothing is streamed)
  * are written as uncompressed tiled GeoTIFFs into the worker's scratch
  * directory and removed when the chain ends; the last step writes out_path.
  *

@@ -45,6 +45,8 @@ struct rfs_pool_config {
 	uint64_t worker_mem;       /* bytes of address space per worker above
 	                              its idle footprint; 0: no limit */
 	uint64_t max_pixels;       /* largest output (width x height); 0: none */
+	int keep_prefixes;         /* start warp-first chains from their
+	                              first step's output (pool.c note 7) */
 };
 
 #define RFS_POOL_HISTORY 100       /* finished jobs kept for the jobs file */
