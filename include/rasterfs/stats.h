@@ -24,7 +24,6 @@ struct rfs_stats {
 	atomic_uint_fast64_t bad_names;     /* virtual names refused at lookup */
 	atomic_uint_fast64_t probes;        /* sibling probes answered ENOENT */
 	atomic_uint_fast64_t workers_restarted;
-	atomic_uint_fast64_t bytes_read;    /* bytes served from store objects */
 	atomic_uint_fast64_t prefix_jobs;   /* jobs queued for a kept prefix */
 	atomic_uint_fast64_t prefix_hits;   /* jobs started from a kept prefix */
 };
