@@ -2444,6 +2444,26 @@ static int scratch_path_ok(const rfs_store *st, const char *path)
 	return 1;
 }
 
+/* Hand r to the committer.  Returns 0, or -RFS_E_SHUTDOWN when the store
+ * is closing (or, with need_thread, its committer never started); then r
+ * is still the caller's. */
+static int queue_push(rfs_store *st, struct commit_req *r, int need_thread)
+{
+	pthread_mutex_lock(&st->mu);
+	if (st->stopping || (need_thread && !st->thread_started)) {
+		pthread_mutex_unlock(&st->mu);
+		return -RFS_E_SHUTDOWN;
+	}
+	if (st->tail)
+		st->tail->next = r;
+	else
+		st->head = r;
+	st->tail = r;
+	pthread_cond_signal(&st->work_cv);
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
 int rfs_store_commit(rfs_store *st, const rfs_key *key,
 		     const char *scratch_file,
 		     const struct rfs_store_meta *meta,
@@ -2493,20 +2513,10 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
 	else
 		r->buf[fl + cl + sl + 3] = '\0';
 
-	pthread_mutex_lock(&st->mu);
-	if (st->stopping) {
-		pthread_mutex_unlock(&st->mu);
+	int rc = queue_push(st, r, 0);
+	if (rc < 0)
 		free(r);
-		return -RFS_E_SHUTDOWN;
-	}
-	if (st->tail)
-		st->tail->next = r;
-	else
-		st->head = r;
-	st->tail = r;
-	pthread_cond_signal(&st->work_cv);
-	pthread_mutex_unlock(&st->mu);
-	return 0;
+	return rc;
 }
 
 /* ---- size limit and maintenance --------------------------------------- */
@@ -2592,19 +2602,11 @@ static int run_sync(rfs_store *st, enum req_kind kind, struct sync_req *s)
 	r->sync = s;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	pthread_mutex_lock(&st->mu);
-	if (st->stopping || !st->thread_started) {
-		pthread_mutex_unlock(&st->mu);
+	int rc = queue_push(st, r, 1);
+	if (rc < 0) {
 		free(r);
-		return -RFS_E_SHUTDOWN;
+		return rc;
 	}
-	if (st->tail)
-		st->tail->next = r;
-	else
-		st->head = r;
-	st->tail = r;
-	pthread_cond_signal(&st->work_cv);
-	pthread_mutex_unlock(&st->mu);
 	pthread_mutex_lock(&s->mu);
 	while (!s->done)
 		pthread_cond_wait(&s->cv, &s->mu);
