@@ -424,14 +424,18 @@ int main(int argc, char **argv)
 	ret = ret < 0 ? 1 : 0;
 	rfs_log(LOG_INFO, "unmounting %s", cmd.mountpoint);
 out:
-	/* Unwind in reverse: workers stop before the store closes, so every
-	 * finished job is committed or dropped before the index goes. */
+	/* Unwind in reverse.  The jobs end first, while the FUSE device is
+	 * still open: on SIGTERM (or SIGINT) with readers waiting, they are
+	 * answered RFS-E206 (EIO) rather than cut off by the unmount
+	 * (ECONNABORTED), and no reply is written to a closed device.  The
+	 * workers stop before the store closes, so every finished job is
+	 * committed or dropped before the index goes. */
+	rfs_pool_free(pool);
 	if (se) {
 		if (mounted)
 			fuse_session_unmount(se);
 		fuse_remove_signal_handlers(se);
 	}
-	rfs_pool_free(pool);
 	rfs_store_close(store);
 	if (se)
 		fuse_session_destroy(se);
