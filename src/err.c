@@ -49,6 +49,8 @@ static const struct rfs_err_info rfs_err_table[] = {
 	 * transport endpoint shutdown". */
 	{ RFS_E_SHUTDOWN, "RFS-E206", EIO,
 	  "the filesystem is being unmounted" },
+	{ RFS_E_STALLED, "RFS-E209", ETIMEDOUT,
+	  "the worker made no progress for stall_timeout seconds" },
 
 	{ RFS_E_NOSPACE, "RFS-E300", ENOSPC,
 	  "no space left in the cache store" },

@@ -23,9 +23,10 @@
  *     A killed worker's scratch is emptied and the worker respawned, so
  *     nothing of a cancelled job survives and nothing enters the store.
  *  6. Ended jobs go into a ring of RFS_POOL_HISTORY records for the jobs
- *     file; failures (not cancels, shutdowns or crashes) into a table of
- *     NFAILURES keys, oldest replaced first, that makes a failed key fail
- *     fast for retry_after seconds.
+ *     file; failures (not cancels, shutdowns, crashes, stalls or a lack of
+ *     file descriptors: remembered_failure()) into a table of NFAILURES
+ *     keys, oldest replaced first, that makes a failed key fail fast for
+ *     retry_after seconds.
  *  7. Kept prefixes (keep_prefixes): a chain of two or more steps whose
  *     first step warps (proj, res, size) starts from the output of that
  *     first step alone, `S@p1`, which is an ordinary output (statistics
@@ -39,6 +40,16 @@
  *     failed or was evicted) the whole chain from S.  Both give the same
  *     bytes because ops.c materialises every step.  Measured: the warp is
  *     ~90 % of a warp+focal chain; cheap first steps are not kept.
+ *  8. Nothing waits forever: a worker sends PROGRESS at least once per
+ *     percent or 0.2 s while GDAL calls back, so a RUNNING job whose worker
+ *     sent nothing for stall_timeout seconds is stopped (SIGSTOP'ed, stuck
+ *     in a loop that never calls back, blocked on a FIFO): police() kills
+ *     it (SIGKILL ends a stopped process too), worker_died() fails the job
+ *     with RFS_E_STALLED, empties the scratch and starts a new worker.
+ *  9. Jobs belong to the users who asked for them (job->uids): the jobs
+ *     file shows a user their own, and a user may cancel a job only if
+ *     nobody else waits for it (may_cancel); root and the mount's owner
+ *     see and cancel all.
  */
 #include <assert.h>
 #include <errno.h>
@@ -98,6 +109,9 @@ struct job {
 	int cancel_sent;          /* CANCEL sent at t_cancel */
 	struct timespec t_cancel;
 	int kill_code;            /* why the manager killed its worker */
+	struct timespec t_heard;  /* last message from its worker (note 8) */
+	uid_t *uids;              /* who asked for it, each once (note 9) */
+	unsigned nuids;
 	char out_path[PATH_MAX];
 	uint64_t checksum;
 	struct waiter *waiters;
@@ -134,6 +148,8 @@ struct record {
 	double elapsed;           /* s from start (or queueing) to end */
 	int code;
 	char msg[RFS_MSG_MAX];
+	uid_t *uids;              /* the job's, taken over (note 9) */
+	unsigned nuids;
 };
 
 struct failure {
@@ -217,6 +233,7 @@ static void job_free(struct job *job)
 	free(job->vpath);
 	free(job->source_rel);
 	free(job->canonical);
+	free(job->uids);
 	if (job->prefix_fd >= 0)
 		close(job->prefix_fd);
 	free(job);
@@ -270,6 +287,7 @@ static void record_job(struct rfs_pool *p, struct job *job, int rc,
 	p->hist_next = (p->hist_next + 1) % RFS_POOL_HISTORY;
 	free(r->vpath);
 	free(r->canonical);
+	free(r->uids);
 	memset(r, 0, sizeof(*r));
 	r->id = job->id;
 	r->key = job->key;
@@ -284,6 +302,60 @@ static void record_job(struct rfs_pool *p, struct job *job, int rc,
 	r->elapsed = elapsed(r->started ? &job->t_started : &job->t_queued);
 	r->code = rc;
 	snprintf(r->msg, sizeof(r->msg), "%s", rc && msg ? msg : "");
+	r->uids = job->uids;
+	r->nuids = job->nuids;
+	job->uids = NULL;
+	job->nuids = 0;
+}
+
+/* Note 6: does an end with rc say something about the output itself?  A
+ * cancel, an unmount, a worker killed from outside or stalled, or a lack
+ * of file descriptors (the daemon's or the worker's) does not. */
+static int remembered_failure(int rc)
+{
+	return rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN &&
+	       rc != -RFS_E_CRASH && rc != -RFS_E_STALLED &&
+	       rc != -EMFILE && rc != -ENFILE;
+}
+
+static int has_uid(const uid_t *uids, unsigned n, uid_t uid)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (uids[i] == uid)
+			return 1;
+	return 0;
+}
+
+/* Note 9. */
+static int privileged(const struct rfs_pool *p, uid_t uid)
+{
+	return uid == 0 || uid == p->cfg.owner;
+}
+
+static int may_see(const struct rfs_pool *p, const uid_t *uids, unsigned n,
+		   uid_t uid)
+{
+	return privileged(p, uid) || has_uid(uids, n, uid);
+}
+
+static int may_cancel(const struct rfs_pool *p, const struct job *job,
+		      uid_t uid)
+{
+	return privileged(p, uid) ||
+	       (job->nuids == 1 && job->uids[0] == uid);
+}
+
+/* Note that uid asked for job.  p->lock held.  Returns 0 or -ENOMEM. */
+static int job_add_uid(struct job *job, uid_t uid)
+{
+	if (has_uid(job->uids, job->nuids, uid))
+		return 0;
+	uid_t *nu = realloc(job->uids, (job->nuids + 1) * sizeof(*nu));
+	if (!nu)
+		return -ENOMEM;
+	nu[job->nuids++] = uid;
+	job->uids = nu;
+	return 0;
 }
 
 /* End a job: out of the table (and the queue, if it never ran), then every
@@ -305,10 +377,7 @@ static struct waiter *end_locked(struct rfs_pool *p, struct job *job, int rc,
 		}
 	}
 	record_job(p, job, rc, msg);
-	/* Not remembered: ends that say nothing about the output itself (a
-	 * cancel, an unmount, a worker killed from outside). */
-	if (rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN &&
-	    rc != -RFS_E_CRASH)
+	if (remembered_failure(rc))
 		failure_note(p, &job->key, rc, msg);
 	if (job->state == JOB_COMMITTING) {
 		p->ncommitting--;
@@ -486,6 +555,7 @@ static void dispatch(struct rfs_pool *p)
 		job->slot = (int)i;
 		job->pid = s->pid;
 		clock_gettime(CLOCK_MONOTONIC, &job->t_started);
+		job->t_heard = job->t_started;
 		clock_gettime(CLOCK_REALTIME, &job->wall_started);
 		s->job = job;
 		rfs_stat_dec(p->stats, jobs_queued);
@@ -533,6 +603,12 @@ static void worker_died(struct rfs_pool *p, unsigned i)
 			 "stop within %.0f s and was killed", (long)s->pid,
 			 RFS_POOL_CANCEL_GRACE);
 		finish(p, job, -RFS_E_CANCELLED, msg);
+	} else if (job && job->kill_code == RFS_E_STALLED) {
+		snprintf(msg, sizeof(msg), "worker pid %ld sent nothing for "
+			 "stall_timeout=%u s (stopped, or stuck where GDAL "
+			 "does not call back) and was killed", (long)s->pid,
+			 p->cfg.stall_timeout);
+		finish(p, job, -RFS_E_STALLED, msg);
 	} else if (job && job->kill_code == RFS_E_TIMEOUT) {
 		snprintf(msg, sizeof(msg), "still running after job_timeout="
 			 "%u s: worker pid %ld killed", p->cfg.job_timeout,
@@ -569,6 +645,7 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 	switch (m->type) {
 	case RFS_MSG_PROGRESS:
 		pthread_mutex_lock(&p->lock);
+		clock_gettime(CLOCK_MONOTONIC, &job->t_heard);
 		if (m->progress > job->progress)
 			job->progress = m->progress;
 		pthread_mutex_unlock(&p->lock);
@@ -578,6 +655,7 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 			.src = job->src,
 			.canonical = job->canonical,
 			.source = job->source_rel,
+			.size = m->size,
 			.checksum = m->checksum,
 		};
 		pthread_mutex_lock(&p->lock);
@@ -609,9 +687,9 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 	}
 }
 
-/* Note 5: send CANCELs, kill workers that ignore them or run over
- * job_timeout.  Returns the poll timeout (ms) until the next check.  Called
- * with p->lock held. */
+/* Notes 5 and 8: send CANCELs, kill workers that ignore them, run over
+ * job_timeout or stall.  Returns the poll timeout (ms) until the next
+ * check.  Called with p->lock held. */
 static int police(struct rfs_pool *p)
 {
 	int timeout = -1;
@@ -638,7 +716,18 @@ static int police(struct rfs_pool *p)
 			kill(s->pid, SIGKILL);
 			continue;
 		}
-		int t = job->cancel_sent ? 100 : p->cfg.job_timeout ? 250 : -1;
+		if (p->cfg.stall_timeout &&
+		    elapsed(&job->t_heard) >= p->cfg.stall_timeout) {
+			rfs_log(LOG_WARNING, "job %llu: worker pid %ld sent "
+				"nothing for %u s: killing it",
+				(unsigned long long)job->id, (long)s->pid,
+				p->cfg.stall_timeout);
+			job->kill_code = RFS_E_STALLED;
+			kill(s->pid, SIGKILL);
+			continue;
+		}
+		int t = job->cancel_sent ? 100 :
+			p->cfg.job_timeout || p->cfg.stall_timeout ? 250 : -1;
 		if (t > 0 && (timeout < 0 || t < timeout))
 			timeout = t;
 	}
@@ -810,6 +899,10 @@ static struct job *job_new(struct rfs_pool *p, const struct rfs_job_spec *spec,
 	clock_gettime(CLOCK_MONOTONIC, &job->t_queued);
 	clock_gettime(CLOCK_REALTIME, &job->wall_queued);
 	job->warm = spec->warm;
+	if (job_add_uid(job, spec->uid) < 0) {
+		job_free(job);
+		return NULL;
+	}
 	job->waiters = w;
 	job->hnext = p->table[bucket(&job->key)];
 	p->table[bucket(&job->key)] = job;
@@ -843,6 +936,10 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 	}
 	job = table_find(p, &spec->key);
 	if (job) {
+		if (job_add_uid(job, spec->uid) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
 		if (w) {
 			w->next = job->waiters;
 			job->waiters = w;
@@ -1040,6 +1137,7 @@ void rfs_pool_free(rfs_pool *p)
 	for (unsigned i = 0; i < RFS_POOL_HISTORY; i++) {
 		free(p->hist[i].vpath);
 		free(p->hist[i].canonical);
+		free(p->hist[i].uids);
 	}
 	free(p->failures);
 	free(p->slots);
@@ -1090,7 +1188,7 @@ int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter)
 	return found != NULL;
 }
 
-int rfs_pool_cancel(rfs_pool *p, const rfs_key *key)
+int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid)
 {
 	static const char why[] = "cancelled on request (rasterfs cancel)";
 	struct job *ended = NULL;
@@ -1100,8 +1198,12 @@ int rfs_pool_cancel(rfs_pool *p, const rfs_key *key)
 	pthread_mutex_lock(&p->lock);
 	struct job *job = table_find(p, key);
 	if (job && job->state != JOB_COMMITTING) {
-		ended = cancel_locked(p, job, why, &ws);
-		rc = 0;
+		if (may_cancel(p, job, uid)) {
+			ended = cancel_locked(p, job, why, &ws);
+			rc = 0;
+		} else {
+			rc = -EPERM;
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (ended)
@@ -1236,7 +1338,7 @@ static int job_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len)
+int rfs_pool_jobs_json(rfs_pool *p, uid_t uid, char **out, size_t *len)
 {
 	static const char *const ends[] = {
 		[END_DONE] = "done",
@@ -1254,7 +1356,7 @@ int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len)
 	for (unsigned i = 0; i < RFS_POOL_HISTORY; i++) {
 		struct record *r = &p->hist[(p->hist_next + i) %
 					    RFS_POOL_HISTORY];
-		if (!r->id)
+		if (!r->id || !may_see(p, r->uids, r->nuids, uid))
 			continue;
 		text_job(&t, r->id, r->vpath, r->canonical, ends[r->end],
 			 r->progress, r->pid,
@@ -1266,6 +1368,8 @@ int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len)
 	struct job **live = NULL;
 	for (unsigned b = 0; b < NBUCKETS; b++)
 		for (struct job *j = p->table[b]; j; j = j->hnext) {
+			if (!may_see(p, j->uids, j->nuids, uid))
+				continue;
 			if (n == cap) {
 				size_t nc = cap ? 2 * cap : 64;
 				struct job **nl = realloc(live,

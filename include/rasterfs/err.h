@@ -35,6 +35,9 @@ enum rfs_err {
 	RFS_E_CANCELLED = RFS_E_BASE + 204,    /* cancelled */
 	RFS_E_TIMEOUT = RFS_E_BASE + 205,      /* over job_timeout */
 	RFS_E_SHUTDOWN = RFS_E_BASE + 206,     /* the mount is going away */
+	/* 207 and 208 are taken by the worker confinement work */
+	RFS_E_STALLED = RFS_E_BASE + 209,      /* ETIMEDOUT: the worker sent
+						  nothing for stall_timeout */
 
 	/* 3xx: the cache store. */
 	RFS_E_NOSPACE = RFS_E_BASE + 300,      /* ENOSPC under the store */
