@@ -84,6 +84,7 @@ enum rfs_op {
 	RFS_OP_TYPE,
 	RFS_OP_NODATA,
 	RFS_OP_NDI,
+	RFS_OP_COUNT,	/* not a step: the number of steps (step.h) */
 };
 
 /* The output types of type=, in GDAL's spelling (GDALGetDataTypeByName). */
