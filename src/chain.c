@@ -78,8 +78,8 @@ static int strip_extension(struct rfs_tok *t)
 
 /* Reconcile an fmt step (have_fmt) with a trailing extension (ext, or -1)
  * and write the canonical "@fmt=..." (design note 5). */
-static int finish_format(struct rfs_pctx *c, struct rfs_chain *out, bool have_fmt,
-			 int ext, struct rfs_cbuf *cb)
+static int finish_format(struct rfs_pctx *c, struct rfs_chain *out,
+			 bool have_fmt,			 int ext, struct rfs_cbuf *cb)
 {
 	if (ext >= 0 && !have_fmt) {
 		out->format = (enum rfs_format)ext;

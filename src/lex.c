@@ -88,7 +88,8 @@ bool rfs_lex_is_digit(int c)
 
 bool rfs_lex_is_alnum(int c)
 {
-	return rfs_lex_is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+	return rfs_lex_is_digit(c) || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z');
 }
 
 /* ASCII case-insensitive: the parser does not depend on the locale. */
@@ -113,7 +114,8 @@ int rfs_tok_find(struct rfs_tok t, const char *const *names, int n)
 }
 
 /* Split t at the first c: *head before, *tail after.  False if no c. */
-bool rfs_tok_split(struct rfs_tok t, char c, struct rfs_tok *head, struct rfs_tok *tail)
+bool rfs_tok_split(struct rfs_tok t, char c, struct rfs_tok *head,
+		   struct rfs_tok *tail)
 {
 	const char *q = memchr(t.p, c, t.n);
 
@@ -397,7 +399,8 @@ int rfs_lex_step_number(struct rfs_pctx *c, const char *op, const char *what,
 		return rfs_lex_fail(c, -RFS_E_TOO_LONG,
 			    "%s: %s is longer than %d characters", op, what,
 			    NUM_MAX);
-	return rfs_lex_fail(c, -RFS_E_BAD_ARG, "%s: %s must be a finite number, got '"
+	return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "%s: %s must be a finite number, got '"
 		    TOKF "': %s", op, what, TOKA(t), rfs_lex_num_why(ne));
 }
 
@@ -451,7 +454,8 @@ int rfs_lex_no_options(struct rfs_pctx *c, const char *op,
 
 bool rfs_lex_is_resampling(struct rfs_tok t)
 {
-	return rfs_tok_is(t, "nearest") || rfs_tok_find(t, rfs_lex_rs_names, rfs_lex_n_rs) >= 0 ||
+	return rfs_tok_is(t, "nearest") ||
+	       rfs_tok_find(t, rfs_lex_rs_names, rfs_lex_n_rs) >= 0 ||
 	       rfs_tok_suggest(t, rfs_lex_rs_names, rfs_lex_n_rs) != NULL;
 }
 

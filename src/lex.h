@@ -19,7 +19,7 @@
 #define STEP_USAGE(op) (rfs_steps[op].usage)
 
 #define NUM_MAX 64		/* longest number token */
-#define NAME_MAX_CMP 32		/* longest word considered for "did you mean" */
+#define NAME_MAX_CMP 32		/* longest word for "did you mean" */
 #define TOK_SHOW 40		/* longest token echoed in a message */
 
 #define RS_LIST "near, bilinear, cubic, cubicspline, lanczos, average, " \

@@ -84,10 +84,12 @@ static int fmt_bad_word(struct rfs_pctx *c, struct rfs_tok t)
 	const char *s = rfs_tok_suggest(t, words, 5);
 
 	if (s)
-		return rfs_lex_fail(c, -RFS_E_BAD_ARG, "fmt: '" TOKF "' is not a format "
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "fmt: '" TOKF "' is not a format "
 			    "or stretch; did you mean '%s'? " FMT_USAGE,
 			    TOKA(t), s);
-	return rfs_lex_fail(c, -RFS_E_BAD_ARG, "fmt: '" TOKF "' is not a format or "
+	return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "fmt: '" TOKF "' is not a format or "
 		    "stretch: " FMT_USAGE, TOKA(t));
 }
 

@@ -49,8 +49,7 @@ int rfs_proj_parse(struct rfs_pctx *c, const struct rfs_tok *args,
 			 * ambiguity, so any order. */
 			if (!memchr(a.val.p, ':', a.val.n) &&
 			    (have_crs || rfs_tok_is(a.val, "nearest") ||
-			     rfs_tok_find(a.val, rfs_lex_rs_names, rfs_lex_n_rs) >= 0 ||
-			     rfs_tok_suggest(a.val, rfs_lex_rs_names, rfs_lex_n_rs))) {
+			     rfs_lex_is_resampling(a.val))) {
 				if (have_rs)
 					return rfs_lex_twice(c, "proj",
 						     "resampling method", &a);

@@ -46,7 +46,8 @@ static void range_text(const struct rfs_range *r, char *buf, size_t len)
 	snprintf(buf, len, "%s:%s:%s", lo, hi, v);
 }
 
-static int reclass_number(struct rfs_pctx *c, struct rfs_tok range, struct rfs_tok t,
+static int reclass_number(struct rfs_pctx *c, struct rfs_tok range,
+			  struct rfs_tok t,
 			  const char *what, bool allow_inf, double *out)
 {
 	enum rfs_num_err ne = rfs_lex_number(t, allow_inf, out);
@@ -65,13 +66,15 @@ static int reclass_number(struct rfs_pctx *c, struct rfs_tok range, struct rfs_t
 		    "v is a finite number");
 }
 
-static int parse_range(struct rfs_pctx *c, struct rfs_tok t, struct rfs_range *r)
+static int parse_range(struct rfs_pctx *c, struct rfs_tok t,
+		       struct rfs_range *r)
 {
 	struct rfs_tok a, rest, b, v, extra;
 	char txt[160];
 	int rc;
 
-	if (!rfs_tok_split(t, ':', &a, &rest) || !rfs_tok_split(rest, ':', &b, &v) ||
+	if (!rfs_tok_split(t, ':', &a, &rest) ||
+	    !rfs_tok_split(rest, ':', &b, &v) ||
 	    rfs_tok_split(v, ':', &v, &extra))
 		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
 			    "reclass: '" TOKF "' is not a range a:b:v (e.g. "

@@ -143,9 +143,11 @@ int rfs_hillshade_parse(struct rfs_pctx *c, const struct rfs_tok *args,
 					    "': %s", TOKA(a.val),
 					    STEP_USAGE(RFS_OP_HILLSHADE));
 			which = npos++;
-		} else if (rfs_tok_is(a.key, "az") || rfs_tok_is(a.key, "azimuth")) {
+		} else if (rfs_tok_is(a.key, "az") ||
+			   rfs_tok_is(a.key, "azimuth")) {
 			which = 0;
-		} else if (rfs_tok_is(a.key, "alt") || rfs_tok_is(a.key, "altitude")) {
+		} else if (rfs_tok_is(a.key, "alt") ||
+			   rfs_tok_is(a.key, "altitude")) {
 			which = 1;
 		} else if (rfs_tok_is(a.key, "z")) {
 			which = 2;

@@ -58,7 +58,8 @@ int rfs_grid_like(const struct rfs_grid *in, int nbands, GDALDataType t,
 		  struct rfs_grid *out);
 
 /* A VRT dataset with g's grid and bands and no pixel source: what the GDAL
- * tools are asked about.  NULL if GDAL refuses (message in CPLGetLastErrorMsg). */
+ * tools are asked about.  NULL if GDAL refuses (its message in
+ * CPLGetLastErrorMsg). */
 GDALDatasetH rfs_grid_dataset(const struct rfs_grid *g);
 
 /* The output of one step from input in (the step's row's describe).
