@@ -14,12 +14,20 @@
  *    suggested grid's extent, (extent + R/2) / R pixels a side; when that
  *    is beyond INT_MAX, describe answers -RFS_E_TOO_BIG with that size
  *    instead of asking GDAL.
- * 3. The limit check (rfs_describe_limit) costs a header read and a few
+ * 3. Every step writes a GeoTIFF, which holds one data type and one
+ *    nodata value (TIFFTAG_GDAL_NODATA is the dataset's).  A VRT holds one
+ *    per band, so each description ends with what the GeoTIFF keeps
+ *    (gtiff_holds): a copy (GDALTranslate, GDALCreateCopy) takes band 1's
+ *    type and nodata; a created file (the warper, focal, ...) keeps the
+ *    last nodata set on any band, for all bands.  Only sources with mixed
+ *    bands (a VRT, a netCDF) show the difference.
+ * 4. The limit check (rfs_describe_limit) costs a header read and a few
  *    VRT set-ups, milliseconds, and runs in the worker before any pixel.
  */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +138,33 @@ fail:
 	return NULL;
 }
 
+/* What a GeoTIFF written as g keeps of it (note 3): copy is true for
+ * GDALCreateCopy, false for GDALCreate then a nodata per band. */
+static void gtiff_holds(struct rfs_grid *g, bool copy)
+{
+	struct rfs_band_info one;
+	int from = -1;
+
+	if (g->nbands < 1)
+		return;
+	if (copy) {
+		from = 0;
+	} else {
+		for (int b = 0; b < g->nbands; b++)
+			if (g->bands[b].has_nodata)
+				from = b;
+	}
+	one = g->bands[from >= 0 ? from : 0];
+	for (int b = 0; b < g->nbands; b++) {
+		if (copy)
+			g->bands[b].type = one.type;
+		if (from >= 0) {
+			g->bands[b].has_nodata = one.has_nodata;
+			g->bands[b].nodata = one.nodata;
+		}
+	}
+}
+
 /* The input as a dataset, with GDAL's message in msg if it cannot be. */
 static GDALDatasetH input_dataset(const struct rfs_grid *in, const char *what,
 				  char *msg, size_t msglen, int *rc)
@@ -232,8 +267,8 @@ int rfs_describe_translate(const struct rfs_grid *in, char **argv,
 		d = GDALTranslate("", src, opts, NULL);
 	if (!d)
 		rc = rfs_ops_gdal_error(what, msg, msglen);
-	else
-		rc = rfs_grid_from_dataset(d, out);
+	else if ((rc = rfs_grid_from_dataset(d, out)) == 0)
+		gtiff_holds(out, true);
 out:
 	if (d)
 		GDALClose(d);
@@ -248,13 +283,17 @@ int rfs_describe_step(const struct rfs_step *st, const struct rfs_grid *in,
 		      struct rfs_grid *out, char *msg, size_t msglen)
 {
 	const struct rfs_step_desc *d = rfs_step_desc(st->op);
+	int rc;
 
 	rfs_grid_init(out);
 	if (!d) {
 		snprintf(msg, msglen, "no step %d", (int)st->op);
 		return -RFS_E_INTERNAL;
 	}
-	return d->engine->describe(st, in, out, msg, msglen);
+	rc = d->engine->describe(st, in, out, msg, msglen);
+	if (rc == 0)
+		gtiff_holds(out, false);
+	return rc;
 }
 
 /* "4000000", or "more than 18446744073709551615" past uint64_t. */
@@ -318,9 +357,12 @@ int rfs_describe_chain(const struct rfs_chain *chain,
 		if (chain->nsteps == 0 &&
 		    (rc = rfs_grid_like(src, src->nbands, GDT_Unknown, &cur)))
 			goto out;
-		if (chain->nsteps == 0)
+		if (chain->nsteps == 0) {
+			/* the source copied as it is (GDALCreateCopy) */
 			memcpy(cur.bands, src->bands,
 			       (size_t)src->nbands * sizeof(*cur.bands));
+			gtiff_holds(&cur, true);
+		}
 		*out = cur;
 		rfs_grid_init(&cur);
 	}

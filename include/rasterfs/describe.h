@@ -9,6 +9,9 @@
  * the prediction is exact for the GDAL in use.  The other steps (focal,
  * reclass, terrain, ndi) apply the rules their run follows.
  *
+ * Every step writes a GeoTIFF, which holds one type and one nodata value:
+ * a description says what that file keeps of a source with mixed bands.
+ *
  * One known imprecision: focal on a floating-point band without nodata
  * declares a nodata value only if some window holds nothing but NaN
  * cells, which only the pixels tell; describe says "no nodata" then.

@@ -8,7 +8,8 @@
  * rasters of tests/data, the grid rfs_describe_chain predicts from the
  * source's header equals what rfs_ops_run writes, read back with GDAL:
  * size, geotransform (1e-9 relative), CRS (OSRIsSame), band count, each
- * band's type and nodata.  A step that cannot run (a band that does not
+ * band's type and nodata; also on a VRT whose bands differ in type and
+ * nodata, of which a GeoTIFF keeps one.  A step that cannot run (a band that does not
  * exist, a clip outside the raster) must fail in describe too.  Then the
  * limits: outputs beyond max_pixels or GDAL's int sizes are refused with a
  * message naming the step and the grid.
@@ -238,7 +239,10 @@ static void describe_vs_run(const char *file, const char *text)
 	GDALDatasetH ds;
 	int rc, drc;
 
-	snprintf(src, sizeof(src), "%s/%s", datadir, file);
+	if (file[0] == '/')
+		snprintf(src, sizeof(src), "%s", file);
+	else
+		snprintf(src, sizeof(src), "%s/%s", datadir, file);
 	snprintf(out, sizeof(out), "%s/out-%d.tif", tmpdir, runs++);
 	snprintf(what, sizeof(what), "%s@%s", file, text);
 	rc = rfs_chain_parse(text, &chain, msg, sizeof(msg));
@@ -278,6 +282,41 @@ struct raster {
 	const char *clip_out;  /* a window outside it */
 	const char *clip_crs;  /* a window in EPSG:4326 */
 };
+
+/* A source whose bands differ in type and nodata (a VRT of two bands of
+ * stars_L7_ETMs.tif): what the GeoTIFF of each step keeps of them. */
+static char mixed[600];
+
+static void make_mixed(void)
+{
+	static const char *const fmt =
+		"<VRTDataset rasterXSize=\"349\" rasterYSize=\"352\">\n"
+		"  <SRS>EPSG:31985</SRS>\n"
+		"  <GeoTransform>288776.25, 28.5, 0, 9120760.75, 0, -28.5"
+		"</GeoTransform>\n"
+		"  <VRTRasterBand dataType=\"Byte\" band=\"1\">\n"
+		"    <NoDataValue>3</NoDataValue>\n"
+		"    <SimpleSource><SourceFilename relativeToVRT=\"0\">%s"
+		"</SourceFilename><SourceBand>1</SourceBand></SimpleSource>\n"
+		"  </VRTRasterBand>\n"
+		"  <VRTRasterBand dataType=\"Int16\" band=\"2\">\n"
+		"    <NoDataValue>-5</NoDataValue>\n"
+		"    <SimpleSource><SourceFilename relativeToVRT=\"0\">%s"
+		"</SourceFilename><SourceBand>2</SourceBand></SimpleSource>\n"
+		"  </VRTRasterBand>\n"
+		"</VRTDataset>\n";
+	char l7[1100];
+	FILE *f;
+
+	snprintf(l7, sizeof(l7), "%s/stars_L7_ETMs.tif", datadir);
+	snprintf(mixed, sizeof(mixed), "%s/mixed.vrt", tmpdir);
+	f = fopen(mixed, "w");
+	check(f != NULL, "write %s", mixed);
+	if (f) {
+		fprintf(f, fmt, l7, l7);
+		fclose(f);
+	}
+}
 
 static const struct raster rasters[] = {
 	{ "opengeos_dtm.tif", 2,
@@ -343,10 +382,15 @@ static const char *const chains[] = {
 
 static void test_describe(void)
 {
+	const size_t n = sizeof(rasters) / sizeof(rasters[0]);
 	char text[512];
 
-	for (size_t r = 0; r < sizeof(rasters) / sizeof(rasters[0]); r++) {
-		const struct raster *ra = &rasters[r];
+	make_mixed();
+	for (size_t r = 0; r <= n; r++) {
+		struct raster ra_mixed = rasters[2];
+		const struct raster *ra = r < n ? &rasters[r] : &ra_mixed;
+
+		ra_mixed.file = mixed;
 
 		for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++)
 			describe_vs_run(ra->file, steps[s]);
