@@ -380,17 +380,23 @@ int rfs_describe_limit(const char *source, const struct rfs_chain *chain,
 	char why[RFS_MSG_MAX];
 	int rc;
 
+	/* GDAL's warnings (a nodata clamped by -ot ...) come again, logged,
+	 * when the job runs; here they would only be said twice */
+	CPLPushErrorHandler(CPLQuietErrorHandler);
 	ds = GDALOpenEx(source, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL,
 			NULL);
-	if (!ds)
-		return 0;
-	rc = rfs_grid_from_dataset(ds, &src);
-	GDALClose(ds);
-	if (rc)
-		return 0;
-	rc = rfs_describe_chain(chain, &src, max_pixels, NULL, why,
-				sizeof(why));
-	rfs_grid_clear(&src);
+	rc = ds ? rfs_grid_from_dataset(ds, &src) : -RFS_E_SOURCE;
+	if (ds)
+		GDALClose(ds);
+	if (rc == 0) {
+		rc = rfs_describe_chain(chain, &src, max_pixels, NULL, why,
+					sizeof(why));
+		rfs_grid_clear(&src);
+	} else {
+		snprintf(why, sizeof(why), "the source does not open");
+	}
+	CPLPopErrorHandler();
+	CPLErrorReset();
 	if (rc == -RFS_E_TOO_BIG) {
 		snprintf(msg, msglen, "%s", why);
 		return rc;
