@@ -52,6 +52,7 @@
 
 #include "rasterfs/chain.h"
 #include "rasterfs/crs.h"
+#include "rasterfs/step.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
@@ -179,12 +180,9 @@ static int resolve_virtual(struct rfs_fs *fs, const char *dir,
 		if (rc < 0)
 			return rc;
 		for (int s = 0; s < chain->nsteps; s++) {
-			const struct rfs_step *st = &chain->steps[s];
-			const char *crs =
-				st->op == RFS_OP_PROJ ? st->u.proj.crs :
-				st->op == RFS_OP_CLIP ? st->u.clip.crs : "";
-			if (crs[0] &&
-			    (rc = rfs_crs_check(crs, msg, msglen)) < 0)
+			/* the step table says which steps name a CRS */
+			const char *crs = rfs_step_crs(&chain->steps[s]);
+			if (crs && (rc = rfs_crs_check(crs, msg, msglen)) < 0)
 				return rc;
 		}
 		rc = check_inside(fs, src, abs);

@@ -47,6 +47,7 @@
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
+#include "rasterfs/step.h"
 
 #define STATS_WEIGHT 0.25 /* the statistics pass, in steps */
 #define FORMAT_WEIGHT 0.5 /* writing a COG or PNG, in steps */
@@ -57,28 +58,6 @@
 const char *const rfs_ops_gtiff_options[] = {
 	"TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "BIGTIFF=IF_SAFER",
 	"COMPRESS=NONE", NULL,
-};
-
-static const struct {
-	enum rfs_op op;
-	rfs_op_run_fn run;
-} op_table[] = {
-	{ RFS_OP_PROJ, rfs_op_proj_run },
-	{ RFS_OP_FOCAL, rfs_op_focal_run },
-	{ RFS_OP_RECLASS, rfs_op_reclass_run },
-	{ RFS_OP_SLOPE, rfs_op_terrain_run },
-	{ RFS_OP_ASPECT, rfs_op_terrain_run },
-	{ RFS_OP_HILLSHADE, rfs_op_terrain_run },
-	{ RFS_OP_ROUGHNESS, rfs_op_terrain_run },
-	{ RFS_OP_TRI, rfs_op_terrain_run },
-	{ RFS_OP_TPI, rfs_op_terrain_run },
-	{ RFS_OP_RES, rfs_op_grid_run },
-	{ RFS_OP_SIZE, rfs_op_grid_run },
-	{ RFS_OP_CLIP, rfs_op_grid_run },
-	{ RFS_OP_BAND, rfs_op_bands_run },
-	{ RFS_OP_TYPE, rfs_op_bands_run },
-	{ RFS_OP_NODATA, rfs_op_bands_run },
-	{ RFS_OP_NDI, rfs_op_bands_run },
 };
 
 struct chain_progress {
@@ -360,12 +339,12 @@ out:
 	return rc;
 }
 
+/* The step's run, from the step table (step.h). */
 static rfs_op_run_fn find_op(enum rfs_op op)
 {
-	for (size_t i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++)
-		if (op_table[i].op == op)
-			return op_table[i].run;
-	return NULL;
+	const struct rfs_step_desc *d = rfs_step_desc(op);
+
+	return d ? d->engine->run : NULL;
 }
 
 /* Close ds, checking that GDAL flushed it without error. */

@@ -74,6 +74,7 @@
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/pool.h"
+#include "rasterfs/step.h"
 #include "rasterfs/wire.h"
 #include "rasterfs/worker.h"
 
@@ -855,18 +856,14 @@ fail:
 }
 
 /* Length of the first step of canonical if the chain's prefix is worth
- * keeping (note 7): a warp (GDALWarp: proj, res, size) followed by at
+ * keeping (note 7): a warp (the step table's RFS_STEP_WARP) followed by at
  * least one more step (not only fmt=).  0 otherwise. */
 static size_t prefix_len(const char *canonical)
 {
-	static const char *const warps[] = { "@proj=", "@res=", "@size=" };
 	const char *rest;
-	int warp = 0;
 
-	for (size_t i = 0; i < sizeof(warps) / sizeof(warps[0]); i++)
-		if (!strncmp(canonical, warps[i], strlen(warps[i])))
-			warp = 1;
-	if (!warp || !(rest = strchr(canonical + 1, '@')) ||
+	if (!rfs_step_first_has(canonical, RFS_STEP_WARP) ||
+	    !(rest = strchr(canonical + 1, '@')) ||
 	    !strncmp(rest, "@fmt=", 5))
 		return 0;
 	return (size_t)(rest - canonical);
