@@ -147,9 +147,11 @@ struct rfs_tiff_layout {
 /* Compute the layout of desc into *out (which the caller frees with
  * rfs_tiff_layout_free, also after a failure).  Needs GDAL: the GeoTIFF
  * tags are taken from a 1 x 1 GTiff that GDAL writes in /vsimem with the
- * same SRS, geotransform and AREA_OR_POINT.  Allocates the header's IFDs
- * and values (a few KiB: never the tile arrays, which are generated when
- * read) and one offset per band.
+ * same SRS, geotransform and AREA_OR_POINT (the GeoKeys of the last 8 SRSs
+ * are cached in the process: identifying a CRS without an EPSG code takes
+ * GDAL 14 ms).  About 0.2 ms for a small raster.  Keeps the header's IFDs
+ * and values (1-4 KiB; never the tile arrays, which are generated when
+ * read) and one offset per band.  Thread safe.
  * Returns 0; -EINVAL for a description out of range (sizes, type, band
  * count, a bad item key); -EFBIG when the file would be larger than 2^63
  * bytes; -ENOMEM; -RFS_E_PROCESS when GDAL cannot write the georeferencing

@@ -272,10 +272,10 @@ static void check_libtiff(const char *path, const struct rfs_tiff_layout *l)
 /* Sources */
 
 enum geo { G_4326, G_32610, G_GT_ONLY, G_NONE, G_ROTATED, G_POINT,
-	   G_SRS_ONLY, G_N };
+	   G_SRS_ONLY, G_COMPOUND, G_N };
 static const char *const geo_name[] = { "EPSG:4326", "EPSG:32610",
 	"geotransform only", "no georeferencing", "rotated EPSG:32610",
-	"EPSG:32610 PixelIsPoint", "CRS only" };
+	"EPSG:32610 PixelIsPoint", "CRS only", "EPSG:32610+5703" };
 
 static const GDALDataType types[] = { GDT_Byte, GDT_Int16, GDT_UInt16,
 				      GDT_Int32, GDT_Float32, GDT_Float64 };
@@ -362,6 +362,13 @@ static GDALDatasetH make_source(int W, int H, int B, GDALDataType t,
 		GDALSetGeoTransform(ds, gtutm);
 	} else if (g == G_SRS_ONLY) {
 		wkt = wkt_of(32610);
+	} else if (g == G_COMPOUND) {
+		/* vertical: GDAL's ModelPixelScale then carries a Z scale */
+		OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
+		OSRSetFromUserInput(s, "EPSG:32610+5703");
+		OSRExportToWkt(s, &wkt);
+		OSRDestroySpatialReference(s);
+		GDALSetGeoTransform(ds, gtutm);
 	}
 	if (wkt)
 		GDALSetProjection(ds, wkt);
@@ -1221,6 +1228,10 @@ static void test_errors(void)
 	rfs_tiff_layout_free(&l);
 	d = ok; d.srs_wkt = "not a CRS at all";
 	check(rfs_tiff_layout(&d, &l) == -RFS_E_PROCESS, "bad SRS: RFS-E201");
+	rfs_tiff_layout_free(&l);
+	d = ok; d.width = d.height = 2147483647; d.bands = 65535;
+	d.type = GDT_Float64;
+	check(rfs_tiff_layout(&d, &l) == -EFBIG, "2^83 bytes: EFBIG");
 	rfs_tiff_layout_free(&l);
 	d = ok; d.has_geotransform = 1; d.geotransform[1] = NAN;
 	check(rfs_tiff_layout(&d, &l) == -EINVAL, "NaN geotransform refused");
