@@ -14,7 +14,7 @@ PKGS=(
 	libgdal-dev gdal-bin libproj-dev
 	liblmdb-dev lmdb-utils libxxhash-dev
 	python3-pytest python3-gdal python3-numpy python3-scipy python3-rasterio
-	attr bc
+	attr bc libtiff-tools
 	slurm-wlm munge
 )
 
