@@ -64,6 +64,31 @@ if [[ ! -e /dev/fuse ]]; then
 		"(in a container, run it with --device /dev/fuse --cap-add SYS_ADMIN)" >&2
 fi
 
+# libfuse >= 3.16 for FUSE passthrough (issue 14; Debian 12 has 3.14).  When
+# the vendored copy of its tag fuse-3.18.1 sits beside the repository (as in
+# CI), unpack it where subprojects/libfuse.wrap points, so meson builds it
+# without fetching anything.  Without it, meson fetches the tag (network) or
+# builds against the system fuse3 with passthrough compiled out.
+LIBFUSE_TGZ=../shared/vendor/libfuse-fuse-3.18.1.tar.gz
+LIBFUSE_DIR=subprojects/libfuse-fuse-3.18.1
+# The hash that ../shared/vendor/README.md states for the tarball.
+LIBFUSE_SHA256=09acf422eae0efa6d201a9035628328cac0e3583e39a7f47583c9782bea77733
+if [[ ! -d $LIBFUSE_DIR && -f $LIBFUSE_TGZ ]]; then
+	sum=$(sha256sum "$LIBFUSE_TGZ" | cut -d' ' -f1)
+	if [[ $sum != "$LIBFUSE_SHA256" ]] ||
+		! grep -q "$LIBFUSE_SHA256" "$(dirname "$LIBFUSE_TGZ")/README.md"; then
+		echo "setup: $LIBFUSE_TGZ has sha256 $sum; expected" \
+			"$LIBFUSE_SHA256, as its README.md states: not using it" >&2
+		exit 1
+	fi
+	# Unpack beside, then rename: meson never sees a half-unpacked tree.
+	tmp=$(mktemp -d subprojects/.unpack.XXXXXX)
+	tar -xzf "$LIBFUSE_TGZ" -C "$tmp"
+	mv "$tmp/libfuse-fuse-3.18.1" "$LIBFUSE_DIR"
+	rmdir "$tmp"
+	echo "setup: unpacked libfuse 3.18.1 into $LIBFUSE_DIR"
+fi
+
 if [[ ! -f build/build.ninja ]]; then
 	echo "setup: meson setup build"
 	meson setup build
