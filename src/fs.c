@@ -38,8 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -143,6 +145,57 @@ static int check_inside(struct rfs_fs *fs, const char *path, char *abs)
 	    (abs[fs->rootlen] != '/' && fs->rootlen > 1))
 		return -RFS_E_ESCAPE;
 	return 0;
+}
+
+/* Open the source at path (below the root) once, for a job (pool.c note
+ * 8): beneath the root whatever its symlinks say (openat2
+ * RESOLVE_BENEATH), without blocking on a FIFO (O_NONBLOCK, then only a
+ * regular file is kept), read-only.  The key is made from this
+ * descriptor's fstat, so the key and the bytes a worker reads agree by
+ * construction.  Returns the descriptor (O_CLOEXEC, blocking again) and
+ * its stat in *st, or -RFS_E_ESCAPE (it leads outside the root), -ENOENT
+ * (gone, or not a regular file), -errno. */
+static int pin_source(struct rfs_fs *fs, const char *path, struct stat *st)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	char abs[PATH_MAX];
+	int fd = (int)syscall(SYS_openat2, fs->rootfd, path, &how, sizeof(how));
+	int rc;
+
+	if (fd < 0 && errno == EXDEV) {
+		/* RESOLVE_BENEATH refuses every absolute symlink, even one
+		 * that points inside the root: resolve it and open the
+		 * result beneath the root again, so a swap in between can
+		 * only fail, never leave the root. */
+		if ((rc = check_inside(fs, path, abs)) < 0)
+			return rc;
+		const char *r = abs + fs->rootlen;
+		while (*r == '/')
+			r++;
+		fd = (int)syscall(SYS_openat2, fs->rootfd, rel(r), &how,
+				  sizeof(how));
+	}
+	if (fd < 0)
+		return errno == EXDEV ? -RFS_E_ESCAPE : -errno;
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		rc = -ENOENT;
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, 0) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return rc;
 }
 
 /* Split a virtual name in directory dir into its source and its chain, and
@@ -880,19 +933,20 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 			 struct fuse_file_info *fi)
 {
 	struct rfs_fs *fs = fs_of(req);
-	char abs[PATH_MAX];
 	struct stat sst;
 	struct rfs_job_spec spec;
-	int rc;
+	int src_fd = pin_source(fs, n->src, &sst);
 
-	if ((rc = virtual_key(fs, n, &sst, &spec.src, &spec.key)) < 0 ||
-	    (rc = check_inside(fs, n->src, abs)) < 0) {
-		fuse_reply_err(req, rfs_err_errno(rc));
+	if (src_fd < 0) {
+		fuse_reply_err(req, rfs_err_errno(src_fd));
 		return;
 	}
+	rfs_src_id_from_stat(&spec.src, &sst);
+	rfs_key_make(&spec.key, &spec.src, n->chain->canonical);
 	if (rfs_store_lookup(fs->store, &spec.key, &spec.src,
 			     n->chain->canonical, NULL) == 0) {
 		if (is_world(n)) { /* text made from the png, not its bytes */
+			close(src_fd);
 			rfs_stat_inc(&fs->stats, cache_hits);
 			reply_open_object(fs, n, &spec.key, req, fi);
 			return;
@@ -902,17 +956,20 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 		int fd = rfs_store_open_object(fs->store, &spec.key);
 
 		if (fd >= 0) {
+			close(src_fd);
 			rfs_stat_inc(&fs->stats, cache_hits);
 			reply_object_fd(n, &spec.key, fd, req, fi);
 			return;
 		}
 		if (fd != -ENOENT) {
+			close(src_fd);
 			reply_open_object(fs, n, &spec.key, req, fi);
 			return;
 		}
 	}
 	struct open_waiter *w = calloc(1, sizeof(*w));
 	if (!w) {
+		close(src_fd);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -921,7 +978,7 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 	w->fs = fs;
 	w->n = n;
 	w->key = spec.key;
-	spec.source = abs;
+	spec.src_fd = src_fd; /* the pool's from here on */
 	spec.source_rel = n->src;
 	spec.canonical = n->chain->canonical;
 	spec.vpath = n->path;
@@ -929,7 +986,7 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 	/* Registered before the job can end, so the callback can always
 	 * deregister it (note 3). */
 	fuse_req_interrupt_func(req, open_interrupted, w);
-	rc = rfs_pool_request(fs->pool, &spec, open_job_done, w);
+	int rc = rfs_pool_request(fs->pool, &spec, open_job_done, w);
 	if (rc == 0) {
 		rfs_stat_inc(&fs->stats, cache_misses);
 		return; /* answered by open_job_done */
@@ -1078,16 +1135,21 @@ static const char *const vattrs[] = {
 	"user.rasterfs.error",
 };
 
-/* getxattr user.rasterfs.warm: the `rasterfs warm` command. */
+/* getxattr user.rasterfs.warm: the `rasterfs warm` command.  The source
+ * is pinned here, and spec's key made again from the pinned descriptor
+ * (pool.c note 8). */
 static int warm_xattr(struct rfs_fs *fs, struct rfs_node *n,
 		      struct rfs_job_spec *spec, char *buf, size_t len)
 {
-	char abs[PATH_MAX], msg[RFS_MSG_MAX] = "";
-	int rc = check_inside(fs, n->src, abs);
+	char msg[RFS_MSG_MAX] = "";
+	struct stat sst;
+	int rc = pin_source(fs, n->src, &sst);
 
 	if (rc < 0)
 		return rc;
-	spec->source = abs;
+	spec->src_fd = rc;
+	rfs_src_id_from_stat(&spec->src, &sst);
+	rfs_key_make(&spec->key, &spec->src, n->chain->canonical);
 	spec->source_rel = n->src;
 	spec->canonical = n->chain->canonical;
 	spec->vpath = n->path;

@@ -35,6 +35,17 @@ enum rfs_err {
 	RFS_E_CANCELLED = RFS_E_BASE + 204,    /* cancelled */
 	RFS_E_TIMEOUT = RFS_E_BASE + 205,      /* over job_timeout */
 	RFS_E_SHUTDOWN = RFS_E_BASE + 206,     /* the mount is going away */
+	RFS_E_FORBIDDEN = RFS_E_BASE + 207,    /* EACCES: the source needed
+						  a file outside the source
+						  tree, a FIFO, or the network
+						  (refused by the confined
+						  worker; the message names
+						  it) */
+	RFS_E_SOURCE_CHANGED = RFS_E_BASE + 208, /* ESTALE: the source changed
+						  while its job ran (never
+						  stored; the kernel looks
+						  the name up again and
+						  retries the open once) */
 
 	/* 3xx: the cache store. */
 	RFS_E_NOSPACE = RFS_E_BASE + 300,      /* ENOSPC under the store */
