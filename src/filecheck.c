@@ -18,6 +18,8 @@ struct tiff {
 	uint64_t size;
 	int big;         /* BigTIFF */
 	int be;          /* "MM": big-endian */
+	unsigned trailer; /* bytes after each block (a COG's repeated last
+	                     4 bytes), not in its byte count */
 	char *msg;
 	size_t len;
 };
@@ -135,9 +137,11 @@ static int check_blocks(const struct tiff *t, const struct entry *offs,
 	for (uint64_t i = 0; i < offs->count; i++) {
 		if (o[i] == 0 && c[i] == 0)
 			continue; /* sparse */
-		if (o[i] > t->size || c[i] > t->size - o[i]) {
-			rc = bad(t, "a block at %" PRIu64 " of %" PRIu64 " bytes ends past "
-				 "the end of the file", o[i], c[i]);
+		if (o[i] > t->size || c[i] > t->size - o[i] ||
+		    t->trailer > t->size - o[i] - c[i]) {
+			rc = bad(t, "a block at %" PRIu64 " of %" PRIu64 " bytes "
+				 "(and %u after it) ends past the end of the "
+				 "file", o[i], c[i], t->trailer);
 			goto out;
 		}
 	}
@@ -215,6 +219,30 @@ out:
 	return rc;
 }
 
+/* GDAL's COG writes "ghost" text right after the header, and with
+ * BLOCK_TRAILER=LAST_4_BYTES_REPEATED the last 4 bytes of each block again
+ * after it, outside the block's byte count: those bytes belong to the
+ * file too (a COG cut by 4 bytes still reads, but is not what was
+ * written). */
+static void ghost_area(struct tiff *t)
+{
+	static const char key[] = "GDAL_STRUCTURAL_METADATA_SIZE=";
+	char text[1024];
+	const uint64_t at = t->big ? 16 : 8;
+	size_t n = sizeof(text) - 1;
+
+	if (t->size <= at)
+		return;
+	if (t->size - at < n)
+		n = (size_t)(t->size - at);
+	if (get(t, at, text, n) < 0)
+		return;
+	text[n] = '\0';
+	if (strncmp(text, key, sizeof(key) - 1) == 0 &&
+	    strstr(text, "BLOCK_TRAILER=LAST_4_BYTES_REPEATED"))
+		t->trailer = 4;
+}
+
 static int check_tiff(struct tiff *t, const unsigned char *h)
 {
 	uint64_t ifd, seen[64];
@@ -237,6 +265,7 @@ static int check_tiff(struct tiff *t, const unsigned char *h)
 	}
 	if (ifd == 0)
 		return bad(t, "no image directory");
+	ghost_area(t);
 	while (ifd) {
 		/* a loop comes back to an offset seen: the last 64 and the
 		 * count limit catch every loop */
