@@ -620,6 +620,18 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 			.source = job->source_rel,
 			.checksum = m->checksum,
 		};
+		/* Out of the worker's directory, which is emptied when its
+		 * next job fails or it dies, perhaps before the committer
+		 * gets to this file: up to the pool's scratch root (the
+		 * same filesystem; one file per key). */
+		char pending[PATH_MAX];
+		int n = snprintf(pending, sizeof(pending), "%.*s/%s.tif",
+				 (int)(strrchr(s->scratch, '/') - s->scratch),
+				 s->scratch, job->hex);
+		if (n > 0 && (size_t)n < sizeof(pending) &&
+		    rename(job->out_path, pending) == 0)
+			snprintf(job->out_path, sizeof(job->out_path), "%s",
+				 pending);
 		pthread_mutex_lock(&p->lock);
 		s->job = NULL;
 		job->slot = -1;

@@ -184,7 +184,9 @@ static int pinned(const char *prefix, const char *name)
 static int open_beneath(const char *name, int flags)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY),
+		/* openat2 refuses O_PATH with other flags than these */
+		.flags = (uint64_t)(flags | O_CLOEXEC |
+				    (flags & O_PATH ? 0 : O_NOCTTY)),
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd = (int)syscall(SYS_openat2, vs.rootfd, name[0] ? name : ".",
