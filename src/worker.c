@@ -207,12 +207,11 @@ out:
 }
 
 /* Refuse an output over max_pixels (0: no limit) before computing
- * anything, and one that cannot fit in what is left of the scratch's disk:
- * the last step's output takes at least a byte per pixel (a lower bound,
- * so nothing that could fit is refused; it catches a full disk before
- * libtiff meets it).  Returns 0, or -RFS_E_TOO_BIG or -RFS_E_NOSPACE with
- * msg set.  A grid that cannot be worked out is left for the job itself
- * to fail on. */
+ * anything, and one that cannot fit in what is left of the scratch's
+ * disk (a lower bound, so nothing that could fit is refused; it catches a
+ * full disk before libtiff meets it).  Returns 0, or -RFS_E_TOO_BIG or
+ * -RFS_E_NOSPACE with msg set.  A grid that cannot be worked out is left
+ * for the job itself to fail on. */
 static int check_size(const char *source, const struct rfs_chain *chain,
 		      uint64_t max_pixels, char *msg, size_t msglen)
 {
@@ -242,9 +241,16 @@ static int check_size(const char *source, const struct rfs_chain *chain,
 			break;
 		}
 	}
+	/* An uncompressed tiled GeoTIFF of the last step is written (the
+	 * output, or the file a COG or PNG is made from), at least a byte per
+	 * pixel of whole 256 x 256 tiles; only a COG of the source itself
+	 * may be smaller than that. */
 	struct statvfs sv;
-	uint64_t need = (uint64_t)w * (uint64_t)h;
-	if (rc == 0 && statvfs(".", &sv) == 0 &&
+	uint64_t need = (uint64_t)(w + 255) / 256 * (uint64_t)(h + 255) /
+			256 * 65536;
+	if (chain->format == RFS_FMT_COG && chain->nsteps == 0)
+		need = 0;
+	if (rc == 0 && need && statvfs(".", &sv) == 0 &&
 	    (uint64_t)sv.f_bavail * sv.f_frsize < need) {
 		snprintf(msg, msglen, "the output needs at least %llu bytes; "
 			 "the disk of the cache store has %llu left",
