@@ -136,7 +136,10 @@ static void CPL_STDCALL watch_handler(CPLErr cls, CPLErrorNum no,
 
 	if (w) {
 		pthread_mutex_lock(&w->lock);
-		if (no == CPLE_OutOfMemory && cls >= CE_Warning)
+		/* GDAL's "GetBlockRef failed" after a failed allocation
+		 * says only CPLE_AppDefined; errno still says ENOMEM. */
+		if ((no == CPLE_OutOfMemory && cls >= CE_Warning) ||
+		    (cls >= CE_Failure && saved == ENOMEM))
 			w->nomem = 1;
 		if (cls >= CE_Failure) {
 			if (!w->failures++)
