@@ -192,7 +192,9 @@ static int open_beneath(const char *name, int flags)
 	int fd = (int)syscall(SYS_openat2, vs.rootfd, name[0] ? name : ".",
 			      &how, sizeof(how));
 
-	if (fd < 0 && (errno == EXDEV || errno == ELOOP)) {
+	/* EXDEV: the walk would leave the root (RESOLVE_BENEATH).  ELOOP
+	 * (a symlink loop inside) is a plain failure, not a refusal. */
+	if (fd < 0 && errno == EXDEV) {
 		/* named as below the root, as the user sees the tree */
 		refuse("", name, WHY_OUTSIDE);
 		errno = EACCES;
