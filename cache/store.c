@@ -12,6 +12,10 @@
  *  2. Commit order.  An object reaches the store in this order:
  *       a. write     the worker writes scratch/<pid>/w<slot>/<file>
  *       b. fsync     the worker fsyncs it (the store never rewrites it)
+ *       b'. verify   verify_scratch(): the file has the size and XXH3-64
+ *                    the worker reported (a write that fell short, on a
+ *                    full disk say, fails the job instead of entering the
+ *                    store); it is made 0600 (note 11)
  *       c. rename    commit_one(): into objects/<xx>/<hex>.tif
  *       d. fsync dir commit_one(): the shard directory (and objects/ when
  *                    the shard was just made)
@@ -90,6 +94,13 @@
  *     the same transaction.  rfs_store_gc() stats every recorded path and
  *     drops entries whose source has another identity now, or was removed
  *     from a directory that still exists.
+ *
+ * 11. Privacy.  Outputs carry their source's permissions only through the
+ *     mount (the FUSE layer checks them), so the store itself is private to
+ *     its owner: directories are made 0700 and files 0600 (the daemon also
+ *     runs with umask 077), an object is made 0600 before it is renamed in
+ *     whatever mode the worker gave it, and an existing store directory of
+ *     ours that others could enter is tightened to 0700 at open.
  *
  *  The life of one key; each arrow names the function that makes it:
  *
@@ -211,6 +222,7 @@ struct commit_req {
 	struct sync_req *sync;	/* kinds other than REQ_COMMIT */
 	rfs_key key;
 	struct rfs_src_id src;
+	uint64_t size;		/* as the worker reported them */
 	uint64_t checksum;
 	rfs_store_commit_cb cb;
 	void *arg;
@@ -444,7 +456,7 @@ static int fsync_dir_at(int dfd, const char *rel)
 	return rc;
 }
 
-/* mkdir -p; the last component gets mode 0755 like the others. */
+/* mkdir -p; private directories (note 11). */
 static int make_dirs(const char *path)
 {
 	char *p, *s;
@@ -459,7 +471,7 @@ static int make_dirs(const char *path)
 		char c = *p;
 
 		*p = '\0';
-		if (mkdir(s, 0755) < 0 && errno != EEXIST) {
+		if (mkdir(s, 0700) < 0 && errno != EEXIST) {
 			rc = -errno;
 			break;
 		}
@@ -1281,7 +1293,7 @@ static int copy_into(rfs_store *st, const char *from, const char *rel)
 		goto out;
 	}
 	out = openat(st->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
-		     O_CLOEXEC, 0644);
+		     O_CLOEXEC, 0600);
 	if (out < 0) {
 		rc = -errno;
 		goto out;
@@ -1404,6 +1416,80 @@ static int index_put(rfs_store *st, MDB_txn *txn, const struct commit_req *r,
 	return mrc;
 }
 
+/* Step b' of design note 2: is the scratch file what the worker said it
+ * wrote?  Makes it 0600 (note 11).  Returns 0 and *sb, -EINVAL (not a
+ * regular file), -RFS_E_NOSPACE (short, and its filesystem has no room
+ * for the rest: the write met a full disk), -RFS_E_STORE_IO (another
+ * size or checksum), or -errno. */
+static int verify_scratch(rfs_store *st, const struct commit_req *r,
+			  struct stat *sb)
+{
+	const size_t bufsz = 1 << 20;
+	unsigned char *buf = NULL;
+	XXH3_state_t state;
+	struct statvfs sv;
+	uint64_t total = 0, sum;
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = open(r->scratch_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, sb) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(sb->st_mode)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((uint64_t)sb->st_size != r->size) {
+		uint64_t missing = r->size > (uint64_t)sb->st_size ?
+				   r->size - (uint64_t)sb->st_size : 0;
+		int full = missing && fstatvfs(fd, &sv) == 0 &&
+			   (uint64_t)sv.f_bavail * sv.f_frsize < missing;
+		rfs_log(LOG_ERR, "store %s: not storing %s: it has %lld bytes, "
+			"the worker reported %llu%s", st->dir, r->scratch_file,
+			(long long)sb->st_size, (unsigned long long)r->size,
+			full ? " (its filesystem is full)" : "");
+		rc = full ? -RFS_E_NOSPACE : -RFS_E_STORE_IO;
+		goto out;
+	}
+	if (!(buf = malloc(bufsz))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	XXH3_INITSTATE(&state);
+	XXH3_64bits_reset(&state);
+	while ((n = read(fd, buf, bufsz)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto out;
+		}
+		XXH3_64bits_update(&state, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	sum = XXH3_64bits_digest(&state);
+	if (total != r->size || sum != r->checksum) {
+		rfs_log(LOG_ERR, "store %s: not storing %s: read %llu bytes "
+			"with XXH3-64 %016llx, the worker reported %llu bytes "
+			"with %016llx", st->dir, r->scratch_file,
+			(unsigned long long)total, (unsigned long long)sum,
+			(unsigned long long)r->size,
+			(unsigned long long)r->checksum);
+		rc = -RFS_E_STORE_IO;
+		goto out;
+	}
+	if (fchmod(fd, 0600) < 0)
+		rc = -errno;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
 /* Steps c..e of design note 2.  Returns the cb's rc.  Whatever happens, on
  * return the scratch file is gone and the index and objects agree. */
 static int commit_one(rfs_store *st, const struct commit_req *r)
@@ -1452,15 +1538,10 @@ static int commit_one(rfs_store *st, const struct commit_req *r)
 		}
 
 		if (!placed) {
-			if (stat(r->scratch_file, &sb) < 0) {
-				rc = -errno;
+			rc = verify_scratch(st, r, &sb);
+			if (rc)
 				goto out;
-			}
-			if (!S_ISREG(sb.st_mode)) {
-				rc = -EINVAL;
-				goto out;
-			}
-			if (mkdirat(st->dir_fd, shard, 0755) == 0) {
+			if (mkdirat(st->dir_fd, shard, 0700) == 0) {
 				rc = fsync_dir_at(st->dir_fd, "objects");
 				if (rc)
 					goto out;
@@ -1909,7 +1990,7 @@ static int check_format(rfs_store *st)
 	rc = 0;
 	len = snprintf(buf, sizeof(buf), "%d\n", RFS_FORMAT_VERSION);
 	fd = openat(st->dir_fd, "FORMAT.tmp", O_WRONLY | O_CREAT | O_TRUNC |
-		    O_CLOEXEC, 0644);
+		    O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	errno = 0;
@@ -1946,7 +2027,7 @@ static int open_env(rfs_store *st)
 	if (!mrc)
 		mrc = mdb_env_open(st->env, path, MDB_NOTLS |
 				   (st->flags & RFS_STORE_RDONLY ?
-				    MDB_RDONLY : 0), 0644);
+				    MDB_RDONLY : 0), 0600);
 	if (mrc)
 		return mdb_fail(st, "open index", mrc);
 	/* Reader slots of crashed processes would pin old pages forever. */
@@ -2005,14 +2086,14 @@ static int claim_scratch(rfs_store *st)
 		else
 			snprintf(name, sizeof(name), "scratch/%ld",
 				 (long)getpid());
-		if (mkdirat(st->dir_fd, name, 0755) < 0 && errno != EEXIST)
+		if (mkdirat(st->dir_fd, name, 0700) < 0 && errno != EEXIST)
 			return -errno;
 		dfd = openat(st->dir_fd, name, O_RDONLY | O_DIRECTORY |
 			     O_NOFOLLOW | O_CLOEXEC);
 		if (dfd < 0)
 			return -errno;
 		fd = openat(dfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC |
-			    O_NOFOLLOW, 0644);
+			    O_NOFOLLOW, 0600);
 		if (fd < 0) {
 			rc = -errno;
 			close(dfd);
@@ -2211,6 +2292,19 @@ int rfs_store_open_opts(const char *dir, const struct rfs_store_options *opt,
 	}
 	st->dev = sb.st_dev;
 	st->ino = sb.st_ino;
+	/* Note 11: a store of ours that others could enter (made by an
+	 * older rasterfs, 0755) becomes private. */
+	if (!rdonly && sb.st_uid == geteuid() && (sb.st_mode & 077)) {
+		if (fchmod(st->dir_fd, 0700) == 0)
+			rfs_log(LOG_NOTICE, "store %s: made private (mode "
+				"0700, was %04o)", dir,
+				(unsigned)(sb.st_mode & 07777));
+		else
+			rfs_log(LOG_WARNING, "store %s: cannot make it private "
+				"(mode %04o): %s", dir,
+				(unsigned)(sb.st_mode & 07777),
+				strerror(errno));
+	}
 	rc = register_open(st);
 	if (rc) {
 		rfs_log(LOG_ERR, "store %s: already open in this process", dir);
@@ -2233,7 +2327,7 @@ int rfs_store_open_opts(const char *dir, const struct rfs_store_options *opt,
 		goto out;
 	}
 	st->lock_fd = openat(st->dir_fd, "store.lock",
-			     O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+			     O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (st->lock_fd < 0) {
 		rc = -errno;
 		goto out;
@@ -2247,7 +2341,7 @@ int rfs_store_open_opts(const char *dir, const struct rfs_store_options *opt,
 		goto out;
 	for (const char *const *d = (const char *const[]){ "objects",
 			"scratch", "index", NULL }; *d; d++) {
-		if (mkdirat(st->dir_fd, *d, 0755) < 0 && errno != EEXIST) {
+		if (mkdirat(st->dir_fd, *d, 0700) < 0 && errno != EEXIST) {
 			rc = -errno;
 			goto out;
 		}
@@ -2407,7 +2501,7 @@ int rfs_store_scratch_dir(rfs_store *st, unsigned slot, char *buf,
 	n = snprintf(buf, len, "%s/w%u", st->scratch_root, slot);
 	if (n < 0 || (size_t)n >= len)
 		return -ENAMETOOLONG;
-	if (mkdir(buf, 0755) == 0)
+	if (mkdir(buf, 0700) == 0)
 		return 0;
 	if (errno != EEXIST)
 		return -errno;
@@ -2500,6 +2594,7 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
 	r->sync = NULL;
 	r->key = *key;
 	r->src = meta->src;
+	r->size = meta->size;
 	r->checksum = meta->checksum;
 	r->cb = cb;
 	r->arg = arg;

@@ -325,6 +325,7 @@ static void make_meta(struct rfs_store_meta *m, const struct rfs_src_id *src,
 	m->src = *src;
 	m->canonical = canonical;
 	m->source = "sub/dem.tif";
+	m->size = len;
 	m->checksum = pattern_checksum(len, seed);
 }
 
@@ -454,6 +455,48 @@ static void test_basic(const char *dir)
 			 -EINVAL);
 		CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
 		CHECK(objs == 2 && bytes == 15000);
+	}
+
+	/* The committer re-verifies what the worker reported: a file shorter
+	 * than reported, or with other bytes, is not stored; nothing is
+	 * indexed and the scratch file is gone. */
+	{
+		rfs_key k4;
+
+		rfs_key_make(&k4, &src_a, "short");
+		write_file(sdir, "short.tif", 900, 6, file, sizeof(file));
+		make_meta(&m, &src_a, "short", 1000, 6);
+		CHECK_RC(commit_wait(st, &k4, file, &m), -RFS_E_STORE_IO);
+		CHECK(!exists("%s", file));
+		write_file(sdir, "other.tif", 1000, 7, file, sizeof(file));
+		make_meta(&m, &src_a, "short", 1000, 6);
+		CHECK(m.checksum != pattern_checksum(1000, 7));
+		CHECK_RC(commit_wait(st, &k4, file, &m), -RFS_E_STORE_IO);
+		CHECK(!exists("%s", file));
+		CHECK_RC(rfs_store_lookup(st, &k4, &src_a, "short", NULL),
+			 -ENOENT);
+		CHECK_RC(rfs_store_open_object(st, &k4), -ENOENT);
+		CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
+		CHECK(objs == 2 && bytes == 15000);
+	}
+
+	/* Private to its owner: directories 0700, objects 0600 whatever
+	 * mode the worker wrote them with (write_file: 0644). */
+	{
+		static const char *const dirs[] = { "", "/objects", "/scratch",
+						    "/index" };
+		struct stat sb;
+
+		for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
+			pathf(path, sizeof(path), "%s%s", dir, dirs[i]);
+			CHECK(stat(path, &sb) == 0 &&
+			      (sb.st_mode & 0777) == 0700);
+		}
+		CHECK(stat(sdir, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+		rfs_store_object_path(st, &k, path, sizeof(path));
+		CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+		rfs_store_object_path(st, &k2, path, sizeof(path));
+		CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	}
 
 	/* scratch dirs: reuse empties, clean empties recursively */
@@ -1182,6 +1225,20 @@ static void test_verify_and_clear(const char *dir)
 	}
 }
 
+/* An existing store directory of ours that others could enter (made by an
+ * older rasterfs with 0755) is made private at open. */
+static void test_private(const char *dir)
+{
+	rfs_store *st;
+	struct stat sb;
+
+	CHECK(mkdir(dir, 0755) == 0 && chmod(dir, 0755) == 0);
+	CHECK(stat(dir, &sb) == 0 && (sb.st_mode & 0777) == 0755);
+	CHECK_RC(rfs_store_open(dir, &st), 0);
+	CHECK(stat(dir, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+	rfs_store_close(st);
+}
+
 int main(int argc, char **argv)
 {
 	char dir[600];
@@ -1213,6 +1270,8 @@ int main(int argc, char **argv)
 	test_refuse();
 	test_relative();
 	test_sizes();
+	pathf(dir, sizeof(dir), "%s/private", root);
+	test_private(dir);
 	pathf(dir, sizeof(dir), "%s/evict", root);
 	test_evict(dir);
 	pathf(dir, sizeof(dir), "%s/map", root);

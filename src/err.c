@@ -55,6 +55,8 @@ static const struct rfs_err_info rfs_err_table[] = {
 	 * fresh lookup (LOOKUP_REVAL), which makes a new key. */
 	{ RFS_E_SOURCE_CHANGED, "RFS-E208", ESTALE,
 	  "the source changed while it was being read" },
+	{ RFS_E_STALLED, "RFS-E209", ETIMEDOUT,
+	  "the worker made no progress for stall_timeout seconds" },
 
 	{ RFS_E_NOSPACE, "RFS-E300", ENOSPC,
 	  "no space left in the cache store" },

@@ -3,8 +3,8 @@
  * Design notes:
  *  1. Helpers return 0 or a negative code; only the thin op wrappers call
  *     fuse_reply_*, with rfs_err_errno() turning codes into errnos.
- *  2. Lookup and getattr never compute.  A virtual name that is not in the
- *     store yet reports size 0 with attribute timeout 0, so the kernel asks
+ *  2. Lookup and getattr never compute.  A virtual name whose output is not
+ *     known yet reports size 0 with attribute timeout 0, so the kernel asks
  *     again (it also refreshes attributes on a read past the provisional
  *     EOF); open starts or joins the job and is answered when it ends.
  *  3. A waiting open holds no thread: its request is parked with the job and
@@ -12,21 +12,28 @@
  *     (Ctrl-C on the reader) answers EINTR at once and detaches the waiter
  *     from the job; the pool cancels a job whose last waiter went this way
  *     (rfs_pool_cancel_waiter, called under the request's lock).
- *  4. Objects are immutable, so an open of the same key as the last open of
- *     the same node keeps the kernel's page cache (keep_cache): repeated
- *     reads never reach us.
- *  5. A node whose object changes (its source was rewritten) may still
- *     have the old size in the kernel's attribute cache, and the kernel
- *     does not read past a cached EOF.  So an open of another key than the
- *     node's last one (or its first open) invalidates the node's attributes
- *     before replying: the next read past EOF or seek to the end asks
- *     getattr, which finds the new object.  (Invalidating attributes only,
- *     offset -1, takes no page lock, so it is safe inside open.)
- *     The page cache is the inode's, shared by every handle, so once a
- *     node has seen two keys its later opens use direct_io: a reader of
- *     the old object goes on reading the old bytes through its own fd
- *     (the store unlinks, never rewrites), and no reader of the new one
- *     is served old pages.  Only nodes whose source changed pay for it.
+ *  4. A virtual node stands for one key: its path, its source's identity
+ *     when the lookup made it, and its canonical chain, all fixed for the
+ *     node's life.  A later lookup that finds another identity for the name
+ *     makes a new node (the kernel then forgets the old one when it likes).
+ *     So a node's content never changes: every open keeps the kernel's page
+ *     cache (keep_cache), and a handle reads the object it opened through
+ *     its own fd (the store unlinks objects, never rewrites them).
+ *  5. Once a node's output size is known (getattr found its entry, or an
+ *     open opened its object) the size and mtime are sticky: eviction, a
+ *     recompute or a changed source never change them (same key, same
+ *     bytes), so the kernel's EOF never moves under an open handle and no
+ *     read ends short with success.  Mode and owner are the source's (its
+ *     read bits only), refreshed while the source keeps the node's identity,
+ *     and checked by the kernel (default_permissions).
+ *  6. An open (or an xattr) of a node whose source now has another identity
+ *     fails with ESTALE.  The VFS then looks the name up again with
+ *     LOOKUP_REVAL and retries once (do_filp_open; path getxattr likewise
+ *     with retry_estale), which finds the new node (note 4): a reader gets
+ *     the output of the source as it is now, or an error, never the old
+ *     node's key computed from the new file.
+ *  7. A node holds only what serving it needs (node.h): the canonical text,
+ *     not the parsed chain, so 10^5 looked-up names cost tens of MB.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -47,6 +54,7 @@
 
 #include "rasterfs/chain.h"
 #include "rasterfs/crs.h"
+#include "rasterfs/step.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
@@ -113,7 +121,7 @@ static size_t world_suffix(const char *name)
 static bool is_world(const struct rfs_node *n)
 {
 	return n->kind == RFS_NODE_VIRTUAL &&
-	       n->chain->format == RFS_FMT_PNG && world_suffix(n->path) > 0;
+	       n->format == RFS_FMT_PNG && world_suffix(n->path) > 0;
 }
 
 static int join_path(char *buf, size_t len, const char *dir, const char *name)
@@ -148,7 +156,7 @@ static int check_inside(struct rfs_fs *fs, const char *path, char *abs)
 }
 
 /* Open the source at path (below the root) once, for a job (pool.c note
- * 8): beneath the root whatever its symlinks say (openat2
+ * 10): beneath the root whatever its symlinks say (openat2
  * RESOLVE_BENEATH), without blocking on a FIFO (O_NONBLOCK, then only a
  * regular file is kept), read-only.  The key is made from this
  * descriptor's fstat, so the key and the bytes a worker reads agree by
@@ -198,16 +206,35 @@ fail:
 	return rc;
 }
 
+/* The source of virtual node n, pinned (pin_source): the descriptor, or
+ * -ESTALE when the name now means another file than the node's key was
+ * made from (note 6: the kernel looks the name up again and retries),
+ * -RFS_E_ESCAPE, -ENOENT, -errno. */
+static int pin_node_source(struct rfs_fs *fs, struct rfs_node *n)
+{
+	struct stat st;
+	struct rfs_src_id id;
+	int fd = pin_source(fs, n->src, &st);
+
+	if (fd < 0)
+		return fd;
+	rfs_src_id_from_stat(&id, &st);
+	if (!rfs_node_same_source(n, &id)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 /* Split a virtual name in directory dir into its source and its chain, and
  * check the chain.  The source is the longest prefix, ending before an '@',
  * that names a regular file. */
 static int resolve_virtual(struct rfs_fs *fs, const char *dir,
 			   const char *name, char *src, struct rfs_chain *chain,
-			   char *msg, size_t msglen)
+			   struct stat *sst, char *msg, size_t msglen)
 {
 	char abs[PATH_MAX], prefix[NAME_MAX + 1];
 	size_t n = strlen(name);
-	struct stat st;
 	int rc;
 
 	for (size_t i = n; i-- > 0;) {
@@ -219,18 +246,16 @@ static int resolve_virtual(struct rfs_fs *fs, const char *dir,
 			continue;
 		if ((rc = join_path(src, PATH_MAX, dir, prefix)) < 0)
 			return rc;
-		if (fstatat(fs->rootfd, src, &st, 0) < 0 || !S_ISREG(st.st_mode))
+		if (fstatat(fs->rootfd, src, sst, 0) < 0 ||
+		    !S_ISREG(sst->st_mode))
 			continue;
 		rc = rfs_chain_parse(name + i + 1, chain, msg, msglen);
 		if (rc < 0)
 			return rc;
 		for (int s = 0; s < chain->nsteps; s++) {
-			const struct rfs_step *st = &chain->steps[s];
-			const char *crs =
-				st->op == RFS_OP_PROJ ? st->u.proj.crs :
-				st->op == RFS_OP_CLIP ? st->u.clip.crs : "";
-			if (crs[0] &&
-			    (rc = rfs_crs_check(crs, msg, msglen)) < 0)
+			/* the step table says which steps name a CRS */
+			const char *crs = rfs_step_crs(&chain->steps[s]);
+			if (crs && (rc = rfs_crs_check(crs, msg, msglen)) < 0)
 				return rc;
 		}
 		rc = check_inside(fs, src, abs);
@@ -255,7 +280,8 @@ static int resolve_virtual(struct rfs_fs *fs, const char *dir,
  * ".wld" (a GeoTIFF's probe "X.tif"->"X.wld" must stay a probe), name with
  * ".png" in place of it.  0 with src and chain of the png, or -ENOENT. */
 static int resolve_world(struct rfs_fs *fs, const char *dir,
-			 const char *name, char *src, struct rfs_chain *chain)
+			 const char *name, char *src, struct rfs_chain *chain,
+			 struct stat *sst)
 {
 	char base[NAME_MAX + 1], msg[RFS_MSG_MAX];
 	const size_t sl = world_suffix(name), bl = strlen(name) - sl;
@@ -265,40 +291,36 @@ static int resolve_world(struct rfs_fs *fs, const char *dir,
 	memcpy(base, name, bl);
 	base[bl] = '\0';
 	if (strchr(base, '@') &&
-	    resolve_virtual(fs, dir, base, src, chain, msg, sizeof(msg)) == 0 &&
+	    resolve_virtual(fs, dir, base, src, chain, sst, msg,
+			    sizeof(msg)) == 0 &&
 	    chain->format == RFS_FMT_PNG)
 		return 0;
 	if (strcasecmp(name + bl, ".wld") == 0)
 		return -ENOENT;
 	memcpy(base + bl, ".png", 5);
 	if (strchr(base, '@') &&
-	    resolve_virtual(fs, dir, base, src, chain, msg, sizeof(msg)) == 0 &&
+	    resolve_virtual(fs, dir, base, src, chain, sst, msg,
+			    sizeof(msg)) == 0 &&
 	    chain->format == RFS_FMT_PNG)
 		return 0;
 	return -ENOENT;
 }
 
-/* The world file text of the png object of key, found in its tEXt chunk
+/* The world file text of a png object (fd), found in its tEXt chunk
  * keyed RFS_WORLDFILE_KEY, which op_format.c writes before the image data
  * (PNG 1.2 spec: 8-byte signature, then chunks of length, type, data,
- * CRC).  Returns its length, -ENOENT if the PNG has none (a source
+ * CRC).  Returns its length, -ENODATA if the PNG has none (a source
  * without a geotransform), or -EIO. */
-static int world_text(struct rfs_fs *fs, const rfs_key *key, char *buf,
-		      size_t len)
+static int world_text(int fd, char *buf, size_t len)
 {
 	static const char sig[8] = "\x89PNG\r\n\x1a\n";
 	const size_t kl = sizeof(RFS_WORLDFILE_KEY); /* with its NUL */
 	unsigned char h[8];
 	char data[512];
 	off_t off = 8;
-	int fd = rfs_store_open_object(fs->store, key), rc = -ENOENT;
 
-	if (fd < 0)
+	if (pread(fd, h, 8, 0) != 8 || memcmp(h, sig, 8) != 0)
 		return -EIO;
-	if (pread(fd, h, 8, 0) != 8 || memcmp(h, sig, 8) != 0) {
-		rc = -EIO;
-		goto out;
-	}
 	while (pread(fd, h, 8, off) == 8) {
 		const uint32_t cl = (uint32_t)h[0] << 24 | h[1] << 16 |
 				    h[2] << 8 | h[3];
@@ -311,28 +333,73 @@ static int world_text(struct rfs_fs *fs, const rfs_key *key, char *buf,
 		    memcmp(data, RFS_WORLDFILE_KEY, kl) == 0) {
 			memcpy(buf, data + kl, cl - kl);
 			buf[cl - kl] = '\0';
-			rc = (int)(cl - kl);
-			break;
+			return (int)(cl - kl);
 		}
 		off += 12 + (off_t)cl;
 	}
-out:
-	close(fd);
-	return rc;
+	return -ENODATA;
 }
 
 /* --- attributes ---------------------------------------------------- */
 
-/* Identity and key of a virtual node's output, as of now. */
-static int virtual_key(struct rfs_fs *fs, struct rfs_node *n,
-		       struct stat *src_st, struct rfs_src_id *id, rfs_key *key)
+/* The source of n as it is now: 0 if it still has n's identity, -ESTALE if
+ * it has another (note 6), -errno if it cannot be stat'ed.  *sst (may be
+ * NULL) gets its stat. */
+static int source_check(struct rfs_fs *fs, struct rfs_node *n,
+			struct stat *sst)
 {
-	if (fstatat(fs->rootfd, n->src, src_st, 0) < 0)
+	struct stat st;
+	struct rfs_src_id id;
+
+	if (!sst)
+		sst = &st;
+	if (fstatat(fs->rootfd, n->src, sst, 0) < 0)
 		return -errno;
-	if (!S_ISREG(src_st->st_mode))
-		return -ENOENT;
-	rfs_src_id_from_stat(id, src_st);
-	rfs_key_make(key, id, n->chain->canonical);
+	rfs_src_id_from_stat(&id, sst);
+	return S_ISREG(sst->st_mode) && rfs_node_same_source(n, &id) ?
+	       0 : -ESTALE;
+}
+
+/* Note 5: the first size known for n's output sticks.  Another size for
+ * the same key later would break "same key, same bytes": the open that
+ * finds it fails rather than serve a file of another length. */
+static int node_learn_size(struct rfs_node *n, uint64_t size,
+			   int64_t mtime_ns)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&n->lock);
+	if (!n->sized) {
+		n->sized = true;
+		n->size = size;
+		n->mtime_ns = mtime_ns;
+	} else if (n->size != size) {
+		rc = -RFS_E_INTERNAL;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (rc < 0)
+		rfs_log(LOG_ERR, "%s: the output of one key now has %llu bytes, "
+			"first seen with %llu: refusing to serve it (was a "
+			"step not deterministic?)", n->path,
+			(unsigned long long)size, (unsigned long long)n->size);
+	return rc;
+}
+
+/* The size of a world node: the length of its png's world file text.
+ * -ENOENT: the png is not in the store; -ENODATA: it has no world file
+ * text. */
+static int world_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size)
+{
+	char text[512];
+	int fd = rfs_store_open_object(fs->store, &n->key), rc;
+
+	if (fd < 0)
+		return fd;
+	rc = world_text(fd, text, sizeof(text));
+	close(fd);
+	if (rc < 0)
+		return rc;
+	*size = (uint64_t)rc;
 	return 0;
 }
 
@@ -340,40 +407,52 @@ static int virtual_attr(struct rfs_fs *fs, struct rfs_node *n,
 			struct stat *st, double *timeout)
 {
 	struct stat sst;
-	struct rfs_src_id id;
 	struct rfs_store_entry e;
-	rfs_key key;
-	int rc = virtual_key(fs, n, &sst, &id, &key);
+	uint64_t wsize;
 
-	if (rc < 0)
-		return rc;
+	/* Note 5: owner and mode of the source while it is the node's. */
+	if (source_check(fs, n, &sst) == 0) {
+		pthread_mutex_lock(&n->lock);
+		n->src_mode = sst.st_mode;
+		n->src_uid = sst.st_uid;
+		n->src_gid = sst.st_gid;
+		pthread_mutex_unlock(&n->lock);
+	}
+	pthread_mutex_lock(&n->lock);
+	bool sized = n->sized;
+	pthread_mutex_unlock(&n->lock);
+	if (!sized &&
+	    rfs_store_lookup(fs->store, &n->key, &n->id, n->canonical,
+			     &e) == 0) {
+		int rc = 0;
+		if (!is_world(n))
+			node_learn_size(n, e.size, e.created_ns);
+		else if ((rc = world_size(fs, n, &wsize)) == 0)
+			node_learn_size(n, wsize, e.created_ns);
+		else if (rc == -ENODATA)
+			return -ENOENT; /* a png without a georeference */
+	}
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
-	st->st_mode = S_IFREG | 0444;
 	st->st_nlink = 1;
-	st->st_uid = sst.st_uid;
-	st->st_gid = sst.st_gid;
 	st->st_blksize = BLKSIZE;
-	rc = rfs_store_lookup(fs->store, &key, &id, n->chain->canonical, &e);
-	if (rc == 0 && is_world(n)) {
-		char text[512];
-		rc = world_text(fs, &key, text, sizeof(text));
-		if (rc < 0)
-			return rc;
-		e.size = (uint64_t)rc;
-		rc = 0;
-	}
-	if (rc == 0) {
-		st->st_size = (off_t)e.size;
-		st->st_blocks = (blkcnt_t)((e.size + 511) / 512);
-		st->st_mtim.tv_sec = e.created_ns / 1000000000;
-		st->st_mtim.tv_nsec = e.created_ns % 1000000000;
+	pthread_mutex_lock(&n->lock);
+	st->st_mode = S_IFREG | (n->src_mode & 0444);
+	st->st_uid = n->src_uid;
+	st->st_gid = n->src_gid;
+	if (n->sized) {
+		st->st_size = (off_t)n->size;
+		st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+		st->st_mtim.tv_sec = n->mtime_ns / 1000000000;
+		st->st_mtim.tv_nsec = n->mtime_ns % 1000000000;
 		*timeout = fs->timeout;
 	} else {
-		/* Note 2: provisional until the output exists. */
-		st->st_mtim = sst.st_mtim;
+		/* Note 2: provisional until the output is known. */
+		st->st_mtim.tv_sec = n->id.mtime_ns / 1000000000;
+		st->st_mtim.tv_nsec = n->id.mtime_ns % 1000000000;
 		*timeout = 0;
 	}
+	pthread_mutex_unlock(&n->lock);
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
 	return 0;
@@ -420,6 +499,25 @@ static int node_attr(struct rfs_fs *fs, struct rfs_node *n, struct stat *st,
 
 /* --- lookup -------------------------------------------------------- */
 
+/* The node of a virtual name: src, chain and the source's stat from
+ * resolve_virtual/resolve_world (note 4: its key is fixed here). */
+static struct rfs_node *virtual_node(struct rfs_fs *fs, const char *path,
+				     const char *src,
+				     const struct rfs_chain *chain,
+				     const struct stat *sst)
+{
+	struct rfs_vnode_info vi = {
+		.src = src,
+		.canonical = chain->canonical,
+		.format = chain->format,
+		.st = sst,
+	};
+
+	rfs_src_id_from_stat(&vi.id, sst);
+	rfs_key_make(&vi.key, &vi.id, chain->canonical);
+	return rfs_nodes_get(fs->nodes, path, RFS_NODE_VIRTUAL, &vi);
+}
+
 static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     struct fuse_entry_param *e)
 {
@@ -452,28 +550,28 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	/* A real file wins, even one whose name has an '@'. */
 	if (fstatat(fs->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		n = rfs_nodes_get(fs->nodes, path, RFS_NODE_REAL, NULL, NULL);
+		n = rfs_nodes_get(fs->nodes, path, RFS_NODE_REAL, NULL);
 		goto found;
 	}
 	if (errno != ENOENT || !strchr(name, '@'))
 		return -errno;
 	if (world_suffix(name) &&
-	    resolve_world(fs, dir->path, name, src, &chain) == 0) {
-		n = rfs_nodes_get(fs->nodes, path, RFS_NODE_VIRTUAL, src,
-				  &chain);
+	    resolve_world(fs, dir->path, name, src, &chain, &st) == 0) {
+		n = virtual_node(fs, path, src, &chain, &st);
 		goto found;
 	}
 	if (rfs_fs_is_probe(name)) {
 		rfs_stat_inc(&fs->stats, probes);
 		return -ENOENT;
 	}
-	rc = resolve_virtual(fs, dir->path, name, src, &chain, msg, sizeof(msg));
+	rc = resolve_virtual(fs, dir->path, name, src, &chain, &st, msg,
+			     sizeof(msg));
 	if (rc < 0) {
 		rfs_stat_inc(&fs->stats, bad_names);
 		rfs_log(LOG_NOTICE, "%s: %s %s", path, rfs_err_name(rc), msg);
 		return rc;
 	}
-	n = rfs_nodes_get(fs->nodes, path, RFS_NODE_VIRTUAL, src, &chain);
+	n = virtual_node(fs, path, src, &chain, &st);
 found:
 	if (!n)
 		return -ENOMEM;
@@ -604,7 +702,12 @@ struct png_seen {
 	const char *dir;
 	size_t dirlen;
 	size_t n, cap;
-	struct { char *name, *src, *canonical; fuse_ino_t ino; } *e;
+	struct {
+		char *name, *src, *canonical;
+		struct rfs_src_id id;
+		rfs_key key;
+		fuse_ino_t ino;
+	} *e;
 };
 
 static void png_seen_add(const struct rfs_node *n, void *arg)
@@ -613,7 +716,7 @@ static void png_seen_add(const struct rfs_node *n, void *arg)
 	const char *base = strrchr(n->path, '/');
 	size_t bl;
 
-	if (n->kind != RFS_NODE_VIRTUAL || n->chain->format != RFS_FMT_PNG)
+	if (n->kind != RFS_NODE_VIRTUAL || n->format != RFS_FMT_PNG)
 		return;
 	base = base ? base + 1 : n->path;
 	if ((size_t)(base - n->path) != (ps->dirlen ? ps->dirlen + 1 : 0) ||
@@ -632,7 +735,9 @@ static void png_seen_add(const struct rfs_node *n, void *arg)
 	}
 	ps->e[ps->n].name = strndup(base, bl - 4);
 	ps->e[ps->n].src = strdup(n->src);
-	ps->e[ps->n].canonical = strdup(n->chain->canonical);
+	ps->e[ps->n].canonical = strdup(n->canonical);
+	ps->e[ps->n].id = n->id;
+	ps->e[ps->n].key = n->key;
 	ps->e[ps->n].ino = n->ino;
 	ps->n++;
 }
@@ -648,20 +753,18 @@ static int snapshot_add_worlds(struct rfs_fs *fs, struct rfs_node *dir,
 	for (size_t i = 0; i < ps.n; i++) {
 		struct stat sst;
 		struct rfs_src_id id;
-		rfs_key key;
 
+		/* only nodes of the source as it is now (note 4) */
 		if (rc == 0 && ps.e[i].name && ps.e[i].src &&
 		    ps.e[i].canonical &&
 		    fstatat(fs->rootfd, ps.e[i].src, &sst, 0) == 0 &&
+		    (rfs_src_id_from_stat(&id, &sst),
+		     !memcmp(&id, &ps.e[i].id, sizeof(id))) &&
 		    snprintf(name, sizeof(name), "%s.pgw", ps.e[i].name) <
-		    (int)sizeof(name)) {
-			rfs_src_id_from_stat(&id, &sst);
-			rfs_key_make(&key, &id, ps.e[i].canonical);
-			if (rfs_store_lookup(fs->store, &key, &id,
-					     ps.e[i].canonical, NULL) == 0)
-				rc = snapshot_add(d, cap, name, ps.e[i].ino,
-						  DT_REG);
-		}
+		    (int)sizeof(name) &&
+		    rfs_store_lookup(fs->store, &ps.e[i].key, &id,
+				     ps.e[i].canonical, NULL) == 0)
+			rc = snapshot_add(d, cap, name, ps.e[i].ino, DT_REG);
 		free(ps.e[i].name);
 		free(ps.e[i].src);
 		free(ps.e[i].canonical);
@@ -812,71 +915,65 @@ static int reply_open_fd(fuse_req_t req, struct fuse_file_info *fi, int fd,
 	return 0;
 }
 
-/* A world file node: its text, taken from the png object of key, read
- * with direct_io like a control file. */
-static void reply_open_world(struct rfs_fs *fs, const rfs_key *key,
-			     fuse_req_t req, struct fuse_file_info *fi)
+/* Reply to an open of n from the store, if its key's object is there:
+ * 0 (replied), -ENOENT (not indexed, or evicted since: the caller asks
+ * the pool), or another negative code (not replied).  A world node's
+ * handle holds the text taken from the png, read with direct_io like a
+ * control file; any other node's handle is the object's fd, and the page
+ * cache is kept (note 4). */
+static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
+			   fuse_req_t req, struct fuse_file_info *fi)
 {
-	const size_t cap = 512;
-	struct handle *h = malloc(sizeof(*h) + cap);
-	int n;
+	struct rfs_store_entry e;
+	struct handle *h = NULL;
+	struct stat ost;
+	int fd, rc;
 
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	h->fd = -1;
-	if ((n = world_text(fs, key, h->text, cap)) < 0) {
-		free(h);
-		fuse_reply_err(req, -n);
-		return;
-	}
-	h->len = (size_t)n;
-	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->direct_io = 1;
-	if (fuse_reply_open(req, fi) != 0)
-		handle_free(h);
-}
-
-/* Reply with fd, an open object of key.  Note 4 decides keep_cache. */
-static void reply_object_fd(struct rfs_node *n, const rfs_key *key, int fd,
-			    fuse_req_t req, struct fuse_file_info *fi)
-{
-	struct rfs_fs *fs = fs_of(req);
-
-	pthread_mutex_lock(&n->lock);
-	int keep = n->opened && memcmp(&n->last_key, key, sizeof(*key)) == 0;
-	if (n->opened && !keep)
-		n->key_changed = true;
-	int direct = n->key_changed;
-	n->opened = true;
-	n->last_key = *key;
-	pthread_mutex_unlock(&n->lock);
-	if (!keep && fs->se)
-		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
-	reply_open_fd(req, fi, fd, keep && !direct, direct);
-}
-
-/* Open key's object for node and reply. */
-static void reply_open_object(struct rfs_fs *fs, struct rfs_node *n,
-			      const rfs_key *key, fuse_req_t req,
-			      struct fuse_file_info *fi)
-{
+	rc = rfs_store_lookup(fs->store, &n->key, &n->id, n->canonical, &e);
+	if (rc < 0)
+		return rc;
+	/* -ENOENT: evicted since the lookup (the entry went first, so a
+	 * request now sees a miss and computes it again). */
+	if ((fd = rfs_store_open_object(fs->store, &n->key)) < 0)
+		return fd;
 	if (is_world(n)) {
-		reply_open_world(fs, key, req, fi);
-		return;
+		if (!(h = malloc(sizeof(*h) + 512))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		h->fd = -1;
+		if ((rc = world_text(fd, h->text, 512)) == -ENODATA) {
+			/* a png without a georeference has no world file */
+			fuse_reply_err(req, ENOENT);
+			rc = 0;
+			goto out;
+		}
+		if (rc < 0)
+			goto out;
+		h->len = (size_t)rc;
+		if ((rc = node_learn_size(n, h->len, e.created_ns)) < 0)
+			goto out;
+		fi->fh = (uint64_t)(uintptr_t)h;
+		fi->direct_io = 1;
+		if (fuse_reply_open(req, fi) != 0)
+			free(h);
+		h = NULL;
+		rc = 0;
+		goto out;
 	}
-	int fd = rfs_store_open_object(fs->store, key);
-
-	if (fd < 0) {
-		char hex[RFS_KEY_HEX];
-		rfs_key_hex(key, hex);
-		rfs_log(LOG_ERR, "%s: object %s is indexed but cannot be "
-			"opened: %s", n->path, hex, strerror(-fd));
-		fuse_reply_err(req, EIO);
-		return;
+	if (fstat(fd, &ost) < 0) {
+		rc = -errno;
+		goto out;
 	}
-	reply_object_fd(n, key, fd, req, fi);
+	if ((rc = node_learn_size(n, (uint64_t)ost.st_size,
+				  e.created_ns)) < 0)
+		goto out;
+	reply_open_fd(req, fi, fd, 1, 0);
+	return 0;
+out:
+	free(h);
+	close(fd);
+	return rc;
 }
 
 struct open_waiter {
@@ -913,98 +1010,136 @@ static int waiter_claim(struct open_waiter *w)
 	return 1;
 }
 
+static void open_failed(fuse_req_t req, struct rfs_node *n, int rc,
+			const char *msg)
+{
+	rfs_log(LOG_DEBUG, "open %s: %s %s", n->path, rfs_err_name(rc),
+		msg ? msg : "");
+	fuse_reply_err(req, rfs_err_errno(rc));
+}
+
 static void open_job_done(void *arg, int rc, const char *msg)
 {
 	struct open_waiter *w = arg;
 
 	if (waiter_claim(w)) {
-		if (rc == 0) {
-			reply_open_object(w->fs, w->n, &w->key, w->req, &w->fi);
-		} else {
-			rfs_log(LOG_DEBUG, "open %s: %s %s", w->n->path,
-				rfs_err_name(rc), msg ? msg : "");
-			fuse_reply_err(w->req, rfs_err_errno(rc));
+		/* Called on the committer's thread right after the commit,
+		 * before it can evict anything: only another mount sharing
+		 * the store can have removed the object meanwhile. */
+		if (rc == 0 &&
+		    (rc = open_from_store(w->fs, w->n, w->req, &w->fi)) < 0) {
+			if (rc == -ENOENT)
+				rc = -RFS_E_STORE_IO;
+			rfs_log(LOG_ERR, "open %s: the output was stored but "
+				"cannot be opened: %s", w->n->path,
+				rfs_strerror(rc));
 		}
+		if (rc < 0)
+			open_failed(w->req, w->n, rc, msg);
 	}
 	free(w);
+}
+
+/* Ask the pool for n's key with the open parked as its waiter.  Returns 0
+ * when the request is answered later (or was just answered EINTR), 1 when
+ * the key was committed since the caller looked, or a negative code (not
+ * replied). */
+static int open_request(struct rfs_fs *fs, struct rfs_node *n,
+			fuse_req_t req, struct fuse_file_info *fi)
+{
+	int src_fd = pin_node_source(fs, n);
+	struct rfs_job_spec spec = {
+		.key = n->key,
+		.src = n->id,
+		.src_fd = src_fd, /* the pool's from the request on */
+		.source_rel = n->src,
+		.canonical = n->canonical,
+		.vpath = n->path,
+		.uid = fuse_req_ctx(req)->uid,
+	};
+	struct open_waiter *w;
+	int rc;
+
+	if (src_fd < 0) {
+		if (src_fd == -ESTALE)
+			rfs_stat_inc(&fs->stats, stale_opens);
+		else
+			rfs_log(src_fd == -ENOENT ? LOG_DEBUG : LOG_WARNING,
+				"open %s: cannot open its source %s: %s %s",
+				n->path, n->src, rfs_err_name(src_fd),
+				rfs_strerror(src_fd));
+		return src_fd;
+	}
+	if (!(w = calloc(1, sizeof(*w)))) {
+		close(src_fd);
+		return -ENOMEM;
+	}
+	w->req = req;
+	w->fi = *fi;
+	w->fs = fs;
+	w->n = n;
+	w->key = n->key;
+	/* Registered before the job can end, so the callback can always
+	 * deregister it (note 3). */
+	fuse_req_interrupt_func(req, open_interrupted, w);
+	rc = rfs_pool_request(fs->pool, &spec, open_job_done, w);
+	if (rc == 0) {
+		rfs_stat_inc(&fs->stats, cache_misses);
+		return 0; /* answered by open_job_done */
+	}
+	if (!waiter_claim(w))
+		rc = 0; /* answered EINTR */
+	free(w);
+	if (rc < 0) {
+		char msg[RFS_MSG_MAX] = "";
+		rfs_pool_last_error(fs->pool, &n->key, NULL, msg, sizeof(msg),
+				    NULL);
+		rfs_log(LOG_DEBUG, "open %s: %s %s (remembered)", n->path,
+			rfs_err_name(rc), msg);
+	}
+	return rc;
 }
 
 static void open_virtual(fuse_req_t req, struct rfs_node *n,
 			 struct fuse_file_info *fi)
 {
 	struct rfs_fs *fs = fs_of(req);
-	struct stat sst;
-	struct rfs_job_spec spec;
-	int src_fd = pin_source(fs, n->src, &sst);
+	int rc;
 
-	if (src_fd < 0) {
-		fuse_reply_err(req, rfs_err_errno(src_fd));
+	/* Note 6: the name means another file now. */
+	if ((rc = source_check(fs, n, NULL)) < 0) {
+		if (rc == -ESTALE) {
+			rfs_stat_inc(&fs->stats, stale_opens);
+			rfs_log(LOG_DEBUG, "open %s: its source changed since "
+				"the lookup: ESTALE", n->path);
+		}
+		fuse_reply_err(req, rfs_err_errno(rc));
 		return;
 	}
-	rfs_src_id_from_stat(&spec.src, &sst);
-	rfs_key_make(&spec.key, &spec.src, n->chain->canonical);
-	if (rfs_store_lookup(fs->store, &spec.key, &spec.src,
-			     n->chain->canonical, NULL) == 0) {
-		if (is_world(n)) { /* text made from the png, not its bytes */
-			close(src_fd);
+	/* An object can be evicted between its commit and our open of it
+	 * (a tiny cache_size, concurrent readers): ask again, a few times. */
+	for (int tries = 0; tries < 3; tries++) {
+		rc = open_from_store(fs, n, req, fi);
+		if (rc == 0) {
 			rfs_stat_inc(&fs->stats, cache_hits);
-			reply_open_object(fs, n, &spec.key, req, fi);
 			return;
 		}
-		/* ENOENT: evicted since the lookup (the entry went first, so
-		 * the request below sees a miss and computes it again). */
-		int fd = rfs_store_open_object(fs->store, &spec.key);
-
-		if (fd >= 0) {
-			close(src_fd);
-			rfs_stat_inc(&fs->stats, cache_hits);
-			reply_object_fd(n, &spec.key, fd, req, fi);
-			return;
-		}
-		if (fd != -ENOENT) {
-			close(src_fd);
-			reply_open_object(fs, n, &spec.key, req, fi);
-			return;
-		}
+		if (rc != -ENOENT)
+			break;
+		rc = open_request(fs, n, req, fi);
+		if (rc <= 0)
+			break;
+		rc = -ENOENT;
 	}
-	struct open_waiter *w = calloc(1, sizeof(*w));
-	if (!w) {
-		close(src_fd);
-		fuse_reply_err(req, ENOMEM);
+	if (rc == 0)
 		return;
+	if (rc == -ENOENT) {
+		rfs_log(LOG_ERR, "open %s: its output was evicted three times "
+			"before it could be opened: cache_size is too small for "
+			"the outputs read at once", n->path);
+		rc = -RFS_E_STORE_IO;
 	}
-	w->req = req;
-	w->fi = *fi;
-	w->fs = fs;
-	w->n = n;
-	w->key = spec.key;
-	spec.src_fd = src_fd; /* the pool's from here on */
-	spec.source_rel = n->src;
-	spec.canonical = n->chain->canonical;
-	spec.vpath = n->path;
-	spec.warm = 0;
-	/* Registered before the job can end, so the callback can always
-	 * deregister it (note 3). */
-	fuse_req_interrupt_func(req, open_interrupted, w);
-	int rc = rfs_pool_request(fs->pool, &spec, open_job_done, w);
-	if (rc == 0) {
-		rfs_stat_inc(&fs->stats, cache_misses);
-		return; /* answered by open_job_done */
-	}
-	if (waiter_claim(w)) {
-		if (rc == 1) {
-			rfs_stat_inc(&fs->stats, cache_hits);
-			reply_open_object(fs, n, &spec.key, req, &w->fi);
-		} else {
-			char msg[RFS_MSG_MAX] = "";
-			rfs_pool_last_error(fs->pool, &spec.key, NULL, msg,
-					    sizeof(msg), NULL);
-			rfs_log(LOG_DEBUG, "open %s: %s %s (remembered)",
-				n->path, rfs_err_name(rc), msg);
-			fuse_reply_err(req, rfs_err_errno(rc));
-		}
-	}
-	free(w);
+	open_failed(req, n, rc, NULL);
 }
 
 static void open_ctl(fuse_req_t req, struct rfs_node *node,
@@ -1016,7 +1151,9 @@ static void open_ctl(fuse_req_t req, struct rfs_node *node,
 	size_t jobs_len = 0;
 
 	if (node == &fs->ctl_jobs) {
-		int rc = rfs_pool_jobs_json(fs->pool, &jobs, &jobs_len);
+		/* a user sees the jobs they asked for (pool.h) */
+		int rc = rfs_pool_jobs_json(fs->pool, fuse_req_ctx(req)->uid,
+					    &jobs, &jobs_len);
 		if (rc < 0) {
 			fuse_reply_err(req, rfs_err_errno(rc));
 			return;
@@ -1036,6 +1173,7 @@ static void open_ctl(fuse_req_t req, struct rfs_node *node,
 		h->len = jobs_len;
 		free(jobs);
 	} else {
+		atomic_store(&fs->stats.nodes, rfs_nodes_count(fs->nodes));
 		int n = rfs_stats_json(&fs->stats, fs->store,
 				       rfs_pool_workers(fs->pool), h->text,
 				       cap);
@@ -1135,89 +1273,101 @@ static const char *const vattrs[] = {
 	"user.rasterfs.error",
 };
 
-/* getxattr user.rasterfs.warm: the `rasterfs warm` command.  The source
- * is pinned here, and spec's key made again from the pinned descriptor
- * (pool.c note 8). */
-static int warm_xattr(struct rfs_fs *fs, struct rfs_node *n,
-		      struct rfs_job_spec *spec, char *buf, size_t len)
+/* getxattr user.rasterfs.warm: the `rasterfs warm` command. */
+static int warm_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
+		      char *buf, size_t len)
 {
 	char msg[RFS_MSG_MAX] = "";
-	struct stat sst;
-	int rc = pin_source(fs, n->src, &sst);
+	int rc = pin_node_source(fs, n);
+	struct rfs_job_spec spec = {
+		.key = n->key,
+		.src = n->id,
+		.src_fd = rc,
+		.source_rel = n->src,
+		.canonical = n->canonical,
+		.vpath = n->path,
+		.warm = 1,
+		.uid = uid,
+	};
 
 	if (rc < 0)
 		return rc;
-	spec->src_fd = rc;
-	rfs_src_id_from_stat(&spec->src, &sst);
-	rfs_key_make(&spec->key, &spec->src, n->chain->canonical);
-	spec->source_rel = n->src;
-	spec->canonical = n->chain->canonical;
-	spec->vpath = n->path;
-	spec->warm = 1;
-	rc = rfs_pool_request(fs->pool, spec, NULL, NULL);
+	rc = rfs_pool_request(fs->pool, &spec, NULL, NULL);
 	if (rc == 1)
 		return snprintf(buf, len, "done");
 	if (rc == 0)
 		return snprintf(buf, len, "queued");
-	rfs_pool_last_error(fs->pool, &spec->key, NULL, msg, sizeof(msg),
-			    NULL);
+	rfs_pool_last_error(fs->pool, &n->key, NULL, msg, sizeof(msg), NULL);
 	return snprintf(buf, len, "failed %s %s", rfs_err_name(rc),
 			msg[0] ? msg : rfs_strerror(rc));
 }
 
-static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n,
+/* getxattr user.rasterfs.cancel: the pool decides who may (pool.h). */
+static int cancel_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
+			char *buf, size_t len)
+{
+	int rc = rfs_pool_cancel(fs->pool, &n->key, uid);
+
+	if (rc == -EPERM) {
+		rfs_log(LOG_NOTICE, "cancel %s refused: uid %lu is neither "
+			"root, the mount's owner, nor the only user waiting "
+			"for the job", n->path, (unsigned long)uid);
+		return rc;
+	}
+	return snprintf(buf, len, "%s", rc == 0 ? "cancelled" : "none");
+}
+
+static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 			 const char *name, char *buf, size_t len)
 {
-	struct stat sst;
-	struct rfs_job_spec spec;
-	rfs_key key;
-	int rc = virtual_key(fs, n, &sst, &spec.src, &spec.key);
-	struct rfs_src_id id = spec.src;
-	int w;
+	const rfs_key *key = &n->key;
+	int rc, w;
 
-	if (rc < 0)
+	/* Note 6: the name means another file now (every attribute
+	 * describes, or acts on, the node's key). */
+	if ((rc = source_check(fs, n, NULL)) < 0)
 		return rc;
-	key = spec.key;
 	if (strcmp(name, "user.rasterfs.warm") == 0) {
-		w = warm_xattr(fs, n, &spec, buf, len);
+		w = warm_xattr(fs, n, uid, buf, len);
 	} else if (strcmp(name, "user.rasterfs.cancel") == 0) {
-		w = snprintf(buf, len, "%s", rfs_pool_cancel(fs->pool, &key) ==
-			     0 ? "cancelled" : "none");
+		w = cancel_xattr(fs, n, uid, buf, len);
 	} else if (strcmp(name, "user.rasterfs.progress") == 0) {
 		double progress = 0;
-		if (rfs_store_lookup(fs->store, &key, &id, n->chain->canonical,
+		if (rfs_store_lookup(fs->store, key, &n->id, n->canonical,
 				     NULL) == 0)
 			progress = 1;
 		else
-			rfs_pool_job_state(fs->pool, &key, NULL, &progress);
+			rfs_pool_job_state(fs->pool, key, NULL, &progress);
 		w = snprintf(buf, len, "%.0f", 100 * progress);
 	} else if (strcmp(name, "user.rasterfs.error") == 0) {
 		char msg[RFS_MSG_MAX];
 		int code;
-		if (rfs_pool_last_error(fs->pool, &key, &code, msg,
+		if (rfs_pool_last_error(fs->pool, key, &code, msg,
 					sizeof(msg), NULL) < 0)
 			return -ENODATA;
 		w = snprintf(buf, len, "%s %s", rfs_err_name(code), msg);
 	} else if (strcmp(name, "user.rasterfs.chain") == 0) {
-		w = snprintf(buf, len, "%s", n->chain->canonical);
+		w = snprintf(buf, len, "%s", n->canonical);
 	} else if (strcmp(name, "user.rasterfs.key") == 0) {
 		char hex[RFS_KEY_HEX];
-		rfs_key_hex(&key, hex);
+		rfs_key_hex(key, hex);
 		w = snprintf(buf, len, "%s", hex);
 	} else if (strcmp(name, "user.rasterfs.source") == 0) {
 		w = snprintf(buf, len, "%s", n->src);
 	} else if (strcmp(name, "user.rasterfs.state") == 0) {
 		const char *state = "absent";
-		if (rfs_store_lookup(fs->store, &key, &id, n->chain->canonical,
+		if (rfs_store_lookup(fs->store, key, &n->id, n->canonical,
 				     NULL) == 0)
 			state = "done";
 		else
-			rfs_pool_job_state(fs->pool, &key, &state, NULL);
+			rfs_pool_job_state(fs->pool, key, &state, NULL);
 		w = snprintf(buf, len, "%s", state);
 	} else {
 		return -ENODATA;
 	}
-	return w < 0 || (size_t)w >= len ? -ERANGE : w;
+	if (w < 0)
+		return w;
+	return (size_t)w >= len ? -ERANGE : w;
 }
 
 /* The getxattr/listxattr answer for len bytes of buf (len < 0: -errno),
@@ -1244,7 +1394,8 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	ssize_t len;
 
 	if (n->kind == RFS_NODE_VIRTUAL) {
-		len = virtual_xattr(fs, n, name, buf, sizeof(buf));
+		len = virtual_xattr(fs, n, fuse_req_ctx(req)->uid, name, buf,
+				    sizeof(buf));
 	} else if (n->kind == RFS_NODE_REAL) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/%s", fs->root, n->path);

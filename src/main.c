@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +42,8 @@ struct options {
 	char *cache_size;
 	unsigned keep_prefixes;
 	int keep_prefixes_set;
+	unsigned stall_timeout;
+	int stall_timeout_set;
 	/* the workers' user (confine.h) */
 	unsigned uid, gid;
 	int uid_set, gid_set;
@@ -61,6 +64,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("cache_size=%s", cache_size),
 	OPT("keep_prefixes=%u", keep_prefixes),
 	{ "keep_prefixes=", offsetof(struct options, keep_prefixes_set), 1 },
+	OPT("stall_timeout=%u", stall_timeout),
+	{ "stall_timeout=", offsetof(struct options, stall_timeout_set), 1 },
 	OPT("uid=%u", uid),
 	{ "uid=", offsetof(struct options, uid_set), 1 },
 	OPT("gid=%u", gid),
@@ -108,6 +113,8 @@ static void usage(const char *prog)
 	       "                       default RAM / workers, 0: no limit)\n"
 	       "    job_timeout=S      kill jobs running longer (RFS-E205; default 0:\n"
 	       "                       none)\n"
+	       "    stall_timeout=S    kill a job whose worker reports no progress\n"
+	       "                       for S seconds (RFS-E209; default 300, 0: never)\n"
 	       "    retry_after=S      a failed output fails at once for S seconds\n"
 	       "                       (default 60, 0: always retry)\n"
 	       "    cache_size=SIZE    keep at most SIZE bytes of outputs (20G, 500M;\n"
@@ -163,7 +170,8 @@ static char *default_cache_dir(void)
 	return strdup(buf);
 }
 
-/* mkdir -p */
+/* mkdir -p; private directories, as ~/.cache should be (the store
+ * tightens its own top directory, store.c). */
 static int make_dirs(const char *path)
 {
 	char buf[PATH_MAX];
@@ -173,11 +181,11 @@ static int make_dirs(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }
@@ -218,6 +226,21 @@ static int worker_user(const struct options *o, const char *root,
 		*gid = st.st_gid;
 	}
 	return 0;
+}
+
+/* Each open handle of an output holds one descriptor of the daemon: the
+ * soft limit (1024 by default) would fail opens and jobs long before the
+ * hard one (often 2^20), so take the hard one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			fprintf(stderr, "rasterfs: cannot raise the open file "
+				"limit: %s\n", strerror(errno));
+	}
 }
 
 /* Fork before anything starts a thread or opens the store; the parent
@@ -316,6 +339,8 @@ int main(int argc, char **argv)
 		opt.retry_after = 60;
 	if (!opt.keep_prefixes_set)
 		opt.keep_prefixes = 1;
+	if (!opt.stall_timeout_set)
+		opt.stall_timeout = 300;
 	if (!opt.max_pixels_set)
 		opt.max_pixels = 1ULL << 31;
 	if (!opt.worker_mem_set) {
@@ -338,6 +363,12 @@ int main(int argc, char **argv)
 
 	rfs_log_init("rasterfs", RFS_LOG_STDERR,
 		     cmd.debug ? LOG_DEBUG : LOG_INFO);
+	/* Whatever the daemon or its workers create (store directories,
+	 * objects, scratch files) is private to the mount's owner; readers
+	 * reach outputs only through the mount, with the source's
+	 * permissions (fs.c note 5). */
+	umask(077);
+	raise_fd_limit();
 	if ((rc = rfs_fs_init(&fs, opt.source)) < 0) {
 		fprintf(stderr, "rasterfs: source %s: %s\n", opt.source,
 			rfs_strerror(rc));
@@ -401,6 +432,8 @@ int main(int argc, char **argv)
 		.worker_mem = opt.worker_mem_mb << 20,
 		.max_pixels = opt.max_pixels,
 		.keep_prefixes = opt.keep_prefixes != 0,
+		.stall_timeout = opt.stall_timeout,
+		.owner = getuid(),
 		.root = fs.root,
 		.worker_uid = wuid,
 		.worker_gid = wgid,
@@ -423,7 +456,6 @@ int main(int argc, char **argv)
 	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), &fs);
 	if (!se)
 		goto out;
-	fs.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
@@ -457,14 +489,18 @@ int main(int argc, char **argv)
 	ret = ret < 0 ? 1 : 0;
 	rfs_log(LOG_INFO, "unmounting %s", cmd.mountpoint);
 out:
-	/* Unwind in reverse: workers stop before the store closes, so every
-	 * finished job is committed or dropped before the index goes. */
+	/* Unwind in reverse.  The jobs end first, while the FUSE device is
+	 * still open: on SIGTERM (or SIGINT) with readers waiting, they are
+	 * answered RFS-E206 (EIO) rather than cut off by the unmount
+	 * (ECONNABORTED), and no reply is written to a closed device.  The
+	 * workers stop before the store closes, so every finished job is
+	 * committed or dropped before the index goes. */
+	rfs_pool_free(pool);
 	if (se) {
 		if (mounted)
 			fuse_session_unmount(se);
 		fuse_remove_signal_handlers(se);
 	}
-	rfs_pool_free(pool);
 	rfs_store_close(store);
 	if (se)
 		fuse_session_destroy(se);

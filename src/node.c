@@ -5,11 +5,12 @@
 
 #include "rasterfs/node.h"
 
-#define NBUCKETS 4096
+#define NBUCKETS 16384 /* chains of a few nodes at 10^5 names */
 
 struct rfs_nodes {
 	pthread_mutex_t lock;
 	struct rfs_node root;
+	size_t count;
 	struct rfs_node *buckets[NBUCKETS];
 };
 
@@ -31,21 +32,15 @@ struct rfs_nodes *rfs_nodes_new(void)
 	pthread_mutex_init(&t->lock, NULL);
 	t->root.ino = FUSE_ROOT_ID;
 	t->root.kind = RFS_NODE_REAL;
-	t->root.path = strdup("");
+	t->root.path = "";
 	pthread_mutex_init(&t->root.lock, NULL);
-	if (!t->root.path) {
-		free(t);
-		return NULL;
-	}
 	return t;
 }
 
+/* The node and its strings are one allocation (node_make). */
 static void node_free(struct rfs_node *n)
 {
 	pthread_mutex_destroy(&n->lock);
-	free(n->path);
-	free(n->src);
-	free(n->chain);
 	free(n);
 }
 
@@ -59,7 +54,6 @@ void rfs_nodes_free(struct rfs_nodes *t)
 			t->buckets[b] = n->hnext;
 			node_free(n);
 		}
-	free(t->root.path);
 	pthread_mutex_destroy(&t->root.lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -72,46 +66,82 @@ struct rfs_node *rfs_nodes_find(struct rfs_nodes *t, fuse_ino_t ino)
 	return (struct rfs_node *)(uintptr_t)ino;
 }
 
+bool rfs_node_same_source(const struct rfs_node *n,
+			  const struct rfs_src_id *id)
+{
+	return n->kind == RFS_NODE_VIRTUAL && n->id.dev == id->dev &&
+	       n->id.ino == id->ino && n->id.size == id->size &&
+	       n->id.mtime_ns == id->mtime_ns;
+}
+
+static bool node_matches(const struct rfs_node *n, const char *path,
+			 enum rfs_node_kind kind,
+			 const struct rfs_vnode_info *vi)
+{
+	if (n->kind != kind || strcmp(n->path, path) != 0)
+		return false;
+	return kind != RFS_NODE_VIRTUAL ||
+	       memcmp(n->key.b, vi->key.b, sizeof(vi->key.b)) == 0;
+}
+
+/* One allocation: the node, then path, src and canonical. */
+static struct rfs_node *node_make(const char *path, enum rfs_node_kind kind,
+				  const struct rfs_vnode_info *vi)
+{
+	size_t pl = strlen(path) + 1;
+	size_t sl = vi ? strlen(vi->src) + 1 : 0;
+	size_t cl = vi ? strlen(vi->canonical) + 1 : 0;
+	struct rfs_node *n = calloc(1, sizeof(*n) + pl + sl + cl);
+	char *s;
+
+	if (!n)
+		return NULL;
+	s = (char *)(n + 1);
+	n->kind = kind;
+	n->nlookup = 1;
+	n->path = memcpy(s, path, pl);
+	pthread_mutex_init(&n->lock, NULL);
+	if (kind == RFS_NODE_VIRTUAL) {
+		n->src = memcpy(s + pl, vi->src, sl);
+		n->canonical = memcpy(s + pl + sl, vi->canonical, cl);
+		n->format = vi->format;
+		n->id = vi->id;
+		n->key = vi->key;
+		n->src_mode = vi->st->st_mode;
+		n->src_uid = vi->st->st_uid;
+		n->src_gid = vi->st->st_gid;
+	}
+	n->ino = (fuse_ino_t)(uintptr_t)n;
+	return n;
+}
+
 struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
-			       enum rfs_node_kind kind, const char *src,
-			       const struct rfs_chain *chain)
+			       enum rfs_node_kind kind,
+			       const struct rfs_vnode_info *vi)
 {
 	unsigned b = hash(path);
 	struct rfs_node *n;
 
+	assert(kind != RFS_NODE_VIRTUAL || (vi && vi->st));
 	if (path[0] == '\0')
 		return &t->root;
 	pthread_mutex_lock(&t->lock);
+	/* Another kind (a real file appeared where a virtual name was) or
+	 * another key (the source changed) gets a fresh node; the old one
+	 * lives until forgotten. */
 	for (n = t->buckets[b]; n; n = n->hnext)
-		if (strcmp(n->path, path) == 0)
+		if (node_matches(n, path, kind, vi))
 			break;
-	/* A path that changed kind (a real file appeared where a virtual name
-	 * was, say) gets a fresh node; the old one lives until forgotten. */
-	if (n && n->kind == kind) {
+	if (n) {
 		n->nlookup++;
 		goto out;
 	}
-	n = calloc(1, sizeof(*n));
+	n = node_make(path, kind, kind == RFS_NODE_VIRTUAL ? vi : NULL);
 	if (!n)
 		goto out;
-	n->kind = kind;
-	n->nlookup = 1;
-	n->path = strdup(path);
-	pthread_mutex_init(&n->lock, NULL);
-	if (kind == RFS_NODE_VIRTUAL) {
-		n->src = strdup(src);
-		n->chain = malloc(sizeof(*n->chain));
-		if (n->chain)
-			*n->chain = *chain;
-	}
-	if (!n->path || (kind == RFS_NODE_VIRTUAL && (!n->src || !n->chain))) {
-		node_free(n);
-		n = NULL;
-		goto out;
-	}
-	n->ino = (fuse_ino_t)(uintptr_t)n;
 	n->hnext = t->buckets[b];
 	t->buckets[b] = n;
+	t->count++;
 out:
 	pthread_mutex_unlock(&t->lock);
 	return n;
@@ -131,13 +161,23 @@ void rfs_nodes_forget(struct rfs_nodes *t, fuse_ino_t ino, uint64_t nlookup)
 		struct rfs_node **pp = &t->buckets[hash(n->path)];
 		while (*pp && *pp != n)
 			pp = &(*pp)->hnext;
-		if (*pp)
+		if (*pp) {
 			*pp = n->hnext;
+			t->count--;
+		}
 		pthread_mutex_unlock(&t->lock);
 		node_free(n);
 		return;
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+size_t rfs_nodes_count(struct rfs_nodes *t)
+{
+	pthread_mutex_lock(&t->lock);
+	size_t n = t->count;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 void rfs_nodes_each(struct rfs_nodes *t,

@@ -3,37 +3,282 @@
  * The output has the source's size, geotransform and CRS.  A GeoTIFF holds
  * one data type, so a source whose bands would map to different output
  * types gets the smallest type that holds them all (GDALDataTypeUnion).
+ * describe applies the same rule, and the nodata rule of
+ * rfs_focal_out_nodata (focal.h) to each band with a nodata value.
  */
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <cpl_error.h>
 #include <gdal.h>
 
+#include "lex.h"
 #include "ops_int.h"
+#include "steps_int.h"
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
 #include "rasterfs/focal.h"
 
-int rfs_op_focal_run(GDALDatasetH src, const struct rfs_step *step,
+/* ------------------------------------------------------------------ */
+/* Grammar (pure) */
+
+static const char *const stat_names[] = {
+	[RFS_FOCAL_MEAN] = "mean",
+	[RFS_FOCAL_MIN] = "min",
+	[RFS_FOCAL_MAX] = "max",
+	[RFS_FOCAL_SUM] = "sum",
+	[RFS_FOCAL_STD] = "std",
+	[RFS_FOCAL_RANGE] = "range",
+	[RFS_FOCAL_MEDIAN] = "median",
+};
+
+static const char *const shape_names[] = {
+	[RFS_FOCAL_SQUARE] = "square",
+	[RFS_FOCAL_CIRCLE] = "circle",
+};
+
+#define N_STATS ((int)(sizeof(stat_names) / sizeof(stat_names[0])))
+#define N_SHAPES ((int)(sizeof(shape_names) / sizeof(shape_names[0])))
+#define STATS_LIST "mean, min, max, sum, std, range, median"
+#define SHAPES_LIST "square, circle"
+
+const char *rfs_focal_stat_name(enum rfs_focal_stat s)
+{
+	return (unsigned)s < N_STATS ? stat_names[s] : "?";
+}
+
+const char *rfs_focal_shape_name(enum rfs_focal_shape s)
+{
+	return (unsigned)s < N_SHAPES ? shape_names[s] : "?";
+}
+
+/* SIZE text -> int; values too large for any window read as INT_MAX. */
+static int focal_size_value(struct rfs_tok t)
+{
+	size_t i = 0;
+	int v = 0;
+
+	while (i < t.n && t.p[i] == '0')
+		i++;
+	if (t.n - i > 6)
+		return 0x7fffffff;
+	for (; i < t.n; i++)
+		v = v * 10 + (t.p[i] - '0');
+	return v;
+}
+
+static int focal_bad_size(struct rfs_pctx *c, struct rfs_tok t, int v)
+{
+	int lo, hi;
+
+	if (v >= 3 && v <= RFS_FOCAL_MAX_SIZE && v % 2 == 0) {
+		lo = v - 1;
+		hi = v + 1 <= RFS_FOCAL_MAX_SIZE ? v + 1 : v - 1;
+	} else if (v > RFS_FOCAL_MAX_SIZE) {
+		lo = hi = RFS_FOCAL_MAX_SIZE;
+	} else {
+		lo = 3;
+		hi = 5;
+	}
+	if (lo == hi)
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "focal: SIZE must be an odd integer from 3 to %d, "
+			    "got '" TOKF "' (try focal=%d)",
+			    RFS_FOCAL_MAX_SIZE, TOKA(t), lo);
+	return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+		    "focal: SIZE must be an odd integer from 3 to %d, got '"
+		    TOKF "' (try focal=%d or focal=%d)",
+		    RFS_FOCAL_MAX_SIZE, TOKA(t), lo, hi);
+}
+
+/* list, then " (usage)" if usage is not NULL. */
+static int focal_bad_word(struct rfs_pctx *c, struct rfs_tok t,
+			  const char *what, const char *const *names, int n,
+			  const char *list, const char *usage)
+{
+	const char *s = rfs_tok_suggest(t, names, n);
+	const char *open = usage ? " (" : "", *close = usage ? ")" : "";
+
+	if (!usage)
+		usage = "";
+	if (s)
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "focal: '" TOKF "' is not a %s; did you mean '%s'? "
+			    "%s%s%s%s", TOKA(t), what, s, list, open, usage,
+			    close);
+	return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "focal: '" TOKF "' is not a %s. %s%s%s%s",
+			    TOKA(t), what, list, open, usage, close);
+}
+
+int rfs_focal_parse(struct rfs_pctx *c, const struct rfs_tok *args,
+		    struct rfs_step *st)
+{
+	const struct rfs_tok argtext = *args;
+	static const char *const keys[] = { "size", "stat", "shape" };
+	static const char *const words[] = {
+		"mean", "min", "max", "sum", "std", "range", "median",
+		"square", "circle",
+	};
+	enum { F_SIZE, F_STAT, F_SHAPE } slot;
+	struct rfs_args it = { argtext, false };
+	struct rfs_arg a;
+	struct rfs_tok size_tok = { "", 0 };
+	bool have[3] = { false, false, false };
+	static const char *const slot_name[] = { "SIZE", "statistic", "shape" };
+	int i = 0, v, rc;
+	double dummy;
+
+	st->op = RFS_OP_FOCAL;
+	st->u.focal.size = 0;
+	st->u.focal.stat = RFS_FOCAL_MEAN;
+	st->u.focal.shape = RFS_FOCAL_SQUARE;
+	while (rfs_args_next(&it, &a)) {
+		rc = rfs_arg_check(c, "focal", &a);
+		if (rc)
+			return rc;
+		if (a.has_key) {
+			if (rfs_tok_is(a.key, "size")) {
+				slot = F_SIZE;
+			} else if (rfs_tok_is(a.key, "stat")) {
+				slot = F_STAT;
+				i = rfs_tok_find(a.val, stat_names, N_STATS);
+				if (i < 0)
+					return focal_bad_word(c, a.val,
+						"statistic", stat_names,
+						N_STATS, "Statistics: "
+						STATS_LIST, NULL);
+			} else if (rfs_tok_is(a.key, "shape")) {
+				slot = F_SHAPE;
+				i = rfs_tok_find(a.val, shape_names, N_SHAPES);
+				if (i < 0)
+					return focal_bad_word(c, a.val, "shape",
+						shape_names, N_SHAPES,
+						"Shapes: " SHAPES_LIST, NULL);
+			} else {
+				return rfs_lex_unknown_option(c, "focal", &a, keys, 3,
+						      "size=, stat=, shape=");
+			}
+		} else if ((i = rfs_tok_find(a.val, stat_names, N_STATS)) >= 0) {
+			/* Numbers, statistics and shapes cannot be mistaken
+			 * for one another, so positionals go in any order. */
+			slot = F_STAT;
+		} else if ((i = rfs_tok_find(a.val, shape_names, N_SHAPES)) >= 0) {
+			slot = F_SHAPE;
+		} else if (rfs_lex_number(a.val, true, &dummy) != NUM_SYNTAX) {
+			slot = F_SIZE;
+		} else {
+			return focal_bad_word(c, a.val, "size, statistic or "
+					      "shape", words, 9, "Statistics: "
+					      STATS_LIST "; shapes: "
+					      SHAPES_LIST,
+					      STEP_USAGE(RFS_OP_FOCAL));
+		}
+		if (have[slot])
+			return rfs_lex_twice(c, "focal", slot_name[slot], &a);
+		have[slot] = true;
+		switch (slot) {
+		case F_SIZE:
+			size_tok = a.val;
+			if (!rfs_tok_digits(a.val))
+				return focal_bad_size(c, a.val, 0);
+			st->u.focal.size = focal_size_value(a.val);
+			break;
+		case F_STAT:
+			st->u.focal.stat = (enum rfs_focal_stat)i;
+			break;
+		case F_SHAPE:
+			st->u.focal.shape = (enum rfs_focal_shape)i;
+			break;
+		}
+	}
+	if (!have[F_SIZE])
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "focal: a window SIZE is required: %s",
+			    STEP_USAGE(RFS_OP_FOCAL));
+	v = st->u.focal.size;
+	if (v < 3 || v > RFS_FOCAL_MAX_SIZE || v % 2 == 0)
+		return focal_bad_size(c, size_tok, v);
+	if (st->u.focal.stat == RFS_FOCAL_MEDIAN && v > RFS_FOCAL_MAX_MEDIAN)
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "focal: median takes windows up to %d (its cost "
+			    "grows with SIZE squared), got %d (try focal=%d,"
+			    "median)", RFS_FOCAL_MAX_MEDIAN, v,
+			    RFS_FOCAL_MAX_MEDIAN);
+	return 0;
+}
+
+void rfs_focal_write(const struct rfs_step *st, struct rfs_cbuf *cb)
+{
+	rfs_cb_str(cb, "focal=");
+	rfs_cb_int(cb, st->u.focal.size);
+	rfs_cb_str(cb, ",");
+	rfs_cb_str(cb, stat_names[st->u.focal.stat]);
+	rfs_cb_str(cb, ",");
+	rfs_cb_str(cb, shape_names[st->u.focal.shape]);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Engine */
+
+/* The one type of the output (the rule above); a complex band fails. */
+static int out_type(const struct rfs_step *step, const struct rfs_grid *in,
+		    GDALDataType *t, char *msg, size_t msglen)
+{
+	for (int b = 0; b < in->nbands; b++) {
+		const GDALDataType it = in->bands[b].type;
+
+		if (GDALDataTypeIsComplex(it)) {
+			snprintf(msg, msglen, "focal: band %d is complex (%s); "
+				 "focal needs real values", b + 1,
+				 GDALGetDataTypeName(it));
+			return -RFS_E_PROCESS;
+		}
+		GDALDataType o = rfs_focal_out_type(it, step->u.focal.stat);
+		*t = b == 0 ? o : GDALDataTypeUnion(*t, o);
+	}
+	return 0;
+}
+
+static int focal_describe(const struct rfs_step *step,
+			  const struct rfs_grid *in, struct rfs_grid *out,
+			  char *msg, size_t msglen)
+{
+	GDALDataType t = GDT_Unknown;
+	int rc;
+
+	rfs_grid_init(out);
+	if ((rc = out_type(step, in, &t, msg, msglen)) ||
+	    (rc = rfs_grid_like(in, in->nbands, t, out)))
+		return rc;
+	for (int b = 0; b < in->nbands; b++) {
+		const struct rfs_band_info *ib = &in->bands[b];
+
+		if (!ib->has_nodata)
+			continue; /* see describe.h on NaN-only windows */
+		out->bands[b].has_nodata = true;
+		out->bands[b].nodata = rfs_focal_out_nodata(
+			ib->type, t, step->u.focal.stat, 1, ib->nodata);
+	}
+	return 0;
+}
+
+static int focal_run(GDALDatasetH src, const struct rfs_step *step,
 		     const struct rfs_op_ctx *ctx, GDALDatasetH *out)
 {
 	const int nb = GDALGetRasterCount(src);
 	GDALDataType t = GDT_Unknown;
 	GDALDatasetH ds = NULL;
+	struct rfs_grid in;
 	int rc = 0;
 
-	for (int b = 1; b <= nb; b++) {
-		GDALDataType in =
-			GDALGetRasterDataType(GDALGetRasterBand(src, b));
-		if (GDALDataTypeIsComplex(in)) {
-			snprintf(ctx->msg, ctx->msglen, "focal: band %d is "
-				 "complex (%s); focal needs real values", b,
-				 GDALGetDataTypeName(in));
-			return -RFS_E_PROCESS;
-		}
-		GDALDataType o = rfs_focal_out_type(in, step->u.focal.stat);
-		t = b == 1 ? o : GDALDataTypeUnion(t, o);
-	}
+	if ((rc = rfs_grid_from_dataset(src, &in)) < 0)
+		return rc;
+	rc = out_type(step, &in, &t, ctx->msg, ctx->msglen);
+	rfs_grid_clear(&in);
+	if (rc)
+		return rc;
 	rc = rfs_ops_create_like(src, nb, t, ctx, &ds);
 	if (rc)
 		return rc;
@@ -69,3 +314,5 @@ int rfs_op_focal_run(GDALDatasetH src, const struct rfs_step *step,
 	*out = ds;
 	return 0;
 }
+
+const struct rfs_step_engine rfs_focal_engine = { focal_describe, focal_run };

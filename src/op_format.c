@@ -22,9 +22,14 @@
  * chunk keyed RFS_WORLDFILE_KEY before the image data, where the FUSE
  * layer reads it to serve the X.pgw sibling (see fs.c): no second object
  * in the store, and the text can never disagree with the PNG it describes.
+ *
+ * The format is not a step (no row in the step table: it changes no grid
+ * and ends the chain), but its grammar lives here with its writers:
+ * fmt=gtiff|cog|png[,STRETCH], parsed by rfs_fmt_parse for chain.c.
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +39,111 @@
 #include <cpl_string.h>
 #include <gdal.h>
 
+#include "lex.h"
 #include "ops_int.h"
+#include "steps_int.h"
 #include "rasterfs/err.h"
 #include "rasterfs/ops.h"
+
+/* ------------------------------------------------------------------ */
+/* Grammar (pure): fmt=gtiff|cog|png[,STRETCH] (chain.c, design note 5) */
+
+static const char *const format_names[] = {
+	[RFS_FMT_GTIFF] = "gtiff",
+	[RFS_FMT_COG] = "cog",
+	[RFS_FMT_PNG] = "png",
+};
+
+static const char *const stretch_names[] = {
+	[RFS_STRETCH_MINMAX] = "minmax",
+	[RFS_STRETCH_P2] = "p2",
+};
+
+#define N_FORMATS ((int)(sizeof(format_names) / sizeof(format_names[0])))
+#define N_STRETCHES ((int)(sizeof(stretch_names) / sizeof(stretch_names[0])))
+#define FMT_USAGE "fmt=gtiff|cog|png[,STRETCH] as the last step (STRETCH " \
+	"for png: minmax or p2), e.g. fmt=cog or fmt=png,p2"
+
+const char rfs_fmt_usage[] = FMT_USAGE;
+
+const char *rfs_format_name(enum rfs_format f)
+{
+	return (unsigned)f < N_FORMATS ? format_names[f] : "?";
+}
+
+const char *rfs_stretch_name(enum rfs_stretch s)
+{
+	return (unsigned)s < N_STRETCHES ? stretch_names[s] : "?";
+}
+
+static int fmt_bad_word(struct rfs_pctx *c, struct rfs_tok t)
+{
+	static const char *const words[] = {
+		"gtiff", "cog", "png", "minmax", "p2",
+	};
+	const char *s = rfs_tok_suggest(t, words, 5);
+
+	if (s)
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "fmt: '" TOKF "' is not a format "
+			    "or stretch; did you mean '%s'? " FMT_USAGE,
+			    TOKA(t), s);
+	return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "fmt: '" TOKF "' is not a format or "
+		    "stretch: " FMT_USAGE, TOKA(t));
+}
+
+int rfs_fmt_parse(struct rfs_pctx *c, const struct rfs_tok *args,
+		  struct rfs_chain *out)
+{
+	const struct rfs_tok argtext = *args;
+	static const char *const keys[] = { "format", "stretch" };
+	struct rfs_args it = { argtext, false };
+	struct rfs_arg a;
+	bool have_fmt = false, have_stretch = false;
+	int i, rc;
+
+	out->format = RFS_FMT_GTIFF;
+	out->stretch = RFS_STRETCH_MINMAX;
+	while (rfs_args_next(&it, &a)) {
+		rc = rfs_arg_check(c, "fmt", &a);
+		if (rc)
+			return rc;
+		if (a.has_key && !rfs_tok_is(a.key, "format") &&
+		    !rfs_tok_is(a.key, "stretch"))
+			return rfs_lex_unknown_option(c, "fmt", &a, keys, 2,
+					      "format=, stretch=");
+		if ((!a.has_key || rfs_tok_is(a.key, "format")) &&
+		    (i = rfs_tok_find(a.val, format_names, N_FORMATS)) >= 0) {
+			if (have_fmt)
+				return rfs_lex_twice(c, "fmt", "format", &a);
+			have_fmt = true;
+			out->format = (enum rfs_format)i;
+		} else if ((!a.has_key || rfs_tok_is(a.key, "stretch")) &&
+			   (i = rfs_tok_find(a.val, stretch_names,
+					 N_STRETCHES)) >= 0) {
+			if (have_stretch)
+				return rfs_lex_twice(c, "fmt", "stretch", &a);
+			have_stretch = true;
+			out->stretch = (enum rfs_stretch)i;
+		} else {
+			return fmt_bad_word(c, a.val);
+		}
+	}
+	if (!have_fmt)
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "fmt: a format is required: " FMT_USAGE);
+	if (have_stretch && out->format != RFS_FMT_PNG)
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "fmt: a stretch applies to png only, not %s (try "
+			    "fmt=png,%s)", format_names[out->format],
+			    stretch_names[out->stretch]);
+	return 0;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Writers */
 
 #define STRIP_BYTES (8 << 20) /* per strip buffer, as doubles */
 #define HIST_BINS 65536

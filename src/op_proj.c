@@ -8,65 +8,147 @@
  * transformer is fitted per chunk) and -et 0.125 (error threshold, pixels).
  * Both are GDAL 3.6's defaults; spelling them here keeps a cache key
  * meaning the same bytes if a later GDAL changes its defaults.
+ *
+ * Here: the grammar (parse, canonical text; pure), describe (GDALWarp to a
+ * VRT with the same arguments, describe.c) and run.
  */
-#include <stdio.h>
+#include <stdbool.h>
+#include <string.h>
 
-#include <cpl_error.h>
 #include <cpl_string.h>
 #include <gdal.h>
-#include <gdal_utils.h>
 
+#include "lex.h"
 #include "ops_int.h"
+#include "steps_int.h"
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
 
-int rfs_op_proj_run(GDALDatasetH src, const struct rfs_step *step,
-		    const struct rfs_op_ctx *ctx, GDALDatasetH *out)
-{
-	char res[64];
-	char **argv = NULL;
-	GDALWarpAppOptions *opts = NULL;
-	int usage_error = 0, rc = 0;
+/* ------------------------------------------------------------------ */
+/* Grammar (pure) */
 
-	argv = CSLAddString(argv, "-of");
-	argv = CSLAddString(argv, ctx->stream ? "VRT" : "GTiff");
+int rfs_proj_parse(struct rfs_pctx *c, const struct rfs_tok *args,
+		   struct rfs_step *st)
+{
+	static const char *const keys[] = { "crs", "res", "resampling" };
+	struct rfs_args it = { *args, false };
+	struct rfs_arg a;
+	bool have_crs = false, have_res = false, have_rs = false;
+	enum rfs_num_err ne;
+	int rc;
+
+	st->op = RFS_OP_PROJ;
+	st->u.proj.res = 0;
+	st->u.proj.resampling = RFS_RS_NEAR;
+	while (rfs_args_next(&it, &a)) {
+		rc = rfs_arg_check(c, "proj", &a);
+		if (rc)
+			return rc;
+		if (!a.has_key) {
+			/* A CRS always has a ':', a method never: no
+			 * ambiguity, so any order. */
+			if (!memchr(a.val.p, ':', a.val.n) &&
+			    (have_crs || rfs_tok_is(a.val, "nearest") ||
+			     rfs_lex_is_resampling(a.val))) {
+				if (have_rs)
+					return rfs_lex_twice(c, "proj",
+						     "resampling method", &a);
+				have_rs = true;
+				rc = rfs_lex_resampling(c, "proj", a.val,
+						      &st->u.proj.resampling);
+			} else {
+				if (have_crs)
+					return rfs_lex_twice(c, "proj", "CRS", &a);
+				have_crs = true;
+				rc = rfs_lex_crs(c, "proj", a.val,
+					       st->u.proj.crs);
+			}
+		} else if (rfs_tok_is(a.key, "crs")) {
+			if (have_crs)
+				return rfs_lex_twice(c, "proj", "CRS", &a);
+			have_crs = true;
+			rc = rfs_lex_crs(c, "proj", a.val, st->u.proj.crs);
+		} else if (rfs_tok_is(a.key, "res")) {
+			if (have_res)
+				return rfs_lex_twice(c, "proj", "res", &a);
+			have_res = true;
+			ne = rfs_lex_number(a.val, false, &st->u.proj.res);
+			if (ne == NUM_LONG)
+				return rfs_lex_fail(c, -RFS_E_TOO_LONG,
+					    "proj: res value is longer than %d "
+					    "characters", NUM_MAX);
+			if (ne != NUM_OK || st->u.proj.res <= 0)
+				return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+					    "proj: res must be a positive "
+					    "pixel size in the target CRS's "
+					    "units, got '" TOKF "'%s%s (e.g. "
+					    "res=30)",
+					    TOKA(a.val), ne ? ": " : "",
+					    ne ? rfs_lex_num_why(ne) : "");
+		} else if (rfs_tok_is(a.key, "resampling")) {
+			if (have_rs)
+				return rfs_lex_twice(c, "proj", "resampling method",
+					     &a);
+			have_rs = true;
+			rc = rfs_lex_resampling(c, "proj", a.val,
+					      &st->u.proj.resampling);
+		} else {
+			return rfs_lex_unknown_option(c, "proj", &a, keys, 3,
+					      "crs=, res=, resampling=");
+		}
+		if (rc)
+			return rc;
+	}
+	if (!have_crs)
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "proj: a target CRS is required: %s",
+			    STEP_USAGE(RFS_OP_PROJ));
+	return 0;
+}
+
+void rfs_proj_write(const struct rfs_step *st, struct rfs_cbuf *cb)
+{
+	rfs_cb_str(cb, "proj=");
+	rfs_cb_str(cb, st->u.proj.crs);
+	/* res=0 is refused by the parser: 0 means "not given" */
+	if (st->u.proj.res != 0) {
+		rfs_cb_str(cb, ",res=");
+		rfs_cb_num(cb, st->u.proj.res);
+	}
+	rfs_cb_str(cb, ",");
+	rfs_cb_str(cb, rfs_lex_rs_names[st->u.proj.resampling]);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Engine */
+
+/* The gdalwarp arguments of run and describe, but -tr. */
+static char **proj_argv(const struct rfs_step *step)
+{
+	char **argv = NULL;
+
 	argv = CSLAddString(argv, "-t_srs");
 	argv = CSLAddString(argv, step->u.proj.crs);
 	argv = CSLAddString(argv, "-r");
-	argv = CSLAddString(argv, rfs_resampling_name(step->u.proj.resampling));
-	argv = rfs_ops_warp_options(argv);
-	if (step->u.proj.res != 0) {
-		if (rfs_format_double(step->u.proj.res, res, sizeof(res)) < 0) {
-			snprintf(ctx->msg, ctx->msglen, "proj: bad res");
-			rc = -RFS_E_PROCESS;
-			goto out;
-		}
-		argv = CSLAddString(argv, "-tr");
-		argv = CSLAddString(argv, res);
-		argv = CSLAddString(argv, res);
-	}
-	for (const char *const *co = rfs_ops_gtiff_options;
-	     !ctx->stream && *co; co++) {
-		argv = CSLAddString(argv, "-co");
-		argv = CSLAddString(argv, *co);
-	}
-
-	CPLErrorReset();
-	opts = GDALWarpAppOptionsNew(argv, NULL);
-	if (!opts) {
-		rc = rfs_ops_gdal_error("proj: bad warp options", ctx->msg,
-					ctx->msglen);
-		goto out;
-	}
-	GDALWarpAppOptionsSetProgress(opts, ctx->progress, ctx->progress_arg);
-	/* streamed: an in-memory warped VRT that holds src (which outlives
-	 * it, see ops.c); each block is warped when the next step reads it */
-	*out = GDALWarp(ctx->stream ? "" : ctx->dst_path, NULL, 1, &src, opts,
-			&usage_error);
-	if (!*out)
-		rc = rfs_ops_gdal_error("proj", ctx->msg, ctx->msglen);
-out:
-	GDALWarpAppOptionsFree(opts);
-	CSLDestroy(argv);
-	return rc;
+	argv = CSLAddString(argv,
+			    rfs_resampling_name(step->u.proj.resampling));
+	return rfs_ops_warp_options(argv);
 }
+
+static int proj_describe(const struct rfs_step *step,
+			 const struct rfs_grid *in, struct rfs_grid *out,
+			 char *msg, size_t msglen)
+{
+	return rfs_describe_warp(in, proj_argv(step), step->u.proj.res,
+				 "proj", out, msg, msglen);
+}
+
+static int proj_run(GDALDatasetH src, const struct rfs_step *step,
+		    const struct rfs_op_ctx *ctx, GDALDatasetH *out)
+{
+	return rfs_ops_warp(src, proj_argv(step), step->u.proj.res, "proj",
+			    ctx, out);
+}
+
+const struct rfs_step_engine rfs_proj_engine = { proj_describe, proj_run };

@@ -14,10 +14,12 @@
  * the type's range (Byte 0, Int16 32767, ...); if a class uses that too,
  * the nearest free value stepping inward from the usual one.  There are at
  * most RFS_CHAIN_MAX_RANGES + 1 classes, so a free value always exists.
- * The output always declares that nodata, even when no cell gets it.
+ * The output always declares that nodata, even when no cell gets it;
+ * describe says so from the classes alone.
  */
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +27,181 @@
 #include <cpl_error.h>
 #include <gdal.h>
 
+#include "lex.h"
 #include "ops_int.h"
+#include "steps_int.h"
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
+
+/* ------------------------------------------------------------------ */
+/* Grammar (pure) */
+
+static void range_text(const struct rfs_range *r, char *buf, size_t len)
+{
+	char lo[48], hi[48], v[48];
+
+	rfs_format_double(r->lo, lo, sizeof(lo));
+	rfs_format_double(r->hi, hi, sizeof(hi));
+	rfs_format_double(r->value, v, sizeof(v));
+	snprintf(buf, len, "%s:%s:%s", lo, hi, v);
+}
+
+static int reclass_number(struct rfs_pctx *c, struct rfs_tok range,
+			  struct rfs_tok t,
+			  const char *what, bool allow_inf, double *out)
+{
+	enum rfs_num_err ne = rfs_lex_number(t, allow_inf, out);
+
+	if (ne == NUM_OK)
+		return 0;
+	if (ne == NUM_LONG)
+		return rfs_lex_fail(c, -RFS_E_TOO_LONG,
+			    "reclass: a number in '" TOKF "' is longer than %d "
+			    "characters", TOKA(range), NUM_MAX);
+	return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+		    "reclass: in range '" TOKF "', %s '" TOKF "' is not "
+		    "allowed: %s (%s)", TOKA(range), what, TOKA(t),
+		    rfs_lex_num_why(ne),
+		    allow_inf ? "a and b are numbers, inf or -inf" :
+		    "v is a finite number");
+}
+
+static int parse_range(struct rfs_pctx *c, struct rfs_tok t,
+		       struct rfs_range *r)
+{
+	struct rfs_tok a, rest, b, v, extra;
+	char txt[160];
+	int rc;
+
+	if (!rfs_tok_split(t, ':', &a, &rest) ||
+	    !rfs_tok_split(rest, ':', &b, &v) ||
+	    rfs_tok_split(v, ':', &v, &extra))
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "reclass: '" TOKF "' is not a range a:b:v (e.g. "
+			    "0:100:1 maps [0,100) to 1; a and b may be inf or "
+			    "-inf)", TOKA(t));
+	rc = reclass_number(c, t, a, "a", true, &r->lo);
+	if (!rc)
+		rc = reclass_number(c, t, b, "b", true, &r->hi);
+	if (!rc)
+		rc = reclass_number(c, t, v, "v", false, &r->value);
+	if (rc)
+		return rc;
+	if (!(r->lo < r->hi)) {
+		range_text(r, txt, sizeof(txt));
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "reclass: range %s is empty: a must be less than "
+			    "b (ranges are half-open [a,b), e.g. 0:100:1)",
+			    txt);
+	}
+	return 0;
+}
+
+int rfs_reclass_parse(struct rfs_pctx *c, const struct rfs_tok *args,
+		      struct rfs_step *st)
+{
+	const struct rfs_tok argtext = *args;
+	static const char *const keys[] = { "other" };
+	struct rfs_args it = { argtext, false };
+	struct rfs_arg a;
+	struct rfs_range tmp, *r = st->u.reclass.ranges;
+	bool have_other = false;
+	char t1[160], t2[160];
+	enum rfs_num_err ne;
+	int i, j, n = 0, rc;
+
+	st->op = RFS_OP_RECLASS;
+	st->u.reclass.has_other = false;
+	st->u.reclass.other = 0;
+	while (rfs_args_next(&it, &a)) {
+		rc = rfs_arg_check(c, "reclass", &a);
+		if (rc)
+			return rc;
+		if (!a.has_key) {
+			if (n == RFS_CHAIN_MAX_RANGES)
+				return rfs_lex_fail(c, -RFS_E_TOO_LONG,
+					    "reclass: at most %d ranges",
+					    RFS_CHAIN_MAX_RANGES);
+			rc = parse_range(c, a.val, &r[n]);
+			if (rc)
+				return rc;
+			n++;
+		} else if (rfs_tok_is(a.key, "other")) {
+			if (have_other)
+				return rfs_lex_twice(c, "reclass", "other", &a);
+			have_other = true;
+			if (rfs_tok_is(a.val, "nodata"))
+				continue;
+			ne = rfs_lex_number(a.val, false, &st->u.reclass.other);
+			if (ne == NUM_LONG)
+				return rfs_lex_fail(c, -RFS_E_TOO_LONG,
+					    "reclass: other value is longer "
+					    "than %d characters", NUM_MAX);
+			if (ne != NUM_OK)
+				return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+					    "reclass: other must be a finite "
+					    "number or 'nodata', got '" TOKF
+					    "': %s", TOKA(a.val), rfs_lex_num_why(ne));
+			st->u.reclass.has_other = true;
+		} else {
+			return rfs_lex_unknown_option(c, "reclass", &a, keys, 1,
+					      "other=");
+		}
+	}
+	if (n == 0)
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "reclass: at least one range a:b:v is required: %s",
+			    STEP_USAGE(RFS_OP_RECLASS));
+
+	/* Insertion sort by lo (n <= 64), then neighbours must not overlap;
+	 * any overlap in a sorted list shows up between neighbours. */
+	for (i = 1; i < n; i++) {
+		tmp = r[i];
+		for (j = i; j > 0 && (r[j - 1].lo > tmp.lo ||
+				      (r[j - 1].lo == tmp.lo &&
+				       r[j - 1].hi > tmp.hi)); j--)
+			r[j] = r[j - 1];
+		r[j] = tmp;
+	}
+	for (i = 0; i + 1 < n; i++) {
+		if (r[i].hi > r[i + 1].lo) {
+			range_text(&r[i], t1, sizeof(t1));
+			range_text(&r[i + 1], t2, sizeof(t2));
+			return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+				    "reclass: ranges %s and %s overlap; each "
+				    "value may fall in one range only (ranges "
+				    "are half-open [a,b): 0:100:1,100:200:2 "
+				    "do not overlap)", t1, t2);
+		}
+	}
+	st->u.reclass.n = n;
+	return 0;
+}
+
+void rfs_reclass_write(const struct rfs_step *st, struct rfs_cbuf *cb)
+{
+	const struct rfs_range *r = st->u.reclass.ranges;
+
+	rfs_cb_str(cb, "reclass=");
+	for (int i = 0; i < st->u.reclass.n; i++) {
+		if (i)
+			rfs_cb_str(cb, ",");
+		rfs_cb_num(cb, r[i].lo);
+		rfs_cb_str(cb, ":");
+		rfs_cb_num(cb, r[i].hi);
+		rfs_cb_str(cb, ":");
+		rfs_cb_num(cb, r[i].value);
+	}
+	rfs_cb_str(cb, ",other=");
+	if (st->u.reclass.has_other)
+		rfs_cb_num(cb, st->u.reclass.other);
+	else
+		rfs_cb_str(cb, "nodata");
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Engine */
 
 #define BLOCK_ROWS 256            /* one row of output tiles */
 #define BLOCK_BYTES (32 << 20)
@@ -142,7 +316,7 @@ static void map_block(const struct rfs_step *step, double *v, size_t n,
 	}
 }
 
-int rfs_op_reclass_run(GDALDatasetH src, const struct rfs_step *step,
+static int reclass_run(GDALDatasetH src, const struct rfs_step *step,
 		       const struct rfs_op_ctx *ctx, GDALDatasetH *out)
 {
 	const int nb = GDALGetRasterCount(src);
@@ -206,3 +380,27 @@ out:
 	free(buf);
 	return rc;
 }
+
+static int reclass_describe(const struct rfs_step *step,
+			    const struct rfs_grid *in, struct rfs_grid *out,
+			    char *msg, size_t msglen)
+{
+	GDALDataType type;
+	double nodata;
+	int rc;
+
+	(void)msg;
+	(void)msglen;
+	choose_type(step, &type, &nodata);
+	if ((rc = rfs_grid_like(in, in->nbands, type, out)))
+		return rc;
+	for (int b = 0; b < out->nbands; b++) {
+		out->bands[b].has_nodata = true;
+		out->bands[b].nodata = nodata;
+	}
+	return 0;
+}
+
+const struct rfs_step_engine rfs_reclass_engine = {
+	reclass_describe, reclass_run,
+};

@@ -27,7 +27,10 @@
  * too), sees every message.  A job during which GDAL reported any
  * CE_Failure fails with the first one, even if the call that reported it
  * went on (a truncated source read through gdaldem "succeeded" with an
- * all-nodata output); CPLE_OutOfMemory anywhere makes it RFS_E_NOMEM, a
+ * all-nodata output), except the per-point failures of a coordinate
+ * transformation, which GDAL's warper expects and masks (a point outside
+ * the target projection's domain: gdalwarp reports them and succeeds);
+ * CPLE_OutOfMemory anywhere makes it RFS_E_NOMEM, a
  * full disk (errno ENOSPC or EDQUOT at the failure) RFS_E_NOSPACE.  A full
  * disk may also leave libtiff retrying its directory write forever, so the
  * first ENOSPC failure calls the process's nospace hook (the worker
@@ -55,6 +58,7 @@
 #include <gdal_utils.h>
 #include <ogr_srs_api.h>
 #include <gdal.h>
+#include <proj.h>
 #include <xxhash.h>
 
 #include "ops_int.h"
@@ -63,6 +67,7 @@
 #include "rasterfs/filecheck.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
+#include "rasterfs/step.h"
 
 #define STATS_WEIGHT 0.25 /* the statistics pass, in steps */
 #define FORMAT_WEIGHT 0.5 /* writing a COG or PNG, in steps */
@@ -73,28 +78,6 @@
 const char *const rfs_ops_gtiff_options[] = {
 	"TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "BIGTIFF=IF_SAFER",
 	"COMPRESS=NONE", NULL,
-};
-
-static const struct {
-	enum rfs_op op;
-	rfs_op_run_fn run;
-} op_table[] = {
-	{ RFS_OP_PROJ, rfs_op_proj_run },
-	{ RFS_OP_FOCAL, rfs_op_focal_run },
-	{ RFS_OP_RECLASS, rfs_op_reclass_run },
-	{ RFS_OP_SLOPE, rfs_op_terrain_run },
-	{ RFS_OP_ASPECT, rfs_op_terrain_run },
-	{ RFS_OP_HILLSHADE, rfs_op_terrain_run },
-	{ RFS_OP_ROUGHNESS, rfs_op_terrain_run },
-	{ RFS_OP_TRI, rfs_op_terrain_run },
-	{ RFS_OP_TPI, rfs_op_terrain_run },
-	{ RFS_OP_RES, rfs_op_grid_run },
-	{ RFS_OP_SIZE, rfs_op_grid_run },
-	{ RFS_OP_CLIP, rfs_op_grid_run },
-	{ RFS_OP_BAND, rfs_op_bands_run },
-	{ RFS_OP_TYPE, rfs_op_bands_run },
-	{ RFS_OP_NODATA, rfs_op_bands_run },
-	{ RFS_OP_NDI, rfs_op_bands_run },
 };
 
 struct chain_progress {
@@ -120,6 +103,38 @@ struct err_watch {
 
 /* One job at a time per process: the handler's state. */
 static struct err_watch *cur_watch;
+
+/* PROJ's messages for its coordinate transformation errors
+ * (PROJ_ERR_COORD_TRANSFM*: "Point outside of projection domain", ...),
+ * taken from PROJ at start-up: GDAL reports each failed point with it
+ * (up to 20 per transformation, then "Reprojection failed, err = N,
+ * further errors will be suppressed"). */
+#define NBENIGN 16
+static char benign_text[NBENIGN][96];
+
+static void benign_init(void)
+{
+	for (int i = 0; i < NBENIGN; i++) {
+		const char *t = proj_context_errno_string(
+			NULL, PROJ_ERR_COORD_TRANSFM + i);
+		snprintf(benign_text[i], sizeof(benign_text[i]), "%s",
+			 t && !strstr(t, "nknown") ? t : "");
+	}
+}
+
+/* Is m a per-point failure of a coordinate transformation (see the notes
+ * above)?  "PROJ: " is PROJ's own log of one (a CRS that cannot be made
+ * fails its step's call instead). */
+static int benign(const char *m)
+{
+	if (!strncmp(m, "PROJ: ", 6) ||
+	    !strncmp(m, "Reprojection failed, err = ", 27))
+		return 1;
+	for (int i = 0; i < NBENIGN; i++)
+		if (benign_text[i][0] && !strcmp(m, benign_text[i]))
+			return 1;
+	return 0;
+}
 static void (*nospace_hook)(const char *msg);
 
 void rfs_ops_set_nospace_hook(void (*fn)(const char *msg))
@@ -141,7 +156,7 @@ static void CPL_STDCALL watch_handler(CPLErr cls, CPLErrorNum no,
 		if ((no == CPLE_OutOfMemory && cls >= CE_Warning) ||
 		    (cls >= CE_Failure && saved == ENOMEM))
 			w->nomem = 1;
-		if (cls >= CE_Failure) {
+		if (cls >= CE_Failure && !(m && benign(m))) {
 			if (!w->failures++)
 				snprintf(w->first, sizeof(w->first), "%s",
 					 m ? m : "GDAL reported a failure");
@@ -215,6 +230,7 @@ void rfs_ops_init(int cache_mb)
 	char buf[32];
 
 	GDALAllRegister();
+	benign_init();
 	CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
 	CPLSetConfigOption("GDAL_NUM_THREADS", "1");
 	CPLSetConfigOption("CHECK_DISK_FREE_SPACE", "YES");
@@ -438,12 +454,12 @@ static int out_of_space(const char *dir)
 	return statvfs(dir, &sv) == 0 && sv.f_bavail == 0;
 }
 
+/* The step's run, from the step table (step.h). */
 static rfs_op_run_fn find_op(enum rfs_op op)
 {
-	for (size_t i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++)
-		if (op_table[i].op == op)
-			return op_table[i].run;
-	return NULL;
+	const struct rfs_step_desc *d = rfs_step_desc(op);
+
+	return d ? d->engine->run : NULL;
 }
 
 /* Close ds, checking that GDAL flushed it without error. */

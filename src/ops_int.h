@@ -1,9 +1,11 @@
-/* ops_int.h - private to the operations: src/ops.c and src/op_*.c.
+/* ops_int.h - private to the operations: src/ops.c, src/describe.c and
+ * src/op_*.c.
  *
- * A step family is one run function, registered in the table of ops.c.
- * It reads the dataset src and creates ctx->dst_path as a tiled GeoTIFF
- * with rfs_ops_gtiff_options (the same for intermediates and the final
- * output), and hands back the new dataset, still open, in *out.
+ * The engine half of a step's row (step.h): describe and run.  A run
+ * reads the dataset src and creates ctx->dst_path as a tiled GeoTIFF with
+ * rfs_ops_gtiff_options (the same for intermediates and the final output),
+ * and hands back the new dataset, still open, in *out.  A describe says
+ * what that run would make (describe.h) without touching a pixel.
  */
 #ifndef RASTERFS_OPS_INT_H
 #define RASTERFS_OPS_INT_H
@@ -13,13 +15,11 @@
 #include <gdal.h>
 
 #include "rasterfs/chain.h"
+#include "rasterfs/describe.h"
+#include "rasterfs/step.h"
 
 struct rfs_op_ctx {
 	const char *dst_path;       /* the file to create */
-	int stream;                 /* 1: only the next step reads *out; a
-	                               step that can may return a virtual
-	                               dataset computed as it is read (a
-	                               warped VRT) and ignore dst_path */
 	GDALProgressFunc progress;  /* fraction of this step; never NULL */
 	void *progress_arg;
 	char *msg;                  /* room for one error message */
@@ -34,21 +34,39 @@ struct rfs_op_ctx {
 typedef int (*rfs_op_run_fn)(GDALDatasetH src, const struct rfs_step *step,
 			     const struct rfs_op_ctx *ctx, GDALDatasetH *out);
 
-int rfs_op_proj_run(GDALDatasetH src, const struct rfs_step *step,
-		    const struct rfs_op_ctx *ctx, GDALDatasetH *out);
-int rfs_op_focal_run(GDALDatasetH src, const struct rfs_step *step,
-		     const struct rfs_op_ctx *ctx, GDALDatasetH *out);
-int rfs_op_reclass_run(GDALDatasetH src, const struct rfs_step *step,
-		       const struct rfs_op_ctx *ctx, GDALDatasetH *out);
-/* slope, aspect, hillshade, roughness, tri, tpi (op_terrain.c) */
-int rfs_op_terrain_run(GDALDatasetH src, const struct rfs_step *step,
-		       const struct rfs_op_ctx *ctx, GDALDatasetH *out);
-/* res, size, clip (op_grid.c) */
-int rfs_op_grid_run(GDALDatasetH src, const struct rfs_step *step,
-		    const struct rfs_op_ctx *ctx, GDALDatasetH *out);
-/* band, type, nodata, ndi (op_bands.c) */
-int rfs_op_bands_run(GDALDatasetH src, const struct rfs_step *step,
-		     const struct rfs_op_ctx *ctx, GDALDatasetH *out);
+/* Returns 0 and fills *out (describe.h: rfs_describe_step), or a negative
+ * rasterfs code with msg set. */
+typedef int (*rfs_op_describe_fn)(const struct rfs_step *step,
+				  const struct rfs_grid *in,
+				  struct rfs_grid *out, char *msg,
+				  size_t msglen);
+
+/* The engine half of a row of the step table. */
+struct rfs_step_engine {
+	rfs_op_describe_fn describe;
+	rfs_op_run_fn run;
+};
+
+/* describe.c: what GDALWarp makes of in with the gdalwarp arguments argv
+ * (consumed) plus, if tr > 0, "-tr tr tr" (rfs_ops_add_tr); what
+ * GDALTranslate makes of in with the gdal_translate arguments argv
+ * (consumed).  Both return as rfs_describe_step, with what: <GDAL's
+ * message> in msg. */
+int rfs_describe_warp(const struct rfs_grid *in, char **argv, double tr,
+		      const char *what, struct rfs_grid *out, char *msg,
+		      size_t msglen);
+int rfs_describe_translate(const struct rfs_grid *in, char **argv,
+			   const char *what, struct rfs_grid *out, char *msg,
+			   size_t msglen);
+
+/* Append "-tr R R" with R written as rfs_format_double writes it. */
+char **rfs_ops_add_tr(char **argv, double tr);
+
+/* GDALWarp of src into ctx->dst_path with the gdalwarp arguments argv
+ * (consumed) plus -tr (if tr > 0), -of GTiff and rfs_ops_gtiff_options.
+ * Returns as rfs_ops_translate. */
+int rfs_ops_warp(GDALDatasetH src, char **argv, double tr, const char *what,
+		 const struct rfs_op_ctx *ctx, GDALDatasetH *out);
 
 /* GDALTranslate of src into ctx->dst_path with the gdal_translate
  * arguments argv (consumed: freed here) plus -of GTiff and

@@ -23,9 +23,10 @@
  *     A killed worker's scratch is emptied and the worker respawned, so
  *     nothing of a cancelled job survives and nothing enters the store.
  *  6. Ended jobs go into a ring of RFS_POOL_HISTORY records for the jobs
- *     file; failures (not cancels, shutdowns or crashes) into a table of
- *     NFAILURES keys, oldest replaced first, that makes a failed key fail
- *     fast for retry_after seconds.
+ *     file; failures (not cancels, shutdowns, crashes, stalls or a lack of
+ *     file descriptors: remembered_failure()) into a table of NFAILURES
+ *     keys, oldest replaced first, that makes a failed key fail fast for
+ *     retry_after seconds.
  *  7. Kept prefixes (keep_prefixes): a chain of two or more steps whose
  *     first step warps (proj, res, size) starts from the output of that
  *     first step alone, `S@p1`, which is an ordinary output (statistics
@@ -39,7 +40,17 @@
  *     failed or was evicted) the whole chain from S.  Both give the same
  *     bytes because ops.c materialises every step.  Measured: the warp is
  *     ~90 % of a warp+focal chain; cheap first steps are not kept.
- *  8. Pinned sources: the caller opens the source once and makes the key
+ *  8. Nothing waits forever: a worker sends PROGRESS at least once per
+ *     percent or 0.2 s while GDAL calls back, so a RUNNING job whose worker
+ *     sent nothing for stall_timeout seconds is stopped (SIGSTOP'ed, stuck
+ *     in a loop that never calls back, blocked on a FIFO): police() kills
+ *     it (SIGKILL ends a stopped process too), worker_died() fails the job
+ *     with RFS_E_STALLED, empties the scratch and starts a new worker.
+ *  9. Jobs belong to the users who asked for them (job->uids): the jobs
+ *     file shows a user their own, and a user may cancel a job only if
+ *     nobody else waits for it (may_cancel); root and the mount's owner
+ *     see and cancel all.
+ * 10. Pinned sources: the caller opens the source once and makes the key
  *     from that descriptor's identity (fs.c); the pool owns the descriptor
  *     (rfs_job_spec.src_fd), keeps it with the queued job and passes it to
  *     the worker with SCM_RIGHTS at dispatch (then closes its own copy).
@@ -72,6 +83,7 @@
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/pool.h"
+#include "rasterfs/step.h"
 #include "rasterfs/wire.h"
 #include "rasterfs/worker.h"
 
@@ -93,7 +105,7 @@ struct job {
 	char hex[RFS_KEY_HEX];
 	struct rfs_src_id src;
 	int src_fd;               /* the pinned source until dispatch, or -1
-	                             (note 8) */
+	                             (note 10) */
 	char *source_rel;
 	char *canonical;
 	enum job_state state;
@@ -108,6 +120,9 @@ struct job {
 	int cancel_sent;          /* CANCEL sent at t_cancel */
 	struct timespec t_cancel;
 	int kill_code;            /* why the manager killed its worker */
+	struct timespec t_heard;  /* last message from its worker (note 8) */
+	uid_t *uids;              /* who asked for it, each once (note 9) */
+	unsigned nuids;
 	char out_path[PATH_MAX];
 	uint64_t checksum;
 	struct waiter *waiters;
@@ -145,6 +160,8 @@ struct record {
 	double elapsed;           /* s from start (or queueing) to end */
 	int code;
 	char msg[RFS_MSG_MAX];
+	uid_t *uids;              /* the job's, taken over (note 9) */
+	unsigned nuids;
 };
 
 struct failure {
@@ -229,6 +246,7 @@ static void job_free(struct job *job)
 	free(job->vpath);
 	free(job->source_rel);
 	free(job->canonical);
+	free(job->uids);
 	if (job->prefix_fd >= 0)
 		close(job->prefix_fd);
 	free(job);
@@ -282,6 +300,7 @@ static void record_job(struct rfs_pool *p, struct job *job, int rc,
 	p->hist_next = (p->hist_next + 1) % RFS_POOL_HISTORY;
 	free(r->vpath);
 	free(r->canonical);
+	free(r->uids);
 	memset(r, 0, sizeof(*r));
 	r->id = job->id;
 	r->key = job->key;
@@ -296,6 +315,62 @@ static void record_job(struct rfs_pool *p, struct job *job, int rc,
 	r->elapsed = elapsed(r->started ? &job->t_started : &job->t_queued);
 	r->code = rc;
 	snprintf(r->msg, sizeof(r->msg), "%s", rc && msg ? msg : "");
+	r->uids = job->uids;
+	r->nuids = job->nuids;
+	job->uids = NULL;
+	job->nuids = 0;
+}
+
+/* Note 6: does an end with rc say something about the output itself?  A
+ * cancel, an unmount, a worker killed from outside or stalled, a source
+ * that changed under its job (its name has a new key now), or a lack of
+ * file descriptors (the daemon's or the worker's) does not. */
+static int remembered_failure(int rc)
+{
+	return rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN &&
+	       rc != -RFS_E_CRASH && rc != -RFS_E_STALLED &&
+	       rc != -RFS_E_SOURCE_CHANGED &&
+	       rc != -EMFILE && rc != -ENFILE;
+}
+
+static int has_uid(const uid_t *uids, unsigned n, uid_t uid)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (uids[i] == uid)
+			return 1;
+	return 0;
+}
+
+/* Note 9. */
+static int privileged(const struct rfs_pool *p, uid_t uid)
+{
+	return uid == 0 || uid == p->cfg.owner;
+}
+
+static int may_see(const struct rfs_pool *p, const uid_t *uids, unsigned n,
+		   uid_t uid)
+{
+	return privileged(p, uid) || has_uid(uids, n, uid);
+}
+
+static int may_cancel(const struct rfs_pool *p, const struct job *job,
+		      uid_t uid)
+{
+	return privileged(p, uid) ||
+	       (job->nuids == 1 && job->uids[0] == uid);
+}
+
+/* Note that uid asked for job.  p->lock held.  Returns 0 or -ENOMEM. */
+static int job_add_uid(struct job *job, uid_t uid)
+{
+	if (has_uid(job->uids, job->nuids, uid))
+		return 0;
+	uid_t *nu = realloc(job->uids, (job->nuids + 1) * sizeof(*nu));
+	if (!nu)
+		return -ENOMEM;
+	nu[job->nuids++] = uid;
+	job->uids = nu;
+	return 0;
 }
 
 /* End a job: out of the table (and the queue, if it never ran), then every
@@ -317,11 +392,7 @@ static struct waiter *end_locked(struct rfs_pool *p, struct job *job, int rc,
 		}
 	}
 	record_job(p, job, rc, msg);
-	/* Not remembered: ends that say nothing about the output itself (a
-	 * cancel, an unmount, a worker killed from outside, a source that
-	 * changed under its job: its name has a new key now). */
-	if (rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN &&
-	    rc != -RFS_E_CRASH && rc != -RFS_E_SOURCE_CHANGED)
+	if (remembered_failure(rc))
 		failure_note(p, &job->key, rc, msg);
 	if (job->state == JOB_COMMITTING) {
 		p->ncommitting--;
@@ -512,7 +583,7 @@ static void dispatch(struct rfs_pool *p)
 				p->qtail = job;
 			continue;
 		}
-		/* The worker has its own copies now (note 8). */
+		/* The worker has its own copies now (note 10). */
 		close(job->src_fd);
 		job->src_fd = -1;
 		int from_prefix = job->prefix_fd >= 0;
@@ -523,6 +594,7 @@ static void dispatch(struct rfs_pool *p)
 		job->slot = (int)i;
 		job->pid = s->pid;
 		clock_gettime(CLOCK_MONOTONIC, &job->t_started);
+		job->t_heard = job->t_started;
 		clock_gettime(CLOCK_REALTIME, &job->wall_started);
 		s->job = job;
 		rfs_stat_dec(p->stats, jobs_queued);
@@ -570,6 +642,12 @@ static void worker_died(struct rfs_pool *p, unsigned i)
 			 "stop within %.0f s and was killed", (long)s->pid,
 			 RFS_POOL_CANCEL_GRACE);
 		finish(p, job, -RFS_E_CANCELLED, msg);
+	} else if (job && job->kill_code == RFS_E_STALLED) {
+		snprintf(msg, sizeof(msg), "worker pid %ld sent nothing for "
+			 "stall_timeout=%u s (stopped, or stuck where GDAL "
+			 "does not call back) and was killed", (long)s->pid,
+			 p->cfg.stall_timeout);
+		finish(p, job, -RFS_E_STALLED, msg);
 	} else if (job && job->kill_code == RFS_E_TIMEOUT) {
 		snprintf(msg, sizeof(msg), "still running after job_timeout="
 			 "%u s: worker pid %ld killed", p->cfg.job_timeout,
@@ -609,6 +687,7 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 	switch (m->type) {
 	case RFS_MSG_PROGRESS:
 		pthread_mutex_lock(&p->lock);
+		clock_gettime(CLOCK_MONOTONIC, &job->t_heard);
 		if (m->progress > job->progress)
 			job->progress = m->progress;
 		pthread_mutex_unlock(&p->lock);
@@ -618,6 +697,7 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 			.src = job->src,
 			.canonical = job->canonical,
 			.source = job->source_rel,
+			.size = m->size,
 			.checksum = m->checksum,
 		};
 		/* Out of the worker's directory, which is emptied when its
@@ -663,9 +743,9 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 	}
 }
 
-/* Note 5: send CANCELs, kill workers that ignore them or run over
- * job_timeout.  Returns the poll timeout (ms) until the next check.  Called
- * with p->lock held. */
+/* Notes 5 and 8: send CANCELs, kill workers that ignore them, run over
+ * job_timeout or stall.  Returns the poll timeout (ms) until the next
+ * check.  Called with p->lock held. */
 static int police(struct rfs_pool *p)
 {
 	int timeout = -1;
@@ -692,7 +772,18 @@ static int police(struct rfs_pool *p)
 			kill(s->pid, SIGKILL);
 			continue;
 		}
-		int t = job->cancel_sent ? 100 : p->cfg.job_timeout ? 250 : -1;
+		if (p->cfg.stall_timeout &&
+		    elapsed(&job->t_heard) >= p->cfg.stall_timeout) {
+			rfs_log(LOG_WARNING, "job %llu: worker pid %ld sent "
+				"nothing for %u s: killing it",
+				(unsigned long long)job->id, (long)s->pid,
+				p->cfg.stall_timeout);
+			job->kill_code = RFS_E_STALLED;
+			kill(s->pid, SIGKILL);
+			continue;
+		}
+		int t = job->cancel_sent ? 100 :
+			p->cfg.job_timeout || p->cfg.stall_timeout ? 250 : -1;
 		if (t > 0 && (timeout < 0 || t < timeout))
 			timeout = t;
 	}
@@ -820,18 +911,14 @@ fail:
 }
 
 /* Length of the first step of canonical if the chain's prefix is worth
- * keeping (note 7): a warp (GDALWarp: proj, res, size) followed by at
+ * keeping (note 7): a warp (the step table's RFS_STEP_WARP) followed by at
  * least one more step (not only fmt=).  0 otherwise. */
 static size_t prefix_len(const char *canonical)
 {
-	static const char *const warps[] = { "@proj=", "@res=", "@size=" };
 	const char *rest;
-	int warp = 0;
 
-	for (size_t i = 0; i < sizeof(warps) / sizeof(warps[0]); i++)
-		if (!strncmp(canonical, warps[i], strlen(warps[i])))
-			warp = 1;
-	if (!warp || !(rest = strchr(canonical + 1, '@')) ||
+	if (!rfs_step_first_has(canonical, RFS_STEP_WARP) ||
+	    !(rest = strchr(canonical + 1, '@')) ||
 	    !strncmp(rest, "@fmt=", 5))
 		return 0;
 	return (size_t)(rest - canonical);
@@ -863,6 +950,10 @@ static struct job *job_new(struct rfs_pool *p, const struct rfs_job_spec *spec,
 	clock_gettime(CLOCK_MONOTONIC, &job->t_queued);
 	clock_gettime(CLOCK_REALTIME, &job->wall_queued);
 	job->warm = spec->warm;
+	if (job_add_uid(job, spec->uid) < 0) {
+		job_free(job);
+		return NULL;
+	}
 	job->waiters = w;
 	job->hnext = p->table[bucket(&job->key)];
 	p->table[bucket(&job->key)] = job;
@@ -880,7 +971,7 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 {
 	struct waiter *w = NULL;
 	struct job *job;
-	int src_fd = spec->src_fd; /* ours now, whatever happens (note 8) */
+	int src_fd = spec->src_fd; /* ours now, whatever happens (note 10) */
 	int rc = 0;
 
 	if (fn) {
@@ -904,6 +995,10 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 	}
 	job = table_find(p, &spec->key);
 	if (job) {
+		if (job_add_uid(job, spec->uid) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
 		if (w) {
 			w->next = job->waiters;
 			job->waiters = w;
@@ -1110,6 +1205,7 @@ void rfs_pool_free(rfs_pool *p)
 	for (unsigned i = 0; i < RFS_POOL_HISTORY; i++) {
 		free(p->hist[i].vpath);
 		free(p->hist[i].canonical);
+		free(p->hist[i].uids);
 	}
 	free(p->failures);
 	free(p->slots);
@@ -1160,7 +1256,7 @@ int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter)
 	return found != NULL;
 }
 
-int rfs_pool_cancel(rfs_pool *p, const rfs_key *key)
+int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid)
 {
 	static const char why[] = "cancelled on request (rasterfs cancel)";
 	struct job *ended = NULL;
@@ -1170,8 +1266,12 @@ int rfs_pool_cancel(rfs_pool *p, const rfs_key *key)
 	pthread_mutex_lock(&p->lock);
 	struct job *job = table_find(p, key);
 	if (job && job->state != JOB_COMMITTING) {
-		ended = cancel_locked(p, job, why, &ws);
-		rc = 0;
+		if (may_cancel(p, job, uid)) {
+			ended = cancel_locked(p, job, why, &ws);
+			rc = 0;
+		} else {
+			rc = -EPERM;
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (ended)
@@ -1306,7 +1406,7 @@ static int job_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len)
+int rfs_pool_jobs_json(rfs_pool *p, uid_t uid, char **out, size_t *len)
 {
 	static const char *const ends[] = {
 		[END_DONE] = "done",
@@ -1324,7 +1424,7 @@ int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len)
 	for (unsigned i = 0; i < RFS_POOL_HISTORY; i++) {
 		struct record *r = &p->hist[(p->hist_next + i) %
 					    RFS_POOL_HISTORY];
-		if (!r->id)
+		if (!r->id || !may_see(p, r->uids, r->nuids, uid))
 			continue;
 		text_job(&t, r->id, r->vpath, r->canonical, ends[r->end],
 			 r->progress, r->pid,
@@ -1336,6 +1436,8 @@ int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len)
 	struct job **live = NULL;
 	for (unsigned b = 0; b < NBUCKETS; b++)
 		for (struct job *j = p->table[b]; j; j = j->hnext) {
+			if (!may_see(p, j->uids, j->nuids, uid))
+				continue;
 			if (n == cap) {
 				size_t nc = cap ? 2 * cap : 64;
 				struct job **nl = realloc(live,

@@ -20,12 +20,13 @@ int rfs_stats_json(const struct rfs_stats *s, rfs_store *store,
 		"\"bad_names\": %llu, \"probes_refused\": %llu, "
 		"\"workers\": %u, \"workers_restarted\": %llu, "
 		"\"prefix_jobs\": %llu, "
-		"\"prefix_hits\": %llu, "
+		"\"prefix_hits\": %llu, \"stale_opens\": %llu, "
+		"\"nodes\": %llu, "
 		"\"store_objects\": %llu, \"store_bytes\": %llu}\n",
 		F(jobs_started), F(jobs_done), F(jobs_failed), F(jobs_running),
 		F(jobs_queued), F(cache_hits), F(cache_misses), F(joined),
 		F(bad_names), F(probes), workers, F(workers_restarted),
-		F(prefix_jobs), F(prefix_hits),
+		F(prefix_jobs), F(prefix_hits), F(stale_opens), F(nodes),
 		(unsigned long long)objects, (unsigned long long)bytes);
 #undef F
 	if (n < 0 || (size_t)n >= len)

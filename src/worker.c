@@ -1,8 +1,9 @@
 /* worker.c - a worker process: receive a job, run it, report.
  *
- * Limits (pool.h): the output grid is worked out from the source's header
- * before any pixel is computed, and a job whose output is over max_pixels
- * fails at once with RFS_E_TOO_BIG.  worker_mem caps the address space
+ * Limits (pool.h): every step's output grid is worked out from the
+ * source's header by the step table's describe (describe.h) before any
+ * pixel is computed, and a job with an output over max_pixels fails at
+ * once with RFS_E_TOO_BIG.  worker_mem caps the address space
  * (RLIMIT_AS) above the idle worker's own footprint; a failed allocation
  * that GDAL reports is RFS_E_NOMEM (ops.c), and one that ends the process
  * by SIGSEGV/SIGABRT/SIGBUS near the cap is reported as RFS_E_NOMEM by the
@@ -20,7 +21,7 @@
  * another, in a loop).
  *
  * A job's source arrives as a descriptor (the daemon opened it, pool.c
- * note 8) and GDAL reads it as RFS_VSI_TREE + its path below the root, so
+ * note 10) and GDAL reads it as RFS_VSI_TREE + its path below the root, so
  * that its sidecars and relative references resolve in the tree.  Its
  * identity (dev, ino, size, mtime) is compared with the one the key was
  * made from at the start and at the end of the job: a source that changed
@@ -42,13 +43,13 @@
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
-#include <gdal_alg.h>
 #include <ogr_srs_api.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "rasterfs/chain.h"
 #include "rasterfs/confine.h"
+#include "rasterfs/describe.h"
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
@@ -143,123 +144,44 @@ static int CPL_STDCALL job_progress(double frac, const char *msg, void *arg)
 	return TRUE;
 }
 
-/* Width and height of the grid that step makes from a grid of w x h with
- * geotransform gt and CRS wkt: a proj step asks GDAL's warper what
- * gdalwarp would choose (GDALSuggestedWarpOutput2, then -tr), the other
- * steps keep the grid.  gt and wkt are updated.  Returns 0 or -1. */
-static int step_grid(const struct rfs_step *step, int *w, int *h, double *gt,
-		     char **wkt)
-{
-	if (step->op != RFS_OP_PROJ)
-		return 0;
-	GDALDriverH mem = GDALGetDriverByName("MEM");
-	/* A MEM dataset with no band holds a grid and costs no pixels. */
-	GDALDatasetH ds = mem ? GDALCreate(mem, "", *w, *h, 0, GDT_Byte, NULL)
-			      : NULL;
-	OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
-	char *dst_wkt = NULL;
-	void *tr = NULL;
-	int rc = -1;
-
-	if (!ds || !srs || OSRSetFromUserInput(srs, step->u.proj.crs) !=
-	    OGRERR_NONE || OSRExportToWkt(srs, &dst_wkt) != OGRERR_NONE)
-		goto out;
-	GDALSetGeoTransform(ds, gt);
-	GDALSetProjection(ds, *wkt);
-	char *dst_opt = NULL;
-	if (asprintf(&dst_opt, "DST_SRS=%s", dst_wkt) < 0)
-		goto out;
-	char *opts[] = { dst_opt, NULL };
-	tr = GDALCreateGenImgProjTransformer2(ds, NULL, opts);
-	free(dst_opt);
-	if (!tr)
-		goto out;
-	double ngt[6], ext[4];
-	int nw = 0, nh = 0;
-	if (GDALSuggestedWarpOutput2(ds, GDALGenImgProjTransform, tr, ngt,
-				     &nw, &nh, ext, 0) != CE_None)
-		goto out;
-	if (step->u.proj.res > 0) {
-		double r = step->u.proj.res;
-		nw = (int)((ext[2] - ext[0] + r / 2) / r);
-		nh = (int)((ext[3] - ext[1] + r / 2) / r);
-		ngt[0] = ext[0];
-		ngt[1] = r;
-		ngt[3] = ext[3];
-		ngt[5] = -r;
-	}
-	*w = nw;
-	*h = nh;
-	memcpy(gt, ngt, sizeof(ngt));
-	CPLFree(*wkt);
-	*wkt = dst_wkt;
-	dst_wkt = NULL;
-	rc = 0;
-out:
-	if (tr)
-		GDALDestroyGenImgProjTransformer(tr);
-	CPLFree(dst_wkt);
-	if (srs)
-		OSRDestroySpatialReference(srs);
-	if (ds)
-		GDALClose(ds);
-	return rc;
-}
-
 /* Refuse an output over max_pixels (0: no limit) before computing
- * anything, and one that cannot fit in what is left of the scratch's
- * disk (a lower bound, so nothing that could fit is refused; it catches a
- * full disk before libtiff meets it).  Returns 0, or -RFS_E_TOO_BIG or
- * -RFS_E_NOSPACE with msg set.  A grid that cannot be worked out is left
- * for the job itself to fail on. */
-static int check_size(const char *source, const struct rfs_chain *chain,
-		      uint64_t max_pixels, char *msg, size_t msglen)
+ * anything (describe.h), and one that cannot fit in what is left of the
+ * scratch's disk: an uncompressed tiled GeoTIFF of the last step is
+ * written (the output, or the file a COG or PNG is made from), whole
+ * 256 x 256 tiles of every band; only a COG of the source itself may be
+ * smaller.  A lower bound, so nothing that could fit is refused; it
+ * catches a full disk before libtiff meets it.  Returns 0, or
+ * -RFS_E_TOO_BIG or -RFS_E_NOSPACE with msg set.  A grid that cannot be
+ * worked out is left for the job itself to fail on. */
+static int check_limits(const char *source, const struct rfs_chain *chain,
+			uint64_t max_pixels, char *msg, size_t msglen)
 {
-	GDALDatasetH src = GDALOpenEx(source, GDAL_OF_RASTER |
-				      GDAL_OF_READONLY, NULL, NULL, NULL);
-	double gt[6] = { 0, 1, 0, 0, 0, 1 };
-	char *wkt = NULL;
-	int rc = 0;
-
-	if (!src)
-		return 0;
-	int w = GDALGetRasterXSize(src), h = GDALGetRasterYSize(src);
-	GDALGetGeoTransform(src, gt);
-	wkt = CPLStrdup(GDALGetProjectionRef(src));
-	GDALClose(src);
-	for (int i = 0; i < chain->nsteps; i++) {
-		if (step_grid(&chain->steps[i], &w, &h, gt, &wkt) < 0)
-			break;
-		uint64_t n = (uint64_t)w * (uint64_t)h;
-		if (max_pixels && n > max_pixels) {
-			snprintf(msg, msglen, "output of step %d (%s) would be "
-				 "%d x %d = %llu pixels, over max_pixels=%llu",
-				 i + 1, rfs_op_name(chain->steps[i].op), w, h,
-				 (unsigned long long)n,
-				 (unsigned long long)max_pixels);
-			rc = -RFS_E_TOO_BIG;
-			break;
-		}
-	}
-	/* An uncompressed tiled GeoTIFF of the last step is written (the
-	 * output, or the file a COG or PNG is made from), at least a byte per
-	 * pixel of whole 256 x 256 tiles; only a COG of the source itself
-	 * may be smaller than that. */
+	struct rfs_grid out;
 	struct statvfs sv;
-	uint64_t need = (uint64_t)(w + 255) / 256 * (uint64_t)(h + 255) /
-			256 * 65536;
+	uint64_t need = 0;
+	int rc = rfs_describe_source(source, chain, max_pixels, &out, msg,
+				     msglen);
+
+	if (rc < 0 || out.width <= 0)
+		return rc;
+	for (int b = 0; b < out.nbands; b++) {
+		int sz = GDALGetDataTypeSizeBytes(out.bands[b].type);
+		need += (uint64_t)(sz > 0 ? sz : 1);
+	}
+	need *= (uint64_t)(out.width + 255) / 256 *
+		(uint64_t)(out.height + 255) / 256 * 65536;
+	rfs_grid_clear(&out);
 	if (chain->format == RFS_FMT_COG && chain->nsteps == 0)
 		need = 0;
-	if (rc == 0 && need && statvfs(".", &sv) == 0 &&
+	if (need && statvfs(".", &sv) == 0 &&
 	    (uint64_t)sv.f_bavail * sv.f_frsize < need) {
 		snprintf(msg, msglen, "the output needs at least %llu bytes; "
 			 "the disk of the cache store has %llu left",
 			 (unsigned long long)need,
 			 (unsigned long long)sv.f_bavail * sv.f_frsize);
-		rc = -RFS_E_NOSPACE;
+		return -RFS_E_NOSPACE;
 	}
-	CPLFree(wkt);
-	return rc;
+	return 0;
 }
 
 /* Is the pinned source still the file the key was made from?  0, or
@@ -328,8 +250,8 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 	if (rc == 0)
 		rc = rfs_chain_parse(m->canonical, &chain, msg, sizeof(msg));
 	if (rc == 0)
-		rc = check_size(source, &chain, max_pixels, msg,
-				sizeof(msg));
+		rc = check_limits(source, &chain, max_pixels, msg,
+				  sizeof(msg));
 	/* The scratch directory is the working directory (confine.h). */
 	if (rc == 0)
 		rc = rfs_ops_run(source, &chain, ".", m->out_name,

@@ -13,7 +13,9 @@
  * canonical chain (rfs_chain.canonical) is also what the daemon sends a
  * worker: the worker parses it again.
  *
- * Steps (see README.md for the user's view):
+ * Each step is a row of the step table (step.h: name, parser, canonical
+ * writer, flags, describe, run); its parser lives with its operation in
+ * src/op_<family>.c.  Steps (see README.md for the user's view):
  *   proj=CRS[,res=R][,RESAMPLING]      reproject with GDAL's warper
  *       canonical: proj=EPSG:3857,near   proj=EPSG:32633,res=30,bilinear
  *   focal=SIZE[,STAT][,SHAPE]          moving-window statistic
@@ -84,6 +86,7 @@ enum rfs_op {
 	RFS_OP_TYPE,
 	RFS_OP_NODATA,
 	RFS_OP_NDI,
+	RFS_OP_COUNT,	/* not a step: the number of steps (step.h) */
 };
 
 /* The output types of type=, in GDAL's spelling (GDALGetDataTypeByName). */

@@ -46,6 +46,8 @@ enum rfs_err {
 						  stored; the kernel looks
 						  the name up again and
 						  retries the open once) */
+	RFS_E_STALLED = RFS_E_BASE + 209,      /* ETIMEDOUT: the worker sent
+						  nothing for stall_timeout */
 
 	/* 3xx: the cache store. */
 	RFS_E_NOSPACE = RFS_E_BASE + 300,      /* ENOSPC under the store */

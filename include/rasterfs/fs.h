@@ -27,8 +27,6 @@ struct rfs_fs {
 	rfs_pool *pool;
 	struct rfs_stats stats;
 	double timeout;          /* entry/attr timeout of stable answers */
-	struct fuse_session *se; /* set by main after fuse_session_new, for
-				  * attribute invalidation (fs.c note 5) */
 	struct rfs_node ctl_dir;
 	struct rfs_node ctl_stats;
 	struct rfs_node ctl_jobs;

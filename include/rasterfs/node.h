@@ -6,6 +6,13 @@
  * rfs_nodes_get() adds one, rfs_nodes_forget() takes them away and frees the
  * node at zero.  The kernel sends no request for an inode it has forgotten,
  * so a node pointer stays valid while a request on it runs.  Thread safe.
+ *
+ * A virtual node stands for one key: its path, its source's identity when
+ * it was made and its canonical chain, all fixed for its life (fs.c note
+ * 4).  Several nodes may share a path (a source that changed, a name that
+ * became a real file): each lives until the kernel forgets it.  A node
+ * keeps only what serving it needs (a few hundred bytes, one allocation):
+ * not the parsed chain, which is re-parsed by whoever needs the steps.
  */
 #ifndef RASTERFS_NODE_H
 #define RASTERFS_NODE_H
@@ -14,6 +21,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rasterfs/chain.h"
 #include "rasterfs/store.h"
@@ -25,19 +33,35 @@ enum rfs_node_kind {
 	RFS_NODE_CTL_FILE, /* MOUNT/.rasterfs/<name> */
 };
 
+/* What a virtual node is made of (rfs_nodes_get copies it). */
+struct rfs_vnode_info {
+	const char *src;         /* the source's path below the root */
+	const char *canonical;   /* canonical chain */
+	enum rfs_format format;
+	struct rfs_src_id id;    /* the source's identity at lookup */
+	rfs_key key;             /* rfs_key_make(id, canonical) */
+	const struct stat *st;   /* the source's stat at lookup (owner, mode) */
+};
+
 struct rfs_node {
 	fuse_ino_t ino;
 	enum rfs_node_kind kind;
 	uint64_t nlookup;
-	char *path;              /* below the source root; "" for the root */
-	/* RFS_NODE_VIRTUAL */
-	char *src;               /* the source's path below the root */
-	struct rfs_chain *chain;
-	pthread_mutex_t lock;    /* guards the fields below */
-	bool opened;             /* an object of last_key was opened before */
-	rfs_key last_key;        /* so its page cache may be kept */
-	bool key_changed;        /* opened with two keys: direct_io (fs.c) */
+	const char *path;        /* below the source root; "" for the root */
 	struct rfs_node *hnext;  /* path table chain */
+	/* RFS_NODE_VIRTUAL, fixed for the node's life */
+	const char *src;
+	const char *canonical;
+	enum rfs_format format;
+	struct rfs_src_id id;
+	rfs_key key;
+	pthread_mutex_t lock;    /* guards the fields below */
+	mode_t src_mode;         /* the source's, as last seen with id */
+	uid_t src_uid;
+	gid_t src_gid;
+	bool sized;              /* the output's size is known: sticky */
+	uint64_t size;
+	int64_t mtime_ns;
 };
 
 struct rfs_nodes;
@@ -48,19 +72,28 @@ void rfs_nodes_free(struct rfs_nodes *t);
 /* The node for ino, or NULL if the kernel sent an unknown one. */
 struct rfs_node *rfs_nodes_find(struct rfs_nodes *t, fuse_ino_t ino);
 
-/* Find or make the node of path and count one lookup.  For a new virtual
- * node, src and chain are copied.  Returns NULL when out of memory. */
+/* Find or make the node of path and count one lookup.  A real node is
+ * found by path and kind; a virtual one by path and key (vi, required for
+ * RFS_NODE_VIRTUAL, is copied into a new node).  Returns NULL when out of
+ * memory. */
 struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
-			       enum rfs_node_kind kind, const char *src,
-			       const struct rfs_chain *chain);
+			       enum rfs_node_kind kind,
+			       const struct rfs_vnode_info *vi);
 
 /* Take n lookups off ino; the node is freed at zero (except the root and
  * the control nodes, which live as long as the table). */
 void rfs_nodes_forget(struct rfs_nodes *t, fuse_ino_t ino, uint64_t n);
 
+/* Number of nodes in the path table. */
+size_t rfs_nodes_count(struct rfs_nodes *t);
+
 /* Call fn on every node of the path table (not the root), holding the
  * table's lock: fn must not call rfs_nodes_* or block. */
 void rfs_nodes_each(struct rfs_nodes *t,
 		    void (*fn)(const struct rfs_node *n, void *arg), void *arg);
+
+/* Is id the identity of n's key?  (Real nodes: never.) */
+bool rfs_node_same_source(const struct rfs_node *n,
+			  const struct rfs_src_id *id);
 
 #endif

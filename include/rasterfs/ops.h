@@ -1,8 +1,8 @@
 /* ops.h - the operations: running a canonical chain with GDAL.
  *
  * Called only in worker processes (GDAL processing never runs in the
- * daemon).  Each step family lives in its own file (src/op_*.c) and is
- * registered in one table in src/ops.c.
+ * daemon).  Each step family lives in its own file (src/op_*.c); a step's
+ * run is found through its row of the step table (step.h, src/steps.c).
  *
  * A chain runs left to right.  Intermediate results (nothing is streamed)
  * are written as uncompressed tiled GeoTIFFs into the worker's scratch

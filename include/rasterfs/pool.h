@@ -17,11 +17,20 @@
  *   RUNNING --cancel--> CANCEL sent; the worker answers FAILED, or is killed
  *     after RFS_POOL_CANCEL_GRACE s --> gone (cancelled)
  *   RUNNING --over job_timeout--> worker killed --> gone (RFS_E_TIMEOUT)
+ *   RUNNING --no message from the worker for stall_timeout--> worker killed
+ *     --> gone (RFS_E_STALLED)
  *
  * A job that ended is kept in a history of the last RFS_POOL_HISTORY jobs
  * (rfs_pool_jobs_json), and a key whose job failed (not cancelled) is
  * remembered: for retry_after seconds a request for it fails at once with
- * the same code.
+ * the same code.  Not remembered: ends that say nothing about the output
+ * (a cancel, an unmount, a crash, a stall, a job that ran out of file
+ * descriptors: EMFILE/ENFILE).
+ *
+ * Who may see and cancel a job: each job records the uids that asked for
+ * it (waiters of opens, warm-ups).  Root and the mount's owner see and
+ * cancel every job; another user sees the jobs they asked for and cancels
+ * only a job nobody else asked for.
  */
 #ifndef RASTERFS_POOL_H
 #define RASTERFS_POOL_H
@@ -48,6 +57,11 @@ struct rfs_pool_config {
 	uint64_t max_pixels;       /* largest output (width x height); 0: none */
 	int keep_prefixes;         /* start warp-first chains from their
 	                              first step's output (pool.c note 7) */
+	unsigned stall_timeout;    /* s without a message from a running
+	                              job's worker before it is killed
+	                              (RFS_E_STALLED); 0: never */
+	uid_t owner;               /* the mount's owner: sees and cancels
+	                              every job, like root */
 	const char *root;          /* absolute source root: the only tree a
 	                              worker reads beneath (confine.h) */
 	uid_t worker_uid;          /* user the workers drop to (the daemon
@@ -62,7 +76,7 @@ struct rfs_job_spec {
 	rfs_key key;
 	struct rfs_src_id src;     /* identity of src_fd, the key's source */
 	int src_fd;                /* the source, opened once beneath the root
-	                              (pool.c note 8): given to the pool, which
+	                              (pool.c note 10): given to the pool, which
 	                              closes it in every case (job exists, key
 	                              stored, error, or when the job ends) */
 	const char *source_rel;    /* path below the source root: names the
@@ -72,6 +86,7 @@ struct rfs_job_spec {
 	const char *vpath;         /* the virtual path as named (for humans) */
 	int warm;                  /* warm-up: no waiter; never cancelled
 	                              because readers went away */
+	uid_t uid;                 /* who asks (FUSE request's uid) */
 };
 
 /* Called once per waiter when its job ends, on the pool's manager thread or
@@ -112,18 +127,20 @@ int rfs_pool_job_state(rfs_pool *p, const rfs_key *key, const char **state,
  * the pool's lock: callable from a FUSE interrupt callback. */
 int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter);
 
-/* Cancel key's job whoever waits on it (waiters get -RFS_E_CANCELLED).
- * Returns 0, or -ENOENT if no job is queued or running for key. */
-int rfs_pool_cancel(rfs_pool *p, const rfs_key *key);
+/* Cancel key's job on behalf of uid, whoever waits on it (waiters get
+ * -RFS_E_CANCELLED).  Returns 0, -ENOENT if no job is queued or running
+ * for key, or -EPERM if uid may not cancel it (see above). */
+int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid);
 
 /* The last failure of key: 0 and code, "message" in msg, and in *fresh
  * whether it is still within retry_after; or -ENOENT. */
 int rfs_pool_last_error(rfs_pool *p, const rfs_key *key, int *code,
 			char *msg, size_t len, int *fresh);
 
-/* Render queued, running and the last finished jobs, one JSON object per
- * line.  Returns a malloc'd string (*out) and 0, or -ENOMEM. */
-int rfs_pool_jobs_json(rfs_pool *p, char **out, size_t *len);
+/* Render queued, running and the last finished jobs that uid may see, one
+ * JSON object per line.  Returns a malloc'd string (*out) and 0, or
+ * -ENOMEM. */
+int rfs_pool_jobs_json(rfs_pool *p, uid_t uid, char **out, size_t *len);
 
 unsigned rfs_pool_workers(const rfs_pool *p);
 

@@ -26,6 +26,11 @@ struct rfs_stats {
 	atomic_uint_fast64_t workers_restarted;
 	atomic_uint_fast64_t prefix_jobs;   /* jobs queued for a kept prefix */
 	atomic_uint_fast64_t prefix_hits;   /* jobs started from a kept prefix */
+	atomic_uint_fast64_t stale_opens;   /* opens answered ESTALE: the
+					       source changed since the
+					       lookup (fs.c note 6) */
+	atomic_uint_fast64_t nodes;         /* inodes the kernel holds now
+					       (set when rendered) */
 };
 
 #define rfs_stat_inc(s, field) atomic_fetch_add(&(s)->field, 1)

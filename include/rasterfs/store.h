@@ -65,6 +65,7 @@ struct rfs_store_meta {
 	struct rfs_src_id src;
 	const char *canonical; /* canonical chain */
 	const char *source;    /* source path, for humans (rfs cache stats) */
+	uint64_t size;         /* bytes of the file, as the worker wrote them */
 	uint64_t checksum;     /* XXH3-64 of the file, computed by the worker */
 };
 
@@ -128,13 +129,16 @@ int rfs_store_scratch_clean(const char *dir);
 
 /* Called on the committer thread when a commit ends: rc is 0, or
  * -RFS_E_NOSPACE, -RFS_E_STORE_IO, -errno.  On failure the scratch file has
- * been removed and the index is unchanged. */
+ * been removed and the index is unchanged.  A file whose size or XXH3-64
+ * is not meta's fails with -RFS_E_STORE_IO, or -RFS_E_NOSPACE when it is
+ * short and its filesystem has no room for the rest. */
 typedef void (*rfs_store_commit_cb)(void *arg, int rc);
 
 /* Queue the commit of a finished file (already written and fsynced by the
  * worker, inside a scratch directory of this store) as key's object.  The
- * committer renames it into objects/, fsyncs the directory, then writes the
- * index entry in one LMDB write transaction, then calls cb.  If key is
+ * committer checks its size and checksum against meta, makes it 0600,
+ * renames it into objects/, fsyncs the directory, then writes the index
+ * entry in one LMDB write transaction, then calls cb.  If key is
  * already committed (another mount made it) the file is dropped and cb gets
  * 0.  Returns 0 if queued (cb will be called exactly once), or -errno /
  * -RFS_E_SHUTDOWN if not (cb will not be called). */

@@ -59,11 +59,13 @@ class MountFactory:
             rfsmount.copy_data(p)
         return p
 
-    def __call__(self, src=None, cache=None, workers=2, options=()):
+    def __call__(self, src=None, cache=None, workers=2, options=(),
+                 mnt=None):
         self.n += 1
         src = src or self.source()
         cache = cache or self.base / ("cache%d" % self.n)
-        m = Mount(src, self.base / ("mnt%d" % self.n), cache,
+        mnt = mnt or self.base / ("mnt%d" % self.n)
+        m = Mount(src, mnt, cache,
                   self.base / ("rasterfs%d.log" % self.n), workers, options)
         self.mounts.append(m)
         if self.item is not None:

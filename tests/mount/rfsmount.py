@@ -66,9 +66,10 @@ class Mount:
         deadline = time.monotonic() + timeout
         while not os.path.ismount(self.mnt):
             if self.proc.poll() is not None:
+                rc = self.proc.returncode
                 self.stop()
                 raise MountError("rasterfs exited with %s before mounting:\n%s"
-                                 % (self.proc.returncode, self.log_text()))
+                                 % (rc, self.log_text()))
             if time.monotonic() > deadline:
                 self.stop()
                 raise MountError("not mounted after %.0f s:\n%s"

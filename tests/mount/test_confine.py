@@ -327,7 +327,6 @@ def symlink_race(mount_factory, tmp_path, rounds):
     th = threading.Thread(target=flipper, daemon=True)
     th.start()
     outcomes = {}
-    shorts = []
     try:
         for i in range(rounds):
             t = 100.0 + i * 0.25  # a new key each round
@@ -340,17 +339,7 @@ def symlink_race(mount_factory, tmp_path, rounds):
                 continue
             out = Path(m.cache).parent / "race.tif"
             out.write_bytes(data)
-            try:
-                got, _, _ = pixels(out)
-            except RuntimeError:
-                # A short read: the node's size is answered from the
-                # name's current key (the symlink's), not from the open
-                # handle's object - the daemon side of issue 8 (sticky
-                # sizes), not the worker's.  Never another file's bytes:
-                # a prefix of this round's output.
-                outcomes["short"] = outcomes.get("short", 0) + 1
-                shorts.append((name, data))
-                continue
+            got, _, _ = pixels(out)  # a short read would not parse
             assert got.shape == a.shape, "round %d: another file's " \
                 "pixels (%r)" % (i, got.shape)
             ref = reclass_ref(a, nd, t)
@@ -364,20 +353,11 @@ def symlink_race(mount_factory, tmp_path, rounds):
         exchange(str(src / "x.tif"), str(src / "x.lnk"))
     print("symlink race: %d rounds, %d flips: %r" % (rounds, flips[0],
                                                      outcomes))
-    assert set(outcomes) <= {"ok", "EACCES", "ENOENT", "short"}, outcomes
-    assert outcomes.get("ok", 0) > 0 and flips[0] > rounds
-    # a short read is a prefix of the whole output of its name
-    for name, data in shorts:
-        whole = b""
-        for _ in range(100):
-            try:
-                whole = read_bytes(name)
-            except OSError:
-                continue
-            if len(whole) > len(data):
-                break
-        assert whole.startswith(data), name
-
+    # refused at lookup or open (EACCES: the symlink leads out), gone for
+    # an instant, or another file than the lookup's by the open (ESTALE,
+    # when the kernel's one retry met a flip again)
+    assert set(outcomes) <= {"ok", "EACCES", "ENOENT", "ESTALE"}, outcomes
+    assert outcomes.get("ok", 0) > 0 and flips[0] > rounds // 4
 
 def test_symlink_swap_race(mount_factory, tmp_path):
     symlink_race(mount_factory, tmp_path, 40)

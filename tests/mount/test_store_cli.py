@@ -88,3 +88,20 @@ def test_no_store_is_not_made(tmp_path):
         rc, _ = cache_cmd(none, cmd, check=False)
         assert rc == 1, cmd
     assert not none.exists()
+
+
+def test_verify_finds_truncated_object(mount_factory, tmp_path):
+    """An object truncated behind the store's back (the committer never
+    stores a short file, so only something else can make one): verify
+    reports it and exits 1."""
+    cache = tmp_path / "store"
+    m = mount_factory(cache=cache)
+    name = small_names(1)[0]
+    data = read_bytes(m.path(name))
+    m.stop()
+    objs = list((cache / "objects").rglob("*.tif"))
+    assert len(objs) == 1 and objs[0].stat().st_size == len(data)
+    os.truncate(objs[0], len(data) // 2)
+    rc, doc = cache_cmd(cache, "verify", check=False)
+    assert rc == 1 and not doc["ok"], doc
+    assert [p["kind"] for p in doc["problems"]] == ["size"], doc

@@ -1,0 +1,1399 @@
+/* tiff.c - rasterfs's deterministic GeoTIFF (see tiff.h).
+ *
+ * Design notes.
+ *
+ * 1. Why by hand.  libtiff and GDAL write a directory where and when they
+ *    see fit (GDAL rewrites it at close and appends a new one when metadata
+ *    changed), so neither can promise a file's size or a tile's offset
+ *    before the pixels exist.  TIFF's container is simple enough to lay out
+ *    here; what is not simple (turning an SRS into GeoKeys) is left to GDAL:
+ *    the GeoTIFF tags are copied byte for byte out of a 1 x 1 GTiff that
+ *    GDAL writes in /vsimem (geo_from_gdal()).
+ *
+ * 2. Byte map (classic TIFF; BigTIFF has the same order with 16-byte
+ *    header, 8-byte counts and offsets, 20-byte entries):
+ *
+ *      0                 "II" 42 <offset of IFD 0>
+ *      8                 IFD 0 (full resolution): tags in ascending order
+ *                        then <offset of IFD 1 or 0>
+ *                        its out-of-line values, each at a multiple of 8:
+ *                        BitsPerSample, ExtraSamples, SampleFormat,
+ *                        GeoTIFF tags, GDAL_METADATA, GDAL_NODATA
+ *      ...               IFD k (overview k, NewSubfileType=1) and its values
+ *      arrays_offset     per level 0..n-1: TileOffsets[], TileByteCounts[]
+ *                        (omitted when they fit inline in their entry)
+ *      arrays_end        zeros up to header_size (a multiple of 4096)
+ *      header_size       level n-1 (coarsest overview) tiles, ..., level 0
+ *                        tiles; in a level: for each tile row, each tile
+ *                        column, each band, one tile of tile_bytes
+ *      total_size
+ *
+ *    Tile t of band b (t = ty * tiles_x + tx) is element b * tiles + t of
+ *    its level's arrays, as PlanarConfiguration=2 requires; on disk the
+ *    bands of one tile position are adjacent, so a window of all bands is
+ *    one contiguous range and a computed block is one write.
+ *
+ * 3. The header's length depends on the description only.  Statistics sit
+ *    in GDAL_METADATA in a slot per band of fixed width: six lines
+ *    (STATISTICS_APPROXIMATE, _MAXIMUM, _MEAN, _MINIMUM, _STDDEV,
+ *    _VALID_PERCENT), each value followed by spaces up to STAT_WIDTH
+ *    characters after the closing tag (XML whitespace between elements,
+ *    which GDAL's parser drops).  An absent line (unknown statistics, or
+ *    no APPROXIMATE line for exact ones) is all spaces.
+ *
+ * 4. GDAL_METADATA is the XML GDAL writes: <GDALMetadata>, two-space
+ *    indented <Item> lines, values escaped twice (GDAL escapes the value
+ *    with CPLES_XML, then its XML serialiser escapes the text again; its
+ *    reader undoes both), band items with sample="b" (0-based) and the band
+ *    description as <Item name="DESCRIPTION" sample="b"
+ *    role="description">.  GDAL_NODATA is printed as GDAL prints it
+ *    ("%.18g", "nan", "inf", "-inf").
+ *
+ * 5. Overviews (meaning in tiff.h): the whole-file writer keeps, for each
+ *    level, one pending row of (sum, count) pairs; every two rows of level
+ *    k-1 make one row of level k, written at once into its tiles' rows and
+ *    passed on to level k+1.  Sums, not means, go down the quadtree, so a
+ *    level-k pixel is the exact block mean of the base, not a mean of
+ *    rounded means (gdaladdo -r average cascades rounded means, and picks
+ *    source windows with fractional ratios at odd sizes; no GDAL call gives
+ *    the block mean of one tile without computing the whole level, which
+ *    issue 11's lazy overview tiles need).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <cpl_vsi.h>
+#include <gdal.h>
+#include <ogr_srs_api.h>
+
+#include "rasterfs/bandstats.h"
+#include "rasterfs/chain.h"
+#include "rasterfs/err.h"
+#include "rasterfs/tiff.h"
+
+#define TILE RFS_TIFF_TILE
+#define TILE_PIXELS ((uint64_t)TILE * TILE)
+#define STAT_WIDTH 24   /* the longest shortest-round-trip double:
+			 * "-2.2250738585072014e-308" */
+#define KEY_MAX 64
+
+/* TIFF field types used here */
+enum { T_ASCII = 2, T_SHORT = 3, T_LONG = 4, T_DOUBLE = 12, T_LONG8 = 16 };
+
+/* Tags, in the ascending order they are written. */
+enum {
+	TAG_SUBFILE = 254, TAG_WIDTH = 256, TAG_LENGTH = 257, TAG_BPS = 258,
+	TAG_COMPRESSION = 259, TAG_PHOTOMETRIC = 262, TAG_SPP = 277,
+	TAG_PLANAR = 284, TAG_TILE_W = 322, TAG_TILE_H = 323,
+	TAG_TILE_OFF = 324, TAG_TILE_CNT = 325, TAG_EXTRA = 338,
+	TAG_SAMPLE_FMT = 339, TAG_GDAL_MD = 42112, TAG_GDAL_NODATA = 42113,
+};
+
+static const uint16_t geo_tag_ids[] = { 33550, 33922, 34264, 34735, 34736,
+					34737 };
+#define N_GEO (sizeof(geo_tag_ids) / sizeof(geo_tag_ids[0]))
+
+static const char *const stat_names[6] = {
+	"APPROXIMATE", "MAXIMUM", "MEAN", "MINIMUM", "STDDEV", "VALID_PERCENT",
+};
+
+static void put16(unsigned char *p, uint64_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static void put32(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+static int sample_format(GDALDataType t)
+{
+	switch (t) {
+	case GDT_Byte:
+	case GDT_UInt16:
+	case GDT_UInt32:
+		return 1;
+	case GDT_Int16:
+	case GDT_Int32:
+		return 2;
+	case GDT_Float32:
+	case GDT_Float64:
+		return 3;
+	default:
+		return 0;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* A growable byte buffer */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void buf_add(struct buf *b, const void *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+static void buf_str(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+/* Text escaped as GDAL writes an <Item>'s value: CPLES_XML by GDAL, then
+ * again by its XML serialiser. */
+static void buf_xml2(struct buf *b, const char *s)
+{
+	char *e1 = CPLEscapeString(s, -1, CPLES_XML);
+	char *e2 = e1 ? CPLEscapeString(e1, -1, CPLES_XML_BUT_QUOTES) : NULL;
+
+	if (!e2)
+		b->oom = 1;
+	else
+		buf_str(b, e2);
+	CPLFree(e1);
+	CPLFree(e2);
+}
+
+/* ------------------------------------------------------------------ */
+/* GeoTIFF tags, from GDAL */
+
+struct geo_tag {
+	uint16_t tag, type;
+	uint64_t count;
+	unsigned char *data;   /* little-endian value bytes */
+	size_t len;
+};
+
+static int type_size(unsigned type)
+{
+	switch (type) {
+	case T_ASCII:
+		return 1;
+	case T_SHORT:
+		return 2;
+	case T_DOUBLE:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+/* Copy the GeoTIFF tags of IFD 0 out of a little-endian TIFF or BigTIFF
+ * held in memory.  A tiny reader: only what GDAL just wrote has to be
+ * understood, and every offset is checked against the buffer. */
+static int geo_parse(const unsigned char *d, size_t n, struct geo_tag *out,
+		     int *n_out)
+{
+	uint64_t ifd, cnt;
+	int big, esz, vsz, m = 0;
+
+	if (n < 16 || d[0] != 'I' || d[1] != 'I')
+		return -RFS_E_PROCESS;
+	big = get_le(d + 2, 2) == 43;
+	if (!big && get_le(d + 2, 2) != 42)
+		return -RFS_E_PROCESS;
+	ifd = big ? get_le(d + 8, 8) : get_le(d + 4, 4);
+	esz = big ? 20 : 12;
+	vsz = big ? 8 : 4;
+	if (ifd > n - (big ? 8 : 2))
+		return -RFS_E_PROCESS;
+	cnt = big ? get_le(d + ifd, 8) : get_le(d + ifd, 2);
+	ifd += big ? 8 : 2;
+	if (cnt > (n - ifd) / (uint64_t)esz)
+		return -RFS_E_PROCESS;
+	for (uint64_t i = 0; i < cnt; i++) {
+		const unsigned char *e = d + ifd + i * (uint64_t)esz;
+		unsigned tag = (unsigned)get_le(e, 2);
+		unsigned type = (unsigned)get_le(e + 2, 2);
+		uint64_t count = big ? get_le(e + 4, 8) : get_le(e + 4, 4);
+		const unsigned char *val = e + (big ? 12 : 8);
+		size_t k;
+
+		for (k = 0; k < N_GEO; k++)
+			if (geo_tag_ids[k] == tag)
+				break;
+		if (k == N_GEO)
+			continue;
+		int ts = type_size(type);
+		if (ts == 0 || count == 0 || count > n / (uint64_t)ts)
+			return -RFS_E_PROCESS;
+		uint64_t len = count * (uint64_t)ts;
+		if (len > (uint64_t)vsz) {
+			uint64_t at = get_le(val, vsz);
+			if (at > n || len > n - at)
+				return -RFS_E_PROCESS;
+			val = d + at;
+		}
+		out[m].data = malloc(len);
+		if (!out[m].data)
+			return -ENOMEM;
+		memcpy(out[m].data, val, len);
+		out[m].tag = (uint16_t)tag;
+		out[m].type = (uint16_t)type;
+		out[m].count = count;
+		out[m].len = len;
+		m++;
+		*n_out = m;
+	}
+	return 0;
+}
+
+/* Let GDAL write georeferencing into a 1 x 1 GTiff in memory and take its
+ * GeoTIFF tags (the pixel count does not enter them, the band count only
+ * as one or more).  with_srs: set the SRS too. */
+static int geo_gdal(const struct rfs_tiff_desc *d, int with_srs,
+		    struct geo_tag *out, int *n_out)
+{
+	static atomic_ulong seq;
+	char name[96];
+	const char *opts[] = { "ENDIANNESS=LITTLE", NULL };
+	GDALDatasetH ds;
+	GDALDriverH drv;
+	vsi_l_offset len = 0;
+	int rc = 0;
+
+	*n_out = 0;
+	snprintf(name, sizeof(name), "/vsimem/rfs_tiff_geo_%ld_%lu.tif",
+		 (long)getpid(), atomic_fetch_add(&seq, 1));
+	CPLPushErrorHandler(CPLQuietErrorHandler);
+	CPLErrorReset();
+	drv = GDALGetDriverByName("GTiff");
+	/* one band or more: with a vertical SRS, GDAL writes a Z scale of 1
+	 * in ModelPixelScale for a single-band file only */
+	ds = drv ? GDALCreate(drv, name, 1, 1, d->bands == 1 ? 1 : 2, GDT_Byte,
+			      (char **)opts) : NULL;
+	if (!ds) {
+		rc = -RFS_E_PROCESS;
+		goto out;
+	}
+	if (d->has_geotransform &&
+	    GDALSetGeoTransform(ds, (double *)d->geotransform) != CE_None)
+		rc = -RFS_E_PROCESS;
+	if (with_srs && GDALSetProjection(ds, d->srs_wkt) != CE_None)
+		rc = -RFS_E_PROCESS;
+	if (d->pixel_is_point &&
+	    GDALSetMetadataItem(ds, "AREA_OR_POINT", "Point", NULL) != CE_None)
+		rc = -RFS_E_PROCESS;
+	GDALClose(ds);   /* writes the tags; void before GDAL 3.7 */
+	if (CPLGetLastErrorType() == CE_Failure)
+		rc = -RFS_E_PROCESS;
+	if (rc)
+		goto out;
+	GByte *mem = VSIGetMemFileBuffer(name, &len, FALSE);
+	if (!mem) {
+		rc = -RFS_E_PROCESS;
+		goto out;
+	}
+	rc = geo_parse(mem, (size_t)len, out, n_out);
+out:
+	VSIUnlink(name);
+	CPLPopErrorHandler();
+	return rc;
+}
+
+/* GDAL turns an SRS into GeoKeys in 0.3 ms for an EPSG code but in 14 ms
+ * for a CRS it has to identify (no authority code), and a directory of
+ * rasters shares a few SRSs: so the GeoKey tags (34735-34737) are cached
+ * per (WKT, AREA_OR_POINT, has geotransform).  They do not depend on the
+ * geotransform's values, and GDAL's model tags (33550, 33922, 34264) depend
+ * on the SRS only when it is vertical (the Z scale of a single-band file):
+ * on a hit for a non-vertical SRS, the model tags come from a GDAL call
+ * without the SRS, the GeoKeys from the cache. */
+#define GEO_CACHE 8
+
+struct geo_cached {
+	char *wkt;
+	int point, has_gt;
+	struct geo_tag keys[3];
+	int n_keys;
+	uint64_t used;
+};
+
+static struct geo_cached geo_cache[GEO_CACHE];
+static uint64_t geo_clock;
+static pthread_mutex_t geo_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int is_geokey(unsigned tag)
+{
+	return tag >= 34735 && tag <= 34737;
+}
+
+static int tag_copy(struct geo_tag *dst, const struct geo_tag *src)
+{
+	*dst = *src;
+	dst->data = malloc(src->len);
+	if (!dst->data)
+		return -ENOMEM;
+	memcpy(dst->data, src->data, src->len);
+	return 0;
+}
+
+static void geo_cache_put(const struct rfs_tiff_desc *d,
+			  const struct geo_tag *tags, int n)
+{
+	struct geo_cached *c = &geo_cache[0];
+
+	for (int i = 1; i < GEO_CACHE; i++)
+		if (geo_cache[i].used < c->used)
+			c = &geo_cache[i];
+	free(c->wkt);
+	for (int i = 0; i < c->n_keys; i++)
+		free(c->keys[i].data);
+	memset(c, 0, sizeof(*c));
+	c->wkt = strdup(d->srs_wkt);
+	if (!c->wkt)
+		return;
+	c->point = d->pixel_is_point;
+	c->has_gt = d->has_geotransform;
+	c->used = ++geo_clock;
+	for (int i = 0; i < n; i++)
+		if (is_geokey(tags[i].tag) && c->n_keys < 3 &&
+		    tag_copy(&c->keys[c->n_keys], &tags[i]) == 0)
+			c->n_keys++;
+}
+
+/* The cached GeoKeys for d appended to out[*n], or 0 when not cached. */
+static int geo_cache_get(const struct rfs_tiff_desc *d, struct geo_tag *out,
+			 int *n)
+{
+	int found = 0;
+
+	for (int i = 0; i < GEO_CACHE && !found; i++) {
+		struct geo_cached *c = &geo_cache[i];
+		if (!c->wkt || c->point != d->pixel_is_point ||
+		    c->has_gt != d->has_geotransform ||
+		    strcmp(c->wkt, d->srs_wkt) != 0)
+			continue;
+		found = 1;
+		c->used = ++geo_clock;
+		for (int k = 0; k < c->n_keys; k++)
+			if (tag_copy(&out[(*n)++], &c->keys[k]) != 0)
+				found = -ENOMEM;
+	}
+	return found;
+}
+
+static int srs_vertical(const char *wkt)
+{
+	OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
+	char *w = (char *)wkt;
+	int v = 1;   /* unknown: not cached */
+
+	if (s && OSRImportFromWkt(s, &w) == OGRERR_NONE)
+		v = OSRIsVertical(s) || OSRIsCompound(s);
+	OSRDestroySpatialReference(s);
+	return v;
+}
+
+/* The GeoTIFF tags GDAL writes for desc's georeferencing, ascending. */
+static int geo_from_gdal(const struct rfs_tiff_desc *d, struct geo_tag *out,
+			 int *n_out)
+{
+	const int srs = d->srs_wkt && *d->srs_wkt;
+	int rc, n = 0, hit;
+
+	*n_out = 0;
+	if (!d->has_geotransform && !srs && !d->pixel_is_point)
+		return 0;
+	if (!srs)
+		return geo_gdal(d, 0, out, n_out);
+
+	/* model tags from a call without the SRS, keys from the cache */
+	rc = geo_gdal(d, 0, out, &n);
+	for (int i = 0; i < n; i++)
+		if (is_geokey(out[i].tag)) {
+			free(out[i].data);
+			out[i--] = out[--n];
+			out[n].data = NULL;
+		}
+	*n_out = n;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&geo_mu);
+	hit = geo_cache_get(d, out, n_out);
+	pthread_mutex_unlock(&geo_mu);
+	if (hit)
+		return hit < 0 ? hit : 0;
+
+	/* a miss: all of them from GDAL with the SRS */
+	for (int i = 0; i < *n_out; i++) {
+		free(out[i].data);
+		out[i].data = NULL;
+	}
+	rc = geo_gdal(d, 1, out, n_out);
+	if (rc == 0 && !srs_vertical(d->srs_wkt)) {
+		pthread_mutex_lock(&geo_mu);
+		geo_cache_put(d, out, *n_out);
+		pthread_mutex_unlock(&geo_mu);
+	}
+	return rc;
+}
+
+/* An IFD's tags go in ascending order. */
+static void geo_sort(struct geo_tag *t, int n)
+{
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && t[j - 1].tag > t[j].tag; j--) {
+			struct geo_tag x = t[j];
+			t[j] = t[j - 1];
+			t[j - 1] = x;
+		}
+}
+
+/* ------------------------------------------------------------------ */
+/* GDAL_METADATA */
+
+static int slot_line_len(int line, int band)
+{
+	/* '  <Item name="STATISTICS_X" sample="B">' VALUE '</Item>' '\n' */
+	int n = snprintf(NULL, 0, "  <Item name=\"STATISTICS_%s\" sample=\"%d\">",
+			 stat_names[line], band);
+	return n + (line == 0 ? 3 : STAT_WIDTH) + 7 + 1;
+}
+
+/* Render band's slot of st into p (the slot's line widths). */
+static int slot_render(char *p, int band, const struct rfs_tiff_stats *st)
+{
+	enum rfs_tiff_stats_state s = st ? st->state : RFS_TIFF_STATS_UNKNOWN;
+	char val[48];
+
+	if (s != RFS_TIFF_STATS_UNKNOWN && s != RFS_TIFF_STATS_APPROX &&
+	    s != RFS_TIFF_STATS_EXACT)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		int w = slot_line_len(i, band);
+		memset(p, ' ', (size_t)w);
+		p[w - 1] = '\n';
+		if (s == RFS_TIFF_STATS_UNKNOWN ||
+		    (i == 0 && s != RFS_TIFF_STATS_APPROX)) {
+			p += w;
+			continue;
+		}
+		if (i == 0) {
+			snprintf(val, sizeof(val), "YES");
+		} else {
+			const double v[] = { 0, st->max, st->mean, st->min,
+					     st->stddev, st->valid_percent };
+			int n = rfs_format_double(v[i], val, sizeof(val));
+			assert(n > 0 && n <= STAT_WIDTH);
+			(void)n;
+		}
+		int n = snprintf(p, (size_t)w,
+				 "  <Item name=\"STATISTICS_%s\" sample=\"%d\">%s</Item>",
+				 stat_names[i], band, val);
+		p[n] = ' ';   /* snprintf's NUL becomes padding */
+		p += w;
+	}
+	return 0;
+}
+
+static int valid_key(const char *k)
+{
+	size_t n = k ? strlen(k) : 0;
+
+	if (n == 0 || n > KEY_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(k[i] == '_' || (k[i] >= '0' && k[i] <= '9') ||
+		      (k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= 'a' && k[i] <= 'z')))
+			return 0;
+	return 1;
+}
+
+/* The XML, with each band's slot offset (from the XML's start) in slot[]. */
+static int metadata_xml(const struct rfs_tiff_desc *d, struct buf *b,
+			size_t *slot)
+{
+	char tmp[160];
+
+	buf_str(b, "<GDALMetadata>\n");
+	for (int i = 0; i < d->n_items; i++) {
+		if (!valid_key(d->items[i].key) || !d->items[i].value)
+			return -EINVAL;
+		snprintf(tmp, sizeof(tmp), "  <Item name=\"%s\">", d->items[i].key);
+		buf_str(b, tmp);
+		buf_xml2(b, d->items[i].value);
+		buf_str(b, "</Item>\n");
+	}
+	for (int band = 0; band < d->bands; band++) {
+		size_t w = 0;
+
+		for (int i = 0; i < 6; i++)
+			w += (size_t)slot_line_len(i, band);
+		slot[band] = b->len;
+		char *s = malloc(w + 1);
+		if (!s)
+			return -ENOMEM;
+		int rc = slot_render(s, band, d->stats ? &d->stats[band] : NULL);
+		if (rc == 0)
+			buf_add(b, s, w);
+		free(s);
+		if (rc)
+			return rc;
+		const char *desc = d->band_desc ? d->band_desc[band] : NULL;
+		if (desc && *desc) {
+			snprintf(tmp, sizeof(tmp),
+				 "  <Item name=\"DESCRIPTION\" sample=\"%d\" "
+				 "role=\"description\">", band);
+			buf_str(b, tmp);
+			buf_xml2(b, desc);
+			buf_str(b, "</Item>\n");
+		}
+	}
+	buf_str(b, "</GDALMetadata>\n");
+	return b->oom ? -ENOMEM : 0;
+}
+
+static void nodata_text(double v, char *out, size_t len)
+{
+	if (isnan(v))
+		snprintf(out, len, "nan");
+	else if (isinf(v))
+		snprintf(out, len, "%s", v < 0 ? "-inf" : "inf");
+	else
+		snprintf(out, len, "%.18g", v);
+}
+
+/* ------------------------------------------------------------------ */
+/* IFDs */
+
+enum { V_DATA, V_OFFSETS, V_COUNTS };
+
+struct ent {
+	uint16_t tag, type;
+	uint64_t count;
+	int kind;                  /* V_DATA or one of the tile arrays */
+	const unsigned char *data; /* V_DATA: little-endian value bytes */
+	size_t len;
+	uint64_t at;               /* out-of-line position; 0: inline */
+};
+
+#define MAX_ENT 24
+
+struct ifd {
+	struct ent e[MAX_ENT];
+	int n;
+	uint64_t off;
+};
+
+/* Small values an IFD points to, kept for the fill pass. */
+struct vals {
+	unsigned char *bps, *fmt, *extra;  /* SHORT[bands], SHORT[bands - 1] */
+	unsigned char one[5][8];           /* single SHORT/LONG values */
+};
+
+static void ent_add(struct ifd *f, uint16_t tag, uint16_t type,
+		    uint64_t count, int kind, const void *data, size_t len)
+{
+	assert(f->n < MAX_ENT);
+	f->e[f->n++] = (struct ent){ tag, type, count, kind, data, len, 0 };
+}
+
+static uint64_t level_tiles(const struct rfs_tiff_level *lv)
+{
+	return (uint64_t)lv->tiles_x * (uint64_t)lv->tiles_y;
+}
+
+/* The value of element k of a tile array of level lv. */
+static uint64_t array_elem(const struct rfs_tiff_layout *l, int lv, int kind,
+			   uint64_t k)
+{
+	const struct rfs_tiff_level *v = &l->level[lv];
+	uint64_t tiles = level_tiles(v);
+	uint64_t b = k / tiles, t = k % tiles;
+
+	if (kind == V_COUNTS)
+		return l->tile_bytes;
+	return v->offset + (t * (uint64_t)l->bands + b) * l->tile_bytes;
+}
+
+static void ifd_build(const struct rfs_tiff_layout *l, int lv,
+		      const struct vals *vals, const struct geo_tag *geo,
+		      int n_geo, const struct buf *xml, const char *nd,
+		      struct ifd *f)
+{
+	const struct rfs_tiff_level *v = &l->level[lv];
+	uint64_t n = level_tiles(v) * (uint64_t)l->bands;
+	uint16_t at = l->bigtiff ? T_LONG8 : T_LONG;
+	int nb = l->bands;
+
+	f->n = 0;
+	if (lv > 0)
+		ent_add(f, TAG_SUBFILE, T_LONG, 1, V_DATA, vals->one[0], 4);
+	ent_add(f, TAG_WIDTH, T_LONG, 1, V_DATA, NULL, 0);
+	ent_add(f, TAG_LENGTH, T_LONG, 1, V_DATA, NULL, 0);
+	ent_add(f, TAG_BPS, T_SHORT, (uint64_t)nb, V_DATA, vals->bps,
+		2 * (size_t)nb);
+	ent_add(f, TAG_COMPRESSION, T_SHORT, 1, V_DATA, vals->one[1], 2);
+	ent_add(f, TAG_PHOTOMETRIC, T_SHORT, 1, V_DATA, vals->one[1], 2);
+	ent_add(f, TAG_SPP, T_SHORT, 1, V_DATA, vals->one[2], 2);
+	ent_add(f, TAG_PLANAR, T_SHORT, 1, V_DATA, vals->one[3], 2);
+	ent_add(f, TAG_TILE_W, T_SHORT, 1, V_DATA, vals->one[4], 2);
+	ent_add(f, TAG_TILE_H, T_SHORT, 1, V_DATA, vals->one[4], 2);
+	ent_add(f, TAG_TILE_OFF, at, n, V_OFFSETS, NULL, 0);
+	ent_add(f, TAG_TILE_CNT, at, n, V_COUNTS, NULL, 0);
+	if (nb > 1)
+		ent_add(f, TAG_EXTRA, T_SHORT, (uint64_t)nb - 1, V_DATA,
+			vals->extra, 2 * ((size_t)nb - 1));
+	ent_add(f, TAG_SAMPLE_FMT, T_SHORT, (uint64_t)nb, V_DATA, vals->fmt,
+		2 * (size_t)nb);
+	if (lv == 0) {
+		for (int i = 0; i < n_geo; i++)
+			ent_add(f, geo[i].tag, geo[i].type, geo[i].count, V_DATA,
+				geo[i].data, geo[i].len);
+		ent_add(f, TAG_GDAL_MD, T_ASCII, xml->len + 1, V_DATA,
+			(const unsigned char *)xml->p, xml->len + 1);
+	}
+	if (nd)
+		ent_add(f, TAG_GDAL_NODATA, T_ASCII, strlen(nd) + 1, V_DATA,
+			(const unsigned char *)nd, strlen(nd) + 1);
+}
+
+/* Place every IFD, value and array; fill l's offsets and sizes.  Returns 0
+ * or -EFBIG. */
+static int place(struct rfs_tiff_layout *l, struct ifd *ifds)
+{
+	const int big = l->bigtiff;
+	const uint64_t esz = big ? 20 : 12, inl = big ? 8 : 4;
+	const uint64_t elem = big ? 8 : 4;
+	uint64_t pos = big ? 16 : 8;
+
+	for (int lv = 0; lv < l->n_levels; lv++) {
+		struct ifd *f = &ifds[lv];
+		f->off = align_up(pos, 8);
+		pos = f->off + (big ? 8 : 2) + esz * (uint64_t)f->n +
+		      (big ? 8 : 4);
+		for (int i = 0; i < f->n; i++) {
+			struct ent *e = &f->e[i];
+			if (e->kind != V_DATA || e->len <= inl)
+				continue;
+			e->at = align_up(pos, 8);
+			pos = e->at + e->len;
+		}
+	}
+	l->head_len = (size_t)pos;
+	pos = align_up(pos, 8);
+	l->arrays_offset = pos;
+	for (int lv = 0; lv < l->n_levels; lv++) {
+		uint64_t n = level_tiles(&l->level[lv]) * (uint64_t)l->bands;
+		for (int k = 0; k < 2; k++) {
+			l->array_at[lv][k] = 0;
+			if (n * elem <= inl)
+				continue;
+			l->array_at[lv][k] = pos;
+			pos += n * elem;
+		}
+		for (int i = 0; i < ifds[lv].n; i++)
+			if (ifds[lv].e[i].kind != V_DATA)
+				ifds[lv].e[i].at = l->array_at[lv][
+					ifds[lv].e[i].kind == V_COUNTS];
+	}
+	l->arrays_end = pos;
+	l->header_size = align_up(pos, RFS_TIFF_ALIGN);
+	pos = l->header_size;
+	for (int lv = l->n_levels - 1; lv >= 0; lv--) {
+		l->level[lv].offset = pos;
+		if (l->level[lv].bytes > INT64_MAX - pos)
+			return -EFBIG;
+		pos += l->level[lv].bytes;
+	}
+	l->total_size = pos;
+	return 0;
+}
+
+/* Write the IFDs and their values into l->head. */
+static void fill(struct rfs_tiff_layout *l, const struct ifd *ifds)
+{
+	const int big = l->bigtiff;
+	const uint64_t esz = big ? 20 : 12, inl = big ? 8 : 4;
+	unsigned char *h = l->head;
+
+	memset(h, 0, l->head_len);
+	h[0] = 'I';
+	h[1] = 'I';
+	if (big) {
+		put16(h + 2, 43);
+		put16(h + 4, 8);
+		put64(h + 8, ifds[0].off);
+	} else {
+		put16(h + 2, 42);
+		put32(h + 4, ifds[0].off);
+	}
+	for (int lv = 0; lv < l->n_levels; lv++) {
+		const struct ifd *f = &ifds[lv];
+		const struct rfs_tiff_level *v = &l->level[lv];
+		unsigned char *p = h + f->off;
+
+		if (big) {
+			put64(p, (uint64_t)f->n);
+			p += 8;
+		} else {
+			put16(p, (uint64_t)f->n);
+			p += 2;
+		}
+		for (int i = 0; i < f->n; i++, p += esz) {
+			const struct ent *e = &f->e[i];
+			unsigned char *val = p + (big ? 12 : 8);
+
+			put16(p, e->tag);
+			put16(p + 2, e->type);
+			if (big)
+				put64(p + 4, e->count);
+			else
+				put32(p + 4, e->count);
+			if (e->tag == TAG_WIDTH || e->tag == TAG_LENGTH) {
+				put32(val, (uint64_t)(e->tag == TAG_WIDTH ?
+						      v->width : v->height));
+			} else if (e->kind != V_DATA) {
+				if (e->at) {
+					(big ? put64 : put32)(val, e->at);
+				} else {
+					/* a single tile: its value inline */
+					uint64_t x = array_elem(l, lv, e->kind, 0);
+					(big ? put64 : put32)(val, x);
+				}
+			} else if (e->len <= inl) {
+				memcpy(val, e->data, e->len);
+			} else {
+				(big ? put64 : put32)(val, e->at);
+				memcpy(h + e->at, e->data, e->len);
+			}
+		}
+		uint64_t next = lv + 1 < l->n_levels ? ifds[lv + 1].off : 0;
+		(big ? put64 : put32)(p, next);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Layout */
+
+void rfs_tiff_layout_free(struct rfs_tiff_layout *l)
+{
+	if (!l)
+		return;
+	free(l->head);
+	free(l->slot);
+	l->head = NULL;
+	l->slot = NULL;
+}
+
+static int desc_check(const struct rfs_tiff_desc *d)
+{
+	if (d->width < 1 || d->height < 1 || d->bands < 1 ||
+	    d->bands > RFS_TIFF_MAX_BANDS || sample_format(d->type) == 0 ||
+	    d->n_items < 0 || (d->n_items > 0 && !d->items))
+		return -EINVAL;
+	if (d->has_geotransform)
+		for (int i = 0; i < 6; i++)
+			if (!isfinite(d->geotransform[i]))
+				return -EINVAL;
+	return 0;
+}
+
+int rfs_tiff_layout_limit(const struct rfs_tiff_desc *d, uint64_t classic_max,
+			  struct rfs_tiff_layout *l)
+{
+	struct geo_tag geo[N_GEO];
+	struct buf xml = { 0 };
+	struct ifd *ifds = NULL;
+	struct vals vals = { 0 };
+	char nd[64];
+	int n_geo = 0, rc;
+
+	memset(l, 0, sizeof(*l));
+	memset(geo, 0, sizeof(geo));
+	rc = desc_check(d);
+	if (rc)
+		goto out;
+	l->bands = d->bands;
+	l->type = d->type;
+	l->sample_bytes = GDALGetDataTypeSizeBytes(d->type);
+	l->tile_bytes = TILE_PIXELS * (uint64_t)l->sample_bytes;
+	l->has_nodata = d->has_nodata;
+	l->nodata = d->nodata;
+	for (int k = 0; k < RFS_TIFF_MAX_LEVELS; k++) {
+		struct rfs_tiff_level *v = &l->level[k];
+		uint64_t f = (uint64_t)1 << k;
+
+		v->width = (int)(((uint64_t)d->width + f - 1) / f);
+		v->height = (int)(((uint64_t)d->height + f - 1) / f);
+		v->tiles_x = (v->width + TILE - 1) / TILE;
+		v->tiles_y = (v->height + TILE - 1) / TILE;
+		if (__builtin_mul_overflow(level_tiles(v), (uint64_t)d->bands,
+					   &v->bytes) ||
+		    __builtin_mul_overflow(v->bytes, l->tile_bytes, &v->bytes) ||
+		    v->bytes > INT64_MAX) {
+			rc = -EFBIG;
+			goto out;
+		}
+		l->n_levels = k + 1;
+		if (!d->overviews || (v->width <= TILE && v->height <= TILE))
+			break;
+	}
+
+	l->slot = calloc((size_t)d->bands, sizeof(*l->slot));
+	vals.bps = malloc(2 * (size_t)d->bands);
+	vals.fmt = malloc(2 * (size_t)d->bands);
+	vals.extra = calloc((size_t)d->bands, 2);
+	ifds = calloc(RFS_TIFF_MAX_LEVELS, sizeof(*ifds));
+	if (!l->slot || !vals.bps || !vals.fmt || !vals.extra || !ifds) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (int b = 0; b < d->bands; b++) {
+		put16(vals.bps + 2 * b, 8 * (uint64_t)l->sample_bytes);
+		put16(vals.fmt + 2 * b, (uint64_t)sample_format(d->type));
+	}
+	put32(vals.one[0], 1);              /* NewSubfileType: reduced image */
+	put16(vals.one[1], 1);              /* no compression; MinIsBlack */
+	put16(vals.one[2], (uint64_t)d->bands);
+	put16(vals.one[3], 2);              /* planar: one plane per band */
+	put16(vals.one[4], TILE);
+
+	rc = metadata_xml(d, &xml, l->slot);
+	if (rc)
+		goto out;
+	if (d->has_nodata)
+		nodata_text(d->nodata, nd, sizeof(nd));
+	rc = geo_from_gdal(d, geo, &n_geo);
+	if (rc)
+		goto out;
+	geo_sort(geo, n_geo);
+
+	/* classic if it fits, else BigTIFF */
+	for (l->bigtiff = 0; l->bigtiff < 2; l->bigtiff++) {
+		for (int lv = 0; lv < l->n_levels; lv++)
+			ifd_build(l, lv, &vals, geo, n_geo, &xml,
+				  d->has_nodata ? nd : NULL, &ifds[lv]);
+		rc = place(l, ifds);
+		if (rc)
+			goto out;
+		if (l->bigtiff || l->total_size <= classic_max)
+			break;
+	}
+	l->head = malloc(l->head_len);
+	if (!l->head) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	fill(l, ifds);
+	/* slots: from the XML's start to absolute header offsets */
+	uint64_t xml_at = 0;
+	for (int i = 0; i < ifds[0].n; i++)
+		if (ifds[0].e[i].tag == TAG_GDAL_MD)
+			xml_at = ifds[0].e[i].at;
+	assert(xml_at != 0);
+	for (int b = 0; b < d->bands; b++)
+		l->slot[b] += (size_t)xml_at;
+out:
+	for (size_t i = 0; i < N_GEO; i++)
+		free(geo[i].data);
+	free(xml.p);
+	free(ifds);
+	free(vals.bps);
+	free(vals.fmt);
+	free(vals.extra);
+	return rc;
+}
+
+int rfs_tiff_layout(const struct rfs_tiff_desc *d, struct rfs_tiff_layout *l)
+{
+	return rfs_tiff_layout_limit(d, RFS_TIFF_CLASSIC_MAX, l);
+}
+
+int rfs_tiff_set_stats(struct rfs_tiff_layout *l, int band,
+		       const struct rfs_tiff_stats *st)
+{
+	if (band < 0 || band >= l->bands || !l->head)
+		return -EINVAL;
+	return slot_render((char *)l->head + l->slot[band], band, st);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the layout */
+
+int rfs_tiff_header_read(const struct rfs_tiff_layout *l, uint64_t off,
+			 void *buf, size_t len)
+{
+	unsigned char *out = buf;
+	const uint64_t elem = l->bigtiff ? 8 : 4;
+	const uint64_t end = off + len;
+
+	if (off > l->header_size || len > l->header_size - off)
+		return -EINVAL;
+	memset(out, 0, len);
+	if (off < l->head_len)
+		memcpy(out, l->head + off,
+		       (size_t)((end < l->head_len ? end : l->head_len) - off));
+	if (end <= l->arrays_offset || off >= l->arrays_end)
+		return 0;
+	for (int lv = 0; lv < l->n_levels; lv++) {
+		uint64_t n = level_tiles(&l->level[lv]) * (uint64_t)l->bands;
+		for (int k = 0; k < 2; k++) {
+			uint64_t a = l->array_at[lv][k], b = a + n * elem;
+			if (a == 0 || b <= off || a >= end)
+				continue;
+			uint64_t lo = off > a ? off : a, hi = end < b ? end : b;
+			for (uint64_t i = (lo - a) / elem; a + i * elem < hi; i++) {
+				unsigned char e[8];
+				uint64_t p = a + i * elem;
+				uint64_t v = array_elem(l, lv, k ? V_COUNTS :
+							V_OFFSETS, i);
+				(l->bigtiff ? put64 : put32)(e, v);
+				for (uint64_t j = 0; j < elem; j++)
+					if (p + j >= lo && p + j < hi)
+						out[p + j - off] = e[j];
+			}
+		}
+	}
+	return 0;
+}
+
+int rfs_tiff_tile_offset(const struct rfs_tiff_layout *l, int level,
+			 int band, int tx, int ty, uint64_t *off)
+{
+	if (level < 0 || level >= l->n_levels || band < 0 ||
+	    band >= l->bands)
+		return -EINVAL;
+	const struct rfs_tiff_level *v = &l->level[level];
+	if (tx < 0 || tx >= v->tiles_x || ty < 0 || ty >= v->tiles_y)
+		return -EINVAL;
+	*off = v->offset + (((uint64_t)ty * (uint64_t)v->tiles_x +
+			     (uint64_t)tx) * (uint64_t)l->bands +
+			    (uint64_t)band) * l->tile_bytes;
+	return 0;
+}
+
+int rfs_tiff_tile_at(const struct rfs_tiff_layout *l, uint64_t off,
+		     struct rfs_tiff_loc *loc)
+{
+	if (off >= l->total_size)
+		return -ERANGE;
+	memset(loc, 0, sizeof(*loc));
+	if (off < l->header_size) {
+		loc->in_header = 1;
+		loc->len = l->header_size;
+		return 0;
+	}
+	for (int lv = 0; lv < l->n_levels; lv++) {
+		const struct rfs_tiff_level *v = &l->level[lv];
+		if (off < v->offset || off - v->offset >= v->bytes)
+			continue;
+		uint64_t i = (off - v->offset) / l->tile_bytes;
+		uint64_t t = i / (uint64_t)l->bands;
+		loc->level = lv;
+		loc->band = (int)(i % (uint64_t)l->bands);
+		loc->tx = (int)(t % (uint64_t)v->tiles_x);
+		loc->ty = (int)(t / (uint64_t)v->tiles_x);
+		loc->start = v->offset + i * l->tile_bytes;
+		loc->len = l->tile_bytes;
+		return 0;
+	}
+	return -RFS_E_INTERNAL;   /* the levels cover [header_size, total) */
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing */
+
+static int write_err(int err)
+{
+	return rfs_err_from_store_errno(err);
+}
+
+static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = pwrite(fd, c, n, (off_t)off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return write_err(errno);
+		}
+		if (w == 0)
+			return write_err(EIO);
+		c += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Files are little-endian; on a big-endian host swap each sample. */
+static void to_le(void *p, size_t n, int sb)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	unsigned char *c = p;
+	for (size_t i = 0; i < n; i++, c += sb)
+		for (int j = 0; j < sb / 2; j++) {
+			unsigned char t = c[j];
+			c[j] = c[sb - 1 - j];
+			c[sb - 1 - j] = t;
+		}
+#else
+	(void)p;
+	(void)n;
+	(void)sb;
+#endif
+}
+
+static const int host_le = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+
+int rfs_tiff_write_tile(int fd, const struct rfs_tiff_layout *l, int level,
+			int band, int tx, int ty, const void *pixels)
+{
+	uint64_t off;
+	int rc = rfs_tiff_tile_offset(l, level, band, tx, ty, &off);
+
+	if (rc)
+		return rc;
+	const struct rfs_tiff_level *v = &l->level[level];
+	const size_t sb = (size_t)l->sample_bytes;
+	const int vw = v->width - tx * TILE < TILE ? v->width - tx * TILE : TILE;
+	const int vh = v->height - ty * TILE < TILE ? v->height - ty * TILE :
+		       TILE;
+
+	if (vw == TILE && vh == TILE && host_le)
+		return pwrite_all(fd, pixels, (size_t)l->tile_bytes, off);
+	/* an edge tile (or a big-endian host): copy, zero the outside */
+	unsigned char *t = calloc(1, (size_t)l->tile_bytes);
+	if (!t)
+		return -ENOMEM;
+	for (int r = 0; r < vh; r++)
+		memcpy(t + (size_t)r * TILE * sb,
+		       (const unsigned char *)pixels + (size_t)r * TILE * sb,
+		       (size_t)vw * sb);
+	to_le(t, TILE_PIXELS, (int)sb);
+	rc = pwrite_all(fd, t, (size_t)l->tile_bytes, off);
+	free(t);
+	return rc;
+}
+
+int rfs_tiff_write_header(int fd, struct rfs_tiff_layout *l,
+			  const struct rfs_tiff_stats *stats)
+{
+	const size_t chunk = 1 << 20;
+	unsigned char *b = NULL;
+	int rc = 0;
+
+	for (int i = 0; stats && i < l->bands; i++) {
+		rc = rfs_tiff_set_stats(l, i, &stats[i]);
+		if (rc)
+			return rc;
+	}
+	b = malloc(chunk);
+	if (!b)
+		return -ENOMEM;
+	for (uint64_t off = 0; off < l->header_size && rc == 0; off += chunk) {
+		size_t n = l->header_size - off < chunk ?
+			   (size_t)(l->header_size - off) : chunk;
+		rc = rfs_tiff_header_read(l, off, b, n);
+		if (rc == 0)
+			rc = pwrite_all(fd, b, n, off);
+	}
+	free(b);
+	return rc;
+}
+
+/* One overview level's state while the whole file is written. */
+struct pyr {
+	double *sum, *hs, *val;
+	uint32_t *cnt, *hc;
+	unsigned char *row;   /* the emitted row in the band type, padded to
+			       * whole tiles */
+	int have;             /* sum/cnt hold the top row of a pair */
+};
+
+struct wctx {
+	int fd;
+	const struct rfs_tiff_layout *l;
+	struct pyr *p;        /* [level], 1 .. n_levels - 1 */
+	double fill;          /* the value of a block without valid pixels */
+};
+
+/* Pairs (s, c): a missing or empty side adds nothing, so the sums are of
+ * valid values only and always in the same order. */
+static inline void pair(double *s, uint32_t *c, double s2, uint32_t c2)
+{
+	if (c2 == 0)
+		return;
+	if (*c == 0) {
+		*s = s2;
+		*c = c2;
+		return;
+	}
+	*s += s2;
+	*c += c2;
+}
+
+static int emit_row(struct wctx *w, int lv, int band, int r)
+{
+	const struct rfs_tiff_level *v = &w->l->level[lv];
+	struct pyr *p = &w->p[lv];
+	const int sb = w->l->sample_bytes;
+	int rc = 0;
+
+	for (int i = 0; i < v->width; i++)
+		p->val[i] = p->cnt[i] ? p->sum[i] / p->cnt[i] : w->fill;
+	GDALCopyWords(p->val, GDT_Float64, 8, p->row, w->l->type, sb,
+		      v->width);
+	to_le(p->row, (size_t)v->width, sb);
+	for (int tx = 0; tx < v->tiles_x && rc == 0; tx++) {
+		uint64_t off;
+		int n = v->width - tx * TILE < TILE ? v->width - tx * TILE : TILE;
+
+		rc = rfs_tiff_tile_offset(w->l, lv, band, tx, r / TILE, &off);
+		if (rc == 0)
+			rc = pwrite_all(w->fd, p->row + (size_t)tx * TILE * sb,
+					(size_t)n * (size_t)sb,
+					off + (uint64_t)(r % TILE) * TILE *
+					      (uint64_t)sb);
+	}
+	return rc;
+}
+
+/* Row r of level lv - 1 (its sums s and counts c, width pw, height ph)
+ * goes into level lv; every second row, and the last, completes a row of
+ * lv, which is written and passed on. */
+static int feed(struct wctx *w, int lv, int band, const double *s,
+		const uint32_t *c, int pw, int r, int ph)
+{
+	const struct rfs_tiff_level *v = &w->l->level[lv];
+	struct pyr *p = &w->p[lv];
+	int rc;
+
+	for (int i = 0; i < v->width; i++) {
+		p->hs[i] = s[2 * i];
+		p->hc[i] = c[2 * i];
+		if (2 * i + 1 < pw)
+			pair(&p->hs[i], &p->hc[i], s[2 * i + 1], c[2 * i + 1]);
+	}
+	if (!p->have) {
+		memcpy(p->sum, p->hs, (size_t)v->width * sizeof(double));
+		memcpy(p->cnt, p->hc, (size_t)v->width * sizeof(uint32_t));
+		p->have = 1;
+	} else {
+		for (int i = 0; i < v->width; i++)
+			pair(&p->sum[i], &p->cnt[i], p->hs[i], p->hc[i]);
+	}
+	if (r % 2 == 0 && r != ph - 1)
+		return 0;
+	p->have = 0;
+	rc = emit_row(w, lv, band, r / 2);
+	if (rc == 0 && lv + 1 < w->l->n_levels)
+		rc = feed(w, lv + 1, band, p->sum, p->cnt, v->width, r / 2,
+			  v->height);
+	return rc;
+}
+
+static void pyr_free(struct pyr *p, int n)
+{
+	for (int i = 0; p && i < n; i++) {
+		free(p[i].sum);
+		free(p[i].hs);
+		free(p[i].val);
+		free(p[i].cnt);
+		free(p[i].hc);
+		free(p[i].row);
+	}
+	free(p);
+}
+
+int rfs_tiff_write_from_dataset(GDALDatasetH ds, struct rfs_tiff_layout *l,
+				const char *path,
+				struct rfs_tiff_stats *stats_out,
+				GDALProgressFunc progress, void *progress_arg)
+{
+	const struct rfs_tiff_level *base = &l->level[0];
+	const int W = base->width, H = base->height;
+	const size_t sb = (size_t)l->sample_bytes;
+	struct bstate { struct rfs_bstats st; struct pyr *p; } *bs = NULL;
+	unsigned char *strip = NULL, *tile = NULL;
+	double *dv = NULL, *ds_sum = NULL;
+	uint32_t *ds_cnt = NULL;
+	struct wctx w = { .fd = -1, .l = l };
+	int rc = 0, fd = -1;
+
+	if (GDALGetRasterXSize(ds) != W || GDALGetRasterYSize(ds) != H ||
+	    GDALGetRasterCount(ds) != l->bands)
+		return -EINVAL;
+	bs = calloc((size_t)l->bands, sizeof(*bs));
+	strip = malloc((size_t)W * TILE * sb);
+	tile = malloc((size_t)l->tile_bytes);
+	dv = malloc((size_t)W * sizeof(double));
+	ds_sum = malloc((size_t)W * sizeof(double));
+	ds_cnt = malloc((size_t)W * sizeof(uint32_t));
+	if (!bs || !strip || !tile || !dv || !ds_sum || !ds_cnt) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (int b = 0; b < l->bands; b++) {
+		rfs_bstats_init(&bs[b].st);
+		if (l->n_levels < 2)
+			continue;
+		bs[b].p = calloc((size_t)l->n_levels, sizeof(struct pyr));
+		if (!bs[b].p) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (int k = 1; k < l->n_levels; k++) {
+			struct pyr *p = &bs[b].p[k];
+			size_t n = (size_t)l->level[k].width;
+			p->sum = malloc(n * sizeof(double));
+			p->hs = malloc(n * sizeof(double));
+			p->val = malloc(n * sizeof(double));
+			p->cnt = malloc(n * sizeof(uint32_t));
+			p->hc = malloc(n * sizeof(uint32_t));
+			p->row = calloc((size_t)l->level[k].tiles_x * TILE, sb);
+			if (!p->sum || !p->hs || !p->val || !p->cnt || !p->hc ||
+			    !p->row) {
+				rc = -ENOMEM;
+				goto out;
+			}
+		}
+	}
+	w.fill = l->has_nodata ? l->nodata : NAN;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0 || ftruncate(fd, (off_t)l->total_size) != 0) {
+		rc = write_err(errno);
+		goto out;
+	}
+	w.fd = fd;
+	for (int ty = 0; ty < base->tiles_y && rc == 0; ty++) {
+		const int y0 = ty * TILE;
+		const int rh = H - y0 < TILE ? H - y0 : TILE;
+
+		for (int b = 0; b < l->bands && rc == 0; b++) {
+			GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
+			if (GDALRasterIO(band, GF_Read, 0, y0, W, rh, strip, W,
+					 rh, l->type, 0, 0) != CE_None) {
+				rc = -RFS_E_PROCESS;
+				break;
+			}
+			for (int tx = 0; tx < base->tiles_x && rc == 0; tx++) {
+				const int x0 = tx * TILE;
+				const int cw = W - x0 < TILE ? W - x0 : TILE;
+				memset(tile, 0, (size_t)l->tile_bytes);
+				for (int r = 0; r < rh; r++)
+					memcpy(tile + (size_t)r * TILE * sb,
+					       strip + ((size_t)r * W + x0) * sb,
+					       (size_t)cw * sb);
+				rc = rfs_tiff_write_tile(fd, l, 0, b, tx, ty,
+							 tile);
+			}
+			w.p = bs[b].p;
+			for (int r = 0; r < rh && rc == 0; r++) {
+				GDALCopyWords(strip + (size_t)r * W * sb,
+					      l->type, (int)sb, dv, GDT_Float64,
+					      8, W);
+				if (stats_out)
+					rfs_bstats_add(&bs[b].st, dv, (size_t)W,
+						       l->has_nodata ?
+						       l->nodata : NAN, 0);
+				if (l->n_levels < 2)
+					continue;
+				for (int i = 0; i < W; i++) {
+					int ok = !isnan(dv[i]) &&
+						 !(l->has_nodata &&
+						   dv[i] == l->nodata);
+					ds_sum[i] = ok ? dv[i] : 0;
+					ds_cnt[i] = (uint32_t)ok;
+				}
+				rc = feed(&w, 1, b, ds_sum, ds_cnt, W, y0 + r,
+					  H);
+			}
+		}
+		if (rc == 0 && progress &&
+		    !progress((double)(ty + 1) / base->tiles_y, NULL,
+			      progress_arg))
+			rc = -RFS_E_CANCELLED;
+	}
+	if (rc == 0 && stats_out) {
+		for (int b = 0; b < l->bands; b++) {
+			const struct rfs_bstats *st = &bs[b].st;
+			struct rfs_tiff_stats *o = &stats_out[b];
+			memset(o, 0, sizeof(*o));
+			if (st->n <= 0)
+				continue;   /* no valid cell: none, as GDAL */
+			/* as rfs_bstats_set: population stddev, percent to
+			 * two decimals */
+			o->state = RFS_TIFF_STATS_EXACT;
+			o->min = st->min;
+			o->max = st->max;
+			o->mean = st->mean;
+			o->stddev = sqrt(st->m2 / st->n);
+			o->valid_percent = round(1e4 * st->n / ((double)W * H)) /
+					   100;
+		}
+	}
+	if (rc == 0)
+		rc = rfs_tiff_write_header(fd, l, stats_out);
+out:
+	if (fd >= 0 && close(fd) != 0 && rc == 0)
+		rc = write_err(errno);
+	for (int b = 0; bs && b < l->bands; b++)
+		pyr_free(bs[b].p, l->n_levels);
+	free(bs);
+	free(strip);
+	free(tile);
+	free(dv);
+	free(ds_sum);
+	free(ds_cnt);
+	return rc;
+}
