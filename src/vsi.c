@@ -21,6 +21,14 @@
  *  4. A refusal is recorded only where a source made GDAL ask for
  *     something it may not have; a plain "no such file" (GDAL probing for
  *     sidecars) is not a refusal.
+ *  5. An output carries its source's read permissions (fs.c), and the
+ *     worker may read more than its readers (it may run as root, or as
+ *     the owner of the whole tree).  So a file a source refers to must be
+ *     readable by everyone who may read the source, judged by the mode
+ *     bits as the kernel applies them (owner, else group, else others);
+ *     else a 0644 VRT over a 0600 file would hand the file's pixels to
+ *     everyone.  Judged conservatively: ACLs and supplementary groups are
+ *     not looked at, so a doubt is a refusal.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -51,6 +59,7 @@ enum why {
 	WHY_NETWORK,      /* a network file system */
 	WHY_STDIO,        /* stdin / stdout */
 	WHY_DENIED,       /* an absolute path the kernel refused */
+	WHY_LESS_READABLE,/* fewer users may read it than the source */
 };
 
 static const char *const why_text[] = {
@@ -62,6 +71,9 @@ static const char *const why_text[] = {
 		      "or write",
 	[WHY_DENIED] = "outside the directories a worker may read (the "
 		       "source directory, GDAL's and PROJ's data)",
+	[WHY_LESS_READABLE] = "which fewer users may read than the source: "
+			      "its outputs, readable by whoever reads the "
+			      "source, would show it to them",
 };
 
 struct pin {
@@ -73,6 +85,8 @@ struct pin {
 static struct {
 	pthread_mutex_t lock;
 	int rootfd;
+	int have_src;          /* src holds the pinned source's stat */
+	struct stat src;
 	struct pin pins[MAX_PINS];
 	int npins;
 	struct {
@@ -151,6 +165,9 @@ int rfs_vsi_pin(const char *gdal_name, int fd)
 		vs.pins[vs.npins].prefix = prefix;
 		vs.pins[vs.npins].fd = fd;
 		vs.npins++;
+		/* the source of the files it refers to (note 5) */
+		if (!strcmp(prefix, RFS_VSI_TREE) && fstat(fd, &vs.src) == 0)
+			vs.have_src = 1;
 	}
 	pthread_mutex_unlock(&vs.lock);
 	return rc;
@@ -162,6 +179,7 @@ void rfs_vsi_unpin_all(void)
 	for (int i = 0; i < vs.npins; i++)
 		free(vs.pins[i].name);
 	vs.npins = 0;
+	vs.have_src = 0;
 	pthread_mutex_unlock(&vs.lock);
 }
 
@@ -172,7 +190,7 @@ static int pinned(const char *prefix, const char *name)
 
 	pthread_mutex_lock(&vs.lock);
 	for (int i = 0; i < vs.npins && fd < 0; i++)
-		if (vs.pins[i].prefix == prefix &&
+		if (!strcmp(vs.pins[i].prefix, prefix) &&
 		    strcmp(vs.pins[i].name, name) == 0)
 			fd = vs.pins[i].fd;
 	pthread_mutex_unlock(&vs.lock);
@@ -258,6 +276,36 @@ static int read_only(const char *access)
 	return !strpbrk(access, "wa+");
 }
 
+/* May everyone who may read the source (by its mode bits) read f too
+ * (note 5)?  The kernel judges a reader by f's owner bits if it owns f,
+ * else by f's group bits if it is in f's group, else by f's other bits.
+ * Group membership is not known here (the worker cannot read /etc), so a
+ * reader who might be f's owner or in f's group must pass those bits
+ * too. */
+static int as_readable(const struct stat *src, const struct stat *f)
+{
+	const int usr = (f->st_mode & S_IRUSR) != 0;
+	const int grp = (f->st_mode & S_IRGRP) != 0;
+	const int oth = (f->st_mode & S_IROTH) != 0;
+	const int same_uid = f->st_uid == src->st_uid;
+	const int same_gid = f->st_gid == src->st_gid;
+
+	/* the source's owner: f's owner, or anybody else */
+	if ((src->st_mode & S_IRUSR) &&
+	    !(same_uid ? usr : grp && oth))
+		return 0;
+	/* members of the source's group: maybe f's owner; all in f's group
+	 * if it is the same group, else maybe */
+	if ((src->st_mode & S_IRGRP) &&
+	    !((same_uid || usr) && (same_gid ? grp : grp && oth)))
+		return 0;
+	/* everybody else: maybe f's owner, maybe in f's group */
+	if ((src->st_mode & S_IROTH) &&
+	    !(oth && (same_uid || usr) && (same_gid || grp)))
+		return 0;
+	return 1;
+}
+
 /* A regular file beneath the root, opened without blocking (note 3). */
 static void *tree_open(void *ud, const char *name, const char *access)
 {
@@ -281,6 +329,14 @@ static void *tree_open(void *ud, const char *name, const char *access)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		refuse("", name, WHY_NOT_REGULAR);
+		errno = EACCES;
+		goto fail;
+	}
+	pthread_mutex_lock(&vs.lock);
+	int ok = !vs.have_src || as_readable(&vs.src, &st);
+	pthread_mutex_unlock(&vs.lock);
+	if (!ok) {
+		refuse("", name, WHY_LESS_READABLE);
 		errno = EACCES;
 		goto fail;
 	}

@@ -14,7 +14,9 @@
  *                    beneath the worker's root descriptor (RESOLVE_BENEATH:
  *                    no "..", absolute path or symlink leads out), without
  *                    blocking (O_NONBLOCK; only a regular file is kept, so
- *                    a FIFO fails at once).  Read-only.
+ *                    a FIFO fails at once), and only if everyone who may
+ *                    read the pinned source may read it too (an output
+ *                    is as readable as its source).  Read-only.
  *   /vsirfspin/NAME  only names pinned there (the kept prefix object,
  *                    which lives in the store, where a worker may not
  *                    open anything).
@@ -32,8 +34,8 @@
  * in GDAL's error messages.
  *
  * Every refusal a source caused (a name leaving the root, a file that is
- * not a regular file, a network or stdio path, an absolute path the
- * kernel refused) is recorded with its path and reason; a job that caused
+ * not a regular file or is less readable than the source, a network or
+ * stdio path, an absolute path the kernel refused) is recorded with its path and reason; a job that caused
  * one fails with RFS_E_FORBIDDEN and rfs_vsi_refusal()'s sentence.
  * Thread safe (GDAL may read from several threads).
  */

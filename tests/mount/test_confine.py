@@ -146,6 +146,32 @@ def test_vrt_inside_the_tree_works(attack):
     np.testing.assert_array_equal(a, c)
 
 
+def test_referred_file_as_readable_as_the_source(mount_factory):
+    """An output is as readable as its source; a file the source refers to
+    must be readable by whoever may read the source, or a 0644 VRT would
+    hand a 0600 file's pixels to everyone."""
+    src = mount_factory.source()
+    secret = src / "secret.tif"
+    secret.write_bytes((src / OLINDA).read_bytes())
+    secret.chmod(0o600)
+    make_vrt(secret, src / "pub.vrt", "secret.tif", True)
+    (src / "pub.vrt").chmod(0o644)
+    make_vrt(secret, src / "priv.vrt", "secret.tif", True)
+    (src / "priv.vrt").chmod(0o600)
+    m = mount_factory(src=src)
+    path = m.path("pub.vrt@fmt=gtiff")
+    assert errname(open_errno(path, timeout=30)) == "EACCES"
+    err = error_of(path)
+    assert err.startswith("RFS-E207 ") and "secret.tif" in err and \
+        "fewer users may read" in err, err
+    # the same owner's private VRT over it is fine
+    out = m.path("priv.vrt@fmt=gtiff")
+    assert open_errno(out) == 0, error_of(out)
+    a, _, _ = pixels(out)
+    b, _, _ = pixels(secret)
+    np.testing.assert_array_equal(a, b)
+
+
 class Listener:
     """A TCP listener on 127.0.0.1 that counts connections."""
 
