@@ -112,6 +112,8 @@ static const struct {
 	{ "/dev/urandom", LANDLOCK_ACCESS_FS_READ_FILE },
 	{ "/proc/self/statm", LANDLOCK_ACCESS_FS_READ_FILE },
 	{ "/proc/self/status", LANDLOCK_ACCESS_FS_READ_FILE },
+	/* the list of its open files (vsi.h), not the files themselves */
+	{ "/proc/self/fd", LANDLOCK_ACCESS_FS_READ_DIR },
 	{ "/proc/meminfo", LANDLOCK_ACCESS_FS_READ_FILE },
 	{ "/sys/devices/system/cpu", FS_READ },
 	{ "/sys/fs/cgroup", FS_READ },

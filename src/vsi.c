@@ -85,6 +85,9 @@ struct pin {
 static struct {
 	pthread_mutex_t lock;
 	int rootfd;
+	char *root;            /* its absolute path */
+	char *scratch;         /* the working directory: the worker's own
+	                          files (a cache inside the tree) */
 	int have_src;          /* src holds the pinned source's stat */
 	struct stat src;
 	struct pin pins[MAX_PINS];
@@ -545,11 +548,13 @@ static int install(const char *prefix, void *ud,
 	return 0;
 }
 
-int rfs_vsi_install(int rootfd)
+int rfs_vsi_install(int rootfd, const char *root)
 {
 	int rc;
 
 	vs.rootfd = rootfd;
+	if (!(vs.root = strdup(root)) || !(vs.scratch = getcwd(NULL, 0)))
+		return -ENOMEM;
 	if ((rc = install(RFS_VSI_TREE, NULL, tree_stat, tree_open,
 			  tree_read_dir)) < 0 ||
 	    (rc = install(RFS_VSI_PIN, NULL, pin_stat, pin_open, NULL)) < 0)
@@ -572,6 +577,47 @@ int rfs_vsi_install(int rootfd)
 	CPLSetConfigOption("GDAL_HTTP_CONNECTTIMEOUT", "1");
 	CPLSetConfigOption("GDAL_HTTP_MAX_RETRY", "0");
 	return 0;
+}
+
+void rfs_vsi_check_open_files(void)
+{
+	char link[64], path[4096];
+	const size_t rl = vs.root ? strlen(vs.root) : 0;
+	const size_t sl = vs.scratch ? strlen(vs.scratch) : 0;
+	struct stat src, st;
+	DIR *d;
+
+	pthread_mutex_lock(&vs.lock);
+	int have = vs.have_src;
+	src = vs.src;
+	pthread_mutex_unlock(&vs.lock);
+	if (!have || !rl || !(d = opendir("/proc/self/fd")))
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = atoi(e->d_name), pin = 0;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, path, sizeof(path) - 1);
+		if (n <= (ssize_t)rl || fd == dirfd(d))
+			continue;
+		path[n] = '\0';
+		pthread_mutex_lock(&vs.lock);
+		for (int i = 0; i < vs.npins; i++)
+			pin |= vs.pins[i].fd == fd;
+		pthread_mutex_unlock(&vs.lock);
+		if (pin || (sl && !strncmp(path, vs.scratch, sl) &&
+			    path[sl] == '/'))
+			continue;
+		/* inside the root, and a regular file (not the root itself,
+		 * not a socket or pipe: those read as "socket:[...]") */
+		if (strncmp(path, vs.root, rl) || path[rl] != '/' ||
+		    fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    as_readable(&src, &st))
+			continue;
+		refuse("", path + rl + 1, WHY_LESS_READABLE);
+	}
+	closedir(d);
 }
 
 /* Is c a character that may end a path in a GDAL message? */

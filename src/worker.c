@@ -66,6 +66,7 @@ struct job_ctx {
 	double last_sent;
 	struct timespec last_time;
 	int cancelled;
+	int checked;        /* open files looked at once (vsi.h) */
 };
 
 /* For the fatal-signal handler: the job running and the socket. */
@@ -136,7 +137,11 @@ static int CPL_STDCALL job_progress(double frac, const char *msg, void *arg)
 	}
 	if (c->cancelled)
 		return FALSE;
-	if (frac - c->last_sent >= 0.01 || since(&c->last_time) >= 0.2) {
+	if (frac - c->last_sent >= 0.01 || since(&c->last_time) >= 0.2 ||
+	    !c->checked) {
+		/* what the source refers to is open now (vsi.h) */
+		rfs_vsi_check_open_files();
+		c->checked = 1;
 		rfs_wire_send_progress(c->fd, c->id, frac);
 		c->last_sent = frac;
 		clock_gettime(CLOCK_MONOTONIC, &c->last_time);
@@ -418,7 +423,7 @@ int rfs_worker_main(int argc, char **argv)
 	rfs_ops_set_nospace_hook(nospace_exit);
 	/* Temporary files of GDAL (COG overviews ...) in scratch too. */
 	CPLSetConfigOption("CPL_TMPDIR", ".");
-	if (!confine_error[0] && rfs_vsi_install(rootfd) < 0)
+	if (!confine_error[0] && rfs_vsi_install(rootfd, root) < 0)
 		snprintf(confine_error, sizeof(confine_error),
 			 "cannot install the GDAL file systems: %s",
 			 strerror(ENOMEM));

@@ -48,9 +48,9 @@
 #define RFS_VSI_PIN "/vsirfspin/"
 
 /* Install the handlers over the tree of rootfd (a directory descriptor
- * kept open for the worker's life) and GDAL's guards.  Call once, after
- * GDALAllRegister().  Returns 0 or -ENOMEM. */
-int rfs_vsi_install(int rootfd);
+ * kept open for the worker's life, of the absolute path root) and GDAL's
+ * guards.  Call once, after GDALAllRegister().  Returns 0 or -ENOMEM. */
+int rfs_vsi_install(int rootfd, const char *root);
 
 /* Serve the GDAL name (RFS_VSI_TREE or RFS_VSI_PIN followed by a name)
  * from fd, which stays the caller's and must stay open until
@@ -66,6 +66,15 @@ void rfs_vsi_reset(void);
  * refers to ../outside/x.tif, outside the source directory") in buf.
  * Returns 1 if there was one, else 0 (buf untouched). */
 int rfs_vsi_refusal(char *buf, size_t len);
+
+/* GDAL's own file handler opens absolute paths, and those inside the
+ * source root are allowed (confine.h), so they escape the plugin's check
+ * that a file referred to is as readable as the source.  This looks at
+ * the process's open files (/proc/self/fd) and records as a refusal each
+ * one inside the root that is less readable than the pinned source.  The
+ * worker calls it while GDAL works (its progress callback), when what a
+ * source refers to is open for reading. */
+void rfs_vsi_check_open_files(void);
 
 /* Look at a GDAL error message for absolute paths that an open() refuses
  * with EACCES (the worker's Landlock domain, or permissions), and record

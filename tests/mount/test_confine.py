@@ -158,12 +158,30 @@ def test_referred_file_as_readable_as_the_source(mount_factory):
     (src / "pub.vrt").chmod(0o644)
     make_vrt(secret, src / "priv.vrt", "secret.tif", True)
     (src / "priv.vrt").chmod(0o600)
+    # by its absolute path (GDAL's own file handler, not rasterfs's)
+    make_vrt(secret, src / "pubabs.vrt", str(secret), False)
+    raw = src / "secret.raw"
+    raw.write_bytes(os.urandom(64 * 64))
+    raw.chmod(0o600)
+    (src / "pubraw.vrt").write_text(
+        '<VRTDataset rasterXSize="64" rasterYSize="64">\n'
+        ' <VRTRasterBand dataType="Byte" band="1" '
+        'subClass="VRTRawRasterBand">\n'
+        '  <SourceFilename relativetoVRT="0">%s</SourceFilename>\n'
+        '  <ImageOffset>0</ImageOffset><PixelOffset>1</PixelOffset>'
+        '<LineOffset>64</LineOffset>\n'
+        ' </VRTRasterBand>\n</VRTDataset>\n' % raw)
     m = mount_factory(src=src)
-    path = m.path("pub.vrt@fmt=gtiff")
-    assert errname(open_errno(path, timeout=30)) == "EACCES"
-    err = error_of(path)
-    assert err.startswith("RFS-E207 ") and "secret.tif" in err and \
-        "fewer users may read" in err, err
+    for name, what in (("pub.vrt", "secret.tif"), ("pubabs.vrt", "secret.tif"),
+                       ("pubraw.vrt", "secret.raw")):
+        path = m.path(name + "@fmt=gtiff")
+        assert errname(open_errno(path, timeout=30)) == "EACCES", name
+        err = error_of(path)
+        assert err.startswith("RFS-E207 ") and what in err and \
+            "fewer users may read" in err, err
+    secret_bytes = raw.read_bytes()
+    for obj in objects_bytes(m.cache):
+        assert secret_bytes[:32] not in obj
     # the same owner's private VRT over it is fine
     out = m.path("priv.vrt@fmt=gtiff")
     assert open_errno(out) == 0, error_of(out)
