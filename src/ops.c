@@ -135,6 +135,7 @@ static int benign(const char *m)
 			return 1;
 	return 0;
 }
+
 static void (*nospace_hook)(const char *msg);
 
 void rfs_ops_set_nospace_hook(void (*fn)(const char *msg))
