@@ -372,14 +372,17 @@ out:
 	return rc;
 }
 
-int rfs_describe_limit(const char *source, const struct rfs_chain *chain,
-		       uint64_t max_pixels, char *msg, size_t msglen)
+int rfs_describe_source(const char *source, const struct rfs_chain *chain,
+			uint64_t max_pixels, struct rfs_grid *out, char *msg,
+			size_t msglen)
 {
 	GDALDatasetH ds;
 	struct rfs_grid src;
 	char why[RFS_MSG_MAX];
 	int rc;
 
+	if (out)
+		rfs_grid_init(out);
 	/* GDAL's warnings (a nodata clamped by -ot ...) come again, logged,
 	 * when the job runs; here they would only be said twice */
 	CPLPushErrorHandler(CPLQuietErrorHandler);
@@ -389,7 +392,7 @@ int rfs_describe_limit(const char *source, const struct rfs_chain *chain,
 	if (ds)
 		GDALClose(ds);
 	if (rc == 0) {
-		rc = rfs_describe_chain(chain, &src, max_pixels, NULL, why,
+		rc = rfs_describe_chain(chain, &src, max_pixels, out, why,
 					sizeof(why));
 		rfs_grid_clear(&src);
 	} else {
@@ -399,9 +402,21 @@ int rfs_describe_limit(const char *source, const struct rfs_chain *chain,
 	CPLErrorReset();
 	if (rc == -RFS_E_TOO_BIG) {
 		snprintf(msg, msglen, "%s", why);
+		if (out)
+			rfs_grid_clear(out);
 		return rc;
 	}
-	if (rc)
+	if (rc) {
 		rfs_log(LOG_DEBUG, "describe: %s (left to the job)", why);
+		if (out)
+			rfs_grid_clear(out);
+	}
 	return 0;
+}
+
+int rfs_describe_limit(const char *source, const struct rfs_chain *chain,
+		       uint64_t max_pixels, char *msg, size_t msglen)
+{
+	return rfs_describe_source(source, chain, max_pixels, NULL, msg,
+				   msglen);
 }

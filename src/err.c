@@ -49,6 +49,12 @@ static const struct rfs_err_info rfs_err_table[] = {
 	 * transport endpoint shutdown". */
 	{ RFS_E_SHUTDOWN, "RFS-E206", EIO,
 	  "the filesystem is being unmounted" },
+	{ RFS_E_FORBIDDEN, "RFS-E207", EACCES,
+	  "the source refers to something a worker may not read" },
+	/* ESTALE: the VFS retries an open that fails with it once, with a
+	 * fresh lookup (LOOKUP_REVAL), which makes a new key. */
+	{ RFS_E_SOURCE_CHANGED, "RFS-E208", ESTALE,
+	  "the source changed while it was being read" },
 	{ RFS_E_STALLED, "RFS-E209", ETIMEDOUT,
 	  "the worker made no progress for stall_timeout seconds" },
 

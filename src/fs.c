@@ -45,8 +45,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -151,6 +153,77 @@ static int check_inside(struct rfs_fs *fs, const char *path, char *abs)
 	    (abs[fs->rootlen] != '/' && fs->rootlen > 1))
 		return -RFS_E_ESCAPE;
 	return 0;
+}
+
+/* Open the source at path (below the root) once, for a job (pool.c note
+ * 10): beneath the root whatever its symlinks say (openat2
+ * RESOLVE_BENEATH), without blocking on a FIFO (O_NONBLOCK, then only a
+ * regular file is kept), read-only.  The key is made from this
+ * descriptor's fstat, so the key and the bytes a worker reads agree by
+ * construction.  Returns the descriptor (O_CLOEXEC, blocking again) and
+ * its stat in *st, or -RFS_E_ESCAPE (it leads outside the root), -ENOENT
+ * (gone, or not a regular file), -errno. */
+static int pin_source(struct rfs_fs *fs, const char *path, struct stat *st)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	char abs[PATH_MAX];
+	int fd = (int)syscall(SYS_openat2, fs->rootfd, path, &how, sizeof(how));
+	int rc;
+
+	if (fd < 0 && errno == EXDEV) {
+		/* RESOLVE_BENEATH refuses every absolute symlink, even one
+		 * that points inside the root: resolve it and open the
+		 * result beneath the root again, so a swap in between can
+		 * only fail, never leave the root. */
+		if ((rc = check_inside(fs, path, abs)) < 0)
+			return rc;
+		const char *r = abs + fs->rootlen;
+		while (*r == '/')
+			r++;
+		fd = (int)syscall(SYS_openat2, fs->rootfd, rel(r), &how,
+				  sizeof(how));
+	}
+	if (fd < 0)
+		return errno == EXDEV ? -RFS_E_ESCAPE : -errno;
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		rc = -ENOENT;
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, 0) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
+
+/* The source of virtual node n, pinned (pin_source): the descriptor, or
+ * -ESTALE when the name now means another file than the node's key was
+ * made from (note 6: the kernel looks the name up again and retries),
+ * -RFS_E_ESCAPE, -ENOENT, -errno. */
+static int pin_node_source(struct rfs_fs *fs, struct rfs_node *n)
+{
+	struct stat st;
+	struct rfs_src_id id;
+	int fd = pin_source(fs, n->src, &st);
+
+	if (fd < 0)
+		return fd;
+	rfs_src_id_from_stat(&id, &st);
+	if (!rfs_node_same_source(n, &id)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
 }
 
 /* Split a virtual name in directory dir into its source and its chain, and
@@ -972,23 +1045,35 @@ static void open_job_done(void *arg, int rc, const char *msg)
  * the key was committed since the caller looked, or a negative code (not
  * replied). */
 static int open_request(struct rfs_fs *fs, struct rfs_node *n,
-			fuse_req_t req, struct fuse_file_info *fi,
-			const char *abs)
+			fuse_req_t req, struct fuse_file_info *fi)
 {
+	int src_fd = pin_node_source(fs, n);
 	struct rfs_job_spec spec = {
 		.key = n->key,
 		.src = n->id,
-		.source = abs,
+		.src_fd = src_fd, /* the pool's from the request on */
 		.source_rel = n->src,
 		.canonical = n->canonical,
 		.vpath = n->path,
 		.uid = fuse_req_ctx(req)->uid,
 	};
-	struct open_waiter *w = calloc(1, sizeof(*w));
+	struct open_waiter *w;
 	int rc;
 
-	if (!w)
+	if (src_fd < 0) {
+		if (src_fd == -ESTALE)
+			rfs_stat_inc(&fs->stats, stale_opens);
+		else
+			rfs_log(src_fd == -ENOENT ? LOG_DEBUG : LOG_WARNING,
+				"open %s: cannot open its source %s: %s %s",
+				n->path, n->src, rfs_err_name(src_fd),
+				rfs_strerror(src_fd));
+		return src_fd;
+	}
+	if (!(w = calloc(1, sizeof(*w)))) {
+		close(src_fd);
 		return -ENOMEM;
+	}
 	w->req = req;
 	w->fi = *fi;
 	w->fs = fs;
@@ -1019,7 +1104,6 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 			 struct fuse_file_info *fi)
 {
 	struct rfs_fs *fs = fs_of(req);
-	char abs[PATH_MAX];
 	int rc;
 
 	/* Note 6: the name means another file now. */
@@ -1029,10 +1113,6 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 			rfs_log(LOG_DEBUG, "open %s: its source changed since "
 				"the lookup: ESTALE", n->path);
 		}
-		fuse_reply_err(req, rfs_err_errno(rc));
-		return;
-	}
-	if ((rc = check_inside(fs, n->src, abs)) < 0) {
 		fuse_reply_err(req, rfs_err_errno(rc));
 		return;
 	}
@@ -1046,7 +1126,7 @@ static void open_virtual(fuse_req_t req, struct rfs_node *n,
 		}
 		if (rc != -ENOENT)
 			break;
-		rc = open_request(fs, n, req, fi, abs);
+		rc = open_request(fs, n, req, fi);
 		if (rc <= 0)
 			break;
 		rc = -ENOENT;
@@ -1197,18 +1277,18 @@ static const char *const vattrs[] = {
 static int warm_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 		      char *buf, size_t len)
 {
-	char abs[PATH_MAX], msg[RFS_MSG_MAX] = "";
+	char msg[RFS_MSG_MAX] = "";
+	int rc = pin_node_source(fs, n);
 	struct rfs_job_spec spec = {
 		.key = n->key,
 		.src = n->id,
-		.source = abs,
+		.src_fd = rc,
 		.source_rel = n->src,
 		.canonical = n->canonical,
 		.vpath = n->path,
 		.warm = 1,
 		.uid = uid,
 	};
-	int rc = check_inside(fs, n->src, abs);
 
 	if (rc < 0)
 		return rc;

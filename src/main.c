@@ -17,6 +17,7 @@
 #include <gdal.h>
 
 #include "rasterfs/cli.h"
+#include "rasterfs/confine.h"
 #include "rasterfs/crs.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
@@ -43,6 +44,9 @@ struct options {
 	int keep_prefixes_set;
 	unsigned stall_timeout;
 	int stall_timeout_set;
+	/* the workers' user (confine.h) */
+	unsigned uid, gid;
+	int uid_set, gid_set;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 0 }
@@ -62,6 +66,10 @@ static const struct fuse_opt option_spec[] = {
 	{ "keep_prefixes=", offsetof(struct options, keep_prefixes_set), 1 },
 	OPT("stall_timeout=%u", stall_timeout),
 	{ "stall_timeout=", offsetof(struct options, stall_timeout_set), 1 },
+	OPT("uid=%u", uid),
+	{ "uid=", offsetof(struct options, uid_set), 1 },
+	OPT("gid=%u", gid),
+	{ "gid=", offsetof(struct options, gid_set), 1 },
 	FUSE_OPT_END
 };
 
@@ -115,7 +123,11 @@ static void usage(const char *prog)
 	       "    keep_prefixes=0|1  keep the first step of a chain that starts\n"
 	       "                       with a warp (proj, res, size) as its own\n"
 	       "                       output and start later chains from it\n"
-	       "                       (default 1)\n\n",
+	       "                       (default 1)\n"
+	       "    uid=N,gid=N        the user and group the worker processes\n"
+	       "                       run as, when rasterfs runs as root\n"
+	       "                       (default: the owner of SOURCE_DIR, if not\n"
+	       "                       root; else root, still confined)\n\n",
 	       prog);
 	if (commands[0].name) {
 		printf("commands:\n");
@@ -175,6 +187,44 @@ static int make_dirs(const char *path)
 	}
 	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+/* The user and group the workers run as (confine.h): only a root daemon
+ * can give them another; by default the owner of the source directory
+ * when it is not root.  Returns 0 and *uid, *gid ((uid_t)-1: the daemon's
+ * own), or -RFS_E_OPTION with a message on stderr. */
+static int worker_user(const struct options *o, const char *root,
+		       uid_t *uid, gid_t *gid)
+{
+	struct stat st;
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (geteuid() != 0) {
+		if ((o->uid_set && o->uid != geteuid()) ||
+		    (o->gid_set && o->gid != getegid())) {
+			fprintf(stderr, "rasterfs: RFS-E400 uid=, gid=: only a "
+				"rasterfs running as root can run its workers "
+				"as another user\n");
+			return -RFS_E_OPTION;
+		}
+		return 0;
+	}
+	if (o->uid_set) {
+		struct passwd *pw = getpwuid(o->uid);
+		*uid = o->uid;
+		*gid = o->gid_set ? o->gid : pw ? pw->pw_gid : o->uid;
+		return 0;
+	}
+	if (o->gid_set) {
+		fprintf(stderr, "rasterfs: RFS-E400 gid= needs uid=\n");
+		return -RFS_E_OPTION;
+	}
+	if (stat(root, &st) == 0 && st.st_uid != 0) {
+		*uid = st.st_uid;
+		*gid = st.st_gid;
+	}
 	return 0;
 }
 
@@ -325,6 +375,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	fs_ok = 1;
+	uid_t wuid;
+	gid_t wgid;
+	if (worker_user(&opt, fs.root, &wuid, &wgid) < 0)
+		goto out;
 	if ((rc = make_dirs(opt.cache)) < 0) {
 		fprintf(stderr, "rasterfs: cache %s: %s\n", opt.cache,
 			rfs_strerror(rc));
@@ -380,7 +434,18 @@ int main(int argc, char **argv)
 		.keep_prefixes = opt.keep_prefixes != 0,
 		.stall_timeout = opt.stall_timeout,
 		.owner = getuid(),
+		.root = fs.root,
+		.worker_uid = wuid,
+		.worker_gid = wgid,
 	};
+	if (geteuid() == 0 && wuid == (uid_t)-1)
+		rfs_log(LOG_NOTICE, "workers run as root (confined): %s is "
+			"owned by root; -o uid=N,gid=N runs them as another "
+			"user", fs.root);
+	if (rfs_confine_landlock_abi() == 0)
+		rfs_log(LOG_WARNING, "this kernel has no Landlock: workers "
+			"are confined by no_new_privs and seccomp only, not to "
+			"the files a job may read");
 	if ((rc = rfs_pool_new(&pc, store, &fs.stats, &pool)) < 0) {
 		fprintf(stderr, "rasterfs: cannot start workers: %s\n",
 			rfs_strerror(rc));

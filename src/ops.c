@@ -21,16 +21,34 @@
  * counted as a quarter step at the end.  A FALSE from the caller's callback
  * is remembered here, so whatever GDAL makes of it the job reports
  * -RFS_E_CANCELLED.
+ *
+ * Failures GDAL reports are failures: an error handler, installed for the
+ * whole job as the process's handler (so the warper's threads report to it
+ * too), sees every message.  A job during which GDAL reported any
+ * CE_Failure fails with the first one, even if the call that reported it
+ * went on (a truncated source read through gdaldem "succeeded" with an
+ * all-nodata output), except the per-point failures of a coordinate
+ * transformation, which GDAL's warper expects and masks (a point outside
+ * the target projection's domain: gdalwarp reports them and succeeds);
+ * CPLE_OutOfMemory anywhere makes it RFS_E_NOMEM, a
+ * full disk (errno ENOSPC or EDQUOT at the failure) RFS_E_NOSPACE.  A full
+ * disk may also leave libtiff retrying its directory write forever, so the
+ * first ENOSPC failure calls the process's nospace hook (the worker
+ * reports and exits, see rfs_ops_set_nospace_hook).  Before it reports
+ * success, the output's structure is walked (filecheck.h): a file cut
+ * short is never a finished output.
  */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cpl_conv.h>
@@ -40,11 +58,13 @@
 #include <gdal_utils.h>
 #include <ogr_srs_api.h>
 #include <gdal.h>
+#include <proj.h>
 #include <xxhash.h>
 
 #include "ops_int.h"
 #include "rasterfs/bandstats.h"
 #include "rasterfs/err.h"
+#include "rasterfs/filecheck.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
 #include "rasterfs/step.h"
@@ -67,28 +87,96 @@ struct chain_progress {
 	int cancelled;
 };
 
-/* GDAL's messages about failed writes rarely say why ("Write error at
- * scanline 0"), and errno is gone by the time the call returns; this
- * handler, pushed for the length of a job, looks at errno while GDAL
- * reports the error, then passes the message on to the process's handler
- * (the logger). */
+/* What GDAL reported during a job (see the notes above).  GDAL's messages
+ * about failed writes rarely say why ("Write error at scanline 0"), and
+ * errno is gone by the time the call returns, so the handler looks at
+ * errno while GDAL reports the error, then passes the message on to the
+ * handler that was in force (the logger). */
 struct err_watch {
 	CPLErrorHandler next;
-	int nospace;
+	pthread_mutex_t lock;     /* GDAL reports from its threads too */
+	int failures;             /* CE_Failure and CE_Fatal reported */
+	int nospace;              /* ... with errno ENOSPC or EDQUOT */
+	int nomem;                /* CPLE_OutOfMemory, any class */
+	char first[RFS_MSG_MAX];  /* the first failure's message */
 };
+
+/* One job at a time per process: the handler's state. */
+static struct err_watch *cur_watch;
+
+/* PROJ's messages for its coordinate transformation errors
+ * (PROJ_ERR_COORD_TRANSFM*: "Point outside of projection domain", ...),
+ * taken from PROJ at start-up: GDAL reports each failed point with it
+ * (up to 20 per transformation, then "Reprojection failed, err = N,
+ * further errors will be suppressed"). */
+#define NBENIGN 16
+static char benign_text[NBENIGN][96];
+
+static void benign_init(void)
+{
+	for (int i = 0; i < NBENIGN; i++) {
+		const char *t = proj_context_errno_string(
+			NULL, PROJ_ERR_COORD_TRANSFM + i);
+		snprintf(benign_text[i], sizeof(benign_text[i]), "%s",
+			 t && !strstr(t, "nknown") ? t : "");
+	}
+}
+
+/* Is m a per-point failure of a coordinate transformation (see the notes
+ * above)?  "PROJ: " is PROJ's own log of one (a CRS that cannot be made
+ * fails its step's call instead). */
+static int benign(const char *m)
+{
+	if (!strncmp(m, "PROJ: ", 6) ||
+	    !strncmp(m, "Reprojection failed, err = ", 27))
+		return 1;
+	for (int i = 0; i < NBENIGN; i++)
+		if (benign_text[i][0] && !strcmp(m, benign_text[i]))
+			return 1;
+	return 0;
+}
+
+static void (*nospace_hook)(const char *msg);
+
+void rfs_ops_set_nospace_hook(void (*fn)(const char *msg))
+{
+	nospace_hook = fn;
+}
 
 static void CPL_STDCALL watch_handler(CPLErr cls, CPLErrorNum no,
 				      const char *m)
 {
 	const int saved = errno;
-	struct err_watch *w = CPLGetErrorHandlerUserData();
+	struct err_watch *w = cur_watch;
+	int call_hook = 0;
 
-	if (cls >= CE_Failure && (saved == ENOSPC || saved == EDQUOT))
-		w->nospace = 1;
-	if (w->next)
+	if (w) {
+		pthread_mutex_lock(&w->lock);
+		/* GDAL's "GetBlockRef failed" after a failed allocation
+		 * says only CPLE_AppDefined; errno still says ENOMEM. */
+		if ((no == CPLE_OutOfMemory && cls >= CE_Warning) ||
+		    (cls >= CE_Failure && saved == ENOMEM))
+			w->nomem = 1;
+		if (cls >= CE_Failure && !(m && benign(m))) {
+			if (!w->failures++)
+				snprintf(w->first, sizeof(w->first), "%s",
+					 m ? m : "GDAL reported a failure");
+			if ((saved == ENOSPC || saved == EDQUOT) &&
+			    !w->nospace++)
+				call_hook = 1;
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
+	if (w && w->next)
 		w->next(cls, no, m);
 	else
 		CPLDefaultErrorHandler(cls, no, m);
+	if (call_hook && nospace_hook) {
+		char msg[RFS_MSG_MAX];
+		snprintf(msg, sizeof(msg), "no space left for the output "
+			 "(%s): %s", strerror(saved), m ? m : "");
+		nospace_hook(msg);
+	}
 	errno = saved;
 }
 
@@ -143,6 +231,7 @@ void rfs_ops_init(int cache_mb)
 	char buf[32];
 
 	GDALAllRegister();
+	benign_init();
 	CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
 	CPLSetConfigOption("GDAL_NUM_THREADS", "1");
 	CPLSetConfigOption("CHECK_DISK_FREE_SPACE", "YES");
@@ -305,12 +394,22 @@ static int fsync_and_hash(const char *path, struct rfs_ops_result *res,
 		rc = -RFS_E_NOMEM;
 		goto out;
 	}
+	struct stat sb;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0) {
+	if (fd < 0 || fsync(fd) < 0 || fstat(fd, &sb) < 0) {
 		rc = errno == ENOSPC || errno == EDQUOT ? -RFS_E_NOSPACE :
 							  -RFS_E_PROCESS;
 		snprintf(msg, msglen, "cannot sync the output: %s",
 			 strerror(errno));
+		goto out;
+	}
+	/* Never a short object reported as done (filecheck.h). */
+	if ((rc = rfs_filecheck(fd, (uint64_t)sb.st_size, msg, msglen)) < 0) {
+		if (rc != -RFS_E_PROCESS) {
+			snprintf(msg, msglen, "cannot read the output back: "
+				 "%s", strerror(-rc));
+			rc = -RFS_E_PROCESS;
+		}
 		goto out;
 	}
 	XXH3_64bits_reset(st);
@@ -329,6 +428,14 @@ static int fsync_and_hash(const char *path, struct rfs_ops_result *res,
 		XXH3_64bits_update(st, buf, (size_t)n);
 		size += (uint64_t)n;
 	}
+	if (size != (uint64_t)sb.st_size) {
+		snprintf(msg, msglen, "the output changed size while it was "
+			 "hashed (%llu, then %llu bytes)",
+			 (unsigned long long)sb.st_size,
+			 (unsigned long long)size);
+		rc = -RFS_E_PROCESS;
+		goto out;
+	}
 	res->size = size;
 	res->checksum = XXH3_64bits_digest(st);
 out:
@@ -337,6 +444,15 @@ out:
 	free(buf);
 	XXH3_freeState(st);
 	return rc;
+}
+
+/* Is the filesystem of dir full (no block left for an unprivileged
+ * writer)?  A short output with a full disk is RFS_E_NOSPACE. */
+static int out_of_space(const char *dir)
+{
+	struct statvfs sv;
+
+	return statvfs(dir, &sv) == 0 && sv.f_bavail == 0;
 }
 
 /* The step's run, from the step table (step.h). */
@@ -410,10 +526,11 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 	msg[0] = '\0';
 	rfs_log_clear_gdal();
 	CPLErrorReset();
-	/* the handler in force, read by swapping it out and back */
-	watch.next = CPLSetErrorHandler(NULL);
-	CPLSetErrorHandler(watch.next);
-	CPLPushErrorHandlerEx(watch_handler, &watch);
+	/* The process's handler, not a pushed one (pushed handlers are per
+	 * thread): the warper's threads report to it too. */
+	pthread_mutex_init(&watch.lock, NULL);
+	cur_watch = &watch;
+	watch.next = CPLSetErrorHandler(watch_handler);
 
 	src = GDALOpenEx(source, GDAL_OF_RASTER | GDAL_OF_READONLY |
 			 GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);
@@ -544,12 +661,23 @@ out:
 		GDALClose(cur);
 	if (src)
 		GDALClose(src);
-	CPLPopErrorHandler();
-	if (rc == -RFS_E_PROCESS && (watch.nospace ||
-				     strstr(msg, "No space left") ||
-				     strstr(msg, "disk space"))) {
+	CPLSetErrorHandler(watch.next);
+	cur_watch = NULL;
+	pthread_mutex_destroy(&watch.lock);
+	/* A failure GDAL reported is one, whatever the call returned. */
+	if (rc == 0 && watch.failures) {
+		snprintf(msg, msglen, "GDAL reported a failure: %s",
+			 watch.first);
+		rc = -RFS_E_PROCESS;
+	}
+	if (rc && rc != -RFS_E_CANCELLED && watch.nomem) {
+		rc = -RFS_E_NOMEM;
+	} else if (rc && rc != -RFS_E_CANCELLED &&
+		   (watch.nospace || out_of_space(scratch_dir) ||
+		    (rc == -RFS_E_PROCESS && (strstr(msg, "No space left") ||
+					      strstr(msg, "disk space"))))) {
 		size_t n = strlen(msg);
-		if (watch.nospace && n < msglen)
+		if (!strstr(msg, "space") && n < msglen)
 			snprintf(msg + n, msglen - n, " (%s)",
 				 strerror(ENOSPC));
 		rc = -RFS_E_NOSPACE;

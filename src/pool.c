@@ -35,8 +35,8 @@
  *     (counted in prefix_jobs, not jobs_started) ahead of its own; a queued
  *     job is not dispatched while its prefix's job exists.  At dispatch,
  *     if S@p1 is in the store, the pool opens its object (so eviction
- *     cannot remove it from under the worker) and sends the worker
- *     /proc/PID/fd/N with the rest of the chain; otherwise (the prefix
+ *     cannot remove it from under the worker) and passes the descriptor
+ *     to the worker with the rest of the chain; otherwise (the prefix
  *     failed or was evicted) the whole chain from S.  Both give the same
  *     bytes because ops.c materialises every step.  Measured: the warp is
  *     ~90 % of a warp+focal chain; cheap first steps are not kept.
@@ -50,6 +50,15 @@
  *     file shows a user their own, and a user may cancel a job only if
  *     nobody else waits for it (may_cancel); root and the mount's owner
  *     see and cancel all.
+ * 10. Pinned sources: the caller opens the source once and makes the key
+ *     from that descriptor's identity (fs.c); the pool owns the descriptor
+ *     (rfs_job_spec.src_fd), keeps it with the queued job and passes it to
+ *     the worker with SCM_RIGHTS at dispatch (then closes its own copy).
+ *     The worker reads only that descriptor for the source, so the bytes
+ *     computed are those of the key's identity whatever happens to the
+ *     name meanwhile; a source changed in place (same inode, new size or
+ *     mtime) fails with RFS_E_SOURCE_CHANGED, which is not remembered: the
+ *     next open makes a new key.
  */
 #include <assert.h>
 #include <errno.h>
@@ -95,7 +104,8 @@ struct job {
 	rfs_key key;
 	char hex[RFS_KEY_HEX];
 	struct rfs_src_id src;
-	char *source;
+	int src_fd;               /* the pinned source until dispatch, or -1
+	                             (note 10) */
 	char *source_rel;
 	char *canonical;
 	enum job_state state;
@@ -122,13 +132,14 @@ struct job {
 	int is_prefix;            /* a job for a kept prefix (note 7) */
 	size_t prefix_len;        /* >0: starts from canonical[0, prefix_len) */
 	rfs_key prefix_key;
-	int prefix_fd;            /* the prefix object while RUNNING, or -1 */
+	int prefix_fd;            /* the prefix object during dispatch, or -1 */
 };
 
 struct slot {
 	pid_t pid;                /* 0: no worker */
 	int fd;                   /* our end of the socketpair, -1 if none */
 	struct job *job;          /* the job it runs, or NULL */
+	int exiting;              /* said it exits: no job until replaced */
 	char scratch[PATH_MAX];
 };
 
@@ -230,7 +241,8 @@ static void job_free(struct job *job)
 		job->waiters = w->next;
 		free(w);
 	}
-	free(job->source);
+	if (job->src_fd >= 0)
+		close(job->src_fd);
 	free(job->vpath);
 	free(job->source_rel);
 	free(job->canonical);
@@ -310,12 +322,14 @@ static void record_job(struct rfs_pool *p, struct job *job, int rc,
 }
 
 /* Note 6: does an end with rc say something about the output itself?  A
- * cancel, an unmount, a worker killed from outside or stalled, or a lack
- * of file descriptors (the daemon's or the worker's) does not. */
+ * cancel, an unmount, a worker killed from outside or stalled, a source
+ * that changed under its job (its name has a new key now), or a lack of
+ * file descriptors (the daemon's or the worker's) does not. */
 static int remembered_failure(int rc)
 {
 	return rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN &&
 	       rc != -RFS_E_CRASH && rc != -RFS_E_STALLED &&
+	       rc != -RFS_E_SOURCE_CHANGED &&
 	       rc != -EMFILE && rc != -ENFILE;
 }
 
@@ -451,11 +465,22 @@ static int spawn_worker(struct rfs_pool *p, unsigned i)
 	struct slot *s = &p->slots[i];
 	int sv[2], rc;
 	char fdarg[16], ppid[24], cache[16], level[8], mem[24], maxpix[24];
+	char uid[24], gid[24];
 	posix_spawn_file_actions_t fa;
 
 	rc = rfs_store_scratch_dir(p->store, i, s->scratch, sizeof(s->scratch));
 	if (rc < 0)
 		return rc;
+	/* A worker that drops to another user still writes its scratch: it
+	 * is that user's (the directories above it stay the daemon's; the
+	 * worker works in it by relative paths, confine.h). */
+	if (p->cfg.worker_uid != (uid_t)-1 &&
+	    chown(s->scratch, p->cfg.worker_uid, p->cfg.worker_gid) < 0) {
+		rc = -errno;
+		rfs_log(LOG_ERR, "cannot give scratch %s to uid %ld: %s",
+			s->scratch, (long)p->cfg.worker_uid, strerror(errno));
+		return rc;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	/* The worker's end is the only descriptor it inherits. */
@@ -468,10 +493,14 @@ static int spawn_worker(struct rfs_pool *p, unsigned i)
 		 (unsigned long long)p->cfg.worker_mem);
 	snprintf(maxpix, sizeof(maxpix), "%llu",
 		 (unsigned long long)p->cfg.max_pixels);
+	snprintf(uid, sizeof(uid), "%ld", p->cfg.worker_uid == (uid_t)-1 ?
+		 -1L : (long)p->cfg.worker_uid);
+	snprintf(gid, sizeof(gid), "%ld", p->cfg.worker_uid == (uid_t)-1 ?
+		 -1L : (long)p->cfg.worker_gid);
 	char *argv[] = {
 		"rasterfs-worker", RFS_WORKER_ARG, fdarg, ppid, cache,
 		p->cfg.log_sink == RFS_LOG_SYSLOG ? "syslog" : "stderr", level,
-		mem, maxpix, NULL,
+		mem, maxpix, s->scratch, (char *)p->cfg.root, uid, gid, NULL,
 	};
 	posix_spawn_file_actions_init(&fa);
 	rc = posix_spawn(&s->pid, p->exe, &fa, NULL, argv, environ);
@@ -487,6 +516,7 @@ static int spawn_worker(struct rfs_pool *p, unsigned i)
 	s->fd = sv[0];
 	fcntl(s->fd, F_SETFL, O_NONBLOCK);
 	s->job = NULL;
+	s->exiting = 0;
 	rfs_log(LOG_DEBUG, "worker %u started: pid %ld, scratch %s", i,
 		(long)s->pid, s->scratch);
 	return 0;
@@ -497,7 +527,7 @@ static void dispatch(struct rfs_pool *p)
 {
 	for (unsigned i = 0; i < p->nslots && p->qhead; i++) {
 		struct slot *s = &p->slots[i];
-		if (s->fd < 0 || s->job)
+		if (s->fd < 0 || s->job || s->exiting)
 			continue;
 		/* the first queued job whose prefix job has ended (note 7) */
 		struct job *job = p->qhead, *prev = NULL;
@@ -518,9 +548,14 @@ static void dispatch(struct rfs_pool *p)
 		int rc = snprintf(job->out_path, sizeof(job->out_path),
 				  "%s/%s.tif", s->scratch, job->hex);
 		assert(rc > 0 && (size_t)rc < sizeof(job->out_path));
-		const char *source = job->source;
-		const char *canonical = job->canonical;
-		char fdpath[64];
+		struct rfs_wire_job wj = {
+			.src = job->src,
+			.source_rel = job->source_rel,
+			.canonical = job->canonical,
+			.out_name = strrchr(job->out_path, '/') + 1,
+			.src_fd = job->src_fd,
+			.prefix_fd = -1,
+		};
 		if (job->prefix_len) {
 			char *pc = strndup(job->canonical, job->prefix_len);
 			if (pc && rfs_store_lookup(p->store, &job->prefix_key,
@@ -529,17 +564,13 @@ static void dispatch(struct rfs_pool *p)
 					p->store, &job->prefix_key);
 			free(pc);
 			if (job->prefix_fd >= 0) {
-				snprintf(fdpath, sizeof(fdpath),
-					 "/proc/%ld/fd/%d", (long)getpid(),
-					 job->prefix_fd);
-				source = fdpath;
-				canonical = job->canonical + job->prefix_len;
+				wj.prefix_fd = job->prefix_fd;
+				wj.canonical = job->canonical + job->prefix_len;
 			} else {
 				job->prefix_fd = -1;
 			}
 		}
-		rc = rfs_wire_send_job(s->fd, job->id, source, canonical,
-				       job->out_path);
+		rc = rfs_wire_send_job(s->fd, job->id, &wj);
 		if (rc < 0) {
 			/* The worker is dying; its EOF will be seen by the
 			 * manager.  Put the job back at the head. */
@@ -552,6 +583,13 @@ static void dispatch(struct rfs_pool *p)
 				p->qtail = job;
 			continue;
 		}
+		/* The worker has its own copies now (note 10). */
+		close(job->src_fd);
+		job->src_fd = -1;
+		int from_prefix = job->prefix_fd >= 0;
+		if (from_prefix)
+			close(job->prefix_fd);
+		job->prefix_fd = -1;
 		job->state = JOB_RUNNING;
 		job->slot = (int)i;
 		job->pid = s->pid;
@@ -561,12 +599,12 @@ static void dispatch(struct rfs_pool *p)
 		s->job = job;
 		rfs_stat_dec(p->stats, jobs_queued);
 		rfs_stat_inc(p->stats, jobs_running);
-		if (job->prefix_fd >= 0)
+		if (from_prefix)
 			rfs_stat_inc(p->stats, prefix_hits);
 		rfs_log(LOG_INFO, "job %llu started on worker pid %ld: %s%s%s",
 			(unsigned long long)job->id, (long)s->pid,
 			job->source_rel, job->canonical,
-			job->prefix_fd >= 0 ? " (from its kept prefix)" : "");
+			from_prefix ? " (from its kept prefix)" : "");
 	}
 }
 
@@ -620,6 +658,9 @@ static void worker_died(struct rfs_pool *p, unsigned i)
 			 "worker pid %ld %s while computing %s%s",
 			 (long)s->pid, how, job->source_rel, job->canonical);
 		finish(p, job, -RFS_E_CRASH, msg);
+	} else if (s->exiting) {
+		rfs_log(LOG_INFO, "worker pid %ld %s after its job failed, as "
+			"it said it would", (long)s->pid, how);
 	} else if (!p->stopping) {
 		rfs_log(LOG_WARNING, "idle worker pid %ld %s", (long)s->pid,
 			how);
@@ -659,6 +700,18 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 			.size = m->size,
 			.checksum = m->checksum,
 		};
+		/* Out of the worker's directory, which is emptied when its
+		 * next job fails or it dies, perhaps before the committer
+		 * gets to this file: up to the pool's scratch root (the
+		 * same filesystem; one file per key). */
+		char pending[PATH_MAX];
+		int n = snprintf(pending, sizeof(pending), "%.*s/%s.tif",
+				 (int)(strrchr(s->scratch, '/') - s->scratch),
+				 s->scratch, job->hex);
+		if (n > 0 && (size_t)n < sizeof(pending) &&
+		    rename(job->out_path, pending) == 0)
+			snprintf(job->out_path, sizeof(job->out_path), "%s",
+				 pending);
 		pthread_mutex_lock(&p->lock);
 		s->job = NULL;
 		job->slot = -1;
@@ -677,6 +730,8 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 	case RFS_MSG_FAILED:
 		pthread_mutex_lock(&p->lock);
 		s->job = NULL;
+		if (m->flags & RFS_WIRE_FAILED_EXIT)
+			s->exiting = 1; /* its EOF follows: replaced then */
 		job->slot = -1;
 		pthread_mutex_unlock(&p->lock);
 		rfs_store_scratch_clean(s->scratch);
@@ -876,9 +931,8 @@ static struct job *job_new(struct rfs_pool *p, const struct rfs_job_spec *spec,
 {
 	struct job *job = calloc(1, sizeof(*job));
 	if (job)
-		job->prefix_fd = -1;
-	if (!job || !(job->source = strdup(spec->source)) ||
-	    !(job->source_rel = strdup(spec->source_rel)) ||
+		job->prefix_fd = job->src_fd = -1;
+	if (!job || !(job->source_rel = strdup(spec->source_rel)) ||
 	    !(job->vpath = strdup(spec->vpath ? spec->vpath :
 				  spec->source_rel)) ||
 	    !(job->canonical = strdup(spec->canonical))) {
@@ -917,11 +971,15 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 {
 	struct waiter *w = NULL;
 	struct job *job;
+	int src_fd = spec->src_fd; /* ours now, whatever happens (note 10) */
 	int rc = 0;
 
 	if (fn) {
-		if (!(w = malloc(sizeof(*w))))
+		if (!(w = malloc(sizeof(*w)))) {
+			if (src_fd >= 0)
+				close(src_fd);
 			return -ENOMEM;
+		}
 		w->fn = fn;
 		w->arg = arg;
 		w->next = NULL;
@@ -929,6 +987,10 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 	pthread_mutex_lock(&p->lock);
 	if (p->stopping) {
 		rc = -RFS_E_SHUTDOWN;
+		goto out;
+	}
+	if (src_fd < 0) {
+		rc = -EBADF; /* a job needs its pinned source */
 		goto out;
 	}
 	job = table_find(p, &spec->key);
@@ -974,11 +1036,14 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		pc[plen] = '\0';
 		rfs_key_make(&pk, &spec->src, pc);
 		struct failure *pf = failure_find(p, &pk);
+		int pfd = -1;
 		if (!table_find(p, &pk) &&
 		    rfs_store_lookup(p->store, &pk, &spec->src, pc,
 				     NULL) != 0 &&
 		    !(pf && p->cfg.retry_after &&
-		      elapsed(&pf->when) < p->cfg.retry_after)) {
+		      elapsed(&pf->when) < p->cfg.retry_after) &&
+		    /* no descriptor left: the chain runs from S */
+		    (pfd = fcntl(src_fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
 			struct rfs_job_spec ps = *spec;
 			snprintf(pv, sizeof(pv), "%s%s", spec->source_rel, pc);
 			ps.key = pk;
@@ -987,9 +1052,11 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 			ps.warm = 1;
 			job = job_new(p, &ps, NULL);
 			if (!job) {
+				close(pfd);
 				rc = -ENOMEM;
 				goto out;
 			}
+			job->src_fd = pfd;
 			job->is_prefix = 1;
 			rfs_stat_inc(p->stats, prefix_jobs);
 			rfs_log(LOG_INFO, "job %llu keeps the prefix %s%s",
@@ -1003,6 +1070,8 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		goto out;
 	}
 	w = NULL;
+	job->src_fd = src_fd;
+	src_fd = -1;
 	if (plen) {
 		job->prefix_len = plen;
 		job->prefix_key = pk;
@@ -1012,6 +1081,8 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 out:
 	pthread_mutex_unlock(&p->lock);
 	free(w);
+	if (src_fd >= 0)
+		close(src_fd);
 	return rc;
 }
 

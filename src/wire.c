@@ -1,29 +1,53 @@
-/* wire.c - daemon <-> worker messages over a SOCK_SEQPACKET socketpair. */
+/* wire.c - daemon <-> worker messages over a SOCK_SEQPACKET socketpair,
+ * descriptors passed with SCM_RIGHTS. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "rasterfs/wire.h"
 
-struct hdr {
-	uint32_t type;
-	uint32_t len; /* payload bytes */
-	uint64_t job_id;
+/* JOB payload before its strings. */
+struct job_fixed {
+	struct rfs_src_id src;
+	uint32_t flags;
+	uint32_t reserved; /* 0 */
 };
 
-static int send_msg(int fd, uint32_t type, uint64_t id, const void *payload,
-		    size_t len)
+int rfs_wire_send_raw(int fd, uint32_t type, uint64_t id, const void *payload,
+		      size_t len, const int *fds, int nfds)
 {
-	char buf[sizeof(struct hdr) + RFS_WIRE_MAX];
-	struct hdr h = { .type = type, .len = (uint32_t)len, .job_id = id };
+	char buf[sizeof(struct rfs_wire_hdr) + RFS_WIRE_MAX];
+	struct rfs_wire_hdr h = { .type = type, .len = (uint32_t)len,
+				  .job_id = id };
+	union {
+		char b[CMSG_SPACE(sizeof(int) * RFS_WIRE_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	if (len > RFS_WIRE_MAX)
 		return -EMSGSIZE;
+	if (nfds < 0 || nfds > RFS_WIRE_MAX_FDS)
+		return -EINVAL;
 	memcpy(buf, &h, sizeof(h));
 	if (len)
 		memcpy(buf + sizeof(h), payload, len);
+	iov.iov_base = buf;
+	iov.iov_len = sizeof(h) + len;
+	if (nfds > 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
 	for (;;) {
-		ssize_t n = send(fd, buf, sizeof(h) + len, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (n >= 0)
 			return 0;
 		if (errno == EINTR)
@@ -32,11 +56,11 @@ static int send_msg(int fd, uint32_t type, uint64_t id, const void *payload,
 	}
 }
 
-/* Append NUL-terminated strings to buf; returns the length or -EMSGSIZE. */
-static int pack_strings(char *buf, size_t cap, const char *const *s, int n)
+/* Append NUL-terminated strings to buf at off; returns the new length or
+ * -EMSGSIZE. */
+static int pack_strings(char *buf, size_t cap, size_t off,
+			const char *const *s, int n)
 {
-	size_t off = 0;
-
 	for (int i = 0; i < n; i++) {
 		size_t l = strlen(s[i]) + 1;
 		if (off + l > cap)
@@ -47,43 +71,60 @@ static int pack_strings(char *buf, size_t cap, const char *const *s, int n)
 	return (int)off;
 }
 
-int rfs_wire_send_job(int fd, uint64_t id, const char *source,
-		      const char *canonical, const char *out_path)
+int rfs_wire_send_job(int fd, uint64_t id, const struct rfs_wire_job *job)
 {
 	char buf[RFS_WIRE_MAX];
-	const char *s[] = { source, canonical, out_path };
-	int n = pack_strings(buf, sizeof(buf), s, 3);
+	struct job_fixed f = { .src = job->src };
+	const char *s[] = { job->source_rel, job->canonical, job->out_name };
+	int fds[2] = { job->src_fd, job->prefix_fd };
+	int nfds = 1;
 
-	return n < 0 ? n : send_msg(fd, RFS_MSG_JOB, id, buf, (size_t)n);
+	if (job->src_fd < 0)
+		return -EINVAL;
+	if (job->prefix_fd >= 0) {
+		f.flags |= RFS_WIRE_JOB_PREFIX;
+		nfds = 2;
+	}
+	memcpy(buf, &f, sizeof(f));
+	int n = pack_strings(buf, sizeof(buf), sizeof(f), s, 3);
+
+	return n < 0 ? n : rfs_wire_send_raw(fd, RFS_MSG_JOB, id, buf,
+					     (size_t)n, fds, nfds);
 }
 
 int rfs_wire_send_cancel(int fd, uint64_t id)
 {
-	return send_msg(fd, RFS_MSG_CANCEL, id, NULL, 0);
+	return rfs_wire_send_raw(fd, RFS_MSG_CANCEL, id, NULL, 0, NULL, 0);
 }
 
 int rfs_wire_send_progress(int fd, uint64_t id, double progress)
 {
-	return send_msg(fd, RFS_MSG_PROGRESS, id, &progress, sizeof(progress));
+	return rfs_wire_send_raw(fd, RFS_MSG_PROGRESS, id, &progress,
+				 sizeof(progress), NULL, 0);
 }
 
 int rfs_wire_send_done(int fd, uint64_t id, uint64_t size, uint64_t checksum)
 {
 	uint64_t p[2] = { size, checksum };
 
-	return send_msg(fd, RFS_MSG_DONE, id, p, sizeof(p));
+	return rfs_wire_send_raw(fd, RFS_MSG_DONE, id, p, sizeof(p), NULL, 0);
 }
 
-int rfs_wire_send_failed(int fd, uint64_t id, int code, const char *message)
+int rfs_wire_send_failed(int fd, uint64_t id, int code, unsigned flags,
+			 const char *message)
 {
 	char buf[RFS_WIRE_MAX];
 	int32_t c = code;
-	size_t l = strnlen(message, RFS_WIRE_MAX - sizeof(c) - 1);
+	uint32_t f = flags;
+	const size_t h = sizeof(c) + sizeof(f);
+	size_t l = strnlen(message, RFS_WIRE_MAX - h - 1);
 
 	memcpy(buf, &c, sizeof(c));
-	memcpy(buf + sizeof(c), message, l);
-	buf[sizeof(c) + l] = '\0';
-	return send_msg(fd, RFS_MSG_FAILED, id, buf, sizeof(c) + l + 1);
+	memcpy(buf + sizeof(c), &f, sizeof(f));
+	memcpy(buf + h, message, l);
+	buf[h + l] = '\0';
+	return rfs_wire_send_raw(fd, RFS_MSG_FAILED, id, buf, h + l + 1,
+				 NULL, 0);
 }
 
 /* Point *out at the next NUL-terminated string in [*p, end). */
@@ -98,60 +139,133 @@ static int take_string(char **p, char *end, const char **out)
 	return 0;
 }
 
-int rfs_wire_recv(int fd, struct rfs_msg *m)
+void rfs_wire_close_fds(struct rfs_msg *m)
 {
-	char raw[sizeof(struct hdr) + RFS_WIRE_MAX];
-	struct hdr h;
-	ssize_t n;
+	if (m->src_fd >= 0)
+		close(m->src_fd);
+	if (m->prefix_fd >= 0)
+		close(m->prefix_fd);
+	m->src_fd = m->prefix_fd = -1;
+}
 
-	do
-		n = recv(fd, raw, sizeof(raw), MSG_TRUNC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == ECONNRESET ? -EPIPE : -errno;
-	if (n == 0)
-		return -EPIPE;
-	if ((size_t)n < sizeof(h) || (size_t)n > sizeof(raw))
-		return -EPROTO;
-	memcpy(&h, raw, sizeof(h));
-	if (h.len != (size_t)n - sizeof(h))
-		return -EPROTO;
-
-	memset(m, 0, offsetof(struct rfs_msg, buf));
-	m->type = (enum rfs_msg_type)h.type;
-	m->job_id = h.job_id;
-	memcpy(m->buf, raw + sizeof(h), h.len);
-	char *p = m->buf, *end = m->buf + h.len;
+/* The payload of m (h.len bytes in m->buf) with the nfds descriptors in
+ * fds: 0, or -EPROTO. */
+static int parse(struct rfs_msg *m, const struct rfs_wire_hdr *h,
+		 const int *fds, int nfds)
+{
+	char *p = m->buf, *end = m->buf + h->len;
 
 	switch (m->type) {
-	case RFS_MSG_JOB:
-		if (take_string(&p, end, &m->source) ||
-		    take_string(&p, end, &m->canonical) ||
-		    take_string(&p, end, &m->out_path))
+	case RFS_MSG_JOB: {
+		struct job_fixed f;
+		if (h->len < sizeof(f))
 			return -EPROTO;
+		memcpy(&f, p, sizeof(f));
+		p += sizeof(f);
+		if ((f.flags & ~RFS_WIRE_JOB_PREFIX) || f.reserved ||
+		    nfds != ((f.flags & RFS_WIRE_JOB_PREFIX) ? 2 : 1))
+			return -EPROTO;
+		if (take_string(&p, end, &m->source_rel) ||
+		    take_string(&p, end, &m->canonical) ||
+		    take_string(&p, end, &m->out_name) || p != end)
+			return -EPROTO;
+		m->src = f.src;
+		m->flags = f.flags;
+		m->src_fd = fds[0];
+		m->prefix_fd = nfds == 2 ? fds[1] : -1;
 		return 0;
+	}
 	case RFS_MSG_CANCEL:
-		return h.len == 0 ? 0 : -EPROTO;
+		return h->len == 0 && nfds == 0 ? 0 : -EPROTO;
 	case RFS_MSG_PROGRESS:
-		if (h.len != sizeof(double))
+		if (h->len != sizeof(double) || nfds)
 			return -EPROTO;
 		memcpy(&m->progress, p, sizeof(double));
 		return 0;
 	case RFS_MSG_DONE:
-		if (h.len != 2 * sizeof(uint64_t))
+		if (h->len != 2 * sizeof(uint64_t) || nfds)
 			return -EPROTO;
 		memcpy(&m->size, p, sizeof(uint64_t));
 		memcpy(&m->checksum, p + sizeof(uint64_t), sizeof(uint64_t));
 		return 0;
 	case RFS_MSG_FAILED: {
 		int32_t c;
-		if (h.len < sizeof(c) + 1)
+		uint32_t f;
+		if (h->len < sizeof(c) + sizeof(f) + 1 || nfds)
 			return -EPROTO;
 		memcpy(&c, p, sizeof(c));
+		memcpy(&f, p + sizeof(c), sizeof(f));
+		if (f & ~RFS_WIRE_FAILED_EXIT)
+			return -EPROTO;
 		m->code = c;
-		p += sizeof(c);
-		return take_string(&p, end, &m->message);
+		m->flags = f;
+		p += sizeof(c) + sizeof(f);
+		if (take_string(&p, end, &m->message) || p != end)
+			return -EPROTO;
+		return 0;
 	}
 	}
 	return -EPROTO;
+}
+
+int rfs_wire_recv(int fd, struct rfs_msg *m)
+{
+	char raw[sizeof(struct rfs_wire_hdr) + RFS_WIRE_MAX];
+	/* Room for more descriptors than any message takes, so that one too
+	 * many is seen (and closed) rather than dropped by the kernel. */
+	enum { FDCAP = RFS_WIRE_MAX_FDS + 2 };
+	union {
+		char b[CMSG_SPACE(sizeof(int) * FDCAP)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = raw, .iov_len = sizeof(raw) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.b, .msg_controllen = sizeof(ctl.b),
+	};
+	struct rfs_wire_hdr h;
+	int fds[FDCAP], nfds = 0, rc = -EPROTO;
+	ssize_t n;
+
+	do
+		n = recvmsg(fd, &mh, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == ECONNRESET ? -EPIPE : -errno;
+	/* Every descriptor that arrived, whatever else is wrong. */
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
+	     c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue; /* nothing else is asked for */
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int d;
+			memcpy(&d, CMSG_DATA(c) + i * sizeof(int), sizeof(d));
+			if (nfds < FDCAP)
+				fds[nfds++] = d;
+			else
+				close(d);
+		}
+	}
+	memset(m, 0, offsetof(struct rfs_msg, buf));
+	m->src_fd = m->prefix_fd = -1;
+	if (n == 0 && nfds == 0)
+		return -EPIPE;
+	if ((mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || nfds > RFS_WIRE_MAX_FDS ||
+	    (size_t)n < sizeof(h) || (size_t)n > sizeof(raw))
+		goto out;
+	memcpy(&h, raw, sizeof(h));
+	if (h.len != (size_t)n - sizeof(h))
+		goto out;
+	m->type = (enum rfs_msg_type)h.type;
+	m->job_id = h.job_id;
+	memcpy(m->buf, raw + sizeof(h), h.len);
+	rc = parse(m, &h, fds, nfds);
+out:
+	if (rc < 0) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		m->src_fd = m->prefix_fd = -1;
+	}
+	return rc;
 }

@@ -10,6 +10,23 @@
  * handler here before the process dies.  A SIGKILL (the kernel's OOM
  * killer, or anyone) cannot be told apart from other kills: the daemon
  * reports it as a crash, RFS_E_CRASH.
+ *
+ * Confinement (confine.h, vsi.h): once GDAL and PROJ are set up and warmed
+ * up, the worker installs the GDAL file systems it reads through (the
+ * source tree beneath its own root descriptor, pinned descriptors,
+ * refused network paths), moves into its scratch directory, and confines
+ * itself for good (privileges dropped, Landlock, seccomp) before its
+ * first job.  A worker that cannot confine itself runs no job: it answers
+ * each with RFS_E_INTERNAL (exiting would only make the daemon start
+ * another, in a loop).
+ *
+ * A job's source arrives as a descriptor (the daemon opened it, pool.c
+ * note 10) and GDAL reads it as RFS_VSI_TREE + its path below the root, so
+ * that its sidecars and relative references resolve in the tree.  Its
+ * identity (dev, ino, size, mtime) is compared with the one the key was
+ * made from at the start and at the end of the job: a source that changed
+ * fails the job with RFS_E_SOURCE_CHANGED.  A job that made GDAL ask for
+ * something refused (vsi.h) fails with RFS_E_FORBIDDEN, naming it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,18 +38,27 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <cpl_conv.h>
+#include <cpl_string.h>
+#include <ogr_srs_api.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "rasterfs/chain.h"
+#include "rasterfs/confine.h"
 #include "rasterfs/describe.h"
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
+#include "rasterfs/vsi.h"
 #include "rasterfs/wire.h"
 #include "rasterfs/worker.h"
+
+/* The name GDAL reads a kept prefix object by (vsi.h). */
+#define PREFIX_NAME RFS_VSI_PIN "prefix.tif"
 
 struct job_ctx {
 	int fd;
@@ -40,12 +66,15 @@ struct job_ctx {
 	double last_sent;
 	struct timespec last_time;
 	int cancelled;
+	int checked;        /* open files looked at once (vsi.h) */
 };
 
 /* For the fatal-signal handler: the job running and the socket. */
 static volatile sig_atomic_t cur_fd = -1;
 static volatile uint64_t cur_job;
 static uint64_t mem_cap; /* RLIMIT_AS set, bytes; 0: none */
+static CPLErrorHandler log_handler; /* the logger's (log.h) */
+static char confine_error[RFS_MSG_MAX]; /* why this worker runs no job */
 
 /* Address space in use, from /proc/self/statm (async-signal-safe: open,
  * read, close only).  0 if unknown. */
@@ -72,7 +101,8 @@ static void fatal_signal(int sig)
 	static const char m[] = "out of memory: worker_mem reached";
 
 	if (cur_fd >= 0 && mem_cap && vm_bytes() + (64u << 20) >= mem_cap)
-		rfs_wire_send_failed(cur_fd, cur_job, -RFS_E_NOMEM, m);
+		rfs_wire_send_failed(cur_fd, cur_job, -RFS_E_NOMEM,
+				     RFS_WIRE_FAILED_EXIT, m);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -103,10 +133,15 @@ static int CPL_STDCALL job_progress(double frac, const char *msg, void *arg)
 			c->cancelled = 1;
 		if (rc < 0)
 			break;
+		rfs_wire_close_fds(&m); /* a JOB now would be a daemon bug */
 	}
 	if (c->cancelled)
 		return FALSE;
-	if (frac - c->last_sent >= 0.01 || since(&c->last_time) >= 0.2) {
+	if (frac - c->last_sent >= 0.01 || since(&c->last_time) >= 0.2 ||
+	    !c->checked) {
+		/* what the source refers to is open now (vsi.h) */
+		rfs_vsi_check_open_files();
+		c->checked = 1;
 		rfs_wire_send_progress(c->fd, c->id, frac);
 		c->last_sent = frac;
 		clock_gettime(CLOCK_MONOTONIC, &c->last_time);
@@ -114,48 +149,221 @@ static int CPL_STDCALL job_progress(double frac, const char *msg, void *arg)
 	return TRUE;
 }
 
-static void run_job(int fd, const struct rfs_msg *m, uint64_t max_pixels)
+/* Refuse an output over max_pixels (0: no limit) before computing
+ * anything (describe.h), and one that cannot fit in what is left of the
+ * scratch's disk: an uncompressed tiled GeoTIFF of the last step is
+ * written (the output, or the file a COG or PNG is made from), whole
+ * 256 x 256 tiles of every band; only a COG of the source itself may be
+ * smaller.  A lower bound, so nothing that could fit is refused; it
+ * catches a full disk before libtiff meets it.  Returns 0, or
+ * -RFS_E_TOO_BIG or -RFS_E_NOSPACE with msg set.  A grid that cannot be
+ * worked out is left for the job itself to fail on. */
+static int check_limits(const char *source, const struct rfs_chain *chain,
+			uint64_t max_pixels, char *msg, size_t msglen)
+{
+	struct rfs_grid out;
+	struct statvfs sv;
+	uint64_t need = 0;
+	int rc = rfs_describe_source(source, chain, max_pixels, &out, msg,
+				     msglen);
+
+	if (rc < 0 || out.width <= 0)
+		return rc;
+	for (int b = 0; b < out.nbands; b++) {
+		int sz = GDALGetDataTypeSizeBytes(out.bands[b].type);
+		need += (uint64_t)(sz > 0 ? sz : 1);
+	}
+	need *= (uint64_t)(out.width + 255) / 256 *
+		(uint64_t)(out.height + 255) / 256 * 65536;
+	rfs_grid_clear(&out);
+	if (chain->format == RFS_FMT_COG && chain->nsteps == 0)
+		need = 0;
+	if (need && statvfs(".", &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < need) {
+		snprintf(msg, msglen, "the output needs at least %llu bytes; "
+			 "the disk of the cache store has %llu left",
+			 (unsigned long long)need,
+			 (unsigned long long)sv.f_bavail * sv.f_frsize);
+		return -RFS_E_NOSPACE;
+	}
+	return 0;
+}
+
+/* Is the pinned source still the file the key was made from?  0, or
+ * -RFS_E_SOURCE_CHANGED with msg set. */
+static int same_source(int fd, const struct rfs_src_id *want, const char *rel,
+		       char *msg, size_t msglen)
+{
+	struct stat st;
+	struct rfs_src_id now;
+
+	if (fstat(fd, &st) < 0) {
+		snprintf(msg, msglen, "%s: cannot stat the source: %s", rel,
+			 strerror(errno));
+		return -RFS_E_SOURCE_CHANGED;
+	}
+	rfs_src_id_from_stat(&now, &st);
+	if (now.dev == want->dev && now.ino == want->ino &&
+	    now.size == want->size && now.mtime_ns == want->mtime_ns)
+		return 0;
+	snprintf(msg, msglen, "%s changed while its job ran (size %llu -> "
+		 "%llu bytes, mtime %lld -> %lld ns); its new version is a "
+		 "new output", rel, (unsigned long long)want->size,
+		 (unsigned long long)now.size, (long long)want->mtime_ns,
+		 (long long)now.mtime_ns);
+	return -RFS_E_SOURCE_CHANGED;
+}
+
+static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 {
 	struct rfs_chain chain;
 	struct rfs_ops_result res = { 0 };
-	char msg[RFS_MSG_MAX] = "";
-	char scratch[PATH_MAX];
+	char msg[RFS_MSG_MAX] = "", refused[RFS_MSG_MAX];
+	char name[PATH_MAX];
+	const char *source = name;
 	struct job_ctx ctx = { .fd = fd, .id = m->job_id };
 	struct timespec t0;
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ctx.last_time = t0;
-	snprintf(scratch, sizeof(scratch), "%s", m->out_path);
-	char *slash = strrchr(scratch, '/');
-	if (slash)
-		*slash = '\0';
-
 	cur_job = m->job_id;
 	cur_fd = fd;
-	rc = rfs_chain_parse(m->canonical, &chain, msg, sizeof(msg));
-	if (rc == 0 && max_pixels)
-		rc = rfs_describe_limit(m->source, &chain, max_pixels, msg,
-					sizeof(msg));
+	rfs_vsi_reset();
+	if (confine_error[0]) {
+		snprintf(msg, sizeof(msg), "%s", confine_error);
+		rc = -RFS_E_INTERNAL;
+		goto out;
+	}
+	rc = snprintf(name, sizeof(name), "%s%s", RFS_VSI_TREE, m->source_rel);
+	if (rc < 0 || (size_t)rc >= sizeof(name) || strchr(m->out_name, '/')) {
+		snprintf(msg, sizeof(msg), "bad job message");
+		rc = -RFS_E_INTERNAL;
+		goto out;
+	}
+	if ((rc = rfs_vsi_pin(name, m->src_fd)) < 0 ||
+	    (m->prefix_fd >= 0 &&
+	     (rc = rfs_vsi_pin(PREFIX_NAME, m->prefix_fd)) < 0)) {
+		rc = -RFS_E_INTERNAL;
+		goto out;
+	}
+	if (m->prefix_fd >= 0)
+		source = PREFIX_NAME;
+	else
+		rc = same_source(m->src_fd, &m->src, m->source_rel, msg,
+				 sizeof(msg));
 	if (rc == 0)
-		rc = rfs_ops_run(m->source, &chain, scratch, m->out_path,
+		rc = rfs_chain_parse(m->canonical, &chain, msg, sizeof(msg));
+	if (rc == 0)
+		rc = check_limits(source, &chain, max_pixels, msg,
+				  sizeof(msg));
+	/* The scratch directory is the working directory (confine.h). */
+	if (rc == 0)
+		rc = rfs_ops_run(source, &chain, ".", m->out_name,
 				 job_progress, &ctx, &res, msg, sizeof(msg));
+	/* A cancel stays a cancel.  Otherwise a source that changed under
+	 * the job says nothing about its new version (not remembered), and
+	 * a refusal is why whatever GDAL made of it went wrong. */
+	if (rc != -RFS_E_CANCELLED && m->prefix_fd < 0 &&
+	    same_source(m->src_fd, &m->src, m->source_rel, msg,
+			sizeof(msg)) < 0)
+		rc = -RFS_E_SOURCE_CHANGED;
+	else if (rc != -RFS_E_CANCELLED &&
+		 rfs_vsi_refusal(refused, sizeof(refused))) {
+		snprintf(msg, sizeof(msg), "%s", refused);
+		rc = -RFS_E_FORBIDDEN;
+	}
+out:
+	rfs_vsi_unpin_all();
+	rfs_wire_close_fds(m);
 	if (rc == 0) {
 		rfs_log(LOG_DEBUG, "job %llu done in %.2f s: %llu bytes",
 			(unsigned long long)m->job_id, since(&t0),
 			(unsigned long long)res.size);
 		rfs_wire_send_done(fd, m->job_id, res.size, res.checksum);
 	} else {
+		unlink(m->out_name);
 		if (!msg[0])
 			snprintf(msg, sizeof(msg), "%s", rfs_strerror(rc));
-		rfs_wire_send_failed(fd, m->job_id, rc, msg);
+		rfs_wire_send_failed(fd, m->job_id, rc, 0, msg);
 	}
 	cur_fd = -1;
 }
 
+/* The first failure of a job that met a full disk (ops.h): report it and
+ * end this worker, which the daemon replaces.  libtiff may otherwise sit in
+ * a loop retrying its directory write at 0 bytes free. */
+static void nospace_exit(const char *msg)
+{
+	if (cur_fd >= 0)
+		rfs_wire_send_failed(cur_fd, cur_job, -RFS_E_NOSPACE,
+				     RFS_WIRE_FAILED_EXIT, msg);
+	_exit(3);
+}
+
+/* Every GDAL message of the worker: a failure may name an absolute path
+ * that the worker's Landlock domain refused (vsi.h); then the logger. */
+static void CPL_STDCALL worker_gdal_error(CPLErr cls, CPLErrorNum no,
+					 const char *msg)
+{
+	const int saved = errno;
+
+	if (cls >= CE_Failure && msg)
+		rfs_vsi_note_error(msg);
+	errno = saved;
+	if (log_handler)
+		log_handler(cls, no, msg);
+	errno = saved;
+}
+
+/* GDAL's and PROJ's data directories: read-only for the confined worker. */
+static char **data_dirs(void)
+{
+	char **dirs = NULL;
+	const char *gdal = CPLGetConfigOption("GDAL_DATA", NULL);
+
+	if (!gdal)
+		gdal = CPLFindFile("gdal", "gdalvrt.xsd");
+	if (gdal)
+		dirs = CSLAddString(dirs, strstr(gdal, "gdalvrt.xsd") ?
+				    CPLGetPath(gdal) : gdal);
+	char **proj = OSRGetPROJSearchPaths();
+	for (char **p = proj; p && *p; p++)
+		dirs = CSLAddString(dirs, *p);
+	CSLDestroy(proj);
+	return dirs;
+}
+
+/* Confine this worker (confine.h) with the workers' user uid:gid (-1:
+ * stay).  On failure confine_error says why and no job will run. */
+static void confine(const char *root, long uid, long gid)
+{
+	char **dirs = data_dirs();
+	struct rfs_confine c = {
+		.root = root,
+		.ro_dirs = (const char *const *)dirs,
+		.uid = uid < 0 ? (uid_t)-1 : (uid_t)uid,
+		.gid = gid < 0 ? (gid_t)-1 : (gid_t)gid,
+	};
+	struct rfs_confine_report rep;
+	char msg[RFS_MSG_MAX - 64];
+	int rc = rfs_confine_apply(&c, &rep, msg, sizeof(msg));
+
+	CSLDestroy(dirs);
+	if (rc < 0) {
+		snprintf(confine_error, sizeof(confine_error),
+			 "the worker could not be confined: %s", msg);
+		rfs_log(LOG_ERR, "%s", confine_error);
+		return;
+	}
+	rfs_log(LOG_DEBUG, "confined: uid %ld gid %ld%s, Landlock ABI %d, "
+		"seccomp", (long)getuid(), (long)getgid(),
+		rep.dropped ? " (dropped)" : "", rep.landlock_abi);
+}
+
 int rfs_worker_main(int argc, char **argv)
 {
-	if (argc < 6) {
+	if (argc < 12) {
 		fprintf(stderr, "rasterfs: %s is internal to rasterfs\n",
 			RFS_WORKER_ARG);
 		return 2;
@@ -190,10 +398,41 @@ int rfs_worker_main(int argc, char **argv)
 	/* Ctrl-C on a foreground mount reaches the whole process group; the
 	 * daemon decides when workers stop. */
 	signal(SIGINT, SIG_IGN);
+	/* Before PROJ makes its first context. */
+	setenv("PROJ_NETWORK", "OFF", 1);
+	/* Before the first localtime: /etc is out of reach once confined. */
+	tzset();
+	/* Opens syslog with LOG_NDELAY: no socket can be made once
+	 * confined. */
 	rfs_log_init("rasterfs-worker", sink, atoi(argv[5]));
+	log_handler = CPLSetErrorHandler(worker_gdal_error);
+	uint64_t worker_mem = strtoull(argv[6], NULL, 10);
+	uint64_t max_pixels = strtoull(argv[7], NULL, 10);
+	const char *scratch = argv[8], *root = argv[9];
+	long uid = atol(argv[10]), gid = atol(argv[11]);
+
+	/* Everything in scratch by relative names from here on: a worker
+	 * that drops its privileges may not traverse the cache directory
+	 * above it (confine.h). */
+	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (chdir(scratch) < 0 || rootfd < 0)
+		snprintf(confine_error, sizeof(confine_error),
+			 "cannot enter scratch %s or source root %s: %s",
+			 scratch, root, strerror(errno));
 	rfs_ops_init(cache_mb);
-	uint64_t worker_mem = argc > 6 ? strtoull(argv[6], NULL, 10) : 0;
-	uint64_t max_pixels = argc > 7 ? strtoull(argv[7], NULL, 10) : 0;
+	rfs_ops_set_nospace_hook(nospace_exit);
+	/* Temporary files of GDAL (COG overviews ...) in scratch too. */
+	CPLSetConfigOption("CPL_TMPDIR", ".");
+	if (!confine_error[0] && rfs_vsi_install(rootfd, root) < 0)
+		snprintf(confine_error, sizeof(confine_error),
+			 "cannot install the GDAL file systems: %s",
+			 strerror(ENOMEM));
+	if (!confine_error[0])
+		confine(root, uid, gid);
+	/* The drop cleared the parent-death signal; set it again. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		return 1;
 	if (worker_mem) {
 		/* Above the idle footprint: libraries map hundreds of MB of
 		 * address space that cost no memory. */

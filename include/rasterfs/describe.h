@@ -97,4 +97,11 @@ int rfs_describe_chain(const struct rfs_chain *chain,
 int rfs_describe_limit(const char *source, const struct rfs_chain *chain,
 		       uint64_t max_pixels, char *msg, size_t msglen);
 
+/* rfs_describe_limit, and the chain's output grid in out (when it could
+ * be described; else out is empty: width 0).  Empty out with
+ * rfs_grid_clear.  Same returns. */
+int rfs_describe_source(const char *source, const struct rfs_chain *chain,
+			uint64_t max_pixels, struct rfs_grid *out, char *msg,
+			size_t msglen);
+
 #endif

@@ -35,7 +35,17 @@ enum rfs_err {
 	RFS_E_CANCELLED = RFS_E_BASE + 204,    /* cancelled */
 	RFS_E_TIMEOUT = RFS_E_BASE + 205,      /* over job_timeout */
 	RFS_E_SHUTDOWN = RFS_E_BASE + 206,     /* the mount is going away */
-	/* 207 and 208 are taken by the worker confinement work */
+	RFS_E_FORBIDDEN = RFS_E_BASE + 207,    /* EACCES: the source needed
+						  a file outside the source
+						  tree, a FIFO, or the network
+						  (refused by the confined
+						  worker; the message names
+						  it) */
+	RFS_E_SOURCE_CHANGED = RFS_E_BASE + 208, /* ESTALE: the source changed
+						  while its job ran (never
+						  stored; the kernel looks
+						  the name up again and
+						  retries the open once) */
 	RFS_E_STALLED = RFS_E_BASE + 209,      /* ETIMEDOUT: the worker sent
 						  nothing for stall_timeout */
 

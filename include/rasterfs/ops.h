@@ -44,16 +44,29 @@ void rfs_ops_init(int cache_mb);
  * progress (may be NULL) is called with the fraction of the whole chain
  * done; returning FALSE cancels.  scratch_dir holds intermediates.
  *
+ * Any failure GDAL reports during the job fails it (even one a call went
+ * on after), and out_path's structure is checked before success
+ * (filecheck.h).
+ *
  * Returns 0 and fills *res, or (message in msg):
  *   -RFS_E_SOURCE     GDAL cannot open source as a raster
- *   -RFS_E_PROCESS    a step failed (GDAL's message is in msg)
+ *   -RFS_E_PROCESS    a step failed, or GDAL reported a failure (GDAL's
+ *                     first message is in msg), or out_path is not whole
  *   -RFS_E_CANCELLED  progress returned FALSE
- *   -RFS_E_NOMEM      an allocation failed
+ *   -RFS_E_NOMEM      an allocation failed (GDAL's CPLE_OutOfMemory
+ *                     anywhere in the job)
  *   -RFS_E_NOSPACE    the disk under scratch_dir is full
  * On failure out_path and every intermediate have been removed. */
 int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		const char *scratch_dir, const char *out_path,
 		GDALProgressFunc progress, void *progress_arg,
 		struct rfs_ops_result *res, char *msg, size_t msglen);
+
+/* Called (from GDAL's error handler, maybe on one of GDAL's threads) at
+ * the first failure of a job that met a full disk, with a message; NULL
+ * (the default): nothing is called and the job fails with RFS_E_NOSPACE
+ * when GDAL returns.  A worker reports and exits here: libtiff may
+ * otherwise go on retrying its directory write forever. */
+void rfs_ops_set_nospace_hook(void (*fn)(const char *msg));
 
 #endif

@@ -62,6 +62,11 @@ struct rfs_pool_config {
 	                              (RFS_E_STALLED); 0: never */
 	uid_t owner;               /* the mount's owner: sees and cancels
 	                              every job, like root */
+	const char *root;          /* absolute source root: the only tree a
+	                              worker reads beneath (confine.h) */
+	uid_t worker_uid;          /* user the workers drop to (the daemon
+	                              must be root), or (uid_t)-1: stay */
+	gid_t worker_gid;
 };
 
 #define RFS_POOL_HISTORY 100       /* finished jobs kept for the jobs file */
@@ -69,9 +74,14 @@ struct rfs_pool_config {
 
 struct rfs_job_spec {
 	rfs_key key;
-	struct rfs_src_id src;
-	const char *source;        /* absolute, resolved path of the source */
-	const char *source_rel;    /* path below the source root, for humans */
+	struct rfs_src_id src;     /* identity of src_fd, the key's source */
+	int src_fd;                /* the source, opened once beneath the root
+	                              (pool.c note 10): given to the pool, which
+	                              closes it in every case (job exists, key
+	                              stored, error, or when the job ends) */
+	const char *source_rel;    /* path below the source root: names the
+	                              source for GDAL (its sidecars and
+	                              relative references) and for humans */
 	const char *canonical;     /* canonical chain */
 	const char *vpath;         /* the virtual path as named (for humans) */
 	int warm;                  /* warm-up: no waiter; never cancelled
@@ -90,6 +100,7 @@ int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 		 struct rfs_stats *stats, rfs_pool **out);
 
 /* Ask for key to be computed.  With fn NULL (warm-up) no waiter is added.
+ * spec->src_fd becomes the pool's whatever is returned.
  * Returns:
  *    0  the waiter is attached to a new or running job; fn(waiter, ...)
  *       will be called exactly once

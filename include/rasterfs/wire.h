@@ -2,19 +2,33 @@
  *
  * One SOCK_SEQPACKET socketpair per worker: every send is one whole
  * message, so there is no framing to get wrong and a dead peer reads as
- * EOF.  Each message is a fixed header followed by a type-specific payload:
+ * EOF.  Each message is a fixed header (struct rfs_wire_hdr) followed by a
+ * type-specific payload, and may carry descriptors (SCM_RIGHTS):
  *
  *   daemon -> worker
- *     JOB       a job to run: source path, canonical chain, output path
+ *     JOB       a job to run: the source's identity (struct rfs_src_id),
+ *               flags, then three strings: the source's path below the
+ *               source root, the canonical chain, the output's file name
+ *               (inside the worker's scratch directory, its working
+ *               directory).  Descriptors: the source, opened by the daemon
+ *               (the worker never opens it by name: it is pinned), and with
+ *               RFS_WIRE_JOB_PREFIX the kept prefix object the chain starts
+ *               from (pool.c note 7) - exactly 1, or 2 with the flag.
  *     CANCEL    stop the running job (its job_id); the worker answers FAILED
  *               with RFS_E_CANCELLED
  *   worker -> daemon
  *     PROGRESS  fraction of the job done (0..1), at most ~1 per percent
- *     DONE      the output is written and fsynced: size and checksum
- *     FAILED    rasterfs code and a one-line message
+ *     DONE      the output is written, checked and fsynced: size and
+ *               checksum
+ *     FAILED    rasterfs code, flags and a one-line message; with
+ *               RFS_WIRE_FAILED_EXIT the worker is exiting (it must be
+ *               given no other job)
  *
  * Both ends run on the same machine and binary, so integers travel in host
- * byte order.  Strings travel NUL-terminated and are checked on receipt.
+ * byte order.  Strings travel NUL-terminated.  Everything is checked on
+ * receipt: a wrong length, a string without its NUL, descriptors on a
+ * message that takes none or the wrong number of them are -EPROTO, and
+ * every descriptor received with a message that is refused is closed.
  */
 #ifndef RASTERFS_WIRE_H
 #define RASTERFS_WIRE_H
@@ -22,7 +36,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RFS_WIRE_MAX 16384 /* largest message */
+#include "rasterfs/store.h"
+
+#define RFS_WIRE_MAX 16384 /* largest payload */
+#define RFS_WIRE_MAX_FDS 2 /* descriptors one message may carry */
 
 enum rfs_msg_type {
 	RFS_MSG_JOB = 1,
@@ -32,13 +49,39 @@ enum rfs_msg_type {
 	RFS_MSG_FAILED = 5,
 };
 
+/* The header in front of every payload (public so tests can forge
+ * malformed messages). */
+struct rfs_wire_hdr {
+	uint32_t type;
+	uint32_t len; /* payload bytes */
+	uint64_t job_id;
+};
+
+#define RFS_WIRE_JOB_PREFIX 1u /* JOB flag: fds[1] is the prefix object */
+#define RFS_WIRE_FAILED_EXIT 1u /* FAILED flag: the worker is exiting */
+
+/* What the daemon sends with a JOB. */
+struct rfs_wire_job {
+	struct rfs_src_id src;  /* identity the key was made from */
+	const char *source_rel; /* path below the source root */
+	const char *canonical;  /* chain to run (the rest, after a prefix) */
+	const char *out_name;   /* file name in the worker's scratch */
+	int src_fd;             /* the pinned source (not closed here) */
+	int prefix_fd;          /* the kept prefix object, or -1 */
+};
+
 struct rfs_msg {
 	enum rfs_msg_type type;
 	uint64_t job_id;
-	/* JOB */
-	const char *source;    /* absolute path of the source raster */
-	const char *canonical; /* canonical chain, re-parsed by the worker */
-	const char *out_path;  /* where to write, inside the worker's scratch */
+	/* JOB: strings point into buf; the descriptors are the receiver's
+	 * to close (rfs_wire_close_fds) */
+	struct rfs_src_id src;
+	uint32_t flags;         /* RFS_WIRE_JOB_*, RFS_WIRE_FAILED_* */
+	const char *source_rel;
+	const char *canonical;
+	const char *out_name;
+	int src_fd;             /* -1 unless JOB */
+	int prefix_fd;          /* -1 unless JOB with RFS_WIRE_JOB_PREFIX */
 	/* PROGRESS */
 	double progress;
 	/* DONE */
@@ -51,17 +94,30 @@ struct rfs_msg {
 	char buf[RFS_WIRE_MAX];
 };
 
-/* Each send returns 0, or -errno (-EPIPE when the peer is gone). */
-int rfs_wire_send_job(int fd, uint64_t id, const char *source,
-		      const char *canonical, const char *out_path);
+/* Each send returns 0, or -errno (-EPIPE when the peer is gone,
+ * -EMSGSIZE when the strings do not fit, -EINVAL for a JOB without a
+ * source descriptor). */
+int rfs_wire_send_job(int fd, uint64_t id, const struct rfs_wire_job *job);
 int rfs_wire_send_cancel(int fd, uint64_t id);
 int rfs_wire_send_progress(int fd, uint64_t id, double progress);
 int rfs_wire_send_done(int fd, uint64_t id, uint64_t size, uint64_t checksum);
-int rfs_wire_send_failed(int fd, uint64_t id, int code, const char *message);
+int rfs_wire_send_failed(int fd, uint64_t id, int code, unsigned flags,
+			 const char *message);
+
+/* One message as it is framed: header, payload, descriptors (nfds up to
+ * RFS_WIRE_MAX_FDS; they stay the caller's).  The senders above use it;
+ * tests use it to send what a well-behaved peer never would.  Returns 0 or
+ * -errno as they do. */
+int rfs_wire_send_raw(int fd, uint32_t type, uint64_t id, const void *payload,
+		      size_t len, const int *fds, int nfds);
 
 /* Receive one message into *m (blocking unless fd is non-blocking).
  * Returns 0, -EAGAIN (non-blocking, nothing there), -EPIPE on EOF (the peer
- * is gone), -EPROTO for a malformed message, or -errno. */
+ * is gone), -EPROTO for a malformed message (its descriptors closed), or
+ * -errno.  On 0 the descriptors in *m are the caller's. */
 int rfs_wire_recv(int fd, struct rfs_msg *m);
+
+/* Close the descriptors a received message holds and mark them -1. */
+void rfs_wire_close_fds(struct rfs_msg *m);
 
 #endif
