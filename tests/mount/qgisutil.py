@@ -422,12 +422,6 @@ def parse_strace(prefix, watch, phases):
     return out
 
 
-def png_sidecar_attempts(res, path):
-    """Create attempts (from trace) of files beside path other than path."""
-    return [c for c in res.get("trace", {}).get("creates", [])
-            if c["path"] != os.path.abspath(str(path))]
-
-
 # -- child side ------------------------------------------------------------
 
 def _child(reqf):
