@@ -15,6 +15,10 @@ PKGS=(
 	liblmdb-dev lmdb-utils libxxhash-dev
 	python3-pytest python3-gdal python3-numpy python3-scipy python3-rasterio
 	attr bc libtiff-tools
+	# QGIS 3.22's Python bindings (with its GDAL provider): test_qgis.py
+	# runs QGIS headless on a mount, the desktop client most users have;
+	# strace counts the bytes a client reads and the files it tries to write.
+	python3-qgis strace
 	slurm-wlm munge
 )
 
