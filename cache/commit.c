@@ -7,10 +7,11 @@
  *                    the worker reported (a write that fell short, on a
  *                    full disk say, fails the job instead of entering the
  *                    store); it is made 0600 (note 11)
- *       c. rename    commit_one(): into objects/<xx>/<hex>.tif
- *       d. fsync dir commit_one(): the shard directory (and objects/ when
- *                    the shard was just made)
- *       e. LMDB txn  commit_one(): entry + counters, one write transaction
+ *       c. rename    store_commit_one(): into objects/<xx>/<hex>.tif
+ *       d. fsync dir store_commit_one(): the shard directory (and objects/
+ *                    when the shard was just made)
+ *       e. LMDB txn  store_commit_one(): entry + counters, one write
+ *                    transaction
  *     So a durable index entry always names a durable file of the right
  *     size.  The write transaction is begun before (c) and its lookup of
  *     the key decides "already committed", so two mounts committing one
@@ -112,15 +113,15 @@ static int index_put(rfs_store *st, MDB_txn *txn, const struct commit_req *r,
 	size_t reclen;
 	int mrc;
 
-	a = atimes_take(st, &na);
-	mrc = a ? atimes_apply(st, txn, a, na) : 0;
+	a = store_atimes_take(st, &na);
+	mrc = a ? store_atimes_apply(st, txn, a, na) : 0;
 	free(a);
 	if (!mrc)
-		mrc = counters_get(st, txn, &objects, &bytes);
+		mrc = store_counters_get(st, txn, &objects, &bytes);
 	if (mrc)
 		return mrc;
 	if (alen) {
-		bysrc_key(r->source_abs, alen, r->canonical, clen, h);
+		store_bysrc_key(r->source_abs, alen, r->canonical, clen, h);
 		mrc = mdb_get(txn, st->dbi_bysrc, &hk, &hv);
 		if (mrc == 0 && hv.mv_size == 16 &&
 		    memcmp(hv.mv_data, r->key.b, 16)) {
@@ -132,17 +133,17 @@ static int index_put(rfs_store *st, MDB_txn *txn, const struct commit_req *r,
 			/* Only the same path and chain with another identity:
 			 * a colliding or stale pointer drops nothing. */
 			if (mdb_get(txn, st->dbi_entries, &ok, &ov) == 0 &&
-			    rec_decode(&ov, &e) == 0 &&
+			    store_rec_decode(&ov, &e) == 0 &&
 			    e.source_abs_len == alen &&
 			    !memcmp(e.source_abs, r->source_abs, alen) &&
 			    e.canonical_len == clen &&
 			    !memcmp(e.canonical, r->canonical, clen) &&
-			    !rec_matches(&e, &r->src, r->canonical)) {
+			    !store_rec_matches(&e, &r->src, r->canonical)) {
 				rfs_log(LOG_INFO, "store %s: %s changed; "
 					"dropping the output of its old version",
 					st->dir, r->source);
-				mrc = entry_drop(st, txn, &old, &objects,
-						 &bytes, gone);
+				mrc = store_entry_drop(st, txn, &old, &objects,
+						       &bytes, gone);
 			}
 		} else if (mrc == MDB_NOTFOUND) {
 			mrc = 0;
@@ -151,8 +152,8 @@ static int index_put(rfs_store *st, MDB_txn *txn, const struct commit_req *r,
 			return mrc;
 	}
 	if (st->limit && bytes + size > st->limit) {
-		mrc = evict(st, txn, evict_target(st->limit, size), &objects,
-			    &bytes, gone, NULL, NULL);
+		mrc = store_evict(st, txn, store_evict_target(st->limit, size),
+				  &objects, &bytes, gone, NULL, NULL);
 		if (mrc)
 			return mrc;
 		if (size > st->limit)
@@ -162,7 +163,7 @@ static int index_put(rfs_store *st, MDB_txn *txn, const struct commit_req *r,
 				(unsigned long long)size,
 				(unsigned long long)st->limit);
 	}
-	rec = rec_encode(r, size, now_ns(), &reclen);
+	rec = store_rec_encode(r, size, now_ns(), &reclen);
 	if (!rec)
 		return ENOMEM;
 	v.mv_size = reclen;
@@ -175,7 +176,7 @@ static int index_put(rfs_store *st, MDB_txn *txn, const struct commit_req *r,
 		mrc = mdb_put(txn, st->dbi_bysrc, &hk, &hv, 0);
 	}
 	if (!mrc)
-		mrc = counters_put(st, txn, objects + 1, bytes + size);
+		mrc = store_counters_put(st, txn, objects + 1, bytes + size);
 	return mrc;
 }
 
@@ -255,7 +256,7 @@ out:
 
 /* Steps c..e of design note 2.  Returns the cb's rc.  Whatever happens, on
  * return the scratch file is gone and the index and objects agree. */
-int commit_one(rfs_store *st, const struct commit_req *r)
+int store_commit_one(rfs_store *st, const struct commit_req *r)
 {
 	char rel[64], shard[16];
 	MDB_txn *txn = NULL;
@@ -264,27 +265,27 @@ int commit_one(rfs_store *st, const struct commit_req *r)
 	struct stat sb;
 	int rc = 0, mrc, placed = 0, locked = 0;
 
-	object_rel(&r->key, rel, sizeof(rel));
+	store_object_rel(&r->key, rel, sizeof(rel));
 	snprintf(shard, sizeof(shard), "%.10s", rel); /* "objects/ab" */
 
-	rc = flock_retry(st->lock_fd, LOCK_SH);
+	rc = store_flock_retry(st->lock_fd, LOCK_SH);
 	if (rc)
 		goto out;
 	locked = 1;
-	maybe_grow(st);
+	store_maybe_grow(st);
 	for (int attempt = 0;; attempt++) {
-		mrc = txn_begin(st, 0, &txn);
+		mrc = store_txn_begin(st, 0, &txn);
 		if (mrc) {
 			txn = NULL;
-			rc = mdb_fail(st, "commit: begin", mrc);
+			rc = store_mdb_fail(st, "commit: begin", mrc);
 			goto out;
 		}
 		mrc = mdb_get(txn, st->dbi_entries, &k, &v);
 		if (mrc == 0) {
 			struct entry_rec e;
 
-			if (rec_decode(&v, &e) == 0 &&
-			    rec_matches(&e, &r->src, r->canonical)) {
+			if (store_rec_decode(&v, &e) == 0 &&
+			    store_rec_matches(&e, &r->src, r->canonical)) {
 				/* Another mount made it; if ours was placed
 				 * before a retry, theirs replaced it. */
 				placed = 0;
@@ -296,7 +297,7 @@ int commit_one(rfs_store *st, const struct commit_req *r)
 			rc = -EEXIST;
 			goto out;
 		} else if (mrc != MDB_NOTFOUND) {
-			rc = mdb_fail(st, "commit: look up", mrc);
+			rc = store_mdb_fail(st, "commit: look up", mrc);
 			goto out;
 		}
 
@@ -305,7 +306,7 @@ int commit_one(rfs_store *st, const struct commit_req *r)
 			if (rc)
 				goto out;
 			if (mkdirat(st->dir_fd, shard, 0700) == 0) {
-				rc = fsync_dir_at(st->dir_fd, "objects");
+				rc = store_fsync_dir_at(st->dir_fd, "objects");
 				if (rc)
 					goto out;
 			} else if (errno != EEXIST) {
@@ -321,40 +322,40 @@ int commit_one(rfs_store *st, const struct commit_req *r)
 					goto out;
 			}
 			placed = 1;
-			rc = fsync_dir_at(st->dir_fd, shard);
+			rc = store_fsync_dir_at(st->dir_fd, shard);
 			if (rc)
 				goto out;
 		}
 
 		mrc = index_put(st, txn, r, (uint64_t)sb.st_size, &gone);
 		if (!mrc) {
-			mrc = txn_commit(st, txn);
+			mrc = store_txn_commit(st, txn);
 			txn = NULL;
 		}
 		if (mrc == MDB_MAP_FULL && attempt < 8) {
 			/* Note 9: grow and redo the transaction. */
 			if (txn)
-				txn_abort(st, txn);
+				store_txn_abort(st, txn);
 			txn = NULL;
 			gone.n = 0;
-			if (grow_map(st) == 0)
+			if (store_grow_map(st) == 0)
 				continue;
 		}
 		if (mrc)
-			rc = mdb_fail(st, "commit", mrc);
+			rc = store_mdb_fail(st, "commit", mrc);
 		break;
 	}
 out:
 	if (txn)
-		txn_abort(st, txn);
+		store_txn_abort(st, txn);
 	if (placed && rc)
 		unlinkat(st->dir_fd, rel, 0);
 	else if (!placed)
 		unlink(r->scratch_file);
 	if (!rc)
-		unlink_gone(st, &gone);
+		store_unlink_gone(st, &gone);
 	if (locked)
-		flock_retry(st->lock_fd, LOCK_UN);
+		store_flock_retry(st->lock_fd, LOCK_UN);
 	free(gone.k);
 	if (rc < 0 && !rfs_err_is_rfs(rc))
 		rc = rfs_err_from_store_errno(-rc);

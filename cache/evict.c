@@ -2,20 +2,20 @@
  * times, the limit's defaults.
  *
  *  8. Size limit and access times.  rfs_store_open_object() notes the
- *     time in an in-memory table (atime_touch); the committer writes the
- *     table in one write transaction when ATIME_BATCH keys are pending,
+ *     time in an in-memory table (store_atime_touch); the committer writes
+ *     the table in one write transaction when ATIME_BATCH keys are pending,
  *     ATIME_PERIOD_NS after the first one, before a commit (inside its
  *     transaction: index_put) and at close.  So a read costs no LMDB write.
  *     When a commit would take the indexed bytes over the limit, index_put
- *     drops the least recently opened entries (evict: one scan and a sort)
- *     down to 90% of the limit less the new object, in the commit's own
- *     transaction, and the files go after it committed (unlink_gone).  A
- *     reader with the object open keeps reading it: an unlinked file lives
- *     until its last fd closes (POSIX), so "never removed from under a
- *     reader" holds without counting opens.  The counters (the limit's
- *     measure) drop at once; the blocks come back at the last close.  A
- *     crash between the commit and the unlink leaves files no entry names:
- *     repair_objects() removes them.
+ *     drops the least recently opened entries (store_evict: one scan and a
+ *     sort) down to 90% of the limit less the new object, in the commit's
+ *     own transaction, and the files go after it committed
+ *     (store_unlink_gone).  A reader with the object open keeps reading
+ *     it: an unlinked file lives until its last fd closes (POSIX), so
+ *     "never removed from under a reader" holds without counting opens.
+ *     The counters (the limit's measure) drop at once; the blocks come
+ *     back at the last close.  A crash between the commit and the unlink
+ *     leaves files no entry names: repair_objects() removes them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -48,9 +48,9 @@ static int lru_cmp(const void *a, const void *b)
 /* Drop least recently used entries until *bytes <= target.  One scan of
  * the entries and a sort: eviction runs only when a commit crosses the
  * limit, and then frees 10% of it, so the scan is paid rarely. */
-int evict(rfs_store *st, MDB_txn *txn, uint64_t target,
-		 uint64_t *objects, uint64_t *bytes, struct keylist *gone,
-		 uint64_t *nevicted, uint64_t *nbytes)
+int store_evict(rfs_store *st, MDB_txn *txn, uint64_t target,
+		uint64_t *objects, uint64_t *bytes, struct keylist *gone,
+		uint64_t *nevicted, uint64_t *nbytes)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
@@ -67,7 +67,8 @@ int evict(rfs_store *st, MDB_txn *txn, uint64_t target,
 	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct entry_rec e;
 
-		if (k.mv_size != sizeof(items->key.b) || rec_decode(&v, &e))
+		if (k.mv_size != sizeof(items->key.b) ||
+		    store_rec_decode(&v, &e))
 			continue;
 		if (n == cap) {
 			size_t ncap = cap ? 2 * cap : 256;
@@ -93,7 +94,8 @@ int evict(rfs_store *st, MDB_txn *txn, uint64_t target,
 	cur = NULL;
 	qsort(items, n, sizeof(*items), lru_cmp);
 	for (size_t i = 0; i < n && *bytes > target; i++) {
-		mrc = entry_drop(st, txn, &items[i].key, objects, bytes, gone);
+		mrc = store_entry_drop(st, txn, &items[i].key, objects, bytes,
+				       gone);
 		if (mrc)
 			break;
 		if (nevicted)
@@ -109,7 +111,7 @@ out:
 }
 
 /* Where eviction stops: 90% of the limit, less room for the new object. */
-uint64_t evict_target(uint64_t limit, uint64_t incoming)
+uint64_t store_evict_target(uint64_t limit, uint64_t incoming)
 {
 	uint64_t low = limit - limit / 10;
 
@@ -117,7 +119,7 @@ uint64_t evict_target(uint64_t limit, uint64_t incoming)
 }
 
 /* Take the pending access times (the caller writes them). */
-struct atime_slot *atimes_take(rfs_store *st, unsigned *n)
+struct atime_slot *store_atimes_take(rfs_store *st, unsigned *n)
 {
 	struct atime_slot *out = NULL;
 	unsigned j = 0;
@@ -138,8 +140,8 @@ struct atime_slot *atimes_take(rfs_store *st, unsigned *n)
 }
 
 /* Write access times into their entries (only ever forward). */
-int atimes_apply(rfs_store *st, MDB_txn *txn,
-			const struct atime_slot *a, unsigned n)
+int store_atimes_apply(rfs_store *st, MDB_txn *txn,
+		       const struct atime_slot *a, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		MDB_val k = { sizeof(a[i].key.b), (void *)a[i].key.b }, v;
@@ -148,7 +150,7 @@ int atimes_apply(rfs_store *st, MDB_txn *txn,
 		int mrc;
 
 		if (mdb_get(txn, st->dbi_entries, &k, &v) ||
-		    rec_decode(&v, &e) || e.atime_ns >= a[i].t)
+		    store_rec_decode(&v, &e) || e.atime_ns >= a[i].t)
 			continue;
 		copy = malloc(v.mv_size);
 		if (!copy)
@@ -165,7 +167,7 @@ int atimes_apply(rfs_store *st, MDB_txn *txn,
 }
 
 /* Record that key was opened now; written later by the committer. */
-void atime_touch(rfs_store *st, const rfs_key *key)
+void store_atime_touch(rfs_store *st, const rfs_key *key)
 {
 	uint64_t h = 0;
 	int64_t t = now_ns();
@@ -195,23 +197,23 @@ void atime_touch(rfs_store *st, const rfs_key *key)
 }
 
 /* Write the pending access times in one transaction of their own. */
-int atimes_flush(rfs_store *st)
+int store_atimes_flush(rfs_store *st)
 {
 	unsigned n;
-	struct atime_slot *a = atimes_take(st, &n);
+	struct atime_slot *a = store_atimes_take(st, &n);
 	MDB_txn *txn;
 	int mrc;
 
 	if (!a)
 		return 0;
-	maybe_grow(st);
-	mrc = txn_begin(st, 0, &txn);
+	store_maybe_grow(st);
+	mrc = store_txn_begin(st, 0, &txn);
 	if (!mrc) {
-		mrc = atimes_apply(st, txn, a, n);
+		mrc = store_atimes_apply(st, txn, a, n);
 		if (mrc)
-			txn_abort(st, txn);
+			store_txn_abort(st, txn);
 		else
-			mrc = txn_commit(st, txn);
+			mrc = store_txn_commit(st, txn);
 	}
 	if (mrc)
 		rfs_log(LOG_WARNING, "store %s: access times not recorded: %s",
@@ -222,30 +224,30 @@ int atimes_flush(rfs_store *st)
 
 /* Evict down to limit in a transaction of its own (after open, gc).
  * Returns an LMDB code. */
-int evict_now(rfs_store *st, uint64_t limit, uint64_t *nevicted,
-		     uint64_t *nbytes)
+int store_evict_now(rfs_store *st, uint64_t limit, uint64_t *nevicted,
+		    uint64_t *nbytes)
 {
 	struct keylist gone = { 0 };
 	uint64_t objects, bytes;
 	MDB_txn *txn;
 	int mrc;
 
-	maybe_grow(st);
-	mrc = txn_begin(st, 0, &txn);
+	store_maybe_grow(st);
+	mrc = store_txn_begin(st, 0, &txn);
 	if (mrc)
 		return mrc;
-	mrc = counters_get(st, txn, &objects, &bytes);
+	mrc = store_counters_get(st, txn, &objects, &bytes);
 	if (!mrc && bytes > limit)
-		mrc = evict(st, txn, evict_target(limit, 0), &objects, &bytes,
-			    &gone, nevicted, nbytes);
+		mrc = store_evict(st, txn, store_evict_target(limit, 0),
+				  &objects, &bytes, &gone, nevicted, nbytes);
 	if (!mrc && gone.n)
-		mrc = counters_put(st, txn, objects, bytes);
+		mrc = store_counters_put(st, txn, objects, bytes);
 	if (mrc || !gone.n) {
-		txn_abort(st, txn);
+		store_txn_abort(st, txn);
 	} else {
-		mrc = txn_commit(st, txn);
+		mrc = store_txn_commit(st, txn);
 		if (!mrc)
-			unlink_gone(st, &gone);
+			store_unlink_gone(st, &gone);
 	}
 	free(gone.k);
 	return mrc;
@@ -305,5 +307,5 @@ int rfs_store_flush(rfs_store *st)
 {
 	struct sync_req s = { 0 };
 
-	return run_sync(st, REQ_FLUSH, &s);
+	return store_run_sync(st, REQ_FLUSH, &s);
 }

@@ -12,7 +12,7 @@
 
 #include "store_int.h"
 
-int flock_retry(int fd, int op)
+int store_flock_retry(int fd, int op)
 {
 	while (flock(fd, op) < 0) {
 		if (errno != EINTR)
@@ -21,7 +21,7 @@ int flock_retry(int fd, int op)
 	return 0;
 }
 
-int fsync_dir_at(int dfd, const char *rel)
+int store_fsync_dir_at(int dfd, const char *rel)
 {
 	int fd = openat(dfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc = 0;
@@ -64,7 +64,7 @@ int make_dirs(const char *path)
 /* Remove every entry of the directory dfd except `keep` (may be NULL),
  * recursively, never following symlinks.  dfd stays open and owned by the
  * caller.  Returns 0 or the first -errno met (it goes on after an error). */
-int empty_dir_fd(int dfd, const char *keep)
+int store_empty_dir(int dfd, const char *keep)
 {
 	struct dirent *de;
 	DIR *d;
@@ -108,7 +108,7 @@ int empty_dir_fd(int dfd, const char *keep)
 					rc = -errno;
 				continue;
 			}
-			int r = empty_dir_fd(sub, NULL);
+			int r = store_empty_dir(sub, NULL);
 
 			close(sub);
 			if (!rc)
@@ -124,14 +124,14 @@ int empty_dir_fd(int dfd, const char *keep)
 }
 
 /* Remove the directory rel (relative to dfd) and all it holds. */
-int remove_tree_at(int dfd, const char *rel)
+int store_remove_tree_at(int dfd, const char *rel)
 {
 	int fd, rc;
 
 	fd = openat(dfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	rc = empty_dir_fd(fd, NULL);
+	rc = store_empty_dir(fd, NULL);
 	close(fd);
 	if (unlinkat(dfd, rel, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
 		rc = -errno;

@@ -48,8 +48,8 @@ static int parent_exists(const char *path)
 }
 
 /* rfs_store_gc's work, on the committer. */
-int gc_run(rfs_store *st, uint64_t limit,
-		  struct rfs_store_gc_report *rep)
+int store_gc_run(rfs_store *st, uint64_t limit,
+		 struct rfs_store_gc_report *rep)
 {
 	struct keylist garbage = { 0 }, gone = { 0 };
 	MDB_cursor *cur = NULL;
@@ -65,7 +65,7 @@ int gc_run(rfs_store *st, uint64_t limit,
 
 	/* 1. Sources whose identity changed, found with a read transaction
 	 * (stat of each recorded source path). */
-	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc)
 		return mrc;
 	mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
@@ -77,7 +77,7 @@ int gc_run(rfs_store *st, uint64_t limit,
 		char path[PATH_MAX];
 		rfs_key key;
 
-		if (k.mv_size != sizeof(key.b) || rec_decode(&v, &e) ||
+		if (k.mv_size != sizeof(key.b) || store_rec_decode(&v, &e) ||
 		    !e.source_abs_len || e.source_abs_len >= sizeof(path))
 			continue;
 		memcpy(path, e.source_abs, e.source_abs_len);
@@ -92,7 +92,7 @@ int gc_run(rfs_store *st, uint64_t limit,
 			continue;
 		}
 		memcpy(key.b, k.mv_data, sizeof(key.b));
-		if (keylist_add(&garbage, &key)) {
+		if (store_keylist_add(&garbage, &key)) {
 			mrc = ENOMEM;
 			break;
 		}
@@ -100,37 +100,38 @@ int gc_run(rfs_store *st, uint64_t limit,
 	}
 	if (cur)
 		mdb_cursor_close(cur);
-	txn_abort(st, txn);
+	store_txn_abort(st, txn);
 	if (mrc != MDB_NOTFOUND)
 		goto out;
 	mrc = 0;
 
 	/* 2. Drop them in one write transaction. */
 	if (garbage.n) {
-		maybe_grow(st);
-		mrc = txn_begin(st, 0, &txn);
+		store_maybe_grow(st);
+		mrc = store_txn_begin(st, 0, &txn);
 		if (mrc)
 			goto out;
-		mrc = counters_get(st, txn, &objects, &bytes);
+		mrc = store_counters_get(st, txn, &objects, &bytes);
 		for (size_t i = 0; !mrc && i < garbage.n; i++)
-			mrc = entry_drop(st, txn, &garbage.k[i], &objects,
-					 &bytes, &gone);
+			mrc = store_entry_drop(st, txn, &garbage.k[i], &objects,
+					       &bytes, &gone);
 		if (!mrc)
-			mrc = counters_put(st, txn, objects, bytes);
+			mrc = store_counters_put(st, txn, objects, bytes);
 		if (mrc) {
-			txn_abort(st, txn);
+			store_txn_abort(st, txn);
 			goto out;
 		}
-		mrc = txn_commit(st, txn);
+		mrc = store_txn_commit(st, txn);
 		if (mrc)
 			goto out;
-		unlink_gone(st, &gone);
+		store_unlink_gone(st, &gone);
 		rep->changed = gone.n;
 	}
 
 	/* 3. Evict to the limit. */
 	if (limit)
-		mrc = evict_now(st, limit, &rep->evicted, &rep->evicted_bytes);
+		mrc = store_evict_now(st, limit, &rep->evicted,
+				      &rep->evicted_bytes);
 out:
 	free(garbage.k);
 	free(gone.k);
@@ -177,7 +178,7 @@ static int store_users(rfs_store *st, long *pid)
 }
 
 /* rfs_store_clear's work, on the committer. */
-int clear_run(rfs_store *st, uint64_t *removed, long *pid)
+int store_clear_run(rfs_store *st, uint64_t *removed, long *pid)
 {
 	MDB_txn *txn = NULL;
 	uint64_t objects = 0, bytes;
@@ -185,30 +186,30 @@ int clear_run(rfs_store *st, uint64_t *removed, long *pid)
 	struct dirent *de;
 	int rc, mrc, fd;
 
-	rc = flock_retry(st->lock_fd, LOCK_EX);
+	rc = store_flock_retry(st->lock_fd, LOCK_EX);
 	if (rc)
 		return rc;
 	rc = store_users(st, pid);
 	if (rc)
 		goto out;
-	mrc = txn_begin(st, 0, &txn);
+	mrc = store_txn_begin(st, 0, &txn);
 	if (!mrc)
-		mrc = counters_get(st, txn, &objects, &bytes);
+		mrc = store_counters_get(st, txn, &objects, &bytes);
 	if (!mrc)
 		mrc = mdb_drop(txn, st->dbi_entries, 0);
 	if (!mrc)
 		mrc = mdb_drop(txn, st->dbi_bysrc, 0);
 	if (!mrc)
-		mrc = counters_put(st, txn, 0, 0);
+		mrc = store_counters_put(st, txn, 0, 0);
 	if (mrc) {
 		if (txn)
-			txn_abort(st, txn);
-		rc = mdb_fail(st, "clear", mrc);
+			store_txn_abort(st, txn);
+		rc = store_mdb_fail(st, "clear", mrc);
 		goto out;
 	}
-	mrc = txn_commit(st, txn);
+	mrc = store_txn_commit(st, txn);
 	if (mrc) {
-		rc = mdb_fail(st, "clear: commit", mrc);
+		rc = store_mdb_fail(st, "clear: commit", mrc);
 		goto out;
 	}
 	*removed = objects;
@@ -220,8 +221,8 @@ int clear_run(rfs_store *st, uint64_t *removed, long *pid)
 		goto out;
 	}
 	while ((de = readdir(d))) {
-		if (is_hex2(de->d_name)) {
-			int r = remove_tree_at(fd, de->d_name);
+		if (store_is_shard(de->d_name)) {
+			int r = store_remove_tree_at(fd, de->d_name);
 
 			if (r && !rc)
 				rc = r;
@@ -229,7 +230,7 @@ int clear_run(rfs_store *st, uint64_t *removed, long *pid)
 	}
 	closedir(d);
 out:
-	flock_retry(st->lock_fd, LOCK_UN);
+	store_flock_retry(st->lock_fd, LOCK_UN);
 	return rc;
 }
 
@@ -242,9 +243,9 @@ int rfs_store_gc(rfs_store *st, uint64_t limit,
 	memset(rep, 0, sizeof(*rep));
 	s.limit = limit;
 	s.gc = rep;
-	rc = run_sync(st, REQ_GC, &s);
+	rc = store_run_sync(st, REQ_GC, &s);
 	if (rc > 0)
-		rc = mdb_fail(st, "gc", rc);
+		rc = store_mdb_fail(st, "gc", rc);
 	if (!rc)
 		rc = rfs_store_stats(st, &rep->objects, &rep->bytes);
 	return rc;
@@ -255,7 +256,7 @@ int rfs_store_clear(rfs_store *st, uint64_t *removed, long *pid)
 	struct sync_req s = { 0 };
 	int rc;
 
-	rc = run_sync(st, REQ_CLEAR, &s);
+	rc = store_run_sync(st, REQ_CLEAR, &s);
 	if (removed)
 		*removed = s.removed;
 	if (pid)

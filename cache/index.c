@@ -7,7 +7,7 @@
  *     read transaction and one get.
  *
  *  9. Map growth.  The map starts at 1 GiB (sparse: LMDB does not extend
- *     the file) and doubles (grow_map) when over 3/4 of it was ever used,
+ *     the file) and doubles (store_grow_map) when over 3/4 of it was ever used,
  *     or when a commit meets MDB_MAP_FULL (then the transaction is redone).
  *     mdb_env_set_mapsize() needs no transaction of this process active, so
  *     every transaction holds txn_rw shared and a resize holds it
@@ -47,7 +47,7 @@
 static const char cnt_key[] = "counters";
 static const char limit_key[] = "limit";
 
-int keylist_add(struct keylist *l, const rfs_key *key)
+int store_keylist_add(struct keylist *l, const rfs_key *key)
 {
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? 2 * l->cap : 16;
@@ -63,7 +63,7 @@ int keylist_add(struct keylist *l, const rfs_key *key)
 }
 
 /* An LMDB failure: log it, and say STORE_IO unless the disk is full. */
-int mdb_fail(const rfs_store *st, const char *what, int mrc)
+int store_mdb_fail(const rfs_store *st, const char *what, int mrc)
 {
 	rfs_log(LOG_ERR, "store %s: %s: %s", st->dir, what, mdb_strerror(mrc));
 	if (mrc == ENOSPC || mrc == EDQUOT)
@@ -82,7 +82,7 @@ static void adopt_map(rfs_store *st)
 }
 
 /* Double the map.  Only the committer (the one writer) calls it. */
-int grow_map(rfs_store *st)
+int store_grow_map(rfs_store *st)
 {
 	MDB_envinfo info;
 	int mrc;
@@ -103,7 +103,7 @@ int grow_map(rfs_store *st)
 
 /* Grow before a write when over 3/4 of the map has ever been used, so a
  * commit rarely meets MDB_MAP_FULL (which it also handles). */
-void maybe_grow(rfs_store *st)
+void store_maybe_grow(rfs_store *st)
 {
 	MDB_envinfo info;
 	MDB_stat ms;
@@ -114,10 +114,10 @@ void maybe_grow(rfs_store *st)
 	pthread_rwlock_unlock(&st->txn_rw);
 	if ((info.me_last_pgno + 1) * (size_t)ms.ms_psize >
 	    info.me_mapsize / 4 * 3)
-		grow_map(st);
+		store_grow_map(st);
 }
 
-int txn_begin(rfs_store *st, unsigned flags, MDB_txn **txn)
+int store_txn_begin(rfs_store *st, unsigned flags, MDB_txn **txn)
 {
 	int mrc;
 
@@ -133,13 +133,13 @@ int txn_begin(rfs_store *st, unsigned flags, MDB_txn **txn)
 	}
 }
 
-void txn_abort(rfs_store *st, MDB_txn *txn)
+void store_txn_abort(rfs_store *st, MDB_txn *txn)
 {
 	mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&st->txn_rw);
 }
 
-int txn_commit(rfs_store *st, MDB_txn *txn)
+int store_txn_commit(rfs_store *st, MDB_txn *txn)
 {
 	int mrc = mdb_txn_commit(txn);
 
@@ -149,7 +149,7 @@ int txn_commit(rfs_store *st, MDB_txn *txn)
 
 /* ---- records ---------------------------------------------------------- */
 
-int rec_decode(const MDB_val *v, struct entry_rec *e)
+int store_rec_decode(const MDB_val *v, struct entry_rec *e)
 {
 	const unsigned char *p = v->mv_data;
 
@@ -176,8 +176,8 @@ int rec_decode(const MDB_val *v, struct entry_rec *e)
 }
 
 /* The full key material, so that a hash collision reads as a miss. */
-int rec_matches(const struct entry_rec *e,
-		       const struct rfs_src_id *src, const char *canonical)
+int store_rec_matches(const struct entry_rec *e,
+		      const struct rfs_src_id *src, const char *canonical)
 {
 	size_t clen = strlen(canonical);
 
@@ -188,8 +188,8 @@ int rec_matches(const struct entry_rec *e,
 }
 
 /* Encode into a malloc'ed buffer of *len bytes, or NULL. */
-unsigned char *rec_encode(const struct commit_req *r, uint64_t size,
-				 int64_t created_ns, size_t *len)
+unsigned char *store_rec_encode(const struct commit_req *r, uint64_t size,
+				int64_t created_ns, size_t *len)
 {
 	size_t clen = strlen(r->canonical), slen = strlen(r->source);
 	size_t alen = strlen(r->source_abs);
@@ -218,8 +218,8 @@ unsigned char *rec_encode(const struct commit_req *r, uint64_t size,
 }
 
 /* Read the counters within txn; a missing record counts as empty. */
-int counters_get(rfs_store *st, MDB_txn *txn, uint64_t *objects,
-			uint64_t *bytes)
+int store_counters_get(rfs_store *st, MDB_txn *txn, uint64_t *objects,
+		       uint64_t *bytes)
 {
 	MDB_val k = { sizeof(cnt_key) - 1, (void *)cnt_key }, v;
 	int mrc = mdb_get(txn, st->dbi_meta, &k, &v);
@@ -237,8 +237,8 @@ int counters_get(rfs_store *st, MDB_txn *txn, uint64_t *objects,
 	return 0;
 }
 
-int counters_put(rfs_store *st, MDB_txn *txn, uint64_t objects,
-			uint64_t bytes)
+int store_counters_put(rfs_store *st, MDB_txn *txn, uint64_t objects,
+		       uint64_t bytes)
 {
 	unsigned char buf[CNT_SIZE] = { 0 };
 	MDB_val k = { sizeof(cnt_key) - 1, (void *)cnt_key };
@@ -250,7 +250,7 @@ int counters_put(rfs_store *st, MDB_txn *txn, uint64_t objects,
 	return mdb_put(txn, st->dbi_meta, &k, &v, 0);
 }
 
-int limit_put(rfs_store *st, MDB_txn *txn, uint64_t limit)
+int store_limit_put(rfs_store *st, MDB_txn *txn, uint64_t limit)
 {
 	unsigned char buf[8];
 	MDB_val k = { sizeof(limit_key) - 1, (void *)limit_key };
@@ -266,8 +266,8 @@ int limit_put(rfs_store *st, MDB_txn *txn, uint64_t limit)
  * chain.  Its value names the key last committed for that pair, so the
  * commit of a changed source finds the entry of the old identity.  A stale
  * or colliding value is harmless: the entry it names is checked first. */
-void bysrc_key(const char *abs, size_t alen, const char *canon,
-		      size_t clen, unsigned char out[16])
+void store_bysrc_key(const char *abs, size_t alen, const char *canon,
+		     size_t clen, unsigned char out[16])
 {
 	XXH3_state_t state;
 	XXH128_canonical_t d;
@@ -285,8 +285,8 @@ void bysrc_key(const char *abs, size_t alen, const char *canon,
 /* Delete key's entry (and its bysrc pointer) within txn, take it off the
  * counters and list its file for unlinking after the commit.  A missing
  * entry is not an error. */
-int entry_drop(rfs_store *st, MDB_txn *txn, const rfs_key *key,
-		      uint64_t *objects, uint64_t *bytes, struct keylist *gone)
+int store_entry_drop(rfs_store *st, MDB_txn *txn, const rfs_key *key,
+		     uint64_t *objects, uint64_t *bytes, struct keylist *gone)
 {
 	MDB_val k = { sizeof(key->b), (void *)key->b }, v;
 	struct entry_rec e;
@@ -295,13 +295,13 @@ int entry_drop(rfs_store *st, MDB_txn *txn, const rfs_key *key,
 	mrc = mdb_get(txn, st->dbi_entries, &k, &v);
 	if (mrc)
 		return mrc == MDB_NOTFOUND ? 0 : mrc;
-	if (rec_decode(&v, &e) == 0) {
+	if (store_rec_decode(&v, &e) == 0) {
 		if (e.source_abs_len) {
 			unsigned char h[16];
 			MDB_val hk = { 16, h }, hv;
 
-			bysrc_key(e.source_abs, e.source_abs_len, e.canonical,
-				  e.canonical_len, h);
+			store_bysrc_key(e.source_abs, e.source_abs_len,
+					e.canonical, e.canonical_len, h);
 			if (mdb_get(txn, st->dbi_bysrc, &hk, &hv) == 0 &&
 			    hv.mv_size == 16 && !memcmp(hv.mv_data, key->b, 16)) {
 				mrc = mdb_del(txn, st->dbi_bysrc, &hk, NULL);
@@ -315,17 +315,17 @@ int entry_drop(rfs_store *st, MDB_txn *txn, const rfs_key *key,
 	mrc = mdb_del(txn, st->dbi_entries, &k, NULL);
 	if (mrc)
 		return mrc;
-	return keylist_add(gone, key);
+	return store_keylist_add(gone, key);
 }
 
 /* After the transaction that dropped them committed: the files go.  An fd
  * open on one keeps its bytes readable until it is closed (note 8). */
-void unlink_gone(rfs_store *st, const struct keylist *gone)
+void store_unlink_gone(rfs_store *st, const struct keylist *gone)
 {
 	char rel[64];
 
 	for (size_t i = 0; i < gone->n; i++) {
-		object_rel(&gone->k[i], rel, sizeof(rel));
+		store_object_rel(&gone->k[i], rel, sizeof(rel));
 		if (unlinkat(st->dir_fd, rel, 0) < 0 && errno != ENOENT)
 			rfs_log(LOG_WARNING, "store %s: cannot remove %s: %s",
 				st->dir, rel, strerror(errno));
@@ -341,12 +341,13 @@ int rfs_store_recorded_limit(rfs_store *st, uint64_t *out)
 	*out = 0;
 	if (!st->have_dbs)
 		return 0;
-	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc)
-		return mdb_fail(st, "limit: begin", mrc);
+		return store_mdb_fail(st, "limit: begin", mrc);
 	mrc = mdb_get(txn, st->dbi_meta, &k, &v);
 	if (mrc == 0 && v.mv_size == 8)
 		*out = get_le64(v.mv_data);
-	txn_abort(st, txn);
-	return mrc && mrc != MDB_NOTFOUND ? mdb_fail(st, "limit", mrc) : 0;
+	store_txn_abort(st, txn);
+	return mrc && mrc != MDB_NOTFOUND ?
+	       store_mdb_fail(st, "limit", mrc) : 0;
 }

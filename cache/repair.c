@@ -1,6 +1,7 @@
 /* repair.c - startup repair: what a crash or a hand behind our back left.
  *
- *  3. What a crash leaves, and who repairs it (repair(), at the next open):
+ *  3. What a crash leaves, and who repairs it (store_repair(), at the next
+ *     open):
  *       during a/b  a partial file in a scratch dir of a dead process:
  *                   repair_scratch() removes the whole scratch/<pid> dir.
  *       after c/d   an object file that no entry names: repair_objects()
@@ -71,7 +72,7 @@ static int repair_scratch(rfs_store *st, struct repair_report *rep)
 		if (unlinkat(fd, n, 0) == 0)
 			r = 0;
 		else if (errno == EISDIR)
-			r = remove_tree_at(fd, n);
+			r = store_remove_tree_at(fd, n);
 		else
 			r = errno == ENOENT ? 0 : -errno;
 		if (lfd >= 0)
@@ -102,10 +103,10 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 	size_t ndrop = 0, cap = 0;
 	int mrc, rc = 0;
 
-	maybe_grow(st);
-	mrc = txn_begin(st, 0, &txn);
+	store_maybe_grow(st);
+	mrc = store_txn_begin(st, 0, &txn);
 	if (mrc)
-		return mdb_fail(st, "repair: begin", mrc);
+		return store_mdb_fail(st, "repair: begin", mrc);
 	mrc = mdb_dbi_open(txn, "entries", MDB_CREATE, &st->dbi_entries);
 	if (!mrc)
 		mrc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->dbi_meta);
@@ -114,7 +115,7 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 	if (!mrc)
 		mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
 	if (mrc) {
-		rc = mdb_fail(st, "repair: open databases", mrc);
+		rc = store_mdb_fail(st, "repair: open databases", mrc);
 		goto out;
 	}
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
@@ -131,8 +132,8 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 		} else {
 			memcpy(key.b, k.mv_data, sizeof(key.b));
 			rfs_key_hex(&key, hex);
-			object_rel(&key, rel, sizeof(rel));
-			if (rec_decode(&v, &e) < 0)
+			store_object_rel(&key, rel, sizeof(rel));
+			if (store_rec_decode(&v, &e) < 0)
 				why = "unreadable index record";
 			else if (fstatat(st->dir_fd, rel, &sb,
 					 AT_SYMLINK_NOFOLLOW) < 0)
@@ -172,7 +173,7 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 		drop[ndrop++] = key;
 	}
 	if (mrc != MDB_NOTFOUND) {
-		rc = mdb_fail(st, "repair: scan index", mrc);
+		rc = store_mdb_fail(st, "repair: scan index", mrc);
 		goto out;
 	}
 	mdb_cursor_close(cur);
@@ -182,29 +183,29 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 		k.mv_data = drop[i].b;
 		mrc = mdb_del(txn, st->dbi_entries, &k, NULL);
 		if (mrc) {
-			rc = mdb_fail(st, "repair: delete entry", mrc);
+			rc = store_mdb_fail(st, "repair: delete entry", mrc);
 			goto out;
 		}
 		rep->dangling++;
 	}
-	mrc = counters_put(st, txn, rep->objects, rep->bytes);
+	mrc = store_counters_put(st, txn, rep->objects, rep->bytes);
 	if (!mrc && st->limit)
-		mrc = limit_put(st, txn, st->limit);
+		mrc = store_limit_put(st, txn, st->limit);
 	if (mrc) {
-		rc = mdb_fail(st, "repair: counters", mrc);
+		rc = store_mdb_fail(st, "repair: counters", mrc);
 		goto out;
 	}
-	mrc = txn_commit(st, txn);
+	mrc = store_txn_commit(st, txn);
 	txn = NULL;
 	if (mrc)
-		rc = mdb_fail(st, "repair: commit", mrc);
+		rc = store_mdb_fail(st, "repair: commit", mrc);
 	else
 		st->have_dbs = 1;
 out:
 	if (cur)
 		mdb_cursor_close(cur);
 	if (txn)
-		txn_abort(st, txn);
+		store_txn_abort(st, txn);
 	free(drop);
 	return rc;
 }
@@ -263,7 +264,7 @@ static int repair_shard(rfs_store *st, MDB_txn *txn, int objfd,
 		if (mrc == 0)
 			continue;
 		if (mrc != MDB_NOTFOUND) {
-			rc = mdb_fail(st, "repair: look up object", mrc);
+			rc = store_mdb_fail(st, "repair: look up object", mrc);
 			break;
 		}
 		if (unlinkat(fd, n, 0) == 0) {
@@ -297,16 +298,16 @@ static int repair_objects(rfs_store *st, struct repair_report *rep)
 		close(fd);
 		return rc;
 	}
-	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc) {
 		txn = NULL;
-		rc = mdb_fail(st, "repair: begin read", mrc);
+		rc = store_mdb_fail(st, "repair: begin read", mrc);
 		goto out;
 	}
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (!is_hex2(de->d_name)) {
+		if (!store_is_shard(de->d_name)) {
 			rfs_log(LOG_WARNING,
 				"store %s: leaving unknown entry objects/%s",
 				st->dir, de->d_name);
@@ -318,12 +319,12 @@ static int repair_objects(rfs_store *st, struct repair_report *rep)
 	}
 out:
 	if (txn)
-		txn_abort(st, txn);
+		store_txn_abort(st, txn);
 	closedir(d);
 	return rc;
 }
 
-int repair(rfs_store *st, struct repair_report *rep)
+int store_repair(rfs_store *st, struct repair_report *rep)
 {
 	int rc;
 

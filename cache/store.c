@@ -54,28 +54,30 @@
  *
  *  The life of one key; each arrow names the function that makes it:
  *
- *                  commit_one()           commit_one()
+ *                  store_commit_one()           store_commit_one()
  *      SCRATCH -------------------> PLACED --------------> INDEXED
  *         |      rename, fsync dir   |  ^   LMDB commit       |
  *         |                          |  |                     |
  *         |                          |  +---------------------+
  *         | repair_scratch()         |      repair_index()
- *         | commit_one()             | repair_objects()
- *         |                          | commit_one()
+ *         | store_commit_one()             | repair_objects()
+ *         |                          | store_commit_one()
  *         +---------> ABSENT <-------+
  *
  *     ABSENT -> SCRATCH     the worker writes and fsyncs (no store code).
  *     SCRATCH -> ABSENT     repair_scratch(): its owner died;
- *                           commit_one(): key already INDEXED, or an error.
- *     PLACED -> ABSENT      commit_one(): the transaction failed;
+ *                           store_commit_one(): key already INDEXED, or an
+ *                           error.
+ *     PLACED -> ABSENT      store_commit_one(): the transaction failed;
  *                           repair_objects(): a crash came before (e).
  *     INDEXED -> PLACED     repair_index(): the file was lost or truncated
  *                           behind our back; repair_objects() then removes
  *                           what is left.
  *     INDEXED is otherwise final: objects are immutable.
- *     INDEXED -> PLACED     index_put(), evict_now(), gc_run(), clear_run():
- *                           evicted, or its source changed (notes 8, 10);
- *                           unlink_gone() then removes the file.
+ *     INDEXED -> PLACED     index_put(), store_evict_now(), store_gc_run(),
+ *                           store_clear_run(): evicted, or its source
+ *                           changed (notes 8, 10);
+ *                           store_unlink_gone() then removes the file.
  */
 #include <assert.h>
 #include <errno.h>
@@ -106,7 +108,7 @@ static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct rfs_store *open_stores;
 
 /* "objects/ab/<32 hex>.tif", relative to the store directory. */
-void object_rel(const rfs_key *key, char *buf, size_t len)
+void store_object_rel(const rfs_key *key, char *buf, size_t len)
 {
 	char hex[RFS_KEY_HEX];
 
@@ -114,7 +116,7 @@ void object_rel(const rfs_key *key, char *buf, size_t len)
 	snprintf(buf, len, "objects/%.2s/%s.tif", hex, hex);
 }
 
-int is_hex2(const char *n)
+int store_is_shard(const char *n)
 {
 	static const char digits[] = "0123456789abcdef";
 
@@ -137,18 +139,19 @@ static void run_req(rfs_store *st, struct commit_req *r)
 
 	switch (r->kind) {
 	case REQ_COMMIT:
-		rc = commit_one(st, r);
+		rc = store_commit_one(st, r);
 		r->cb(r->arg, rc);
 		break;
 	case REQ_GC:
-		sync_done(r->sync, gc_run(st, r->sync->limit, r->sync->gc));
+		sync_done(r->sync, store_gc_run(st, r->sync->limit,
+						r->sync->gc));
 		break;
 	case REQ_CLEAR:
-		sync_done(r->sync, clear_run(st, &r->sync->removed,
-					     &r->sync->pid));
+		sync_done(r->sync, store_clear_run(st, &r->sync->removed,
+						   &r->sync->pid));
 		break;
 	case REQ_FLUSH:
-		sync_done(r->sync, atimes_flush(st));
+		sync_done(r->sync, store_atimes_flush(st));
 		break;
 	}
 	free(r);
@@ -160,10 +163,10 @@ static void *committer_main(void *arg)
 	struct repair_report rep = { 0 };
 	int rc;
 
-	rc = repair(st, &rep);
+	rc = store_repair(st, &rep);
 	if (!rc && st->limit) {
 		uint64_t n = 0, b = 0;
-		int mrc = evict_now(st, st->limit, &n, &b);
+		int mrc = store_evict_now(st, st->limit, &n, &b);
 
 		if (mrc)
 			rfs_log(LOG_WARNING, "store %s: eviction: %s", st->dir,
@@ -205,7 +208,7 @@ static void *committer_main(void *arg)
 		if (!r) {
 			if (st->natimes) {
 				pthread_mutex_unlock(&st->mu);
-				atimes_flush(st);
+				store_atimes_flush(st);
 				pthread_mutex_lock(&st->mu);
 				continue;
 			}
@@ -303,7 +306,7 @@ static int open_env(rfs_store *st)
 	mrc = mdb_env_create(&st->env);
 	if (mrc) {
 		st->env = NULL;
-		return mdb_fail(st, "mdb_env_create", mrc);
+		return store_mdb_fail(st, "mdb_env_create", mrc);
 	}
 	mrc = mdb_env_set_mapsize(st->env, st->map_size);
 	if (!mrc)
@@ -315,11 +318,11 @@ static int open_env(rfs_store *st)
 				   (st->flags & RFS_STORE_RDONLY ?
 				    MDB_RDONLY : 0), 0600);
 	if (mrc)
-		return mdb_fail(st, "open index", mrc);
+		return store_mdb_fail(st, "open index", mrc);
 	/* Reader slots of crashed processes would pin old pages forever. */
 	mrc = mdb_reader_check(st->env, &dead);
 	if (mrc)
-		return mdb_fail(st, "mdb_reader_check", mrc);
+		return store_mdb_fail(st, "mdb_reader_check", mrc);
 	if (dead)
 		rfs_log(LOG_INFO, "store %s: cleared %d stale reader slots",
 			st->dir, dead);
@@ -332,25 +335,25 @@ static int open_dbs_rdonly(rfs_store *st)
 	MDB_txn *txn;
 	int mrc;
 
-	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc)
-		return mdb_fail(st, "open: begin", mrc);
+		return store_mdb_fail(st, "open: begin", mrc);
 	mrc = mdb_dbi_open(txn, "entries", 0, &st->dbi_entries);
 	if (!mrc)
 		mrc = mdb_dbi_open(txn, "meta", 0, &st->dbi_meta);
 	if (!mrc)
 		mrc = mdb_dbi_open(txn, "bysrc", 0, &st->dbi_bysrc);
 	if (mrc == MDB_NOTFOUND) {
-		txn_abort(st, txn);
+		store_txn_abort(st, txn);
 		return 0; /* an empty store */
 	}
 	if (mrc) {
-		txn_abort(st, txn);
-		return mdb_fail(st, "open databases", mrc);
+		store_txn_abort(st, txn);
+		return store_mdb_fail(st, "open databases", mrc);
 	}
-	mrc = txn_commit(st, txn); /* keeps the handles */
+	mrc = store_txn_commit(st, txn); /* keeps the handles */
 	if (mrc)
-		return mdb_fail(st, "open databases", mrc);
+		return store_mdb_fail(st, "open databases", mrc);
 	st->have_dbs = 1;
 	return 0;
 }
@@ -387,7 +390,7 @@ static int claim_scratch(rfs_store *st)
 		}
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			/* Left by a dead process with our pid: start empty. */
-			rc = empty_dir_fd(dfd, "lock");
+			rc = store_empty_dir(dfd, "lock");
 			close(dfd);
 			if (rc) {
 				close(fd);
@@ -426,7 +429,7 @@ static void release_scratch(rfs_store *st)
 	dfd = openat(st->dir_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		     O_CLOEXEC);
 	if (dfd >= 0) {
-		if (empty_dir_fd(dfd, "lock") < 0)
+		if (store_empty_dir(dfd, "lock") < 0)
 			rfs_log(LOG_WARNING, "store %s: cannot empty %s",
 				st->dir, st->scratch_root);
 		unlinkat(dfd, "lock", 0);
@@ -618,7 +621,7 @@ int rfs_store_open_opts(const char *dir, const struct rfs_store_options *opt,
 		rc = -errno;
 		goto out;
 	}
-	rc = flock_retry(st->lock_fd, LOCK_EX);
+	rc = store_flock_retry(st->lock_fd, LOCK_EX);
 	if (rc)
 		goto out;
 	locked = 1;
@@ -650,7 +653,7 @@ int rfs_store_open_opts(const char *dir, const struct rfs_store_options *opt,
 	rc = claim_scratch(st);
 out:
 	if (locked)
-		flock_retry(st->lock_fd, LOCK_UN);
+		store_flock_retry(st->lock_fd, LOCK_UN);
 	if (rc) {
 		if (rc != -RFS_E_STORE_VERSION && rc != -RFS_E_STORE_IO)
 			rfs_log(LOG_ERR, "store %s: cannot open: %s", dir,
@@ -686,28 +689,29 @@ int rfs_store_lookup(rfs_store *st, const rfs_key *key,
 	assert(st && key && src && canonical);
 	if (!st->have_dbs)
 		return -ENOENT;
-	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc)
-		return mdb_fail(st, "lookup: begin", mrc);
+		return store_mdb_fail(st, "lookup: begin", mrc);
 	k.mv_size = sizeof(key->b);
 	k.mv_data = (void *)key->b;
 	mrc = mdb_get(txn, st->dbi_entries, &k, &v);
 	if (mrc == MDB_NOTFOUND) {
 		rc = -ENOENT;
 	} else if (mrc) {
-		rc = mdb_fail(st, "lookup", mrc);
-	} else if (rec_decode(&v, &e) < 0 || !rec_matches(&e, src, canonical)) {
+		rc = store_mdb_fail(st, "lookup", mrc);
+	} else if (store_rec_decode(&v, &e) < 0 ||
+		   !store_rec_matches(&e, src, canonical)) {
 		rc = -ENOENT;
 	} else {
 		ent.size = e.size;
 		ent.checksum = e.checksum;
 		ent.created_ns = e.created_ns;
 	}
-	txn_abort(st, txn);
+	store_txn_abort(st, txn);
 	if (rc)
 		return rc;
 
-	object_rel(key, rel, sizeof(rel));
+	store_object_rel(key, rel, sizeof(rel));
 	if (fstatat(st->dir_fd, rel, &sb, 0) < 0)
 		return errno == ENOENT ? -ENOENT : -errno;
 	if ((uint64_t)sb.st_size != ent.size) {
@@ -727,11 +731,11 @@ int rfs_store_open_object(rfs_store *st, const rfs_key *key)
 	int fd;
 
 	assert(st && key);
-	object_rel(key, rel, sizeof(rel));
+	store_object_rel(key, rel, sizeof(rel));
 	fd = openat(st->dir_fd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	atime_touch(st, key);
+	store_atime_touch(st, key);
 	return fd;
 }
 
@@ -741,7 +745,7 @@ void rfs_store_object_path(rfs_store *st, const rfs_key *key, char *buf,
 	char rel[64];
 
 	assert(st && key && buf);
-	object_rel(key, rel, sizeof(rel));
+	store_object_rel(key, rel, sizeof(rel));
 	snprintf(buf, len, "%s/%s", st->abs, rel);
 }
 
@@ -756,13 +760,13 @@ int rfs_store_stats(rfs_store *st, uint64_t *objects, uint64_t *bytes)
 		o = b = 0;
 		goto out;
 	}
-	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc)
-		return mdb_fail(st, "stats: begin", mrc);
-	mrc = counters_get(st, txn, &o, &b);
-	txn_abort(st, txn);
+		return store_mdb_fail(st, "stats: begin", mrc);
+	mrc = store_counters_get(st, txn, &o, &b);
+	store_txn_abort(st, txn);
 	if (mrc)
-		return mdb_fail(st, "stats", mrc);
+		return store_mdb_fail(st, "stats", mrc);
 out:
 	if (objects)
 		*objects = o;
@@ -801,7 +805,7 @@ int rfs_store_scratch_clean(const char *dir)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	rc = empty_dir_fd(fd, NULL);
+	rc = store_empty_dir(fd, NULL);
 	close(fd);
 	return rc;
 }
@@ -901,7 +905,7 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
 }
 
 /* Hand a maintenance request to the committer and wait for it. */
-int run_sync(rfs_store *st, enum req_kind kind, struct sync_req *s)
+int store_run_sync(rfs_store *st, enum req_kind kind, struct sync_req *s)
 {
 	struct commit_req *r;
 

@@ -180,63 +180,63 @@ static inline int64_t now_ns(void)
 
 /* ---- store.c: the directory layout, the committer's queue ----------- */
 
-void object_rel(const rfs_key *key, char *buf, size_t len);
-int is_hex2(const char *n);
-int run_sync(rfs_store *st, enum req_kind kind, struct sync_req *s);
+void store_object_rel(const rfs_key *key, char *buf, size_t len);
+int store_is_shard(const char *n);
+int store_run_sync(rfs_store *st, enum req_kind kind, struct sync_req *s);
 
 /* ---- index.c: transactions, records, counters ----------------------- */
 
-int keylist_add(struct keylist *l, const rfs_key *key);
-int mdb_fail(const rfs_store *st, const char *what, int mrc);
-int grow_map(rfs_store *st);
-void maybe_grow(rfs_store *st);
-int txn_begin(rfs_store *st, unsigned flags, MDB_txn **txn);
-void txn_abort(rfs_store *st, MDB_txn *txn);
-int txn_commit(rfs_store *st, MDB_txn *txn);
-int rec_decode(const MDB_val *v, struct entry_rec *e);
-int rec_matches(const struct entry_rec *e,
-		const struct rfs_src_id *src, const char *canonical);
-unsigned char *rec_encode(const struct commit_req *r, uint64_t size,
-			  int64_t created_ns, size_t *len);
-int counters_get(rfs_store *st, MDB_txn *txn, uint64_t *objects,
-		 uint64_t *bytes);
-int counters_put(rfs_store *st, MDB_txn *txn, uint64_t objects,
-		 uint64_t bytes);
-int limit_put(rfs_store *st, MDB_txn *txn, uint64_t limit);
-void bysrc_key(const char *abs, size_t alen, const char *canon,
-	       size_t clen, unsigned char out[16]);
-int entry_drop(rfs_store *st, MDB_txn *txn, const rfs_key *key,
-	       uint64_t *objects, uint64_t *bytes, struct keylist *gone);
-void unlink_gone(rfs_store *st, const struct keylist *gone);
+int store_keylist_add(struct keylist *l, const rfs_key *key);
+int store_mdb_fail(const rfs_store *st, const char *what, int mrc);
+int store_grow_map(rfs_store *st);
+void store_maybe_grow(rfs_store *st);
+int store_txn_begin(rfs_store *st, unsigned flags, MDB_txn **txn);
+void store_txn_abort(rfs_store *st, MDB_txn *txn);
+int store_txn_commit(rfs_store *st, MDB_txn *txn);
+int store_rec_decode(const MDB_val *v, struct entry_rec *e);
+int store_rec_matches(const struct entry_rec *e,
+		      const struct rfs_src_id *src, const char *canonical);
+unsigned char *store_rec_encode(const struct commit_req *r, uint64_t size,
+				int64_t created_ns, size_t *len);
+int store_counters_get(rfs_store *st, MDB_txn *txn, uint64_t *objects,
+		       uint64_t *bytes);
+int store_counters_put(rfs_store *st, MDB_txn *txn, uint64_t objects,
+		       uint64_t bytes);
+int store_limit_put(rfs_store *st, MDB_txn *txn, uint64_t limit);
+void store_bysrc_key(const char *abs, size_t alen, const char *canon,
+		     size_t clen, unsigned char out[16]);
+int store_entry_drop(rfs_store *st, MDB_txn *txn, const rfs_key *key,
+		     uint64_t *objects, uint64_t *bytes, struct keylist *gone);
+void store_unlink_gone(rfs_store *st, const struct keylist *gone);
 
 /* ---- evict.c: the size limit and access times ----------------------- */
 
-int evict(rfs_store *st, MDB_txn *txn, uint64_t target,
-	  uint64_t *objects, uint64_t *bytes, struct keylist *gone,
-	  uint64_t *nevicted, uint64_t *nbytes);
-uint64_t evict_target(uint64_t limit, uint64_t incoming);
-int evict_now(rfs_store *st, uint64_t limit, uint64_t *nevicted,
-	      uint64_t *nbytes);
-struct atime_slot *atimes_take(rfs_store *st, unsigned *n);
-int atimes_apply(rfs_store *st, MDB_txn *txn,
-		 const struct atime_slot *a, unsigned n);
-void atime_touch(rfs_store *st, const rfs_key *key);
-int atimes_flush(rfs_store *st);
+int store_evict(rfs_store *st, MDB_txn *txn, uint64_t target,
+		uint64_t *objects, uint64_t *bytes, struct keylist *gone,
+		uint64_t *nevicted, uint64_t *nbytes);
+uint64_t store_evict_target(uint64_t limit, uint64_t incoming);
+int store_evict_now(rfs_store *st, uint64_t limit, uint64_t *nevicted,
+		    uint64_t *nbytes);
+struct atime_slot *store_atimes_take(rfs_store *st, unsigned *n);
+int store_atimes_apply(rfs_store *st, MDB_txn *txn,
+		       const struct atime_slot *a, unsigned n);
+void store_atime_touch(rfs_store *st, const rfs_key *key);
+int store_atimes_flush(rfs_store *st);
 
 /* ---- repair.c, commit.c, gc.c: work of the committer ---------------- */
 
-int repair(rfs_store *st, struct repair_report *rep);
-int commit_one(rfs_store *st, const struct commit_req *r);
-int gc_run(rfs_store *st, uint64_t limit,
-	   struct rfs_store_gc_report *rep);
-int clear_run(rfs_store *st, uint64_t *removed, long *pid);
+int store_repair(rfs_store *st, struct repair_report *rep);
+int store_commit_one(rfs_store *st, const struct commit_req *r);
+int store_gc_run(rfs_store *st, uint64_t limit,
+		 struct rfs_store_gc_report *rep);
+int store_clear_run(rfs_store *st, uint64_t *removed, long *pid);
 
 /* ---- fsutil.c: small filesystem helpers ----------------------------- */
 
-int flock_retry(int fd, int op);
-int fsync_dir_at(int dfd, const char *rel);
+int store_flock_retry(int fd, int op);
+int store_fsync_dir_at(int dfd, const char *rel);
 int make_dirs(const char *path);
-int empty_dir_fd(int dfd, const char *keep);
-int remove_tree_at(int dfd, const char *rel);
+int store_empty_dir(int dfd, const char *keep);
+int store_remove_tree_at(int dfd, const char *rel);
 
 #endif

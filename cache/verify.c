@@ -44,9 +44,9 @@ int rfs_store_foreach(rfs_store *st,
 
 	if (!st->have_dbs)
 		return 0;
-	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc)
-		return mdb_fail(st, "foreach: begin", mrc);
+		return store_mdb_fail(st, "foreach: begin", mrc);
 	mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
 	for (mrc = mrc ? mrc : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	     mrc == 0 && !rc; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -54,7 +54,7 @@ int rfs_store_foreach(rfs_store *st,
 		struct entry_rec e;
 		char *c, *s, *a;
 
-		if (k.mv_size != sizeof(info.key.b) || rec_decode(&v, &e))
+		if (k.mv_size != sizeof(info.key.b) || store_rec_decode(&v, &e))
 			continue;
 		memcpy(info.key.b, k.mv_data, sizeof(info.key.b));
 		info.size = e.size;
@@ -79,9 +79,9 @@ int rfs_store_foreach(rfs_store *st,
 	}
 	if (cur)
 		mdb_cursor_close(cur);
-	txn_abort(st, txn);
+	store_txn_abort(st, txn);
 	if (mrc && mrc != MDB_NOTFOUND && !rc)
-		rc = mdb_fail(st, "foreach", mrc);
+		rc = store_mdb_fail(st, "foreach", mrc);
 	return rc;
 }
 
@@ -109,7 +109,7 @@ static int verify_object(rfs_store *st, const rfs_key *key,
 	ssize_t n;
 	int fd;
 
-	object_rel(key, rel, sizeof(rel));
+	store_object_rel(key, rel, sizeof(rel));
 	fd = openat(st->dir_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		snprintf(detail, len, "object file %s: %s", rel,
@@ -171,12 +171,12 @@ static int verify_entries(rfs_store *st, problem_fn fn, void *arg,
 
 	if (!buf)
 		return -ENOMEM;
-	mrc = txn_begin(st, MDB_RDONLY, &txn);
+	mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc) {
 		free(buf);
-		return mdb_fail(st, "verify: begin", mrc);
+		return store_mdb_fail(st, "verify: begin", mrc);
 	}
-	mrc = counters_get(st, txn, &cnt_o, &cnt_b);
+	mrc = store_counters_get(st, txn, &cnt_o, &cnt_b);
 	if (!mrc)
 		mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
 	for (mrc = mrc ? mrc : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -187,7 +187,7 @@ static int verify_entries(rfs_store *st, problem_fn fn, void *arg,
 		int kind;
 
 		rep->entries++;
-		if (k.mv_size != sizeof(key.b) || rec_decode(&v, &e)) {
+		if (k.mv_size != sizeof(key.b) || store_rec_decode(&v, &e)) {
 			rep->problems++;
 			if (fn)
 				fn(arg, RFS_PROBLEM_RECORD, "index",
@@ -222,7 +222,7 @@ static int verify_entries(rfs_store *st, problem_fn fn, void *arg,
 		(void)hex;
 	}
 	if (mrc != MDB_NOTFOUND) {
-		rc = mdb_fail(st, "verify: scan", mrc);
+		rc = store_mdb_fail(st, "verify: scan", mrc);
 		goto out;
 	}
 	if (cnt_o != sum_o || cnt_b != sum_b) {
@@ -238,7 +238,7 @@ static int verify_entries(rfs_store *st, problem_fn fn, void *arg,
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
-	txn_abort(st, txn);
+	store_txn_abort(st, txn);
 	txn = NULL;
 
 	for (size_t i = 0; i < nsus; i++) {
@@ -247,16 +247,16 @@ static int verify_entries(rfs_store *st, problem_fn fn, void *arg,
 		char hex[RFS_KEY_HEX];
 		int still;
 
-		mrc = txn_begin(st, MDB_RDONLY, &txn);
+		mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 		if (mrc) {
 			txn = NULL;
-			rc = mdb_fail(st, "verify: begin", mrc);
+			rc = store_mdb_fail(st, "verify: begin", mrc);
 			goto out;
 		}
 		still = mdb_get(txn, st->dbi_entries, &sk, &sv) == 0 &&
-			rec_decode(&sv, &e) == 0 &&
+			store_rec_decode(&sv, &e) == 0 &&
 			e.created_ns == sus[i].created_ns;
-		txn_abort(st, txn);
+		store_txn_abort(st, txn);
 		txn = NULL;
 		if (!still)
 			continue;
@@ -269,7 +269,7 @@ out:
 	if (cur)
 		mdb_cursor_close(cur);
 	if (txn)
-		txn_abort(st, txn);
+		store_txn_abort(st, txn);
 	free(sus);
 	free(buf);
 	return rc;
@@ -285,14 +285,14 @@ static int verify_files(rfs_store *st, problem_fn fn, void *arg,
 	char what[PATH_MAX];
 	int fd, mrc, rc;
 
-	rc = flock_retry(st->lock_fd, LOCK_EX);
+	rc = store_flock_retry(st->lock_fd, LOCK_EX);
 	if (rc)
 		return rc;
 	if (st->have_dbs) {
-		mrc = txn_begin(st, MDB_RDONLY, &txn);
+		mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 		if (mrc) {
 			txn = NULL;
-			rc = mdb_fail(st, "verify: begin", mrc);
+			rc = store_mdb_fail(st, "verify: begin", mrc);
 			goto out;
 		}
 	}
@@ -306,7 +306,7 @@ static int verify_files(rfs_store *st, problem_fn fn, void *arg,
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		snprintf(what, sizeof(what), "objects/%s", de->d_name);
-		if (!is_hex2(de->d_name)) {
+		if (!store_is_shard(de->d_name)) {
 			rep->problems++;
 			if (fn)
 				fn(arg, RFS_PROBLEM_UNKNOWN, what,
@@ -392,8 +392,8 @@ static int verify_files(rfs_store *st, problem_fn fn, void *arg,
 		closedir(d);
 out:
 	if (txn)
-		txn_abort(st, txn);
-	flock_retry(st->lock_fd, LOCK_UN);
+		store_txn_abort(st, txn);
+	store_flock_retry(st->lock_fd, LOCK_UN);
 	return rc;
 }
 
