@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rasterfs/store.h"
 #include "store_int.h"
 
 int store_flock_retry(int fd, int op)
@@ -35,11 +36,13 @@ int store_fsync_dir_at(int dfd, const char *rel)
 }
 
 /* mkdir -p; private directories (note 11). */
-int make_dirs(const char *path)
+int rfs_store_make_dir(const char *path)
 {
 	char *p, *s;
 	int rc = 0;
 
+	if (!*path)
+		return -ENOENT;
 	s = strdup(path);
 	if (!s)
 		return -ENOMEM;

@@ -244,8 +244,6 @@ int rfs_store_gc(rfs_store *st, uint64_t limit,
 	s.limit = limit;
 	s.gc = rep;
 	rc = store_run_sync(st, REQ_GC, &s);
-	if (rc > 0)
-		rc = store_mdb_fail(st, "gc", rc);
 	if (!rc)
 		rc = rfs_store_stats(st, &rep->objects, &rep->bytes);
 	return rc;

@@ -62,13 +62,22 @@ int store_keylist_add(struct keylist *l, const rfs_key *key)
 	return 0;
 }
 
+/* An LMDB code (MDB_* or a positive errno) as the store's callers see it:
+ * 0, NOSPACE when the disk is full, else STORE_IO. */
+int store_mdb_rc(int mrc)
+{
+	if (!mrc)
+		return 0;
+	if (mrc == ENOSPC || mrc == EDQUOT)
+		return -RFS_E_NOSPACE;
+	return -RFS_E_STORE_IO;
+}
+
 /* An LMDB failure: log it, and say STORE_IO unless the disk is full. */
 int store_mdb_fail(const rfs_store *st, const char *what, int mrc)
 {
 	rfs_log(LOG_ERR, "store %s: %s: %s", st->dir, what, mdb_strerror(mrc));
-	if (mrc == ENOSPC || mrc == EDQUOT)
-		return -RFS_E_NOSPACE;
-	return -RFS_E_STORE_IO;
+	return mrc ? store_mdb_rc(mrc) : -RFS_E_STORE_IO;
 }
 
 /* ---- transactions (note 9) -------------------------------------------- */

@@ -84,6 +84,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,15 +144,18 @@ static void run_req(rfs_store *st, struct commit_req *r)
 		r->cb(r->arg, rc);
 		break;
 	case REQ_GC:
-		sync_done(r->sync, store_gc_run(st, r->sync->limit,
-						r->sync->gc));
+		/* The maintenance runners speak LMDB (MDB_* or a positive
+		 * errno); their callers get the store's negative codes. */
+		rc = store_gc_run(st, r->sync->limit, r->sync->gc);
+		sync_done(r->sync, rc ? store_mdb_fail(st, "gc", rc) : 0);
 		break;
 	case REQ_CLEAR:
 		sync_done(r->sync, store_clear_run(st, &r->sync->removed,
 						   &r->sync->pid));
 		break;
 	case REQ_FLUSH:
-		sync_done(r->sync, store_atimes_flush(st));
+		/* store_atimes_flush() has logged a failure */
+		sync_done(r->sync, store_mdb_rc(store_atimes_flush(st)));
 		break;
 	}
 	free(r);
@@ -512,6 +516,30 @@ static void unregister_open(rfs_store *st)
 	pthread_mutex_unlock(&open_mu);
 }
 
+int rfs_store_default_dir(char **out)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char buf[PATH_MAX];
+	int n;
+
+	*out = NULL;
+	if (xdg && xdg[0] == '/') {
+		n = snprintf(buf, sizeof(buf), "%s/rasterfs", xdg);
+	} else {
+		if (!home || !*home) {
+			struct passwd *pw = getpwuid(getuid());
+
+			home = pw ? pw->pw_dir : "/tmp";
+		}
+		n = snprintf(buf, sizeof(buf), "%s/.cache/rasterfs", home);
+	}
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	*out = strdup(buf);
+	return *out ? 0 : -ENOMEM;
+}
+
 int rfs_store_open(const char *dir, rfs_store **out)
 {
 	return rfs_store_open_opts(dir, NULL, out);
@@ -565,7 +593,7 @@ int rfs_store_open_opts(const char *dir, const struct rfs_store_options *opt,
 			rc = -ENOMEM;
 			goto out;
 		}
-		rc = make_dirs(dir);
+		rc = rfs_store_make_dir(dir);
 		if (rc)
 			goto out;
 	}

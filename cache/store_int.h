@@ -187,6 +187,7 @@ int store_run_sync(rfs_store *st, enum req_kind kind, struct sync_req *s);
 /* ---- index.c: transactions, records, counters ----------------------- */
 
 int store_keylist_add(struct keylist *l, const rfs_key *key);
+int store_mdb_rc(int mrc);
 int store_mdb_fail(const rfs_store *st, const char *what, int mrc);
 int store_grow_map(rfs_store *st);
 void store_maybe_grow(rfs_store *st);
@@ -235,7 +236,6 @@ int store_clear_run(rfs_store *st, uint64_t *removed, long *pid);
 
 int store_flock_retry(int fd, int op);
 int store_fsync_dir_at(int dfd, const char *rel);
-int make_dirs(const char *path);
 int store_empty_dir(int dfd, const char *keep);
 int store_remove_tree_at(int dfd, const char *rel);
 

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1239,6 +1241,93 @@ static void test_private(const char *dir)
 	rfs_store_close(st);
 }
 
+/* ---- the default directory, and making it ---------------------------- */
+
+/* Oracle: the rule as README.md states it ($XDG_CACHE_HOME/rasterfs, else
+ * ~/.cache/rasterfs), spelled out here for each case. */
+static void test_default_dir(void)
+{
+	const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+	char *xdg = x ? strdup(x) : NULL, *home = h ? strdup(h) : NULL;
+	struct passwd *pw = getpwuid(getuid());
+	char want[PATH_MAX + 32], *dir, *big;
+
+	setenv("XDG_CACHE_HOME", "/x/cache", 1);
+	CHECK_RC(rfs_store_default_dir(&dir), 0);
+	CHECK(dir && !strcmp(dir, "/x/cache/rasterfs"));
+	free(dir);
+
+	/* Not an absolute path: ignored. */
+	setenv("XDG_CACHE_HOME", "relative", 1);
+	setenv("HOME", "/h/me", 1);
+	CHECK_RC(rfs_store_default_dir(&dir), 0);
+	CHECK(dir && !strcmp(dir, "/h/me/.cache/rasterfs"));
+	free(dir);
+
+	/* No HOME: the password database's. */
+	unsetenv("XDG_CACHE_HOME");
+	setenv("HOME", "", 1);
+	pathf(want, sizeof(want), "%s/.cache/rasterfs",
+	      pw ? pw->pw_dir : "/tmp");
+	CHECK_RC(rfs_store_default_dir(&dir), 0);
+	CHECK(dir && !strcmp(dir, want));
+	free(dir);
+
+	big = malloc(PATH_MAX + 1);
+	CHECK(big != NULL);
+	memset(big, 'a', PATH_MAX);
+	big[0] = '/';
+	big[PATH_MAX] = '\0';
+	setenv("XDG_CACHE_HOME", big, 1);
+	CHECK_RC(rfs_store_default_dir(&dir), -ENAMETOOLONG);
+	CHECK(dir == NULL);
+	free(big);
+
+	if (xdg)
+		setenv("XDG_CACHE_HOME", xdg, 1);
+	else
+		unsetenv("XDG_CACHE_HOME");
+	if (home)
+		setenv("HOME", home, 1);
+	else
+		unsetenv("HOME");
+	free(xdg);
+	free(home);
+}
+
+/* Oracle: stat() of each level. */
+static void test_make_dir(void)
+{
+	static const char *const levels[] = { "made", "made/a", "made/a/b" };
+	char path[600];
+	struct stat sb;
+	int fd;
+
+	pathf(path, sizeof(path), "%s/made/a/b/", root);
+	CHECK_RC(rfs_store_make_dir(path), 0);
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		pathf(path, sizeof(path), "%s/%s", root, levels[i]);
+		CHECK(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+		      (sb.st_mode & 0777) == 0700);
+	}
+	pathf(path, sizeof(path), "%s/made/a/b", root);
+	CHECK_RC(rfs_store_make_dir(path), 0); /* it exists: fine */
+	/* Levels that exist are left as they are. */
+	pathf(path, sizeof(path), "%s/made", root);
+	CHECK(chmod(path, 0750) == 0);
+	pathf(path, sizeof(path), "%s/made/c", root);
+	CHECK_RC(rfs_store_make_dir(path), 0);
+	pathf(path, sizeof(path), "%s/made", root);
+	CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0750);
+	pathf(path, sizeof(path), "%s/made/file", root);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	pathf(path, sizeof(path), "%s/made/file/x", root);
+	CHECK_RC(rfs_store_make_dir(path), -ENOTDIR);
+	CHECK_RC(rfs_store_make_dir(""), -ENOENT);
+}
+
 int main(int argc, char **argv)
 {
 	char dir[600];
@@ -1285,6 +1374,8 @@ int main(int argc, char **argv)
 	}
 	pathf(dir, sizeof(dir), "%s/verify", root);
 	test_verify_and_clear(dir);
+	test_default_dir();
+	test_make_dir();
 
 	if (nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0)
 		fprintf(stderr, "warning: cannot remove %s\n", root);

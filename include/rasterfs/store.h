@@ -83,6 +83,20 @@ struct rfs_store_options {
 				  * later commits can tell a changed source */
 };
 
+/* The default store directory: $XDG_CACHE_HOME/rasterfs when
+ * XDG_CACHE_HOME is an absolute path, else $HOME/.cache/rasterfs (the
+ * password database's home directory when HOME is unset or empty, /tmp when
+ * it has none).  Returns 0 and *out (malloc'ed: the caller frees it), or
+ * -ENOMEM, or -ENAMETOOLONG (longer than PATH_MAX). */
+int rfs_store_default_dir(char **out);
+
+/* Make dir and any missing parents, private (0700, as every directory of
+ * the store is); directories that exist are left as they are.
+ * rfs_store_open makes its directory itself; this is for a caller that
+ * needs it first (to resolve it before daemonising).  Returns 0, or -ENOENT
+ * (dir is ""), -ENOMEM, or mkdir's -errno. */
+int rfs_store_make_dir(const char *dir);
+
 /* Open (creating if needed) the store in dir: makes dir/objects,
  * dir/scratch and dir/index, opens the LMDB environment, repairs what a
  * crash may have left (see store.c) and starts the committer thread.
@@ -182,8 +196,10 @@ uint64_t rfs_store_limit(const rfs_store *st);
  * what `rasterfs cache gc` evicts to by default.  Read transaction. */
 int rfs_store_recorded_limit(rfs_store *st, uint64_t *out);
 
-/* Write the pending access times now (waits for the committer).  Returns 0
- * or an LMDB error code. */
+/* Write the pending access times now (waits for the committer).  Returns
+ * 0, -EROFS (read-only open), -RFS_E_SHUTDOWN (the store is closing),
+ * -ENOMEM, or -RFS_E_NOSPACE / -RFS_E_STORE_IO when LMDB could not write
+ * them (logged). */
 int rfs_store_flush(rfs_store *st);
 
 struct rfs_store_gc_report {
@@ -200,7 +216,9 @@ struct rfs_store_gc_report {
  * its directory still exists (a source on a missing directory, e.g. an
  * unmounted disk, is kept); then evict down to limit (0: no eviction).
  * Reads under way on a dropped object finish on the old bytes.  Returns 0,
- * -EROFS (read-only open), or an LMDB / errno code. */
+ * -EROFS (read-only open), -RFS_E_SHUTDOWN (the store is closing),
+ * -ENOMEM, or -RFS_E_NOSPACE / -RFS_E_STORE_IO (an LMDB error, or memory
+ * ran out on the committer; logged). */
 int rfs_store_gc(rfs_store *st, uint64_t limit,
 		 struct rfs_store_gc_report *rep);
 
