@@ -28,8 +28,6 @@
 #include <unistd.h>
 
 #include <lmdb.h>
-#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
-#include <xxhash.h>
 
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
@@ -190,10 +188,8 @@ static int verify_scratch(rfs_store *st, const struct commit_req *r,
 {
 	const size_t bufsz = 1 << 20;
 	unsigned char *buf = NULL;
-	XXH3_state_t state;
 	struct statvfs sv;
-	uint64_t total = 0, sum;
-	ssize_t n;
+	uint64_t total, sum;
 	int fd, rc = 0;
 
 	fd = open(r->scratch_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -223,19 +219,9 @@ static int verify_scratch(rfs_store *st, const struct commit_req *r,
 		rc = -ENOMEM;
 		goto out;
 	}
-	XXH3_INITSTATE(&state);
-	XXH3_64bits_reset(&state);
-	while ((n = read(fd, buf, bufsz)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			goto out;
-		}
-		XXH3_64bits_update(&state, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	sum = XXH3_64bits_digest(&state);
+	rc = store_hash_fd(fd, buf, bufsz, &total, &sum);
+	if (rc)
+		goto out;
 	if (total != r->size || sum != r->checksum) {
 		rfs_log(LOG_ERR, "store %s: not storing %s: read %llu bytes "
 			"with XXH3-64 %016llx, the worker reported %llu bytes "

@@ -144,22 +144,8 @@ int store_atimes_apply(rfs_store *st, MDB_txn *txn,
 		       const struct atime_slot *a, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		MDB_val k = { sizeof(a[i].key.b), (void *)a[i].key.b }, v;
-		struct entry_rec e;
-		unsigned char *copy;
-		int mrc;
+		int mrc = store_entry_touch(st, txn, &a[i].key, a[i].t);
 
-		if (mdb_get(txn, st->dbi_entries, &k, &v) ||
-		    store_rec_decode(&v, &e) || e.atime_ns >= a[i].t)
-			continue;
-		copy = malloc(v.mv_size);
-		if (!copy)
-			return ENOMEM;
-		memcpy(copy, v.mv_data, v.mv_size);
-		put_le64(copy + 40, (uint64_t)a[i].t);
-		v.mv_data = copy;
-		mrc = mdb_put(txn, st->dbi_entries, &k, &v, 0);
-		free(copy);
 		if (mrc)
 			return mrc;
 	}

@@ -1,5 +1,6 @@
 /* fsutil.c - small filesystem helpers of the store: flock, fsync of a
- * directory, mkdir -p, emptying and removing a tree.
+ * directory, mkdir -p, opening, emptying and removing a tree, hashing a
+ * file.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -9,6 +10,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
 
 #include "rasterfs/store.h"
 #include "store_int.h"
@@ -139,4 +143,43 @@ int store_remove_tree_at(int dfd, const char *rel)
 	if (unlinkat(dfd, rel, AT_REMOVEDIR) < 0 && errno != ENOENT && !rc)
 		rc = -errno;
 	return rc;
+}
+
+int store_opendir_at(int dfd, const char *rel, int flags, DIR **d)
+{
+	int fd, rc;
+
+	*d = NULL;
+	fd = openat(dfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
+	if (fd < 0)
+		return -errno;
+	*d = fdopendir(fd);
+	if (!*d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return 0;
+}
+
+int store_hash_fd(int fd, unsigned char *buf, size_t bufsz,
+		  uint64_t *total, uint64_t *sum)
+{
+	XXH3_state_t state;
+	ssize_t n;
+
+	*total = 0;
+	XXH3_INITSTATE(&state);
+	XXH3_64bits_reset(&state);
+	while ((n = read(fd, buf, bufsz)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		XXH3_64bits_update(&state, buf, (size_t)n);
+		*total += (uint64_t)n;
+	}
+	*sum = XXH3_64bits_digest(&state);
+	return 0;
 }

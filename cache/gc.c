@@ -149,14 +149,10 @@ static int store_users(rfs_store *st, long *pid)
 	DIR *d;
 	int fd, rc = 0;
 
-	fd = openat(st->dir_fd, "scratch", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	rc = store_opendir_at(st->dir_fd, "scratch", 0, &d);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	fd = dirfd(d);
 	while (!rc && (de = readdir(d))) {
 		char lock[NAME_MAX + 8];
 		int lfd;
@@ -184,7 +180,7 @@ int store_clear_run(rfs_store *st, uint64_t *removed, long *pid)
 	uint64_t objects = 0, bytes;
 	DIR *d = NULL;
 	struct dirent *de;
-	int rc, mrc, fd;
+	int rc, mrc;
 
 	rc = store_flock_retry(st->lock_fd, LOCK_EX);
 	if (rc)
@@ -214,15 +210,11 @@ int store_clear_run(rfs_store *st, uint64_t *removed, long *pid)
 	}
 	*removed = objects;
 	/* No entry names them now; what a crash leaves here, repair takes. */
-	fd = openat(st->dir_fd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (store_opendir_at(st->dir_fd, "objects", 0, &d))
 		goto out;
-	}
 	while ((de = readdir(d))) {
 		if (store_is_shard(de->d_name)) {
-			int r = store_remove_tree_at(fd, de->d_name);
+			int r = store_remove_tree_at(dirfd(d), de->d_name);
 
 			if (r && !rc)
 				rc = r;

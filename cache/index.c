@@ -327,6 +327,28 @@ int store_entry_drop(rfs_store *st, MDB_txn *txn, const rfs_key *key,
 	return store_keylist_add(gone, key);
 }
 
+int store_entry_touch(rfs_store *st, MDB_txn *txn, const rfs_key *key,
+		      int64_t t)
+{
+	MDB_val k = { sizeof(key->b), (void *)key->b }, v;
+	struct entry_rec e;
+	unsigned char *copy;
+	int mrc;
+
+	if (mdb_get(txn, st->dbi_entries, &k, &v) ||
+	    store_rec_decode(&v, &e) || e.atime_ns >= t)
+		return 0;
+	copy = malloc(v.mv_size);
+	if (!copy)
+		return ENOMEM;
+	memcpy(copy, v.mv_data, v.mv_size);
+	put_le64(copy + 40, (uint64_t)t);
+	v.mv_data = copy;
+	mrc = mdb_put(txn, st->dbi_entries, &k, &v, 0);
+	free(copy);
+	return mrc;
+}
+
 /* After the transaction that dropped them committed: the files go.  An fd
  * open on one keeps its bytes readable until it is closed (note 8). */
 void store_unlink_gone(rfs_store *st, const struct keylist *gone)

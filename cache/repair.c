@@ -41,15 +41,10 @@ static int repair_scratch(rfs_store *st, struct repair_report *rep)
 	DIR *d;
 	int fd, rc;
 
-	fd = openat(st->dir_fd, "scratch", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		rc = -errno;
-		close(fd);
+	rc = store_opendir_at(st->dir_fd, "scratch", 0, &d);
+	if (rc)
 		return rc;
-	}
+	fd = dirfd(d);
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
 		char lock[NAME_MAX + 8];
@@ -99,8 +94,7 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
-	rfs_key *drop = NULL;
-	size_t ndrop = 0, cap = 0;
+	struct keylist drop = { 0 };
 	int mrc, rc = 0;
 
 	store_maybe_grow(st);
@@ -159,18 +153,10 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 			rep->dangling++;
 			continue;
 		}
-		if (ndrop == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			rfs_key *nd = realloc(drop, ncap * sizeof(*nd));
-
-			if (!nd) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			drop = nd;
-			cap = ncap;
+		if (store_keylist_add(&drop, &key)) {
+			rc = -ENOMEM;
+			goto out;
 		}
-		drop[ndrop++] = key;
 	}
 	if (mrc != MDB_NOTFOUND) {
 		rc = store_mdb_fail(st, "repair: scan index", mrc);
@@ -178,9 +164,9 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
-	for (size_t i = 0; i < ndrop; i++) {
-		k.mv_size = sizeof(drop[i].b);
-		k.mv_data = drop[i].b;
+	for (size_t i = 0; i < drop.n; i++) {
+		k.mv_size = sizeof(drop.k[i].b);
+		k.mv_data = drop.k[i].b;
 		mrc = mdb_del(txn, st->dbi_entries, &k, NULL);
 		if (mrc) {
 			rc = store_mdb_fail(st, "repair: delete entry", mrc);
@@ -206,7 +192,7 @@ out:
 		mdb_cursor_close(cur);
 	if (txn)
 		store_txn_abort(st, txn);
-	free(drop);
+	free(drop.k);
 	return rc;
 }
 
@@ -216,22 +202,15 @@ static int repair_shard(rfs_store *st, MDB_txn *txn, int objfd,
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, rc = 0;
+	int fd, rc;
 
-	fd = openat(objfd, shard, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
+	rc = store_opendir_at(objfd, shard, O_NOFOLLOW, &d);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	fd = dirfd(d);
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
 		size_t len = strlen(n);
-		char hex[RFS_KEY_HEX];
 		rfs_key key;
 		MDB_val k, v;
 		int mrc;
@@ -243,16 +222,7 @@ static int repair_shard(rfs_store *st, MDB_txn *txn, int objfd,
 				rep->tmp_files++;
 			continue;
 		}
-		if (len != 36 || strcmp(n + 32, ".tif") ||
-		    strncmp(n, shard, 2)) {
-			rfs_log(LOG_WARNING,
-				"store %s: leaving unknown file objects/%s/%s",
-				st->dir, shard, n);
-			continue;
-		}
-		memcpy(hex, n, 32);
-		hex[32] = '\0';
-		if (rfs_key_parse(hex, &key) < 0) {
+		if (!store_object_name(shard, n, &key)) {
 			rfs_log(LOG_WARNING,
 				"store %s: leaving unknown file objects/%s/%s",
 				st->dir, shard, n);
@@ -268,8 +238,8 @@ static int repair_shard(rfs_store *st, MDB_txn *txn, int objfd,
 			break;
 		}
 		if (unlinkat(fd, n, 0) == 0) {
-			rfs_log(LOG_INFO, "store %s: removed unindexed object %s",
-				st->dir, hex);
+			rfs_log(LOG_INFO, "store %s: removed unindexed object "
+				"%.32s", st->dir, n);
 			rep->orphans++;
 		} else if (errno != ENOENT) {
 			rfs_log(LOG_WARNING, "store %s: cannot remove %s: %s",
@@ -289,15 +259,10 @@ static int repair_objects(rfs_store *st, struct repair_report *rep)
 	DIR *d;
 	int fd, mrc, rc = 0;
 
-	fd = openat(st->dir_fd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		rc = -errno;
-		close(fd);
+	rc = store_opendir_at(st->dir_fd, "objects", 0, &d);
+	if (rc)
 		return rc;
-	}
+	fd = dirfd(d);
 	mrc = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (mrc) {
 		txn = NULL;

@@ -52,15 +52,18 @@
  *     whatever mode the worker gave it, and an existing store directory of
  *     ours that others could enter is tightened to 0700 at open.
  *
- *  The life of one key; each arrow names the function that makes it:
+ *  The life of one key; each arrow names the function that makes it
+ *  (commit.c: store_commit_one, index_put; repair.c: repair_*; evict.c:
+ *  store_evict_now; gc.c: store_gc_run, store_clear_run; index.c:
+ *  store_unlink_gone):
  *
- *                  store_commit_one()           store_commit_one()
+ *               store_commit_one()       store_commit_one()
  *      SCRATCH -------------------> PLACED --------------> INDEXED
  *         |      rename, fsync dir   |  ^   LMDB commit       |
  *         |                          |  |                     |
  *         |                          |  +---------------------+
  *         | repair_scratch()         |      repair_index()
- *         | store_commit_one()             | repair_objects()
+ *         | store_commit_one()       | repair_objects()
  *         |                          | store_commit_one()
  *         +---------> ABSENT <-------+
  *
@@ -115,6 +118,18 @@ void store_object_rel(const rfs_key *key, char *buf, size_t len)
 
 	rfs_key_hex(key, hex);
 	snprintf(buf, len, "objects/%.2s/%s.tif", hex, hex);
+}
+
+int store_object_name(const char *shard, const char *n, rfs_key *key)
+{
+	char hex[RFS_KEY_HEX];
+
+	if (strlen(n) != 36 || strcmp(n + 32, ".tif") ||
+	    (shard && strncmp(n, shard, 2)))
+		return 0;
+	memcpy(hex, n, 32);
+	hex[32] = '\0';
+	return rfs_key_parse(hex, key) == 0;
 }
 
 int store_is_shard(const char *n)

@@ -13,8 +13,6 @@
 #include <unistd.h>
 
 #include <lmdb.h>
-#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
-#include <xxhash.h>
 
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
@@ -104,10 +102,8 @@ static int verify_object(rfs_store *st, const rfs_key *key,
 {
 	char rel[64];
 	struct stat sb;
-	XXH3_state_t state;
-	uint64_t total = 0;
-	ssize_t n;
-	int fd;
+	uint64_t total, sum;
+	int fd, rc;
 
 	store_object_rel(key, rel, sizeof(rel));
 	fd = openat(st->dir_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -124,30 +120,20 @@ static int verify_object(rfs_store *st, const rfs_key *key,
 		close(fd);
 		return RFS_PROBLEM_SIZE + 1;
 	}
-	XXH3_INITSTATE(&state);
-	XXH3_64bits_reset(&state);
-	while ((n = read(fd, buf, bufsz)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			snprintf(detail, len, "reading %s: %s", rel,
-				 strerror(errno));
-			close(fd);
-			return RFS_PROBLEM_MISSING + 1;
-		}
-		XXH3_64bits_update(&state, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
+	rc = store_hash_fd(fd, buf, bufsz, &total, &sum);
 	close(fd);
+	if (rc) {
+		snprintf(detail, len, "reading %s: %s", rel, strerror(-rc));
+		return RFS_PROBLEM_MISSING + 1;
+	}
 	if (total != e->size) {
 		snprintf(detail, len, "read %llu bytes, entry says %llu",
 			 (unsigned long long)total, (unsigned long long)e->size);
 		return RFS_PROBLEM_SIZE + 1;
 	}
-	if (XXH3_64bits_digest(&state) != e->checksum) {
+	if (sum != e->checksum) {
 		snprintf(detail, len, "XXH3-64 of the bytes is %016llx, entry "
-			 "says %016llx",
-			 (unsigned long long)XXH3_64bits_digest(&state),
+			 "says %016llx", (unsigned long long)sum,
 			 (unsigned long long)e->checksum);
 		return RFS_PROBLEM_CHECKSUM + 1;
 	}
@@ -283,7 +269,7 @@ static int verify_files(rfs_store *st, problem_fn fn, void *arg,
 	struct dirent *de, *fe;
 	DIR *d = NULL;
 	char what[PATH_MAX];
-	int fd, mrc, rc;
+	int mrc, rc;
 
 	rc = store_flock_retry(st->lock_fd, LOCK_EX);
 	if (rc)
@@ -296,12 +282,9 @@ static int verify_files(rfs_store *st, problem_fn fn, void *arg,
 			goto out;
 		}
 	}
-	fd = openat(st->dir_fd, "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0 && !(d = fdopendir(fd)))
-		close(fd);
+	store_opendir_at(st->dir_fd, "objects", 0, &d);
 	while (d && (de = readdir(d))) {
 		DIR *sd;
-		int sfd;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -313,17 +296,11 @@ static int verify_files(rfs_store *st, problem_fn fn, void *arg,
 				   "not a shard directory of the store");
 			continue;
 		}
-		sfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
-			     O_NOFOLLOW | O_CLOEXEC);
-		if (sfd < 0 || !(sd = fdopendir(sfd))) {
-			if (sfd >= 0)
-				close(sfd);
+		if (store_opendir_at(dirfd(d), de->d_name, O_NOFOLLOW, &sd))
 			continue;
-		}
 		while ((fe = readdir(sd))) {
 			const char *n = fe->d_name;
 			size_t len = strlen(n);
-			char hex[RFS_KEY_HEX];
 			rfs_key key;
 			MDB_val k, v;
 
@@ -338,12 +315,11 @@ static int verify_files(rfs_store *st, problem_fn fn, void *arg,
 					   "a temporary file of a commit");
 				continue;
 			}
-			if (len == 36 && !strcmp(n + 32, ".tif")) {
-				memcpy(hex, n, 32);
-				hex[32] = '\0';
-			}
-			if (len != 36 || strcmp(n + 32, ".tif") ||
-			    rfs_key_parse(hex, &key)) {
+			/* In any shard: a <hex>.tif in a shard not its
+			 * own counts as an orphan when no entry names its
+			 * key (test_store_cli.py relies on it), though
+			 * repair leaves it, as an unknown file. */
+			if (!store_object_name(NULL, n, &key)) {
 				rep->problems++;
 				if (fn)
 					fn(arg, RFS_PROBLEM_UNKNOWN, what,
@@ -365,9 +341,7 @@ static int verify_files(rfs_store *st, problem_fn fn, void *arg,
 		closedir(d);
 	d = NULL;
 
-	fd = openat(st->dir_fd, "scratch", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0 && !(d = fdopendir(fd)))
-		close(fd);
+	store_opendir_at(st->dir_fd, "scratch", 0, &d);
 	while (d && (de = readdir(d))) {
 		char lock[NAME_MAX + 8];
 		int lfd, live;
