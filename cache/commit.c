@@ -34,7 +34,7 @@
 #include "rasterfs/store.h"
 #include "store_int.h"
 
-/* ---- the committer ---------------------------------------------------- */
+/* ---- the commit of one object (note 2) -------------------------------- */
 
 /* Fallback when scratch and objects sit on different filesystems (someone
  * mounted a tmpfs on scratch/): copy to <obj>.tmp, fsync, rename. */

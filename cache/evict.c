@@ -239,7 +239,7 @@ int store_evict_now(rfs_store *st, uint64_t limit, uint64_t *nevicted,
 	return mrc;
 }
 
-/* ---- size limit and maintenance --------------------------------------- */
+/* ---- the limit's defaults, flush -------------------------------------- */
 
 int rfs_store_default_limit(const char *dir, uint64_t *out)
 {

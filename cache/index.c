@@ -269,7 +269,7 @@ int store_limit_put(rfs_store *st, MDB_txn *txn, uint64_t limit)
 	return mdb_put(txn, st->dbi_meta, &k, &v, 0);
 }
 
-/* ---- the source index, dropping entries ------------------------------ */
+/* ---- the source index, dropping entries ------------------------------- */
 
 /* Key of the "bysrc" DB: XXH3-128 of absolute source path, NUL, canonical
  * chain.  Its value names the key last committed for that pair, so the

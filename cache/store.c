@@ -111,6 +111,8 @@
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct rfs_store *open_stores;
 
+/* ---- the directory layout (cache/README.md) --------------------------- */
+
 /* "objects/ab/<32 hex>.tif", relative to the store directory. */
 void store_object_rel(const rfs_key *key, char *buf, size_t len)
 {
@@ -139,6 +141,8 @@ int store_is_shard(const char *n)
 	return n[0] && n[1] && !n[2] && strchr(digits, n[0]) &&
 	       strchr(digits, n[1]);
 }
+
+/* ---- the committer thread (note 1) ------------------------------------ */
 
 static void sync_done(struct sync_req *s, int rc)
 {

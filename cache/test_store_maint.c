@@ -347,7 +347,7 @@ static void test_private(const char *dir)
 	rfs_store_close(st);
 }
 
-/* ---- the default directory, and making it ---------------------------- */
+/* ---- the default directory, and making it ----------------------------- */
 
 /* Oracle: the rule as README.md states it ($XDG_CACHE_HOME/rasterfs, else
  * ~/.cache/rasterfs), spelled out here for each case. */
