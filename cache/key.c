@@ -15,16 +15,11 @@
 #include <string.h>
 
 #include "rasterfs/store.h"
+#include "store_int.h"
 
 /* Changing this, or anything fed to the hash, changes every key: bump
  * RFS_FORMAT_VERSION in the same change. */
 static const char key_magic[] = "rasterfs-key";
-
-static void put_le64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
 
 void rfs_src_id_from_stat(struct rfs_src_id *id, const struct stat *st)
 {

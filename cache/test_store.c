@@ -1,4 +1,7 @@
-/* test_store.c - the cache store against real LMDB in a temporary dir.
+/* test_store.c - the cache store against real LMDB in a temporary dir:
+ * keys, one store step by step, repair at open, concurrent commits, two
+ * processes on one store.  (Limits, eviction, gc, verify and clear:
+ * test_store_maint.c.)
  *
  * Oracles: keys are recomputed here from the serialisation documented in
  * cache/README.md; object bytes and checksums are compared with what the
@@ -6,9 +9,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,165 +25,7 @@
 
 #include "rasterfs/err.h"
 #include "rasterfs/store.h"
-
-static unsigned passed;
-static char root[64];
-
-static void fail(const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "FAIL %s:%d: ", file, line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%u passed, 1 failed (temp dir %s kept)\n", passed,
-		root);
-	exit(1);
-}
-
-#define CHECK(cond) \
-	do { \
-		if (cond) \
-			passed++; \
-		else \
-			fail(__FILE__, __LINE__, "%s", #cond); \
-	} while (0)
-
-#define CHECK_RC(expr, want) \
-	do { \
-		int rc_ = (expr); \
-		if (rc_ == (want)) \
-			passed++; \
-		else \
-			fail(__FILE__, __LINE__, "%s = %d (%s), want %d", #expr, \
-			     rc_, rfs_strerror(rc_), (want)); \
-	} while (0)
-
-/* ---- helpers ---------------------------------------------------------- */
-
-/* snprintf that fails the test on truncation. */
-static void pathf(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void pathf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= len) {
-		fprintf(stderr, "FAIL: path too long: %s\n", fmt);
-		exit(1);
-	}
-}
-
-struct waiter {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;
-	int rc;
-};
-
-static void waiter_cb(void *arg, int rc)
-{
-	struct waiter *w = arg;
-
-	pthread_mutex_lock(&w->mu);
-	w->done++;
-	w->rc = rc;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-static void waiter_init(struct waiter *w)
-{
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	w->done = 0;
-	w->rc = 1;
-}
-
-/* Wait until w has seen n callbacks (30 s at most). */
-static int waiter_wait(struct waiter *w, int n)
-{
-	struct timespec dl;
-	int ok = 1;
-
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += 30;
-	pthread_mutex_lock(&w->mu);
-	while (w->done < n && ok)
-		ok = pthread_cond_timedwait(&w->cv, &w->mu, &dl) == 0;
-	ok = w->done == n;
-	pthread_mutex_unlock(&w->mu);
-	return ok;
-}
-
-static void waiter_destroy(struct waiter *w)
-{
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
-}
-
-/* Deterministic bytes for object `seed`. */
-static void fill(unsigned char *buf, size_t len, unsigned seed)
-{
-	uint32_t x = seed * 2654435761u + 1;
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
-		buf[i] = (unsigned char)x;
-	}
-}
-
-/* Write len bytes of pattern seed to dir/name, fsync; path to out. */
-static void write_file(const char *dir, const char *name, size_t len,
-		       unsigned seed, char *out, size_t outlen)
-{
-	unsigned char *buf = malloc(len ? len : 1);
-	int fd;
-
-	if (!buf)
-		fail(__FILE__, __LINE__, "malloc");
-	fill(buf, len, seed);
-	pathf(out, outlen, "%s/%s", dir, name);
-	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
-		fail(__FILE__, __LINE__, "write %s: %s", out, strerror(errno));
-	close(fd);
-	free(buf);
-}
-
-static uint64_t pattern_checksum(size_t len, unsigned seed)
-{
-	unsigned char *buf = malloc(len ? len : 1);
-	uint64_t h;
-
-	fill(buf, len, seed);
-	h = XXH3_64bits(buf, len);
-	free(buf);
-	return h;
-}
-
-/* Read the whole fd and compare with pattern (len, seed). */
-static int fd_matches(int fd, size_t len, unsigned seed)
-{
-	unsigned char *want = malloc(len + 1), *got = malloc(len + 1);
-	ssize_t n, total = 0;
-	int ok;
-
-	fill(want, len, seed);
-	while ((n = read(fd, got + total, len + 1 - (size_t)total)) > 0)
-		total += n;
-	ok = total == (ssize_t)len && memcmp(want, got, len) == 0;
-	free(want);
-	free(got);
-	return ok;
-}
+#include "test_store.h"
 
 static int exists(const char *fmt, ...)
 {
@@ -192,32 +37,6 @@ static int exists(const char *fmt, ...)
 	vsnprintf(path, sizeof(path), fmt, ap);
 	va_end(ap);
 	return lstat(path, &sb) == 0;
-}
-
-static int rm_cb(const char *path, const struct stat *sb, int type,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static int commit_wait(rfs_store *st, const rfs_key *key, const char *file,
-		       const struct rfs_store_meta *meta)
-{
-	struct waiter w;
-	int rc;
-
-	waiter_init(&w);
-	rc = rfs_store_commit(st, key, file, meta, waiter_cb, &w);
-	if (rc == 0) {
-		if (!waiter_wait(&w, 1))
-			fail(__FILE__, __LINE__, "commit cb never came");
-		rc = w.rc;
-	}
-	waiter_destroy(&w);
-	return rc;
 }
 
 static int64_t now_ns(void)
@@ -265,9 +84,9 @@ static void test_keys(void)
 
 	rfs_key_make(&a, &s, c);
 	rfs_key_make(&b, &s, c);
-	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	REQUIRE(memcmp(&a, &b, sizeof(a)) == 0);
 	key_oracle(&o, &s, c);
-	CHECK(memcmp(&a, &o, sizeof(a)) == 0);
+	REQUIRE(memcmp(&a, &o, sizeof(a)) == 0);
 
 	for (int field = 0; field < 4; field++) {
 		t = s;
@@ -278,56 +97,44 @@ static void test_keys(void)
 		case 3: t.mtime_ns++; break;
 		}
 		rfs_key_make(&b, &t, c);
-		CHECK(memcmp(&a, &b, sizeof(a)) != 0);
+		REQUIRE(memcmp(&a, &b, sizeof(a)) != 0);
 		key_oracle(&o, &t, c);
-		CHECK(memcmp(&b, &o, sizeof(b)) == 0);
+		REQUIRE(memcmp(&b, &o, sizeof(b)) == 0);
 	}
 	rfs_key_make(&b, &s, "proj=EPSG:3857,near@focal=3,mean,squarE");
-	CHECK(memcmp(&a, &b, sizeof(a)) != 0);
+	REQUIRE(memcmp(&a, &b, sizeof(a)) != 0);
 	rfs_key_make(&b, &s, "");
-	CHECK(memcmp(&a, &b, sizeof(a)) != 0);
+	REQUIRE(memcmp(&a, &b, sizeof(a)) != 0);
 	key_oracle(&o, &s, "");
-	CHECK(memcmp(&b, &o, sizeof(b)) == 0);
+	REQUIRE(memcmp(&b, &o, sizeof(b)) == 0);
 
 	rfs_key_hex(&a, hex);
-	CHECK(strlen(hex) == 32 && strspn(hex, "0123456789abcdef") == 32);
-	CHECK_RC(rfs_key_parse(hex, &b), 0);
-	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	REQUIRE(strlen(hex) == 32 && strspn(hex, "0123456789abcdef") == 32);
+	REQUIRE_RC(rfs_key_parse(hex, &b), 0);
+	REQUIRE(memcmp(&a, &b, sizeof(a)) == 0);
 	for (int i = 0; i < RFS_KEY_HEX; i++)
 		up[i] = (char)(hex[i] >= 'a' ? hex[i] - 32 : hex[i]);
-	CHECK_RC(rfs_key_parse(up, &b), 0);
-	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
-	CHECK_RC(rfs_key_parse("0123", &b), -EINVAL);
-	CHECK_RC(rfs_key_parse("0123456789abcdef0123456789abcdeg", &b),
-		 -EINVAL);
-	CHECK_RC(rfs_key_parse("0123456789abcdef0123456789abcdef0", &b),
-		 -EINVAL);
-	CHECK_RC(rfs_key_parse("0123456789abcdef0123456789abcdef", &b), 0);
-	CHECK(b.b[0] == 0x01 && b.b[15] == 0xef);
+	REQUIRE_RC(rfs_key_parse(up, &b), 0);
+	REQUIRE(memcmp(&a, &b, sizeof(a)) == 0);
+	REQUIRE_RC(rfs_key_parse("0123", &b), -EINVAL);
+	REQUIRE_RC(rfs_key_parse("0123456789abcdef0123456789abcdeg", &b),
+		   -EINVAL);
+	REQUIRE_RC(rfs_key_parse("0123456789abcdef0123456789abcdef0", &b),
+		   -EINVAL);
+	REQUIRE_RC(rfs_key_parse("0123456789abcdef0123456789abcdef", &b), 0);
+	REQUIRE(b.b[0] == 0x01 && b.b[15] == 0xef);
 
 	if (stat("/", &sb) < 0)
 		fail(__FILE__, __LINE__, "stat /");
 	rfs_src_id_from_stat(&t, &sb);
-	CHECK(t.dev == (uint64_t)sb.st_dev && t.ino == (uint64_t)sb.st_ino &&
-	      t.size == (uint64_t)sb.st_size &&
-	      t.mtime_ns == (int64_t)sb.st_mtim.tv_sec * 1000000000 +
+	REQUIRE(t.dev == (uint64_t)sb.st_dev && t.ino == (uint64_t)sb.st_ino &&
+		t.size == (uint64_t)sb.st_size &&
+		t.mtime_ns == (int64_t)sb.st_mtim.tv_sec * 1000000000 +
 				    sb.st_mtim.tv_nsec);
 }
 
 /* ---- one store, step by step ------------------------------------------ */
 
-static const struct rfs_src_id src_a = { 1, 2, 3, 4 };
-static const char *canon_a = "focal=3,mean,square";
-
-static void make_meta(struct rfs_store_meta *m, const struct rfs_src_id *src,
-		      const char *canonical, size_t len, unsigned seed)
-{
-	m->src = *src;
-	m->canonical = canonical;
-	m->source = "sub/dem.tif";
-	m->size = len;
-	m->checksum = pattern_checksum(len, seed);
-}
 
 static void test_basic(const char *dir)
 {
@@ -341,57 +148,57 @@ static void test_basic(const char *dir)
 	int64_t t0;
 	int fd;
 
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK(strcmp(rfs_store_dir(st), dir) == 0);
-	CHECK(exists("%s/FORMAT", dir) && exists("%s/index", dir) &&
-	      exists("%s/objects", dir) && exists("%s/scratch", dir));
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE(strcmp(rfs_store_dir(st), dir) == 0);
+	REQUIRE(exists("%s/FORMAT", dir) && exists("%s/index", dir) &&
+		exists("%s/objects", dir) && exists("%s/scratch", dir));
 	{
 		char buf[16] = { 0 };
 		FILE *f;
 
 		pathf(path, sizeof(path), "%s/FORMAT", dir);
 		f = fopen(path, "r");
-		CHECK(f && fread(buf, 1, sizeof(buf) - 1, f) > 0);
+		REQUIRE(f && fread(buf, 1, sizeof(buf) - 1, f) > 0);
 		fclose(f);
 		pathf(want, sizeof(want), "%d\n", RFS_FORMAT_VERSION);
-		CHECK(strcmp(buf, want) == 0);
+		REQUIRE(strcmp(buf, want) == 0);
 	}
-	CHECK_RC(rfs_store_open(dir, &st2), -EBUSY);
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(objs == 0 && bytes == 0);
+	REQUIRE_RC(rfs_store_open(dir, &st2), -EBUSY);
+	REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	REQUIRE(objs == 0 && bytes == 0);
 
-	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+	REQUIRE_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
 	pathf(want, sizeof(want), "%s/scratch/%ld/w0", dir, (long)getpid());
-	CHECK(strcmp(sdir, want) == 0);
-	CHECK(exists("%s/scratch/%ld/lock", dir, (long)getpid()));
+	REQUIRE(strcmp(sdir, want) == 0);
+	REQUIRE(exists("%s/scratch/%ld/lock", dir, (long)getpid()));
 
 	/* commit, then look it up */
 	rfs_key_make(&k, &src_a, canon_a);
 	write_file(sdir, "out.tif", 10000, 1, file, sizeof(file));
 	make_meta(&m, &src_a, canon_a, 10000, 1);
 	t0 = now_ns();
-	CHECK_RC(commit_wait(st, &k, file, &m), 0);
-	CHECK(!exists("%s", file));
+	REQUIRE_RC(commit_wait(st, &k, file, &m), 0);
+	REQUIRE(!exists("%s", file));
 	rfs_store_object_path(st, &k, path, sizeof(path));
 	{
 		char hex[RFS_KEY_HEX];
 
 		rfs_key_hex(&k, hex);
 		pathf(want, sizeof(want), "%s/objects/%.2s/%s.tif", dir,
-			 hex, hex);
-		CHECK(strcmp(path, want) == 0);
+		      hex, hex);
+		REQUIRE(strcmp(path, want) == 0);
 	}
-	CHECK(exists("%s", path));
-	CHECK_RC(rfs_store_lookup(st, &k, &src_a, canon_a, &e), 0);
-	CHECK(e.size == 10000 && e.checksum == pattern_checksum(10000, 1));
-	CHECK(e.created_ns >= t0 && e.created_ns <= now_ns());
-	CHECK_RC(rfs_store_lookup(st, &k, &src_a, canon_a, NULL), 0);
+	REQUIRE(exists("%s", path));
+	REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, canon_a, &e), 0);
+	REQUIRE(e.size == 10000 && e.checksum == pattern_checksum(10000, 1));
+	REQUIRE(e.created_ns >= t0 && e.created_ns <= now_ns());
+	REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, canon_a, NULL), 0);
 
 	/* key material must match, not only the key */
-	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "focal=3,mean,circle", &e),
-		 -ENOENT);
-	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "focal=3,mean,squar", &e),
-		 -ENOENT);
+	REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, "focal=3,mean,circle", &e),
+		   -ENOENT);
+	REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, "focal=3,mean,squar", &e),
+		   -ENOENT);
 	for (int field = 0; field < 4; field++) {
 		other = src_a;
 		switch (field) {
@@ -400,37 +207,37 @@ static void test_basic(const char *dir)
 		case 2: other.size = 9; break;
 		case 3: other.mtime_ns = 9; break;
 		}
-		CHECK_RC(rfs_store_lookup(st, &k, &other, canon_a, &e),
-			 -ENOENT);
+		REQUIRE_RC(rfs_store_lookup(st, &k, &other, canon_a, &e),
+			   -ENOENT);
 	}
 	rfs_key_make(&k2, &src_a, "focal=5,mean,square");
-	CHECK_RC(rfs_store_lookup(st, &k2, &src_a, "focal=5,mean,square", &e),
-		 -ENOENT);
-	CHECK_RC(rfs_store_open_object(st, &k2), -ENOENT);
+	REQUIRE_RC(rfs_store_lookup(st, &k2, &src_a, "focal=5,mean,square", &e),
+		   -ENOENT);
+	REQUIRE_RC(rfs_store_open_object(st, &k2), -ENOENT);
 
 	fd = rfs_store_open_object(st, &k);
-	CHECK(fd >= 0);
-	CHECK(fd_matches(fd, 10000, 1));
-	CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+	REQUIRE(fd >= 0);
+	REQUIRE(fd_matches(fd, 10000, 1));
+	REQUIRE((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
 	close(fd);
 
 	/* a second commit of the key: dropped, cb 0, bytes unchanged */
 	write_file(sdir, "again.tif", 777, 99, file, sizeof(file));
 	make_meta(&m, &src_a, canon_a, 777, 99);
-	CHECK_RC(commit_wait(st, &k, file, &m), 0);
-	CHECK(!exists("%s", file));
-	CHECK_RC(rfs_store_lookup(st, &k, &src_a, canon_a, &e), 0);
-	CHECK(e.size == 10000 && e.checksum == pattern_checksum(10000, 1));
+	REQUIRE_RC(commit_wait(st, &k, file, &m), 0);
+	REQUIRE(!exists("%s", file));
+	REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, canon_a, &e), 0);
+	REQUIRE(e.size == 10000 && e.checksum == pattern_checksum(10000, 1));
 	fd = rfs_store_open_object(st, &k);
-	CHECK(fd >= 0 && fd_matches(fd, 10000, 1));
+	REQUIRE(fd >= 0 && fd_matches(fd, 10000, 1));
 	close(fd);
 
 	/* a second object */
 	write_file(sdir, "b.tif", 5000, 2, file, sizeof(file));
 	make_meta(&m, &src_a, "focal=5,mean,square", 5000, 2);
-	CHECK_RC(commit_wait(st, &k2, file, &m), 0);
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(objs == 2 && bytes == 15000);
+	REQUIRE_RC(commit_wait(st, &k2, file, &m), 0);
+	REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	REQUIRE(objs == 2 && bytes == 15000);
 
 	/* failures: nothing indexed, scratch file gone */
 	{
@@ -439,22 +246,22 @@ static void test_basic(const char *dir)
 		rfs_key_make(&k3, &src_a, "nothing");
 		pathf(file, sizeof(file), "%s/missing.tif", sdir);
 		make_meta(&m, &src_a, "nothing", 0, 0);
-		CHECK_RC(commit_wait(st, &k3, file, &m), -ENOENT);
-		CHECK_RC(rfs_store_lookup(st, &k3, &src_a, "nothing", NULL),
-			 -ENOENT);
+		REQUIRE_RC(commit_wait(st, &k3, file, &m), -ENOENT);
+		REQUIRE_RC(rfs_store_lookup(st, &k3, &src_a, "nothing", NULL),
+			   -ENOENT);
 
 		write_file(dir, "outside.tif", 10, 3, file, sizeof(file));
-		CHECK_RC(rfs_store_commit(st, &k3, file, &m, waiter_cb, NULL),
-			 -EINVAL);
-		CHECK(exists("%s", file));
+		REQUIRE_RC(rfs_store_commit(st, &k3, file, &m, waiter_cb, NULL),
+			   -EINVAL);
+		REQUIRE(exists("%s", file));
 		unlink(file);
 		pathf(file, sizeof(file), "%s/../../../outside.tif", sdir);
-		CHECK_RC(rfs_store_commit(st, &k3, file, &m, waiter_cb, NULL),
-			 -EINVAL);
-		CHECK_RC(rfs_store_commit(st, &k3, sdir, &m, NULL, NULL),
-			 -EINVAL);
-		CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-		CHECK(objs == 2 && bytes == 15000);
+		REQUIRE_RC(rfs_store_commit(st, &k3, file, &m, waiter_cb, NULL),
+			   -EINVAL);
+		REQUIRE_RC(rfs_store_commit(st, &k3, sdir, &m, NULL, NULL),
+			   -EINVAL);
+		REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+		REQUIRE(objs == 2 && bytes == 15000);
 	}
 
 	/* The committer re-verifies what the worker reported: a file shorter
@@ -466,18 +273,18 @@ static void test_basic(const char *dir)
 		rfs_key_make(&k4, &src_a, "short");
 		write_file(sdir, "short.tif", 900, 6, file, sizeof(file));
 		make_meta(&m, &src_a, "short", 1000, 6);
-		CHECK_RC(commit_wait(st, &k4, file, &m), -RFS_E_STORE_IO);
-		CHECK(!exists("%s", file));
+		REQUIRE_RC(commit_wait(st, &k4, file, &m), -RFS_E_STORE_IO);
+		REQUIRE(!exists("%s", file));
 		write_file(sdir, "other.tif", 1000, 7, file, sizeof(file));
 		make_meta(&m, &src_a, "short", 1000, 6);
-		CHECK(m.checksum != pattern_checksum(1000, 7));
-		CHECK_RC(commit_wait(st, &k4, file, &m), -RFS_E_STORE_IO);
-		CHECK(!exists("%s", file));
-		CHECK_RC(rfs_store_lookup(st, &k4, &src_a, "short", NULL),
-			 -ENOENT);
-		CHECK_RC(rfs_store_open_object(st, &k4), -ENOENT);
-		CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-		CHECK(objs == 2 && bytes == 15000);
+		REQUIRE(m.checksum != pattern_checksum(1000, 7));
+		REQUIRE_RC(commit_wait(st, &k4, file, &m), -RFS_E_STORE_IO);
+		REQUIRE(!exists("%s", file));
+		REQUIRE_RC(rfs_store_lookup(st, &k4, &src_a, "short", NULL),
+			   -ENOENT);
+		REQUIRE_RC(rfs_store_open_object(st, &k4), -ENOENT);
+		REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+		REQUIRE(objs == 2 && bytes == 15000);
 	}
 
 	/* Private to its owner: directories 0700, objects 0600 whatever
@@ -489,46 +296,46 @@ static void test_basic(const char *dir)
 
 		for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
 			pathf(path, sizeof(path), "%s%s", dir, dirs[i]);
-			CHECK(stat(path, &sb) == 0 &&
-			      (sb.st_mode & 0777) == 0700);
+			REQUIRE(stat(path, &sb) == 0 &&
+				(sb.st_mode & 0777) == 0700);
 		}
-		CHECK(stat(sdir, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+		REQUIRE(stat(sdir, &sb) == 0 && (sb.st_mode & 0777) == 0700);
 		rfs_store_object_path(st, &k, path, sizeof(path));
-		CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+		REQUIRE(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 		rfs_store_object_path(st, &k2, path, sizeof(path));
-		CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+		REQUIRE(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	}
 
 	/* scratch dirs: reuse empties, clean empties recursively */
 	write_file(sdir, "left.tif", 10, 4, file, sizeof(file));
-	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
-	CHECK(!exists("%s", file));
+	REQUIRE_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+	REQUIRE(!exists("%s", file));
 	pathf(path, sizeof(path), "%s/sub", sdir);
-	CHECK(mkdir(path, 0755) == 0);
+	REQUIRE(mkdir(path, 0755) == 0);
 	write_file(path, "deep.tif", 10, 5, file, sizeof(file));
-	CHECK_RC(rfs_store_scratch_clean(sdir), 0);
-	CHECK(!exists("%s", path) && exists("%s", sdir));
-	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, 8), -ENAMETOOLONG);
+	REQUIRE_RC(rfs_store_scratch_clean(sdir), 0);
+	REQUIRE(!exists("%s", path) && exists("%s", sdir));
+	REQUIRE_RC(rfs_store_scratch_dir(st, 0, sdir, 8), -ENAMETOOLONG);
 
 	/* an object deleted behind our back reads as a miss at once */
 	rfs_store_object_path(st, &k2, path, sizeof(path));
 	pathf(want, sizeof(want), "%s.keep", path);
-	CHECK(rename(path, want) == 0);
-	CHECK_RC(rfs_store_lookup(st, &k2, &src_a, "focal=5,mean,square", NULL),
-		 -ENOENT);
-	CHECK(rename(want, path) == 0);
+	REQUIRE(rename(path, want) == 0);
+	REQUIRE_RC(rfs_store_lookup(st, &k2, &src_a, "focal=5,mean,square",
+				    NULL), -ENOENT);
+	REQUIRE(rename(want, path) == 0);
 
 	rfs_store_close(st);
-	CHECK(!exists("%s/scratch/%ld", dir, (long)getpid()));
+	REQUIRE(!exists("%s/scratch/%ld", dir, (long)getpid()));
 
 	/* it all survives a reopen */
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK_RC(rfs_store_lookup(st, &k, &src_a, canon_a, &e), 0);
-	CHECK(e.size == 10000 && e.checksum == pattern_checksum(10000, 1));
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(objs == 2 && bytes == 15000);
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, canon_a, &e), 0);
+	REQUIRE(e.size == 10000 && e.checksum == pattern_checksum(10000, 1));
+	REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	REQUIRE(objs == 2 && bytes == 15000);
 	fd = rfs_store_open_object(st, &k2);
-	CHECK(fd >= 0 && fd_matches(fd, 5000, 2));
+	REQUIRE(fd >= 0 && fd_matches(fd, 5000, 2));
 	close(fd);
 	rfs_store_close(st);
 	rfs_store_close(NULL);
@@ -546,32 +353,32 @@ static void test_repair(const char *dir)
 	uint64_t objs, bytes;
 	int fd, live_fd;
 
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK_RC(rfs_store_scratch_dir(st, 1, sdir, sizeof(sdir)), 0);
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE_RC(rfs_store_scratch_dir(st, 1, sdir, sizeof(sdir)), 0);
 	rfs_key_make(&ka, &src_a, "r=a");
 	rfs_key_make(&kb, &src_a, "r=b");
 	rfs_key_make(&kc, &src_a, "r=c");
 	rfs_key_make(&korphan, &src_a, "r=orphan");
 	write_file(sdir, "a", 100, 10, file, sizeof(file));
 	make_meta(&m, &src_a, "r=a", 100, 10);
-	CHECK_RC(commit_wait(st, &ka, file, &m), 0);
+	REQUIRE_RC(commit_wait(st, &ka, file, &m), 0);
 	write_file(sdir, "b", 200, 11, file, sizeof(file));
 	make_meta(&m, &src_a, "r=b", 200, 11);
-	CHECK_RC(commit_wait(st, &kb, file, &m), 0);
+	REQUIRE_RC(commit_wait(st, &kb, file, &m), 0);
 	write_file(sdir, "c", 300, 12, file, sizeof(file));
 	make_meta(&m, &src_a, "r=c", 300, 12);
-	CHECK_RC(commit_wait(st, &kc, file, &m), 0);
+	REQUIRE_RC(commit_wait(st, &kc, file, &m), 0);
 	rfs_store_object_path(st, &ka, pa, sizeof(pa));
 	rfs_store_object_path(st, &kb, pb, sizeof(pb));
 	rfs_store_object_path(st, &kc, pc, sizeof(pc));
 	rfs_store_object_path(st, &korphan, po, sizeof(po));
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(objs == 5 && bytes == 15600); /* 2 from test_basic */
+	REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	REQUIRE(objs == 5 && bytes == 15600); /* 2 from test_basic */
 	rfs_store_close(st);
 
 	/* what a crash (or a careless user) leaves behind */
-	CHECK(unlink(pa) == 0);				/* dangling entry */
-	CHECK(truncate(pb, 150) == 0);			/* wrong size */
+	REQUIRE(unlink(pa) == 0);			/* dangling entry */
+	REQUIRE(truncate(pb, 150) == 0);		/* wrong size */
 	{						/* orphan object */
 		char shard[600];
 
@@ -584,53 +391,53 @@ static void test_repair(const char *dir)
 		write_file(shard, "x.tif.tmp", 64, 14, file, sizeof(file));
 	}
 	pathf(file, sizeof(file), "%s/scratch/999999999", dir);
-	CHECK(mkdir(file, 0755) == 0);
+	REQUIRE(mkdir(file, 0755) == 0);
 	pathf(file, sizeof(file), "%s/scratch/999999999/w0", dir);
-	CHECK(mkdir(file, 0755) == 0);
+	REQUIRE(mkdir(file, 0755) == 0);
 	write_file(file, "partial.tif", 50, 15, file, sizeof(file));
 	pathf(file, sizeof(file), "%s/scratch/999999999", dir);
 	write_file(file, "lock", 0, 0, file, sizeof(file));
 	pathf(file, sizeof(file), "%s/scratch/nolock", dir);
-	CHECK(mkdir(file, 0755) == 0);
+	REQUIRE(mkdir(file, 0755) == 0);
 	/* a live process's scratch: its lock is held (by this test) */
 	pathf(live, sizeof(live), "%s/scratch/live", dir);
-	CHECK(mkdir(live, 0755) == 0);
+	REQUIRE(mkdir(live, 0755) == 0);
 	write_file(live, "lock", 0, 0, file, sizeof(file));
 	live_fd = open(file, O_RDWR | O_CLOEXEC);
-	CHECK(live_fd >= 0 && flock(live_fd, LOCK_EX | LOCK_NB) == 0);
+	REQUIRE(live_fd >= 0 && flock(live_fd, LOCK_EX | LOCK_NB) == 0);
 	write_file(live, "busy.tif", 10, 16, file, sizeof(file));
 
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK(!exists("%s", pa));
-	CHECK(!exists("%s", pb));	/* entry dropped, then file as orphan */
-	CHECK(exists("%s", pc));
-	CHECK(!exists("%s", po));
-	CHECK(!exists("%s", ptmp));
-	CHECK(!exists("%s/scratch/999999999", dir));
-	CHECK(!exists("%s/scratch/nolock", dir));
-	CHECK(exists("%s/busy.tif", live));
-	CHECK_RC(rfs_store_lookup(st, &ka, &src_a, "r=a", NULL), -ENOENT);
-	CHECK_RC(rfs_store_lookup(st, &kb, &src_a, "r=b", NULL), -ENOENT);
-	CHECK_RC(rfs_store_lookup(st, &kc, &src_a, "r=c", NULL), 0);
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(objs == 3 && bytes == 15300);
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE(!exists("%s", pa));
+	REQUIRE(!exists("%s", pb));	/* entry dropped, then file as orphan */
+	REQUIRE(exists("%s", pc));
+	REQUIRE(!exists("%s", po));
+	REQUIRE(!exists("%s", ptmp));
+	REQUIRE(!exists("%s/scratch/999999999", dir));
+	REQUIRE(!exists("%s/scratch/nolock", dir));
+	REQUIRE(exists("%s/busy.tif", live));
+	REQUIRE_RC(rfs_store_lookup(st, &ka, &src_a, "r=a", NULL), -ENOENT);
+	REQUIRE_RC(rfs_store_lookup(st, &kb, &src_a, "r=b", NULL), -ENOENT);
+	REQUIRE_RC(rfs_store_lookup(st, &kc, &src_a, "r=c", NULL), 0);
+	REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	REQUIRE(objs == 3 && bytes == 15300);
 	fd = rfs_store_open_object(st, &kc);
-	CHECK(fd >= 0 && fd_matches(fd, 300, 12));
+	REQUIRE(fd >= 0 && fd_matches(fd, 300, 12));
 	close(fd);
 	/* a dropped key can be committed again */
-	CHECK_RC(rfs_store_scratch_dir(st, 1, sdir, sizeof(sdir)), 0);
+	REQUIRE_RC(rfs_store_scratch_dir(st, 1, sdir, sizeof(sdir)), 0);
 	write_file(sdir, "a", 100, 10, file, sizeof(file));
 	make_meta(&m, &src_a, "r=a", 100, 10);
-	CHECK_RC(commit_wait(st, &ka, file, &m), 0);
-	CHECK_RC(rfs_store_lookup(st, &ka, &src_a, "r=a", NULL), 0);
+	REQUIRE_RC(commit_wait(st, &ka, file, &m), 0);
+	REQUIRE_RC(rfs_store_lookup(st, &ka, &src_a, "r=a", NULL), 0);
 	rfs_store_close(st);
 
 	/* once its owner is gone, the live scratch goes too */
 	close(live_fd);
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK(!exists("%s", live));
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(objs == 4 && bytes == 15400);
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE(!exists("%s", live));
+	REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	REQUIRE(objs == 4 && bytes == 15400);
 	rfs_store_close(st);
 }
 
@@ -703,8 +510,8 @@ static void test_concurrent(const char *dir)
 	uint64_t objs0, bytes0, objs, bytes, want_bytes = 0;
 	int all = 1;
 
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK_RC(rfs_store_stats(st, &objs0, &bytes0), 0);
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE_RC(rfs_store_stats(st, &objs0, &bytes0), 0);
 	waiter_init(&w);
 	for (unsigned t = 0; t < NTHREADS; t++) {
 		args[t] = (struct worker_arg){ st, t, &w, 0 };
@@ -713,8 +520,8 @@ static void test_concurrent(const char *dir)
 	}
 	for (unsigned t = 0; t < NTHREADS; t++)
 		pthread_join(th[t], NULL);
-	CHECK(waiter_wait(&w, NTHREADS * NCOMMITS));
-	CHECK(w.rc == 0);
+	REQUIRE(waiter_wait(&w, NTHREADS * NCOMMITS));
+	REQUIRE(w.rc == 0);
 
 	for (unsigned t = 0; t < NTHREADS; t++) {
 		for (unsigned i = 0; i < NCOMMITS; i++) {
@@ -732,10 +539,10 @@ static void test_concurrent(const char *dir)
 			want_bytes += conc_len(t, i);
 		}
 	}
-	CHECK(all);
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(objs == objs0 + NTHREADS * NCOMMITS);
-	CHECK(bytes == bytes0 + want_bytes);
+	REQUIRE(all);
+	REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	REQUIRE(objs == objs0 + NTHREADS * NCOMMITS);
+	REQUIRE(bytes == bytes0 + want_bytes);
 	waiter_destroy(&w);
 	rfs_store_close(st);
 }
@@ -750,9 +557,9 @@ static void test_drain(const char *dir)
 	uint64_t objs0, bytes0, objs, bytes;
 	rfs_key k;
 
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK_RC(rfs_store_stats(st, &objs0, &bytes0), 0);
-	CHECK_RC(rfs_store_scratch_dir(st, 2, sdir, sizeof(sdir)), 0);
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE_RC(rfs_store_stats(st, &objs0, &bytes0), 0);
+	REQUIRE_RC(rfs_store_scratch_dir(st, 2, sdir, sizeof(sdir)), 0);
 	waiter_init(&w);
 	for (unsigned i = 0; i < 20; i++) {
 		pathf(canon, sizeof(canon), "drain=%u", i);
@@ -760,19 +567,20 @@ static void test_drain(const char *dir)
 		rfs_key_make(&k, &src_a, canon);
 		write_file(sdir, name, 1000, 5000 + i, file, sizeof(file));
 		make_meta(&m, &src_a, canon, 1000, 5000 + i);
-		CHECK_RC(rfs_store_commit(st, &k, file, &m, waiter_cb, &w), 0);
+		REQUIRE_RC(rfs_store_commit(st, &k, file, &m, waiter_cb, &w),
+			   0);
 	}
 	rfs_store_close(st);
-	CHECK(w.done == 20 && w.rc == 0);
+	REQUIRE(w.done == 20 && w.rc == 0);
 	waiter_destroy(&w);
 
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(objs == objs0 + 20 && bytes == bytes0 + 20000);
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	REQUIRE(objs == objs0 + 20 && bytes == bytes0 + 20000);
 	for (unsigned i = 0; i < 20; i++) {
 		pathf(canon, sizeof(canon), "drain=%u", i);
 		rfs_key_make(&k, &src_a, canon);
-		CHECK_RC(rfs_store_lookup(st, &k, &src_a, canon, NULL), 0);
+		REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, canon, NULL), 0);
 	}
 	rfs_store_close(st);
 }
@@ -785,7 +593,7 @@ static void test_refuse(void)
 	char dir[600], file[700];
 
 	pathf(dir, sizeof(dir), "%s/v2", root);
-	CHECK(mkdir(dir, 0755) == 0);
+	REQUIRE(mkdir(dir, 0755) == 0);
 	write_file(dir, "FORMAT", 0, 0, file, sizeof(file));
 	{
 		FILE *f = fopen(file, "w");
@@ -793,21 +601,21 @@ static void test_refuse(void)
 		fprintf(f, "%d\n", RFS_FORMAT_VERSION + 1);
 		fclose(f);
 	}
-	CHECK_RC(rfs_store_open(dir, &st), -RFS_E_STORE_VERSION);
-	CHECK(st == NULL);
-	CHECK(!exists("%s/objects", dir));
+	REQUIRE_RC(rfs_store_open(dir, &st), -RFS_E_STORE_VERSION);
+	REQUIRE(st == NULL);
+	REQUIRE(!exists("%s/objects", dir));
 
 	pathf(dir, sizeof(dir), "%s/notastore", root);
-	CHECK(mkdir(dir, 0755) == 0);
+	REQUIRE(mkdir(dir, 0755) == 0);
 	pathf(file, sizeof(file), "%s/objects", dir);
-	CHECK(mkdir(file, 0755) == 0);
+	REQUIRE(mkdir(file, 0755) == 0);
 	write_file(file, "precious", 10, 1, file, sizeof(file));
-	CHECK_RC(rfs_store_open(dir, &st), -ENOTEMPTY);
-	CHECK(exists("%s", file));
+	REQUIRE_RC(rfs_store_open(dir, &st), -ENOTEMPTY);
+	REQUIRE(exists("%s", file));
 
 	/* a nested path that does not exist yet is made */
 	pathf(dir, sizeof(dir), "%s/a/b/c", root);
-	CHECK_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
 	rfs_store_close(st);
 }
 
@@ -820,24 +628,24 @@ static void test_relative(void)
 	char sdir[512], file[600], cwd[512], want[600];
 	rfs_key k;
 
-	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
-	CHECK(chdir(root) == 0);
-	CHECK_RC(rfs_store_open("rel", &st), 0);
-	CHECK(strcmp(rfs_store_dir(st), "rel") == 0);
-	CHECK(chdir("/") == 0);
-	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+	REQUIRE(getcwd(cwd, sizeof(cwd)) != NULL);
+	REQUIRE(chdir(root) == 0);
+	REQUIRE_RC(rfs_store_open("rel", &st), 0);
+	REQUIRE(strcmp(rfs_store_dir(st), "rel") == 0);
+	REQUIRE(chdir("/") == 0);
+	REQUIRE_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
 	pathf(want, sizeof(want), "%s/rel/scratch/%ld/w0", root,
 	      (long)getpid());
-	CHECK(strcmp(sdir, want) == 0);
+	REQUIRE(strcmp(sdir, want) == 0);
 	rfs_key_make(&k, &src_a, "rel");
 	write_file(sdir, "r.tif", 123, 77, file, sizeof(file));
 	make_meta(&m, &src_a, "rel", 123, 77);
-	CHECK_RC(commit_wait(st, &k, file, &m), 0);
+	REQUIRE_RC(commit_wait(st, &k, file, &m), 0);
 	rfs_store_object_path(st, &k, file, sizeof(file));
-	CHECK(file[0] == '/' && exists("%s", file));
-	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "rel", NULL), 0);
+	REQUIRE(file[0] == '/' && exists("%s", file));
+	REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, "rel", NULL), 0);
 	rfs_store_close(st);
-	CHECK(chdir(cwd) == 0);
+	REQUIRE(chdir(cwd) == 0);
 }
 
 /* ---- two processes on one store (two mounts) -------------------------- */
@@ -852,25 +660,25 @@ static int child_main(const char *dir)
 	rfs_key k;
 	int fd;
 
-	CHECK_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
 	/* our repair left the live parent's scratch alone */
-	CHECK(exists("%s/scratch/%ld/w0", dir, (long)getppid()));
-	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+	REQUIRE(exists("%s/scratch/%ld/w0", dir, (long)getppid()));
+	REQUIRE_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
 
 	rfs_key_make(&k, &src_a, "mp=shared");
-	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "mp=shared", NULL), 0);
+	REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, "mp=shared", NULL), 0);
 	write_file(sdir, "s.tif", 999, 2, file, sizeof(file));
 	make_meta(&m, &src_a, "mp=shared", 999, 2);
-	CHECK_RC(commit_wait(st, &k, file, &m), 0);
-	CHECK(!exists("%s", file));
+	REQUIRE_RC(commit_wait(st, &k, file, &m), 0);
+	REQUIRE(!exists("%s", file));
 	fd = rfs_store_open_object(st, &k);
-	CHECK(fd >= 0 && fd_matches(fd, 4321, 1));
+	REQUIRE(fd >= 0 && fd_matches(fd, 4321, 1));
 	close(fd);
 
 	rfs_key_make(&k, &src_a, "mp=child");
 	write_file(sdir, "c.tif", 2222, 3, file, sizeof(file));
 	make_meta(&m, &src_a, "mp=child", 2222, 3);
-	CHECK_RC(commit_wait(st, &k, file, &m), 0);
+	REQUIRE_RC(commit_wait(st, &k, file, &m), 0);
 	rfs_store_close(st);
 	return 0;
 }
@@ -886,359 +694,33 @@ static void test_two_processes(const char *dir, const char *self)
 	pid_t pid;
 	int status;
 
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK_RC(rfs_store_stats(st, &objs0, &bytes0), 0);
-	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE_RC(rfs_store_stats(st, &objs0, &bytes0), 0);
+	REQUIRE_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
 	rfs_key_make(&k, &src_a, "mp=shared");
 	write_file(sdir, "s.tif", 4321, 1, file, sizeof(file));
 	make_meta(&m, &src_a, "mp=shared", 4321, 1);
-	CHECK_RC(commit_wait(st, &k, file, &m), 0);
+	REQUIRE_RC(commit_wait(st, &k, file, &m), 0);
 
 	pid = fork();
 	if (pid == 0) {
 		execl(self, self, "--child", dir, (char *)NULL);
 		_exit(127);
 	}
-	CHECK(pid > 0);
-	CHECK(waitpid(pid, &status, 0) == pid);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	REQUIRE(pid > 0);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
-	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "mp=shared", &e), 0);
-	CHECK(e.size == 4321 && e.checksum == pattern_checksum(4321, 1));
+	REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, "mp=shared", &e), 0);
+	REQUIRE(e.size == 4321 && e.checksum == pattern_checksum(4321, 1));
 	rfs_key_make(&k, &src_a, "mp=child");
-	CHECK_RC(rfs_store_lookup(st, &k, &src_a, "mp=child", &e), 0);
-	CHECK(e.size == 2222 && e.checksum == pattern_checksum(2222, 3));
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(objs == objs0 + 2 && bytes == bytes0 + 4321 + 2222);
-	CHECK(exists("%s", sdir));
+	REQUIRE_RC(rfs_store_lookup(st, &k, &src_a, "mp=child", &e), 0);
+	REQUIRE(e.size == 2222 && e.checksum == pattern_checksum(2222, 3));
+	REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	REQUIRE(objs == objs0 + 2 && bytes == bytes0 + 4321 + 2222);
+	REQUIRE(exists("%s", sdir));
 	rfs_store_close(st);
 }
-
-/* ---- limit, eviction, access times ------------------------------------ */
-
-static void commit_n(rfs_store *st, const char *sdir, unsigned i, size_t len,
-		     const struct rfs_src_id *src, rfs_key *k)
-{
-	struct rfs_store_meta m;
-	char canon[64], file[600], name[32];
-
-	pathf(canon, sizeof(canon), "c%u", i);
-	pathf(name, sizeof(name), "o%u", i);
-	rfs_key_make(k, src, canon);
-	make_meta(&m, src, canon, len, i);
-	write_file(sdir, name, len, i, file, sizeof(file));
-	CHECK_RC(commit_wait(st, k, file, &m), 0);
-}
-
-static int hit(rfs_store *st, const rfs_key *k, const struct rfs_src_id *src,
-	       unsigned i)
-{
-	char canon[64];
-
-	pathf(canon, sizeof(canon), "c%u", i);
-	return rfs_store_lookup(st, k, src, canon, NULL) == 0;
-}
-
-static unsigned problems_seen[8];
-
-static void count_problem(void *arg, enum rfs_store_problem kind,
-			  const char *what, const char *detail)
-{
-	(void)arg;
-	(void)what;
-	(void)detail;
-	problems_seen[kind]++;
-}
-
-static uint64_t verify_problems(const char *dir)
-{
-	struct rfs_store_options o = { .flags = RFS_STORE_RDONLY };
-	struct rfs_store_verify_report rep;
-	rfs_store *st;
-
-	memset(problems_seen, 0, sizeof(problems_seen));
-	CHECK_RC(rfs_store_open_opts(dir, &o, &st), 0);
-	CHECK_RC(rfs_store_verify(st, count_problem, NULL, &rep), 0);
-	rfs_store_close(st);
-	return rep.problems;
-}
-
-static void test_evict(const char *dir)
-{
-	const size_t len = 10000;
-	struct rfs_store_options o = { .limit = 100000 };
-	rfs_store *st;
-	rfs_key k[30];
-	char sdir[512];
-	uint64_t objs, bytes;
-	int fd8, fd;
-
-	CHECK_RC(rfs_store_open_opts(dir, &o, &st), 0);
-	CHECK(rfs_store_limit(st) == 100000);
-	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
-	for (unsigned i = 0; i < 10; i++)
-		commit_n(st, sdir, i, len, &src_a, &k[i]);
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(objs == 10 && bytes == 100000); /* at the limit, not over */
-	/* Read 0..4: they become the most recently used. */
-	for (unsigned i = 0; i < 5; i++) {
-		fd = rfs_store_open_object(st, &k[i]);
-		CHECK(fd >= 0);
-		close(fd);
-	}
-	CHECK_RC(rfs_store_flush(st), 0);
-	fd8 = rfs_store_open_object(st, &k[8]); /* a reader holds 8 open */
-	CHECK(fd8 >= 0);
-	/* Over the limit: down to 90% less the newcomer, least read first:
-	 * 100000 -> 80000 before the newcomer: 5 and 6 go, 7..9 stay. */
-	commit_n(st, sdir, 10, len, &src_a, &k[10]);
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(bytes == 90000 && objs == 9);
-	for (unsigned i = 0; i < 5; i++)
-		CHECK(hit(st, &k[i], &src_a, i));
-	for (unsigned i = 5; i < 7; i++)
-		CHECK(!hit(st, &k[i], &src_a, i));
-	for (unsigned i = 7; i < 10; i++)
-		CHECK(hit(st, &k[i], &src_a, i));
-	CHECK(hit(st, &k[10], &src_a, 10));
-	/* More commits: the limit holds after every one, and 8 goes while
-	 * its reader still reads the old bytes from its fd. */
-	for (unsigned i = 11; i < 30; i++) {
-		commit_n(st, sdir, i, len, &src_a, &k[i]);
-		CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-		CHECK(bytes <= 100000);
-	}
-	CHECK(!hit(st, &k[8], &src_a, 8));
-	CHECK(fd_matches(fd8, len, 8));
-	close(fd8);
-	rfs_store_close(st);
-	CHECK(verify_problems(dir) == 0);
-
-	/* A smaller limit at the next open evicts at once. */
-	o.limit = 30000;
-	CHECK_RC(rfs_store_open_opts(dir, &o, &st), 0);
-	CHECK_RC(rfs_store_stats(st, &objs, &bytes), 0);
-	CHECK(bytes <= 30000);
-	{
-		uint64_t rl;
-
-		CHECK_RC(rfs_store_recorded_limit(st, &rl), 0);
-		CHECK(rl == 30000);
-	}
-	rfs_store_close(st);
-	CHECK(verify_problems(dir) == 0);
-}
-
-static void test_sizes(void)
-{
-	uint64_t v;
-
-	CHECK_RC(rfs_store_parse_size("20G", &v), 0);
-	CHECK(v == 20ULL << 30);
-	CHECK_RC(rfs_store_parse_size("500M", &v), 0);
-	CHECK(v == 500ULL << 20);
-	CHECK_RC(rfs_store_parse_size("1048576", &v), 0);
-	CHECK(v == 1048576);
-	CHECK_RC(rfs_store_parse_size("2MiB", &v), 0);
-	CHECK(v == 2ULL << 20);
-	CHECK_RC(rfs_store_parse_size("0", &v), -EINVAL);
-	CHECK_RC(rfs_store_parse_size("-5G", &v), -EINVAL);
-	CHECK_RC(rfs_store_parse_size("5X", &v), -EINVAL);
-	CHECK_RC(rfs_store_parse_size("99999999999T", &v), -EINVAL);
-	CHECK_RC(rfs_store_default_limit("/tmp", &v), 0);
-	CHECK(v > 0 && v <= 50ULL << 30);
-}
-
-/* A tiny first map: commits grow it instead of failing MDB_MAP_FULL. */
-static void test_map_growth(const char *dir)
-{
-	struct rfs_store_options o = { .map_size = 64 << 10 };
-	struct rfs_store_meta m;
-	rfs_store *st;
-	char sdir[512], file[600], canon[1100];
-	static rfs_key k[400];
-	uint64_t objs;
-
-	CHECK_RC(rfs_store_open_opts(dir, &o, &st), 0);
-	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
-	memset(canon, 'x', 1000);
-	for (unsigned i = 0; i < 400; i++) {
-		snprintf(canon + 1000, 100, "%u", i);
-		rfs_key_make(&k[i], &src_a, canon);
-		make_meta(&m, &src_a, canon, 1, i);
-		write_file(sdir, "f", 1, i, file, sizeof(file));
-		if (commit_wait(st, &k[i], file, &m))
-			fail(__FILE__, __LINE__, "commit %u failed", i);
-	}
-	CHECK_RC(rfs_store_stats(st, &objs, NULL), 0);
-	CHECK(objs == 400);
-	rfs_store_close(st);
-	/* Reopened with the small size: LMDB takes the file's size. */
-	CHECK_RC(rfs_store_open_opts(dir, &o, &st), 0);
-	for (unsigned i = 0; i < 400; i += 37) {
-		snprintf(canon + 1000, 100, "%u", i);
-		CHECK_RC(rfs_store_lookup(st, &k[i], &src_a, canon, NULL), 0);
-	}
-	rfs_store_close(st);
-	CHECK(verify_problems(dir) == 0);
-}
-
-/* A changed source: its old output goes at the next commit of the same
- * path and chain, and gc finds changed and removed sources. */
-static void test_changed_source(const char *dir, const char *srcroot)
-{
-	struct rfs_store_options o = { .source_root = srcroot };
-	struct rfs_store_gc_report gr;
-	struct rfs_store_meta m;
-	struct rfs_src_id id1, id2, id3;
-	struct stat sb;
-	rfs_store *st;
-	rfs_key k1, k2, k3;
-	char sdir[512], file[600], path[600];
-	uint64_t objs;
-	int fd;
-
-	CHECK(mkdir(srcroot, 0755) == 0);
-	write_file(srcroot, "a.tif", 100, 1, path, sizeof(path));
-	CHECK(stat(path, &sb) == 0);
-	rfs_src_id_from_stat(&id1, &sb);
-	CHECK_RC(rfs_store_open_opts(dir, &o, &st), 0);
-	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
-	rfs_key_make(&k1, &id1, canon_a);
-	make_meta(&m, &id1, canon_a, 500, 11);
-	m.source = "a.tif";
-	write_file(sdir, "o", 500, 11, file, sizeof(file));
-	CHECK_RC(commit_wait(st, &k1, file, &m), 0);
-	fd = rfs_store_open_object(st, &k1); /* a read under way */
-	CHECK(fd >= 0);
-
-	/* Rewrite the source: a new identity, a new key. */
-	write_file(srcroot, "a.tif", 200, 2, path, sizeof(path));
-	CHECK(stat(path, &sb) == 0);
-	rfs_src_id_from_stat(&id2, &sb);
-	rfs_key_make(&k2, &id2, canon_a);
-	CHECK(memcmp(&k1, &k2, sizeof(k1)) != 0);
-	make_meta(&m, &id2, canon_a, 600, 12);
-	m.source = "a.tif";
-	write_file(sdir, "o", 600, 12, file, sizeof(file));
-	CHECK_RC(commit_wait(st, &k2, file, &m), 0);
-	CHECK_RC(rfs_store_lookup(st, &k1, &id1, canon_a, NULL), -ENOENT);
-	CHECK_RC(rfs_store_lookup(st, &k2, &id2, canon_a, NULL), 0);
-	CHECK_RC(rfs_store_stats(st, &objs, NULL), 0);
-	CHECK(objs == 1);
-	CHECK(fd_matches(fd, 500, 11)); /* the old bytes, to the end */
-	close(fd);
-
-	/* gc: a changed source (rewritten behind the mount's back) and a
-	 * removed one go; one whose directory is gone stays. */
-	write_file(srcroot, "b.tif", 100, 3, path, sizeof(path));
-	CHECK(stat(path, &sb) == 0);
-	rfs_src_id_from_stat(&id3, &sb);
-	rfs_key_make(&k3, &id3, canon_a);
-	make_meta(&m, &id3, canon_a, 700, 13);
-	m.source = "b.tif";
-	write_file(sdir, "o", 700, 13, file, sizeof(file));
-	CHECK_RC(commit_wait(st, &k3, file, &m), 0);
-	{
-		rfs_key k4;
-		struct rfs_src_id id4 = { 9, 9, 9, 9 };
-
-		rfs_key_make(&k4, &id4, canon_a);
-		make_meta(&m, &id4, canon_a, 10, 14);
-		m.source = "gone/c.tif"; /* srcroot/gone does not exist */
-		write_file(sdir, "o", 10, 14, file, sizeof(file));
-		CHECK_RC(commit_wait(st, &k4, file, &m), 0);
-	}
-	write_file(srcroot, "a.tif", 300, 4, path, sizeof(path));
-	CHECK(unlink(path) == 0 || 1);
-	pathf(path, sizeof(path), "%s/b.tif", srcroot);
-	CHECK(unlink(path) == 0);
-	CHECK_RC(rfs_store_gc(st, 0, &gr), 0);
-	CHECK(gr.changed == 2 && gr.changed_bytes == 600 + 700);
-	CHECK(gr.objects == 1 && gr.bytes == 10);
-	rfs_store_close(st);
-	CHECK(verify_problems(dir) == 0);
-}
-
-static void test_verify_and_clear(const char *dir)
-{
-	rfs_store *st;
-	rfs_key k[3];
-	char sdir[512], path[600], hex[RFS_KEY_HEX];
-	uint64_t removed;
-	long pid = 0;
-	int fd, lfd;
-
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
-	for (unsigned i = 0; i < 3; i++)
-		commit_n(st, sdir, 100 + i, 4096, &src_a, &k[i]);
-	rfs_store_close(st);
-	CHECK(verify_problems(dir) == 0);
-
-	/* Flip one byte: same size, another checksum. */
-	rfs_key_hex(&k[1], hex);
-	pathf(path, sizeof(path), "%s/objects/%.2s/%s.tif", dir, hex, hex);
-	fd = open(path, O_RDWR);
-	CHECK(fd >= 0 && pwrite(fd, "\xff\x00", 2, 100) == 2);
-	close(fd);
-	/* An object no entry names, and a scratch dir of a dead process. */
-	pathf(path, sizeof(path), "%s/objects/%.2s/%.2s%030d.tif", dir, hex,
-	      hex, 7);
-	fd = open(path, O_WRONLY | O_CREAT, 0644);
-	CHECK(fd >= 0);
-	close(fd);
-	pathf(path, sizeof(path), "%s/scratch/999999", dir);
-	CHECK(mkdir(path, 0755) == 0);
-	CHECK(verify_problems(dir) == 3);
-	CHECK(problems_seen[RFS_PROBLEM_CHECKSUM] == 1 &&
-	      problems_seen[RFS_PROBLEM_ORPHAN] == 1 &&
-	      problems_seen[RFS_PROBLEM_SCRATCH] == 1);
-
-	/* clear is refused while another opener holds its scratch lock. */
-	pathf(path, sizeof(path), "%s/scratch/999998", dir);
-	CHECK(mkdir(path, 0755) == 0);
-	pathf(path, sizeof(path), "%s/scratch/999998/lock", dir);
-	lfd = open(path, O_RDWR | O_CREAT, 0644);
-	CHECK(lfd >= 0 && flock(lfd, LOCK_EX) == 0);
-	CHECK_RC(rfs_store_open(dir, &st), 0); /* repair ran: orphan gone */
-	CHECK_RC(rfs_store_clear(st, &removed, &pid), -EBUSY);
-	CHECK(pid == 999998);
-	close(lfd);
-	CHECK_RC(rfs_store_clear(st, &removed, &pid), 0);
-	CHECK(removed == 3);
-	CHECK_RC(rfs_store_lookup(st, &k[0], &src_a, "c100", NULL), -ENOENT);
-	rfs_store_close(st);
-	CHECK(verify_problems(dir) == 1); /* 999998: nobody holds it now */
-	CHECK(problems_seen[RFS_PROBLEM_SCRATCH] == 1);
-	pathf(path, sizeof(path), "%s/scratch/999998/lock", dir);
-	CHECK(unlink(path) == 0);
-	pathf(path, sizeof(path), "%s/scratch/999998", dir);
-	CHECK(rmdir(path) == 0);
-	CHECK(verify_problems(dir) == 0);
-	{
-		struct rfs_store_options o = { .flags = RFS_STORE_RDONLY };
-
-		CHECK_RC(rfs_store_open_opts(dir, &o, &st), 0);
-		CHECK_RC(rfs_store_clear(st, &removed, &pid), -EROFS);
-		rfs_store_close(st);
-	}
-}
-
-/* An existing store directory of ours that others could enter (made by an
- * older rasterfs with 0755) is made private at open. */
-static void test_private(const char *dir)
-{
-	rfs_store *st;
-	struct stat sb;
-
-	CHECK(mkdir(dir, 0755) == 0 && chmod(dir, 0755) == 0);
-	CHECK(stat(dir, &sb) == 0 && (sb.st_mode & 0777) == 0755);
-	CHECK_RC(rfs_store_open(dir, &st), 0);
-	CHECK(stat(dir, &sb) == 0 && (sb.st_mode & 0777) == 0700);
-	rfs_store_close(st);
-}
-
 int main(int argc, char **argv)
 {
 	char dir[600];
@@ -1248,11 +730,8 @@ int main(int argc, char **argv)
 		return child_main(argv[2]);
 	}
 
-	pathf(root, sizeof(root), "/tmp/rfs-test-store-XXXXXX");
-	if (!mkdtemp(root)) {
-		perror("mkdtemp");
+	if (root_make())
 		return 1;
-	}
 	pathf(dir, sizeof(dir), "%s/store", root);
 
 	test_keys();
@@ -1269,25 +748,7 @@ int main(int argc, char **argv)
 	}
 	test_refuse();
 	test_relative();
-	test_sizes();
-	pathf(dir, sizeof(dir), "%s/private", root);
-	test_private(dir);
-	pathf(dir, sizeof(dir), "%s/evict", root);
-	test_evict(dir);
-	pathf(dir, sizeof(dir), "%s/map", root);
-	test_map_growth(dir);
-	{
-		char src[640];
 
-		pathf(dir, sizeof(dir), "%s/changed", root);
-		pathf(src, sizeof(src), "%s/src", root);
-		test_changed_source(dir, src);
-	}
-	pathf(dir, sizeof(dir), "%s/verify", root);
-	test_verify_and_clear(dir);
-
-	if (nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0)
-		fprintf(stderr, "warning: cannot remove %s\n", root);
-	printf("%u passed, 0 failed\n", passed);
-	return 0;
+	root_remove();
+	return check_report();
 }

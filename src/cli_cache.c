@@ -18,7 +18,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,24 +49,6 @@ static void usage(FILE *f)
 		"    clear            remove every output (not while mounted)\n\n"
 		"DIR defaults to the mounts' default, $XDG_CACHE_HOME/rasterfs or\n"
 		"~/.cache/rasterfs.\n");
-}
-
-static char *default_dir(void)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
-	char buf[PATH_MAX];
-
-	if (xdg && xdg[0] == '/') {
-		snprintf(buf, sizeof(buf), "%s/rasterfs", xdg);
-	} else {
-		if (!home || !*home) {
-			struct passwd *pw = getpwuid(getuid());
-			home = pw ? pw->pw_dir : "/tmp";
-		}
-		snprintf(buf, sizeof(buf), "%s/.cache/rasterfs", home);
-	}
-	return strdup(buf);
 }
 
 /* A JSON string: quotes, backslashes and control characters escaped. */
@@ -466,10 +447,15 @@ int rfs_cli_cache(int argc, char **argv)
 			argv[optind]);
 		return 2;
 	}
-	if (!c.dir)
-		c.dir = dir = default_dir();
-	if (!c.dir)
-		return 1;
+	if (!c.dir) {
+		int rc = rfs_store_default_dir(&dir);
+
+		if (rc < 0) {
+			fprintf(stderr, "rasterfs cache: %s\n", rfs_strerror(rc));
+			return 1;
+		}
+		c.dir = dir;
+	}
 	if (!strcmp(cmd, "stats"))
 		ret = cmd_stats(&c);
 	else if (!strcmp(cmd, "verify"))

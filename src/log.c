@@ -1,4 +1,9 @@
-/* log.c - one logging call for the daemon, its workers, libfuse and GDAL. */
+/* log.c - the one logging call: where lines go, and how they look.
+ *
+ * The core of logging, in the common library: it needs nothing beyond libc
+ * and threads, so the cache store can log without linking libfuse or GDAL.
+ * Their messages reach it through the adapters in log_adapt.c.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -7,18 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cpl_error.h>
-#include <fuse_log.h>
-
 #include "rasterfs/log.h"
 
 static enum rfs_log_sink log_sink = RFS_LOG_STDERR;
 static int log_max = LOG_INFO;
 static const char *log_tag = "rasterfs";
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* GDAL reports errors per thread; a step wants the text of the last one. */
-static __thread char gdal_last[512];
 
 static const char *level_name(int level)
 {
@@ -29,7 +28,7 @@ static const char *level_name(int level)
 	return level >= 0 && level <= LOG_DEBUG ? names[level] : "log";
 }
 
-static void log_v(int level, const char *fmt, va_list ap)
+void rfs_log_v(int level, const char *fmt, va_list ap)
 {
 	char line[2048];
 	int saved = errno;
@@ -67,57 +66,15 @@ void rfs_log(int level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_v(level, fmt, ap);
+	rfs_log_v(level, fmt, ap);
 	va_end(ap);
 }
 
-static void fuse_log_handler(enum fuse_log_level level, const char *fmt,
-			     va_list ap)
-{
-	/* libfuse's levels are syslog's. */
-	log_v((int)level, fmt, ap);
-}
-
-static void gdal_error_handler(CPLErr cls, CPLErrorNum num, const char *msg)
-{
-	int level;
-
-	switch (cls) {
-	case CE_Debug:
-		level = LOG_DEBUG;
-		break;
-	case CE_Warning:
-		level = LOG_WARNING;
-		break;
-	case CE_None:
-		level = LOG_INFO;
-		break;
-	default:
-		snprintf(gdal_last, sizeof(gdal_last), "%s", msg);
-		level = LOG_ERR;
-		break;
-	}
-	rfs_log(level, "GDAL%s%d: %s", cls == CE_Debug ? " debug " : " error ",
-		(int)num, msg);
-}
-
-const char *rfs_log_last_gdal(void)
-{
-	return gdal_last;
-}
-
-void rfs_log_clear_gdal(void)
-{
-	gdal_last[0] = '\0';
-}
-
-void rfs_log_init(const char *tag, enum rfs_log_sink sink, int max_level)
+void rfs_log_open(const char *tag, enum rfs_log_sink sink, int max_level)
 {
 	log_tag = tag;
 	log_sink = sink;
 	log_max = max_level;
 	if (sink == RFS_LOG_SYSLOG)
 		openlog(tag, LOG_PID | LOG_NDELAY, LOG_DAEMON);
-	fuse_set_log_func(fuse_log_handler);
-	CPLSetErrorHandler(gdal_error_handler);
 }

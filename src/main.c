@@ -152,44 +152,6 @@ static int option_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
-static char *default_cache_dir(void)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
-	char buf[PATH_MAX];
-
-	if (xdg && xdg[0] == '/')
-		snprintf(buf, sizeof(buf), "%s/rasterfs", xdg);
-	else {
-		if (!home || !*home) {
-			struct passwd *pw = getpwuid(getuid());
-			home = pw ? pw->pw_dir : "/tmp";
-		}
-		snprintf(buf, sizeof(buf), "%s/.cache/rasterfs", home);
-	}
-	return strdup(buf);
-}
-
-/* mkdir -p; private directories, as ~/.cache should be (the store
- * tightens its own top directory, store.c). */
-static int make_dirs(const char *path)
-{
-	char buf[PATH_MAX];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* The user and group the workers run as (confine.h): only a root daemon
  * can give them another; by default the owner of the source directory
  * when it is not root.  Returns 0 and *uid, *gid ((uid_t)-1: the daemon's
@@ -327,8 +289,10 @@ int main(int argc, char **argv)
 			"(see %s --help)\n", argv[0]);
 		goto out;
 	}
-	if (!opt.cache)
-		opt.cache = default_cache_dir();
+	if (!opt.cache && (rc = rfs_store_default_dir(&opt.cache)) < 0) {
+		fprintf(stderr, "rasterfs: cache: %s\n", rfs_strerror(rc));
+		goto out;
+	}
 	if (!opt.workers) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		opt.workers = n > 0 ? (unsigned)n : 1;
@@ -379,7 +343,7 @@ int main(int argc, char **argv)
 	gid_t wgid;
 	if (worker_user(&opt, fs.root, &wuid, &wgid) < 0)
 		goto out;
-	if ((rc = make_dirs(opt.cache)) < 0) {
+	if ((rc = rfs_store_make_dir(opt.cache)) < 0) {
 		fprintf(stderr, "rasterfs: cache %s: %s\n", opt.cache,
 			rfs_strerror(rc));
 		goto out;

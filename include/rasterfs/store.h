@@ -1,8 +1,9 @@
 /* store.h - the cache store: LMDB index + immutable object files.
  *
- * Built as its own static library (cache/).  On-disk format, commit order
- * and crash behaviour are documented in cache/README.md and at the top of
- * cache/store.c.
+ * Built as its own static library (cache/), which links only LMDB, xxHash
+ * and the common core (err.c, log.c).  On-disk format, commit order and
+ * crash behaviour are documented in cache/README.md; the design notes
+ * open cache/store.c (an overview that says which file holds each).
  *
  * Rules the caller relies on:
  *  - One writer.  Only the store's own committer thread opens LMDB write
@@ -45,11 +46,13 @@ struct rfs_src_id {
 	int64_t mtime_ns;
 };
 
+/* Never fails. */
 void rfs_src_id_from_stat(struct rfs_src_id *id, const struct stat *st);
 
 /* Compute the key of (src, canonical chain).  Pure; never fails. */
 void rfs_key_make(rfs_key *out, const struct rfs_src_id *src,
 		  const char *canonical);
+/* Lower-case hex; never fails. */
 void rfs_key_hex(const rfs_key *key, char out[RFS_KEY_HEX]);
 /* Parse 32 hex digits.  Returns 0, or -EINVAL. */
 int rfs_key_parse(const char *hex, rfs_key *out);
@@ -83,13 +86,32 @@ struct rfs_store_options {
 				  * later commits can tell a changed source */
 };
 
+/* The default store directory: $XDG_CACHE_HOME/rasterfs when
+ * XDG_CACHE_HOME is an absolute path, else $HOME/.cache/rasterfs (the
+ * password database's home directory when HOME is unset or empty, /tmp when
+ * it has none).  Returns 0 and *out (malloc'ed: the caller frees it), or
+ * -ENOMEM, or -ENAMETOOLONG (longer than PATH_MAX). */
+int rfs_store_default_dir(char **out);
+
+/* Make dir and any missing parents, private (0700, as every directory of
+ * the store is); directories that exist are left as they are.
+ * rfs_store_open makes its directory itself; this is for a caller that
+ * needs it first (to resolve it before daemonising).  Returns 0, or -ENOENT
+ * (dir is ""), -ENOMEM, or mkdir's -errno. */
+int rfs_store_make_dir(const char *dir);
+
 /* Open (creating if needed) the store in dir: makes dir/objects,
  * dir/scratch and dir/index, opens the LMDB environment, repairs what a
- * crash may have left (see store.c) and starts the committer thread.
+ * crash may have left (cache/repair.c) and starts the committer thread.
  * Returns 0 and *out, or:
  *   -RFS_E_STORE_VERSION  dir holds a store of another format version
  *   -RFS_E_STORE_IO       LMDB could not be opened (message logged)
- *   -errno                a directory could not be made or opened */
+ *   -ENOTEMPTY            dir has objects/, scratch/ or index/ but no
+ *                         FORMAT: someone else's directory
+ *   -EBUSY                dir is open in this process already (or no
+ *                         scratch/<pid>[.<n>] is free)
+ *   -EINVAL               dir is NULL or "", or out is NULL
+ *   -ENOMEM, -errno       a directory could not be made or opened */
 int rfs_store_open(const char *dir, rfs_store **out);
 
 /* rfs_store_open with options (NULL: defaults, as rfs_store_open).  With
@@ -102,8 +124,9 @@ int rfs_store_open_opts(const char *dir, const struct rfs_store_options *opt,
 void rfs_store_close(rfs_store *st);
 
 /* Look key up with a read transaction.  Returns 0 and *out (may be NULL) if
- * an entry exists whose key material matches (src, canonical), -ENOENT if
- * not, -RFS_E_STORE_IO on an LMDB error. */
+ * an entry exists whose key material matches (src, canonical) and its
+ * object file has the entry's size, -ENOENT if not, -RFS_E_STORE_IO on an
+ * LMDB error, -errno when the object file cannot be stat'ed. */
 int rfs_store_lookup(rfs_store *st, const rfs_key *key,
 		     const struct rfs_src_id *src, const char *canonical,
 		     struct rfs_store_entry *out);
@@ -112,7 +135,8 @@ int rfs_store_lookup(rfs_store *st, const rfs_key *key,
  * (>= 0), or -ENOENT if there is no object file, -errno otherwise. */
 int rfs_store_open_object(rfs_store *st, const rfs_key *key);
 
-/* Path of key's object file (which may not exist). */
+/* Path of key's object file (which may not exist); cut to len.  Never
+ * fails. */
 void rfs_store_object_path(rfs_store *st, const rfs_key *key, char *buf,
 			   size_t len);
 
@@ -124,7 +148,9 @@ void rfs_store_object_path(rfs_store *st, const rfs_key *key, char *buf,
 int rfs_store_scratch_dir(rfs_store *st, unsigned slot, char *buf,
 			  size_t len);
 
-/* Remove everything inside a scratch directory (not the directory). */
+/* Remove everything inside a scratch directory (not the directory), never
+ * following symlinks.  Goes on after an error; returns 0 or the first
+ * -errno. */
 int rfs_store_scratch_clean(const char *dir);
 
 /* Called on the committer thread when a commit ends: rc is 0, or
@@ -151,7 +177,7 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
  * -RFS_E_STORE_IO. */
 int rfs_store_stats(rfs_store *st, uint64_t *objects, uint64_t *bytes);
 
-/* The store's directory, as given to rfs_store_open(). */
+/* The store's directory, as given to rfs_store_open().  Never fails. */
 const char *rfs_store_dir(const rfs_store *st);
 
 /* ---- size limit, eviction, maintenance --------------------------------
@@ -175,15 +201,18 @@ int rfs_store_default_limit(const char *dir, uint64_t *out);
  * or -EINVAL (not a size, zero, or over 2^62). */
 int rfs_store_parse_size(const char *s, uint64_t *out);
 
-/* The limit this process enforces (0: none). */
+/* The limit this process enforces (0: none).  Never fails. */
 uint64_t rfs_store_limit(const rfs_store *st);
 
 /* The limit the most recent mount of this store recorded (0: none known);
- * what `rasterfs cache gc` evicts to by default.  Read transaction. */
+ * what `rasterfs cache gc` evicts to by default.  Read transaction.
+ * Returns 0, or -RFS_E_STORE_IO (logged). */
 int rfs_store_recorded_limit(rfs_store *st, uint64_t *out);
 
-/* Write the pending access times now (waits for the committer).  Returns 0
- * or an LMDB error code. */
+/* Write the pending access times now (waits for the committer).  Returns
+ * 0, -EROFS (read-only open), -RFS_E_SHUTDOWN (the store is closing),
+ * -ENOMEM, or -RFS_E_NOSPACE / -RFS_E_STORE_IO when LMDB could not write
+ * them (logged). */
 int rfs_store_flush(rfs_store *st);
 
 struct rfs_store_gc_report {
@@ -200,14 +229,20 @@ struct rfs_store_gc_report {
  * its directory still exists (a source on a missing directory, e.g. an
  * unmounted disk, is kept); then evict down to limit (0: no eviction).
  * Reads under way on a dropped object finish on the old bytes.  Returns 0,
- * -EROFS (read-only open), or an LMDB / errno code. */
+ * -EROFS (read-only open), -RFS_E_SHUTDOWN (the store is closing),
+ * -ENOMEM, or -RFS_E_NOSPACE / -RFS_E_STORE_IO (an LMDB error, or memory
+ * ran out on the committer; logged). */
 int rfs_store_gc(rfs_store *st, uint64_t limit,
 		 struct rfs_store_gc_report *rep);
 
 /* Remove every entry and object.  Refused with -EBUSY (and *pid set when
  * known) while another process has the store open: each opener holds a lock
  * on its scratch/<pid>/lock for as long as its store is open.  Runs under
- * store.lock LOCK_EX, so no process can open the store meanwhile. */
+ * store.lock LOCK_EX, so no process can open the store meanwhile.
+ * Returns 0 and *removed (entries), -EBUSY, -EROFS (read-only open),
+ * -RFS_E_SHUTDOWN (closing), -ENOMEM, -RFS_E_NOSPACE / -RFS_E_STORE_IO
+ * (LMDB; logged), or the first -errno met removing the object files (the
+ * index is empty by then; what is left is repaired at the next open). */
 int rfs_store_clear(rfs_store *st, uint64_t *removed, long *pid);
 
 /* One index entry, for rfs_store_foreach. */
