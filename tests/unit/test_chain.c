@@ -19,26 +19,8 @@
 #include "rasterfs/crs.h"
 #include "rasterfs/err.h"
 
-static int passed, failed;
+#include "check.h"
 
-static void check(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	fprintf(stderr, "FAIL: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static struct rfs_chain ch, ch2;
 
@@ -1004,6 +986,5 @@ int main(void)
 	test_format_double();
 	test_crs();
 	test_err();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

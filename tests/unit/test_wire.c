@@ -18,26 +18,8 @@
 
 #include "rasterfs/wire.h"
 
-static int passed, failed;
+#include "check.h"
 
-static void check(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
 
 static int open_fds(void)
 {
@@ -302,6 +284,5 @@ int main(void)
 	close(sv[0]);
 	check(rfs_wire_recv(sv[1], &m) == -EPIPE, "EOF is -EPIPE");
 	close(sv[1]);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }
