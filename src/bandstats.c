@@ -1,13 +1,18 @@
 /* bandstats.c - band statistics by strips (see bandstats.h). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <cpl_error.h>
 
 #include "rasterfs/bandstats.h"
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
+#include "rasterfs/gdal_util.h"
 #include "rasterfs/log.h"
+
+#define STATS_ROWS 256
+#define STATS_BYTES (16 << 20)
 
 /* A cell counts if it is finite and not nodata (ndv NaN: no nodata). */
 static inline double stat_ok(double v, double ndv)
@@ -123,4 +128,70 @@ int rfs_bstats_set(GDALRasterBandH band, const struct rfs_bstats *st,
 		}
 	}
 	return 0;
+}
+
+/* Statistics of one band, read in strips of rows.  Per strip, one pass
+ * sums v - s and (v - s)^2 with s a valid value of the strip (the shift
+ * keeps E[d^2] - E[d]^2 from cancelling: within one strip of real data
+ * the error is far below a Float32 ulp of the spread); strips are merged
+ * with Chan, Golub & LeVeque's pairwise update ("Updating formulae and a
+ * pairwise algorithm for computing sample variances", 1979).  GDAL's
+ * GDALComputeRasterStatistics gives the same numbers but took a third of
+ * a focal job's time.  Nodata, NaN and infinite cells are left out; the
+ * standard deviation is the population one, as GDAL's.  progress gets
+ * the fraction of the dataset done, this band being band b of nb. */
+static int band_stats(GDALRasterBandH band, int b, int nb,
+		      GDALProgressFunc progress, void *progress_arg,
+		      struct rfs_bstats *st, char *msg, size_t msglen)
+{
+	const int W = GDALGetRasterBandXSize(band);
+	const int H = GDALGetRasterBandYSize(band);
+	int has_nd = 0, rows = STATS_ROWS, rc = 0;
+	const double nd = GDALGetRasterNoDataValue(band, &has_nd);
+	const double ndv = has_nd ? nd : NAN; /* NaN never compares equal */
+	double *buf;
+
+	while (rows > 1 && (size_t)rows * W * sizeof(double) > STATS_BYTES)
+		rows /= 2;
+	if (!(buf = malloc((size_t)rows * W * sizeof(double)))) {
+		snprintf(msg, msglen, "statistics: out of memory");
+		return -RFS_E_NOMEM;
+	}
+	rfs_bstats_init(st);
+	for (int y = 0; y < H && !rc; y += rows) {
+		const int nr = y + rows <= H ? rows : H - y;
+		const size_t n = (size_t)nr * W;
+
+		if (GDALRasterIO(band, GF_Read, 0, y, W, nr, buf, W, nr,
+				 GDT_Float64, 0, 0) != CE_None) {
+			rc = rfs_gdal_error("statistics", msg, msglen);
+			break;
+		}
+		rfs_bstats_add(st, buf, n, ndv, 0);
+		if (!progress((b - 1 + (double)(y + nr) / H) / nb, "",
+			      progress_arg))
+			rc = -RFS_E_CANCELLED;
+	}
+	free(buf);
+	return rc;
+}
+
+int rfs_bstats_compute(GDALDatasetH ds, GDALProgressFunc progress,
+		       void *progress_arg, char *msg, size_t msglen)
+{
+	const int n = GDALGetRasterCount(ds);
+	const double total =
+		(double)GDALGetRasterXSize(ds) * GDALGetRasterYSize(ds);
+	int rc = 0;
+
+	for (int b = 1; b <= n && !rc; b++) {
+		GDALRasterBandH band = GDALGetRasterBand(ds, b);
+		struct rfs_bstats st;
+
+		rc = band_stats(band, b, n, progress, progress_arg, &st, msg,
+				msglen);
+		if (rc == 0)
+			rc = rfs_bstats_set(band, &st, total, msg, msglen);
+	}
+	return rc;
 }

@@ -59,7 +59,6 @@
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
-#include "rasterfs/ops.h"
 
 #define BLKSIZE (1 << 20) /* st_blksize: invites large reads (cp, GDAL) */
 

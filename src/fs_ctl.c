@@ -22,7 +22,6 @@
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
-#include "rasterfs/ops.h"
 
 
 void ctl_attr(struct rfs_node *n, struct stat *st)

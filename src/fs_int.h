@@ -43,7 +43,6 @@ int resolve_world(struct rfs_fs *fs, const char *dir,
 
 /* fs_world.c */
 bool is_world(const struct rfs_node *n);
-int world_text(int fd, char *buf, size_t len);
 int world_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size);
 int snapshot_add_worlds(struct rfs_fs *fs, struct rfs_node *dir,
 			       struct dir_snapshot *d, size_t *cap);

@@ -22,7 +22,7 @@
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
-#include "rasterfs/ops.h"
+#include "rasterfs/worldfile.h"
 
 
 /* Open the source at path (below the root) once, for a job (pool.c note
@@ -118,12 +118,12 @@ static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
 	if ((fd = rfs_store_open_object(fs->store, &n->key)) < 0)
 		return fd;
 	if (is_world(n)) {
-		if (!(h = malloc(sizeof(*h) + 512))) {
+		if (!(h = malloc(sizeof(*h) + RFS_WORLDFILE_MAX))) {
 			rc = -ENOMEM;
 			goto out;
 		}
 		h->fd = -1;
-		if ((rc = world_text(fd, h->text, 512)) == -ENODATA) {
+		if ((rc = rfs_worldfile_read_png(fd, h->text, RFS_WORLDFILE_MAX)) == -ENODATA) {
 			/* a png without a georeference has no world file */
 			fuse_reply_err(req, ENOENT);
 			rc = 0;

@@ -22,7 +22,7 @@
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
-#include "rasterfs/ops.h"
+#include "rasterfs/worldfile.h"
 
 
 /* A world file node: a virtual node of a png chain whose name ends with a
@@ -35,51 +35,17 @@ bool is_world(const struct rfs_node *n)
 	       n->format == RFS_FMT_PNG && world_suffix(n->path) > 0;
 }
 
-/* The world file text of a png object (fd), found in its tEXt chunk
- * keyed RFS_WORLDFILE_KEY, which op_format.c writes before the image data
- * (PNG 1.2 spec: 8-byte signature, then chunks of length, type, data,
- * CRC).  Returns its length, -ENODATA if the PNG has none (a source
- * without a geotransform), or -EIO. */
-int world_text(int fd, char *buf, size_t len)
-{
-	static const char sig[8] = "\x89PNG\r\n\x1a\n";
-	const size_t kl = sizeof(RFS_WORLDFILE_KEY); /* with its NUL */
-	unsigned char h[8];
-	char data[512];
-	off_t off = 8;
-
-	if (pread(fd, h, 8, 0) != 8 || memcmp(h, sig, 8) != 0)
-		return -EIO;
-	while (pread(fd, h, 8, off) == 8) {
-		const uint32_t cl = (uint32_t)h[0] << 24 | h[1] << 16 |
-				    h[2] << 8 | h[3];
-		if (memcmp(h + 4, "IDAT", 4) == 0 ||
-		    memcmp(h + 4, "IEND", 4) == 0)
-			break;
-		if (memcmp(h + 4, "tEXt", 4) == 0 && cl > kl &&
-		    cl - kl < len && cl <= sizeof(data) &&
-		    pread(fd, data, cl, off + 8) == (ssize_t)cl &&
-		    memcmp(data, RFS_WORLDFILE_KEY, kl) == 0) {
-			memcpy(buf, data + kl, cl - kl);
-			buf[cl - kl] = '\0';
-			return (int)(cl - kl);
-		}
-		off += 12 + (off_t)cl;
-	}
-	return -ENODATA;
-}
-
 /* The size of a world node: the length of its png's world file text.
  * -ENOENT: the png is not in the store; -ENODATA: it has no world file
  * text. */
 int world_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size)
 {
-	char text[512];
+	char text[RFS_WORLDFILE_MAX];
 	int fd = rfs_store_open_object(fs->store, &n->key), rc;
 
 	if (fd < 0)
 		return fd;
-	rc = world_text(fd, text, sizeof(text));
+	rc = rfs_worldfile_read_png(fd, text, sizeof(text));
 	close(fd);
 	if (rc < 0)
 		return rc;

@@ -272,7 +272,8 @@ static int run_ndi(GDALDatasetH src, const struct rfs_step *step,
 		rc = -RFS_E_NOMEM;
 		goto out;
 	}
-	rc = rfs_ops_create_like(src, 1, GDT_Float32, ctx, &ds);
+	rc = rfs_gdal_create_like(src, 1, GDT_Float32, ctx->dst_path,
+				  &ds, ctx->msg, ctx->msglen);
 	if (rc)
 		goto out;
 
@@ -319,7 +320,7 @@ static int run_ndi(GDALDatasetH src, const struct rfs_step *step,
 	goto out;
 
 gdal_fail:
-	rc = rfs_ops_gdal_error("ndi", ctx->msg, ctx->msglen);
+	rc = rfs_gdal_error("ndi", ctx->msg, ctx->msglen);
 out:
 	if (ds)
 		GDALClose(ds);

@@ -17,11 +17,9 @@
  * is added: 0 where any used band is nodata (or not finite), else 255; a
  * cell that is not finite without a nodata value becomes 0.  The bytes go
  * to a scratch GTiff in row strips (memory bounded), then GDAL's PNG
- * driver copies that into the output.  The world file text (centre of the
- * upper-left pixel, ESRI convention) is written into the PNG as a tEXt
- * chunk keyed RFS_WORLDFILE_KEY before the image data, where the FUSE
- * layer reads it to serve the X.pgw sibling (see fs.c): no second object
- * in the store, and the text can never disagree with the PNG it describes.
+ * driver copies that into the output, with the world file text inside it
+ * (worldfile.h), where the FUSE layer reads it to serve the X.pgw
+ * sibling.
  *
  * The format is not a step (no row in the step table: it changes no grid
  * and ends the chain), but its grammar lives here with its writers:
@@ -43,7 +41,7 @@
 #include "ops_int.h"
 #include "steps_int.h"
 #include "rasterfs/err.h"
-#include "rasterfs/ops.h"
+#include "rasterfs/worldfile.h"
 
 /* ------------------------------------------------------------------ */
 /* Grammar (pure): fmt=gtiff|cog|png[,STRETCH] (chain.c, design note 5) */
@@ -171,11 +169,11 @@ int rfs_ops_write_cog(GDALDatasetH cur, const struct rfs_op_ctx *ctx)
 			     (char **)cog_options, ctx->progress,
 			     ctx->progress_arg);
 	if (!out)
-		return rfs_ops_gdal_error("fmt=cog", ctx->msg, ctx->msglen);
+		return rfs_gdal_error("fmt=cog", ctx->msg, ctx->msglen);
 	CPLErrorReset();
 	GDALClose(out);
 	if (CPLGetLastErrorType() >= CE_Failure)
-		return rfs_ops_gdal_error("fmt=cog", ctx->msg, ctx->msglen);
+		return rfs_gdal_error("fmt=cog", ctx->msg, ctx->msglen);
 	return 0;
 }
 
@@ -235,7 +233,7 @@ static int percentiles(struct pband *pb, int W, int H, double *buf,
 		const int nr = y + rows <= H ? rows : H - y;
 		if (GDALRasterIO(pb->b, GF_Read, 0, y, W, nr, buf, W, nr,
 				 GDT_Float64, 0, 0) != CE_None) {
-			rc = rfs_ops_gdal_error("fmt=png", ctx->msg,
+			rc = rfs_gdal_error("fmt=png", ctx->msg,
 						ctx->msglen);
 			goto out;
 		}
@@ -274,27 +272,6 @@ static unsigned char stretch(double v, const struct pband *pb)
 	return (unsigned char)lround(t * 255);
 }
 
-/* "A\nD\nB\nE\nC\nF\n": the world file of geotransform gt (its C and F
- * are the centre of the upper-left pixel, gt's the corner). */
-static int world_text(const double gt[6], char *buf, size_t len)
-{
-	const double v[6] = {
-		gt[1], gt[4], gt[2], gt[5],
-		gt[0] + gt[1] / 2 + gt[2] / 2, gt[3] + gt[4] / 2 + gt[5] / 2,
-	};
-	size_t n = 0;
-
-	for (int i = 0; i < 6; i++) {
-		int w = rfs_format_double(v[i], buf + n, len - n - 1);
-		if (w < 0)
-			return -1;
-		n += (size_t)w;
-		buf[n++] = '\n';
-		buf[n] = '\0';
-	}
-	return 0;
-}
-
 int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 		      const char *byte_path, const struct rfs_op_ctx *ctx)
 {
@@ -307,7 +284,7 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 	GDALDatasetH tmp = NULL, png = NULL;
 	GDALDriverH gtiff = GDALGetDriverByName("GTiff");
 	GDALDriverH pngdrv = GDALGetDriverByName("PNG");
-	char world[256];
+	char world[RFS_WORLDFILE_MAX];
 	char **co = NULL;
 
 	rows = rows_per_strip(W, nb);
@@ -335,9 +312,9 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 	CPLErrorReset();
 	errno = 0;
 	tmp = gtiff ? GDALCreate(gtiff, byte_path, W, H, nb + alpha, GDT_Byte,
-				 (char **)rfs_ops_gtiff_options) : NULL;
+				 (char **)rfs_gdal_gtiff_options) : NULL;
 	if (!tmp) {
-		rc = rfs_ops_gdal_error("fmt=png", ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error("fmt=png", ctx->msg, ctx->msglen);
 		goto out;
 	}
 	if (alpha)
@@ -351,7 +328,7 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 			if (GDALRasterIO(pb[i].b, GF_Read, 0, y, W, nr,
 					 buf + i * n, W, nr, GDT_Float64, 0,
 					 0) != CE_None) {
-				rc = rfs_ops_gdal_error("fmt=png", ctx->msg,
+				rc = rfs_gdal_error("fmt=png", ctx->msg,
 							ctx->msglen);
 				goto out;
 			}
@@ -370,7 +347,7 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 			if (GDALRasterIO(GDALGetRasterBand(tmp, i + 1),
 					 GF_Write, 0, y, W, nr, out + i * n,
 					 W, nr, GDT_Byte, 0, 0) != CE_None) {
-				rc = rfs_ops_gdal_error("fmt=png", ctx->msg,
+				rc = rfs_gdal_error("fmt=png", ctx->msg,
 							ctx->msglen);
 				goto out;
 			}
@@ -381,7 +358,7 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 		}
 	}
 	if (GDALGetGeoTransform(cur, gt) == CE_None &&
-	    world_text(gt, world, sizeof(world)) == 0)
+	    rfs_worldfile_format(gt, world, sizeof(world)) == 0)
 		GDALSetMetadataItem(tmp, RFS_WORLDFILE_KEY, world, NULL);
 
 	co = CSLAddString(co, "ZLEVEL=6");
@@ -391,13 +368,13 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 	png = pngdrv ? GDALCreateCopy(pngdrv, ctx->dst_path, tmp, FALSE, co,
 				      NULL, NULL) : NULL;
 	if (!png) {
-		rc = rfs_ops_gdal_error("fmt=png", ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error("fmt=png", ctx->msg, ctx->msglen);
 		goto out;
 	}
 	CPLErrorReset();
 	GDALClose(png);
 	if (CPLGetLastErrorType() >= CE_Failure)
-		rc = rfs_ops_gdal_error("fmt=png", ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error("fmt=png", ctx->msg, ctx->msglen);
 out:
 	if (tmp)
 		GDALClose(tmp);

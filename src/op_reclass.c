@@ -337,7 +337,8 @@ static int reclass_run(GDALDatasetH src, const struct rfs_step *step,
 			 "%d rows of %d cells", rows, W);
 		return -RFS_E_NOMEM;
 	}
-	rc = rfs_ops_create_like(src, nb, type, ctx, &ds);
+	rc = rfs_gdal_create_like(src, nb, type, ctx->dst_path,
+				  &ds, ctx->msg, ctx->msglen);
 	if (rc)
 		goto out;
 
@@ -373,7 +374,7 @@ static int reclass_run(GDALDatasetH src, const struct rfs_step *step,
 	goto out;
 
 gdal_fail:
-	rc = rfs_ops_gdal_error("reclass", ctx->msg, ctx->msglen);
+	rc = rfs_gdal_error("reclass", ctx->msg, ctx->msglen);
 out:
 	if (ds)
 		GDALClose(ds);
