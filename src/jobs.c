@@ -1,29 +1,110 @@
-/* jobs.c - the job table: single flight, waiters, failures, cancel. */
+/* jobs.c - the job table: single flight, waiters, failures, cancel.
+ *
+ * Design notes:
+ *  1. One job per key, found in a hash table of 256 buckets by the key's
+ *     first byte (keys are hashes).  The queue is a FIFO threaded through
+ *     the jobs; a job with a kept prefix (pool.c note 7) is passed over by
+ *     rfs_jobs_next while its prefix's job exists.
+ *  2. Waiters are handed back, never called here (jobs.h): the owner calls
+ *     them without its lock, so they may reply to FUSE or ask for another
+ *     job.  rfs_jobs_detach runs from FUSE interrupt callbacks, which hold
+ *     the request's lock: the order is request lock -> owner's lock, and
+ *     nothing here takes a lock at all.
+ *  3. Failures (rfs_jobs_remembered) go into a table of RFS_JOBS_FAILURES
+ *     keys, the oldest replaced first, that makes a failed key fail fast
+ *     for retry_after seconds.  A success forgets the key's failure.
+ *  4. Jobs belong to the users who asked for them (job->uids): a user sees
+ *     their own, and may cancel a job only if nobody else asked for it;
+ *     root and the mount's owner see and cancel all.
+ */
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "pool_int.h"
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
-#include "rasterfs/log.h"
-#include "rasterfs/pool.h"
-#include "rasterfs/step.h"
+#include "rasterfs/jobs.h"
 
-double elapsed(const struct timespec *t)
+#define NBUCKETS 256
+
+struct failure {
+	rfs_key key;
+	int used;
+	int code;
+	double when;              /* cfg.clock() */
+	char msg[RFS_MSG_MAX];
+};
+
+struct rfs_jobs {
+	struct rfs_jobs_config cfg;
+	struct rfs_stats *stats;
+	struct rfs_job *table[NBUCKETS];
+	struct rfs_job *qhead, *qtail;
+	unsigned ncommitting;
+	uint64_t next_id;
+	struct failure *failures; /* RFS_JOBS_FAILURES */
+};
+
+static double monotonic(void)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t->tv_sec) +
-	       (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+	return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+int rfs_jobs_new(const struct rfs_jobs_config *cfg, struct rfs_stats *stats,
+		 rfs_jobs **out)
+{
+	struct rfs_jobs *t = calloc(1, sizeof(*t));
+
+	if (!t || !(t->failures = calloc(RFS_JOBS_FAILURES,
+					 sizeof(*t->failures)))) {
+		free(t);
+		return -ENOMEM;
+	}
+	t->cfg = *cfg;
+	if (!t->cfg.clock)
+		t->cfg.clock = monotonic;
+	t->stats = stats;
+	*out = t;
+	return 0;
+}
+
+void rfs_job_free(struct rfs_job *job)
+{
+	while (job->waiters) {
+		struct rfs_waiter *w = job->waiters;
+		job->waiters = w->next;
+		free(w);
+	}
+	if (job->src_fd >= 0)
+		close(job->src_fd);
+	if (job->prefix_fd >= 0)
+		close(job->prefix_fd);
+	free(job->vpath);
+	free(job->source_rel);
+	free(job->canonical);
+	free(job->uids);
+	free(job);
+}
+
+void rfs_jobs_free(rfs_jobs *t)
+{
+	if (!t)
+		return;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		while (t->table[b]) {
+			struct rfs_job *j = t->table[b];
+			t->table[b] = j->hnext;
+			rfs_job_free(j);
+		}
+	free(t->failures);
+	free(t);
 }
 
 static unsigned bucket(const rfs_key *k)
@@ -31,17 +112,17 @@ static unsigned bucket(const rfs_key *k)
 	return k->b[0];
 }
 
-struct job *table_find(struct rfs_pool *p, const rfs_key *k)
+struct rfs_job *rfs_jobs_find(rfs_jobs *t, const rfs_key *k)
 {
-	for (struct job *j = p->table[bucket(k)]; j; j = j->hnext)
+	for (struct rfs_job *j = t->table[bucket(k)]; j; j = j->hnext)
 		if (memcmp(j->key.b, k->b, sizeof(k->b)) == 0)
 			return j;
 	return NULL;
 }
 
-static void table_remove(struct rfs_pool *p, struct job *job)
+static void table_remove(rfs_jobs *t, struct rfs_job *job)
 {
-	struct job **pp = &p->table[bucket(&job->key)];
+	struct rfs_job **pp = &t->table[bucket(&job->key)];
 
 	while (*pp && *pp != job)
 		pp = &(*pp)->hnext;
@@ -49,38 +130,39 @@ static void table_remove(struct rfs_pool *p, struct job *job)
 	*pp = job->hnext;
 }
 
-static void job_free(struct job *job)
+/* Take job off the queue if it is on it. */
+static void queue_remove(rfs_jobs *t, struct rfs_job *job)
 {
-	while (job->waiters) {
-		struct waiter *w = job->waiters;
-		job->waiters = w->next;
-		free(w);
+	struct rfs_job **pp = &t->qhead, *prev = NULL;
+
+	while (*pp && *pp != job) {
+		prev = *pp;
+		pp = &(*pp)->qnext;
 	}
-	if (job->src_fd >= 0)
-		close(job->src_fd);
-	free(job->vpath);
-	free(job->source_rel);
-	free(job->canonical);
-	free(job->uids);
-	if (job->prefix_fd >= 0)
-		close(job->prefix_fd);
-	free(job);
+	if (*pp) {
+		*pp = job->qnext;
+		if (t->qtail == job)
+			t->qtail = prev;
+	}
+	job->qnext = NULL;
 }
 
-static struct failure *failure_find(struct rfs_pool *p, const rfs_key *k)
+/* ---- failures (note 3) ------------------------------------------------ */
+
+static struct failure *failure_find(rfs_jobs *t, const rfs_key *k)
 {
-	for (unsigned i = 0; i < NFAILURES; i++)
-		if (p->failures[i].used &&
-		    memcmp(p->failures[i].key.b, k->b, sizeof(k->b)) == 0)
-			return &p->failures[i];
+	for (unsigned i = 0; i < RFS_JOBS_FAILURES; i++)
+		if (t->failures[i].used &&
+		    memcmp(t->failures[i].key.b, k->b, sizeof(k->b)) == 0)
+			return &t->failures[i];
 	return NULL;
 }
 
-/* Remember (rc < 0) or forget (rc == 0) key's failure.  p->lock held. */
-static void failure_note(struct rfs_pool *p, const rfs_key *k, int rc,
+/* Remember (rc < 0) or forget (rc == 0) key's failure. */
+static void failure_note(rfs_jobs *t, const rfs_key *k, int rc,
 			 const char *msg)
 {
-	struct failure *f = failure_find(p, k);
+	struct failure *f = failure_find(t, k);
 
 	if (rc == 0) {
 		if (f)
@@ -88,35 +170,62 @@ static void failure_note(struct rfs_pool *p, const rfs_key *k, int rc,
 		return;
 	}
 	if (!f) {
-		f = &p->failures[0];
-		for (unsigned i = 0; i < NFAILURES; i++) {
-			struct failure *c = &p->failures[i];
+		f = &t->failures[0];
+		for (unsigned i = 0; i < RFS_JOBS_FAILURES; i++) {
+			struct failure *c = &t->failures[i];
 			if (!c->used) {
 				f = c;
 				break;
 			}
-			if (c->when.tv_sec < f->when.tv_sec)
+			if (c->when < f->when)
 				f = c;
 		}
 	}
 	f->used = 1;
 	f->key = *k;
 	f->code = rc;
-	clock_gettime(CLOCK_MONOTONIC, &f->when);
-	snprintf(f->msg, sizeof(f->msg), "%s", msg);
+	f->when = t->cfg.clock();
+	snprintf(f->msg, sizeof(f->msg), "%s", msg ? msg : "");
 }
 
-/* Note 6: does an end with rc say something about the output itself?  A
- * cancel, an unmount, a worker killed from outside or stalled, a source
- * that changed under its job (its name has a new key now), or a lack of
- * file descriptors (the daemon's or the worker's) does not. */
-static int remembered_failure(int rc)
+static int fresh(rfs_jobs *t, const struct failure *f)
+{
+	return t->cfg.retry_after &&
+	       t->cfg.clock() - f->when < t->cfg.retry_after;
+}
+
+int rfs_jobs_remembered(int rc)
 {
 	return rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN &&
 	       rc != -RFS_E_CRASH && rc != -RFS_E_STALLED &&
 	       rc != -RFS_E_SOURCE_CHANGED &&
 	       rc != -EMFILE && rc != -ENFILE;
 }
+
+int rfs_jobs_recent_failure(rfs_jobs *t, const rfs_key *key)
+{
+	struct failure *f = failure_find(t, key);
+
+	return f && fresh(t, f) ? f->code : 0;
+}
+
+int rfs_jobs_last_error(rfs_jobs *t, const rfs_key *key, int *code,
+			char *msg, size_t len, int *is_fresh)
+{
+	struct failure *f = failure_find(t, key);
+
+	if (!f)
+		return -ENOENT;
+	if (code)
+		*code = f->code;
+	if (msg)
+		snprintf(msg, len, "%s", f->msg);
+	if (is_fresh)
+		*is_fresh = fresh(t, f);
+	return 0;
+}
+
+/* ---- requesters (note 4) ---------------------------------------------- */
 
 static int has_uid(const uid_t *uids, unsigned n, uid_t uid)
 {
@@ -126,27 +235,26 @@ static int has_uid(const uid_t *uids, unsigned n, uid_t uid)
 	return 0;
 }
 
-/* Note 9. */
-static int privileged(const struct rfs_pool *p, uid_t uid)
+static int privileged(const rfs_jobs *t, uid_t uid)
 {
-	return uid == 0 || uid == p->cfg.owner;
+	return uid == 0 || uid == t->cfg.owner;
 }
 
-int may_see(const struct rfs_pool *p, const uid_t *uids, unsigned n,
-		   uid_t uid)
+int rfs_jobs_may_see(const rfs_jobs *t, const uid_t *uids, unsigned n,
+		     uid_t uid)
 {
-	return privileged(p, uid) || has_uid(uids, n, uid);
+	return privileged(t, uid) || has_uid(uids, n, uid);
 }
 
-static int may_cancel(const struct rfs_pool *p, const struct job *job,
+static int may_cancel(const rfs_jobs *t, const struct rfs_job *job,
 		      uid_t uid)
 {
-	return privileged(p, uid) ||
+	return privileged(t, uid) ||
 	       (job->nuids == 1 && job->uids[0] == uid);
 }
 
-/* Note that uid asked for job.  p->lock held.  Returns 0 or -ENOMEM. */
-static int job_add_uid(struct job *job, uid_t uid)
+/* Note that uid asked for job.  Returns 0 or -ENOMEM. */
+static int job_add_uid(struct rfs_job *job, uid_t uid)
 {
 	if (has_uid(job->uids, job->nuids, uid))
 		return 0;
@@ -158,395 +266,221 @@ static int job_add_uid(struct job *job, uid_t uid)
 	return 0;
 }
 
-/* End a job: out of the table (and the queue, if it never ran), then every
- * waiter is told.  Any thread. */
-static struct waiter *end_locked(struct rfs_pool *p, struct job *job, int rc,
-				 const char *msg)
-{
-	table_remove(p, job);
-	if (job->state == JOB_QUEUED) {
-		struct job **pp = &p->qhead, *prev = NULL;
-		while (*pp && *pp != job) {
-			prev = *pp;
-			pp = &(*pp)->qnext;
-		}
-		if (*pp) {
-			*pp = job->qnext;
-			if (p->qtail == job)
-				p->qtail = prev;
-		}
-	}
-	record_job(p, job, rc, msg);
-	if (remembered_failure(rc))
-		failure_note(p, &job->key, rc, msg);
-	if (job->state == JOB_COMMITTING) {
-		p->ncommitting--;
-		pthread_cond_broadcast(&p->idle);
-	}
-	if (job->state != JOB_QUEUED)
-		rfs_stat_dec(p->stats, jobs_running);
-	else
-		rfs_stat_dec(p->stats, jobs_queued);
-	/* a queued job may have waited for this one (note 7) */
-	if (p->qhead)
-		wake(p);
-	struct waiter *ws = job->waiters;
-	job->waiters = NULL;
-	return ws;
-}
+/* ---- life of a job ---------------------------------------------------- */
 
-/* Log the end of a job, tell its waiters, free it.  p->lock not held. */
-static void end_tail(struct rfs_pool *p, struct job *job, int rc,
-		     const char *msg, struct waiter *ws)
+int rfs_jobs_join(rfs_jobs *t, const struct rfs_job_spec *spec,
+		  struct rfs_waiter *w)
 {
-	if (rc == 0) {
-		rfs_stat_inc(p->stats, jobs_done);
-		rfs_log(LOG_INFO, "job %llu done in %.2f s: %s%s",
-			(unsigned long long)job->id, elapsed(&job->t_queued),
-			job->source_rel, job->canonical);
-	} else if (rc == -RFS_E_CANCELLED) {
-		rfs_stat_inc(p->stats, jobs_failed);
-		rfs_log(LOG_NOTICE, "job %llu cancelled after %.2f s: %s%s: "
-			"%s %s", (unsigned long long)job->id,
-			elapsed(&job->t_queued), job->source_rel,
-			job->canonical, rfs_err_name(rc), msg);
-	} else {
-		rfs_stat_inc(p->stats, jobs_failed);
-		rfs_log(rc == -RFS_E_SHUTDOWN ? LOG_INFO : LOG_ERR,
-			"job %llu failed after %.2f s: %s%s: %s %s",
-			(unsigned long long)job->id, elapsed(&job->t_queued),
-			job->source_rel, job->canonical, rfs_err_name(rc), msg);
-	}
-	while (ws) {
-		struct waiter *w = ws;
-		ws = w->next;
-		if (w->fn)
-			w->fn(w->arg, rc, msg);
-		free(w);
-	}
-	job_free(job);
-}
+	struct rfs_job *job = rfs_jobs_find(t, &spec->key);
 
-void finish(struct rfs_pool *p, struct job *job, int rc,
-		   const char *msg)
-{
-	if (rc && (!msg || !*msg))
-		msg = rfs_strerror(rc);
-	pthread_mutex_lock(&p->lock);
-	struct waiter *ws = end_locked(p, job, rc, msg);
-	pthread_mutex_unlock(&p->lock);
-	end_tail(p, job, rc, msg, ws);
-}
-
-/* Length of the first step of canonical if the chain's prefix is worth
- * keeping (note 7): a warp (the step table's RFS_STEP_WARP) followed by at
- * least one more step (not only fmt=).  0 otherwise. */
-static size_t prefix_len(const char *canonical)
-{
-	const char *rest;
-
-	if (!rfs_step_first_has(canonical, RFS_STEP_WARP) ||
-	    !(rest = strchr(canonical + 1, '@')) ||
-	    !strncmp(rest, "@fmt=", 5))
+	if (!job)
 		return 0;
-	return (size_t)(rest - canonical);
+	if (job_add_uid(job, spec->uid) < 0)
+		return -ENOMEM;
+	if (w) {
+		w->next = job->waiters;
+		job->waiters = w;
+		rfs_stat_inc(t->stats, joined);
+	}
+	if (spec->warm)
+		job->warm = 1;
+	/* A cancel not yet sent is withdrawn: someone wants it. */
+	if (job->cancel && !job->cancel_sent)
+		job->cancel = 0;
+	return 1;
 }
 
-/* A new queued job for spec with waiter w (may be NULL), in the table and
- * at the queue's tail.  Called with p->lock held.  NULL: no memory. */
-static struct job *job_new(struct rfs_pool *p, const struct rfs_job_spec *spec,
-			   struct waiter *w)
+struct rfs_job *rfs_jobs_add(rfs_jobs *t, const struct rfs_job_spec *spec,
+			     struct rfs_waiter *w)
 {
-	struct job *job = calloc(1, sizeof(*job));
+	struct rfs_job *job = calloc(1, sizeof(*job));
+
 	if (job)
 		job->prefix_fd = job->src_fd = -1;
 	if (!job || !(job->source_rel = strdup(spec->source_rel)) ||
 	    !(job->vpath = strdup(spec->vpath ? spec->vpath :
 				  spec->source_rel)) ||
-	    !(job->canonical = strdup(spec->canonical))) {
+	    !(job->canonical = strdup(spec->canonical)) ||
+	    job_add_uid(job, spec->uid) < 0) {
 		if (job)
-			job_free(job);
+			rfs_job_free(job);
 		return NULL;
 	}
-	job->pool = p;
-	job->id = ++p->next_id;
+	job->id = ++t->next_id;
 	job->key = spec->key;
 	rfs_key_hex(&job->key, job->hex);
 	job->src = spec->src;
-	job->state = JOB_QUEUED;
+	job->state = RFS_JOB_QUEUED;
 	job->slot = -1;
 	clock_gettime(CLOCK_MONOTONIC, &job->t_queued);
 	clock_gettime(CLOCK_REALTIME, &job->wall_queued);
 	job->warm = spec->warm;
-	if (job_add_uid(job, spec->uid) < 0) {
-		job_free(job);
-		return NULL;
-	}
 	job->waiters = w;
-	job->hnext = p->table[bucket(&job->key)];
-	p->table[bucket(&job->key)] = job;
-	if (p->qtail)
-		p->qtail->qnext = job;
+	job->hnext = t->table[bucket(&job->key)];
+	t->table[bucket(&job->key)] = job;
+	if (t->qtail)
+		t->qtail->qnext = job;
 	else
-		p->qhead = job;
-	p->qtail = job;
-	rfs_stat_inc(p->stats, jobs_queued);
+		t->qhead = job;
+	t->qtail = job;
+	rfs_stat_inc(t->stats, jobs_queued);
 	return job;
 }
 
-int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
-		     rfs_pool_done_fn fn, void *arg)
+struct rfs_job *rfs_jobs_next(rfs_jobs *t)
 {
-	struct waiter *w = NULL;
-	struct job *job;
-	int src_fd = spec->src_fd; /* ours now, whatever happens (note 10) */
-	int rc = 0;
+	struct rfs_job *job = t->qhead, *prev = NULL;
 
-	if (fn) {
-		if (!(w = malloc(sizeof(*w)))) {
-			if (src_fd >= 0)
-				close(src_fd);
-			return -ENOMEM;
-		}
-		w->fn = fn;
-		w->arg = arg;
-		w->next = NULL;
+	/* the first queued job whose prefix job has ended (note 1) */
+	while (job && job->prefix_len && rfs_jobs_find(t, &job->prefix_key)) {
+		prev = job;
+		job = job->qnext;
 	}
-	pthread_mutex_lock(&p->lock);
-	if (p->stopping) {
-		rc = -RFS_E_SHUTDOWN;
-		goto out;
-	}
-	if (src_fd < 0) {
-		rc = -EBADF; /* a job needs its pinned source */
-		goto out;
-	}
-	job = table_find(p, &spec->key);
-	if (job) {
-		if (job_add_uid(job, spec->uid) < 0) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		if (w) {
-			w->next = job->waiters;
-			job->waiters = w;
-			w = NULL;
-			rfs_stat_inc(p->stats, joined);
-		}
-		if (spec->warm)
-			job->warm = 1;
-		/* A cancel not yet sent is withdrawn: someone wants it. */
-		if (job->cancel && !job->cancel_sent)
-			job->cancel = 0;
-		goto out;
-	}
-	/* Note 2: no job, so the entry, if any, is already committed. */
-	if (rfs_store_lookup(p->store, &spec->key, &spec->src, spec->canonical,
-			     NULL) == 0) {
-		rc = 1;
-		goto out;
-	}
-	/* Note 6: a recent failure fails at once. */
-	struct failure *f = failure_find(p, &spec->key);
-	if (f && p->cfg.retry_after &&
-	    elapsed(&f->when) < p->cfg.retry_after) {
-		rc = f->code;
-		goto out;
-	}
-	size_t plen = p->cfg.keep_prefixes ? prefix_len(spec->canonical) : 0;
-	rfs_key pk;
-	if (plen) {
-		/* note 7: S@p1's job goes first, unless it exists or is
-		 * stored (or failed lately: then the chain runs from S) */
-		char pc[RFS_CHAIN_TEXT_MAX];
-		char pv[PATH_MAX];
-		memcpy(pc, spec->canonical, plen);
-		pc[plen] = '\0';
-		rfs_key_make(&pk, &spec->src, pc);
-		struct failure *pf = failure_find(p, &pk);
-		int pfd = -1;
-		if (!table_find(p, &pk) &&
-		    rfs_store_lookup(p->store, &pk, &spec->src, pc,
-				     NULL) != 0 &&
-		    !(pf && p->cfg.retry_after &&
-		      elapsed(&pf->when) < p->cfg.retry_after) &&
-		    /* no descriptor left: the chain runs from S */
-		    (pfd = fcntl(src_fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
-			struct rfs_job_spec ps = *spec;
-			snprintf(pv, sizeof(pv), "%s%s", spec->source_rel, pc);
-			ps.key = pk;
-			ps.canonical = pc;
-			ps.vpath = pv;
-			ps.warm = 1;
-			job = job_new(p, &ps, NULL);
-			if (!job) {
-				close(pfd);
-				rc = -ENOMEM;
-				goto out;
-			}
-			job->src_fd = pfd;
-			job->is_prefix = 1;
-			rfs_stat_inc(p->stats, prefix_jobs);
-			rfs_log(LOG_INFO, "job %llu keeps the prefix %s%s",
-				(unsigned long long)job->id,
-				spec->source_rel, pc);
-		}
-	}
-	job = job_new(p, spec, w);
-	if (!job) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	w = NULL;
-	job->src_fd = src_fd;
-	src_fd = -1;
-	if (plen) {
-		job->prefix_len = plen;
-		job->prefix_key = pk;
-	}
-	rfs_stat_inc(p->stats, jobs_started);
-	wake(p);
-out:
-	pthread_mutex_unlock(&p->lock);
-	free(w);
-	if (src_fd >= 0)
-		close(src_fd);
-	return rc;
+	if (!job)
+		return NULL;
+	if (prev)
+		prev->qnext = job->qnext;
+	else
+		t->qhead = job->qnext;
+	if (t->qtail == job)
+		t->qtail = prev;
+	job->qnext = NULL;
+	return job;
 }
 
-int rfs_pool_job_state(rfs_pool *p, const rfs_key *key, const char **state,
-		       double *progress)
+void rfs_jobs_requeue(rfs_jobs *t, struct rfs_job *job)
 {
-	static const char *const names[] = {
-		[JOB_QUEUED] = "queued",
-		[JOB_RUNNING] = "running",
-		[JOB_COMMITTING] = "running",
-	};
-	int rc = -ENOENT;
-
-	pthread_mutex_lock(&p->lock);
-	struct job *job = table_find(p, key);
-	if (job) {
-		if (state)
-			*state = names[job->state];
-		if (progress)
-			*progress = job->progress;
-		rc = 0;
-		goto out;
-	}
-	/* Ended: the newest record of key says how, if it is still kept;
-	 * else a remembered failure. */
-	for (unsigned i = 1; i <= RFS_POOL_HISTORY; i++) {
-		struct record *r = &p->hist[(p->hist_next + RFS_POOL_HISTORY -
-					     i) % RFS_POOL_HISTORY];
-		if (r->id && memcmp(r->key.b, key->b, sizeof(key->b)) == 0) {
-			if (r->end == END_DONE)
-				break; /* the store answers for it */
-			if (state)
-				*state = r->end == END_CANCELLED ?
-					 "cancelled" : "failed";
-			if (progress)
-				*progress = r->progress;
-			rc = 0;
-			goto out;
-		}
-	}
-	if (failure_find(p, key)) {
-		if (state)
-			*state = "failed";
-		if (progress)
-			*progress = 0;
-		rc = 0;
-	}
-out:
-	pthread_mutex_unlock(&p->lock);
-	return rc;
+	job->qnext = t->qhead;
+	t->qhead = job;
+	if (!t->qtail)
+		t->qtail = job;
 }
 
-/* Cancel job (note 5).  p->lock held; a queued job is ended here and
- * returned, to be passed to end_tail() once the lock is dropped. */
-static struct job *cancel_locked(struct rfs_pool *p, struct job *job,
-				 const char *why, struct waiter **ws)
+int rfs_jobs_any_queued(const rfs_jobs *t)
 {
-	if (job->state == JOB_QUEUED) {
-		*ws = end_locked(p, job, -RFS_E_CANCELLED, why);
-		return job;
-	}
-	if (job->state == JOB_RUNNING && !job->cancel) {
-		job->cancel = 1;
-		wake(p);
-	}
+	return t->qhead != NULL;
+}
+
+void rfs_jobs_start(rfs_jobs *t, struct rfs_job *job)
+{
+	assert(job->state == RFS_JOB_QUEUED);
+	job->state = RFS_JOB_RUNNING;
+	rfs_stat_dec(t->stats, jobs_queued);
+	rfs_stat_inc(t->stats, jobs_running);
+}
+
+void rfs_jobs_commit(rfs_jobs *t, struct rfs_job *job)
+{
+	assert(job->state == RFS_JOB_RUNNING);
+	job->slot = -1;
+	job->progress = 1.0;
+	job->state = RFS_JOB_COMMITTING;
+	t->ncommitting++;
+}
+
+unsigned rfs_jobs_committing(const rfs_jobs *t)
+{
+	return t->ncommitting;
+}
+
+struct rfs_job *rfs_jobs_any_not_committing(rfs_jobs *t)
+{
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct rfs_job *j = t->table[b]; j; j = j->hnext)
+			if (j->state != RFS_JOB_COMMITTING)
+				return j;
 	return NULL;
 }
 
-int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter)
+struct rfs_waiter *rfs_jobs_end(rfs_jobs *t, struct rfs_job *job, int rc,
+				const char *msg)
 {
-	static const char why[] = "cancelled: every reader was interrupted";
-	struct job *ended = NULL;
-	struct waiter *ws = NULL, *found = NULL;
+	table_remove(t, job);
+	if (job->state == RFS_JOB_QUEUED)
+		queue_remove(t, job);
+	if (rc == 0 || rfs_jobs_remembered(rc))
+		failure_note(t, &job->key, rc, msg);
+	if (job->state == RFS_JOB_COMMITTING)
+		t->ncommitting--;
+	if (job->state != RFS_JOB_QUEUED)
+		rfs_stat_dec(t->stats, jobs_running);
+	else
+		rfs_stat_dec(t->stats, jobs_queued);
+	struct rfs_waiter *ws = job->waiters;
+	job->waiters = NULL;
+	return ws;
+}
 
-	pthread_mutex_lock(&p->lock);
-	struct job *job = table_find(p, key);
-	if (job) {
-		for (struct waiter **pp = &job->waiters; *pp;
-		     pp = &(*pp)->next) {
-			if ((*pp)->arg == waiter && (*pp)->fn) {
-				found = *pp;
-				*pp = found->next;
-				break;
-			}
-		}
-		if (found && !job->waiters && !job->warm)
-			ended = cancel_locked(p, job, why, &ws);
+void rfs_jobs_notify(struct rfs_waiter *ws, int rc, const char *msg)
+{
+	while (ws) {
+		struct rfs_waiter *w = ws;
+		ws = w->next;
+		if (w->fn)
+			w->fn(w->arg, rc, msg);
+		free(w);
 	}
-	pthread_mutex_unlock(&p->lock);
+}
+
+/* Cancel job with why: a queued job ends here (*ended, *ws), a running one
+ * is marked for the owner to stop; a committing one is past cancelling. */
+static void cancel(rfs_jobs *t, struct rfs_job *job, const char *why,
+		   struct rfs_job **ended, struct rfs_waiter **ws)
+{
+	if (job->state == RFS_JOB_QUEUED) {
+		*ws = rfs_jobs_end(t, job, -RFS_E_CANCELLED, why);
+		*ended = job;
+	} else if (job->state == RFS_JOB_RUNNING) {
+		job->cancel = 1;
+	}
+}
+
+int rfs_jobs_detach(rfs_jobs *t, const rfs_key *key, void *waiter,
+		    const char *why, struct rfs_job **ended,
+		    struct rfs_waiter **ws)
+{
+	struct rfs_job *job = rfs_jobs_find(t, key);
+	struct rfs_waiter *found = NULL;
+
+	*ended = NULL;
+	*ws = NULL;
+	if (!job)
+		return 0;
+	for (struct rfs_waiter **pp = &job->waiters; *pp; pp = &(*pp)->next) {
+		if ((*pp)->arg == waiter && (*pp)->fn) {
+			found = *pp;
+			*pp = found->next;
+			break;
+		}
+	}
+	if (!found)
+		return 0;
 	free(found);
-	if (ended)
-		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
-	return found != NULL;
+	if (!job->waiters && !job->warm)
+		cancel(t, job, why, ended, ws);
+	return 1;
 }
 
-int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid)
+int rfs_jobs_cancel(rfs_jobs *t, const rfs_key *key, uid_t uid,
+		    const char *why, struct rfs_job **ended,
+		    struct rfs_waiter **ws)
 {
-	static const char why[] = "cancelled on request (rasterfs cancel)";
-	struct job *ended = NULL;
-	struct waiter *ws = NULL;
-	int rc = -ENOENT;
+	struct rfs_job *job = rfs_jobs_find(t, key);
 
-	pthread_mutex_lock(&p->lock);
-	struct job *job = table_find(p, key);
-	if (job && job->state != JOB_COMMITTING) {
-		if (may_cancel(p, job, uid)) {
-			ended = cancel_locked(p, job, why, &ws);
-			rc = 0;
-		} else {
-			rc = -EPERM;
-		}
-	}
-	pthread_mutex_unlock(&p->lock);
-	if (ended)
-		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
-	return rc;
+	*ended = NULL;
+	*ws = NULL;
+	if (!job || job->state == RFS_JOB_COMMITTING)
+		return -ENOENT;
+	if (!may_cancel(t, job, uid))
+		return -EPERM;
+	cancel(t, job, why, ended, ws);
+	return 0;
 }
 
-int rfs_pool_last_error(rfs_pool *p, const rfs_key *key, int *code,
-			char *msg, size_t len, int *fresh)
+void rfs_jobs_each(rfs_jobs *t, void (*fn)(struct rfs_job *job, void *arg),
+		   void *arg)
 {
-	int rc = -ENOENT;
-
-	pthread_mutex_lock(&p->lock);
-	struct failure *f = failure_find(p, key);
-	if (f) {
-		if (code)
-			*code = f->code;
-		if (msg)
-			snprintf(msg, len, "%s", f->msg);
-		if (fresh)
-			*fresh = p->cfg.retry_after &&
-				 elapsed(&f->when) < p->cfg.retry_after;
-		rc = 0;
-	}
-	pthread_mutex_unlock(&p->lock);
-	return rc;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct rfs_job *j = t->table[b]; j; j = j->hnext)
+			fn(j, arg);
 }
-

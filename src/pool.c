@@ -1,32 +1,28 @@
-/* pool.c - worker processes, the job queue and the single-flight job table.
+/* pool.c - the worker processes: spawn, dispatch, police, respawn.
  *
  * Design notes:
  *  1. GDAL runs only in workers (separate processes, exec'd afresh), so a
  *     crash, an out-of-memory kill or a cancel costs one job, never the
  *     mount.
  *  2. One job per key.  rfs_pool_request() looks the key up in the job table
- *     and, only if no job exists, in the store, both under p->lock.  The
- *     committer commits the index entry before finish() removes the job from
- *     the table, so a request either finds the job or finds the entry: no
- *     key is computed twice by one mount.
+ *     (jobs.h) and, only if no job exists, in the store, both under p->lock.
+ *     The committer commits the index entry before finish() removes the job
+ *     from the table, so a request either finds the job or finds the entry:
+ *     no key is computed twice by one mount.
  *  3. Only the manager thread talks to workers and spawns them (a worker's
  *     PR_SET_PDEATHSIG follows the thread that spawned it, and the manager
  *     lives as long as the pool).
- *  4. Waiters are called without p->lock held, so they may reply to FUSE
- *     or even call rfs_pool_request() again.  rfs_pool_cancel_waiter() is
- *     called from FUSE interrupt callbacks, which hold the request's lock:
- *     the order is request lock -> p->lock, and nothing here takes a
- *     request's lock under p->lock.
+ *  4. Every call into the job table and the history is made under p->lock;
+ *     the waiters the table hands back are called after it is dropped
+ *     (jobs.c note 2), so they may reply to FUSE or even call
+ *     rfs_pool_request() again.
  *  5. Cancelling a running job only marks it; the manager sends CANCEL and,
  *     if the worker has not answered after RFS_POOL_CANCEL_GRACE, kills it
  *     (GDAL may sit in a call that never looks at the progress callback).
  *     A killed worker's scratch is emptied and the worker respawned, so
  *     nothing of a cancelled job survives and nothing enters the store.
- *  6. Ended jobs go into a ring of RFS_POOL_HISTORY records for the jobs
- *     file; failures (not cancels, shutdowns, crashes, stalls or a lack of
- *     file descriptors: remembered_failure()) into a table of NFAILURES
- *     keys, oldest replaced first, that makes a failed key fail fast for
- *     retry_after seconds.
+ *  6. Ended jobs go into the history (history.h) for the jobs file;
+ *     failures are remembered by the job table (jobs.c note 3).
  *  7. Kept prefixes (keep_prefixes): a chain of two or more steps whose
  *     first step warps (proj, res, size) starts from the output of that
  *     first step alone, `S@p1`, which is an ordinary output (statistics
@@ -46,19 +42,17 @@
  *     in a loop that never calls back, blocked on a FIFO): police() kills
  *     it (SIGKILL ends a stopped process too), worker_died() fails the job
  *     with RFS_E_STALLED, empties the scratch and starts a new worker.
- *  9. Jobs belong to the users who asked for them (job->uids): the jobs
- *     file shows a user their own, and a user may cancel a job only if
- *     nobody else waits for it (may_cancel); root and the mount's owner
- *     see and cancel all.
+ *  9. Who may see and cancel a job is the job table's to say (jobs.c
+ *     note 4).
  * 10. Pinned sources: the caller opens the source once and makes the key
- *     from that descriptor's identity (fs.c); the pool owns the descriptor
- *     (rfs_job_spec.src_fd), keeps it with the queued job and passes it to
- *     the worker with SCM_RIGHTS at dispatch (then closes its own copy).
- *     The worker reads only that descriptor for the source, so the bytes
- *     computed are those of the key's identity whatever happens to the
- *     name meanwhile; a source changed in place (same inode, new size or
- *     mtime) fails with RFS_E_SOURCE_CHANGED, which is not remembered: the
- *     next open makes a new key.
+ *     from that descriptor's identity (fs_open.c); the pool owns the
+ *     descriptor (rfs_job_spec.src_fd), keeps it with the queued job and
+ *     passes it to the worker with SCM_RIGHTS at dispatch (then closes its
+ *     own copy).  The worker reads only that descriptor for the source, so
+ *     the bytes computed are those of the key's identity whatever happens
+ *     to the name meanwhile; a source changed in place (same inode, new
+ *     size or mtime) fails with RFS_E_SOURCE_CHANGED, which is not
+ *     remembered: the next open makes a new key.
  */
 #include <assert.h>
 #include <errno.h>
@@ -67,21 +61,20 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "pool_int.h"
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
+#include "rasterfs/history.h"
+#include "rasterfs/jobs.h"
 #include "rasterfs/log.h"
 #include "rasterfs/pool.h"
 #include "rasterfs/step.h"
@@ -90,19 +83,111 @@
 
 extern char **environ;
 
-void wake(struct rfs_pool *p)
+struct slot {
+	pid_t pid;                /* 0: no worker */
+	int fd;                   /* our end of the socketpair, -1 if none */
+	struct rfs_job *job;      /* the job it runs, or NULL */
+	int exiting;              /* said it exits: no job until replaced */
+	char scratch[PATH_MAX];
+};
+
+struct rfs_pool {
+	struct rfs_pool_config cfg;
+	char *exe;
+	rfs_store *store;
+	struct rfs_stats *stats;
+	pthread_mutex_t lock;     /* guards jobs, hist and the slots' jobs */
+	pthread_cond_t idle;      /* signalled when a committing job ends */
+	rfs_jobs *jobs;
+	rfs_history *hist;
+	int stopping;
+	int wakefd;               /* eventfd: the manager's doorbell */
+	unsigned nslots;
+	struct slot *slots;
+	pthread_t manager;
+	int started;              /* the manager has spawned the workers */
+	int start_rc;
+};
+
+static double elapsed(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) +
+	       (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void wake(struct rfs_pool *p)
 {
 	uint64_t one = 1;
 	ssize_t n = write(p->wakefd, &one, sizeof(one));
 	(void)n;
 }
 
+/* ---- ending jobs ------------------------------------------------------ */
+
+/* Out of the table, into the history (note 6).  p->lock held. */
+static struct rfs_waiter *end_locked(struct rfs_pool *p, struct rfs_job *job,
+				     int rc, const char *msg)
+{
+	const int was_committing = job->state == RFS_JOB_COMMITTING;
+	struct rfs_waiter *ws = rfs_jobs_end(p->jobs, job, rc, msg);
+
+	rfs_history_record(p->hist, job, rc, msg);
+	if (was_committing)
+		pthread_cond_broadcast(&p->idle);
+	/* a queued job may have waited for this one (note 7) */
+	if (rfs_jobs_any_queued(p->jobs))
+		wake(p);
+	return ws;
+}
+
+/* Log the end of a job, tell its waiters, free it.  p->lock not held. */
+static void end_tail(struct rfs_pool *p, struct rfs_job *job, int rc,
+		     const char *msg, struct rfs_waiter *ws)
+{
+	if (rc == 0) {
+		rfs_stat_inc(p->stats, jobs_done);
+		rfs_log(LOG_INFO, "job %llu done in %.2f s: %s%s",
+			(unsigned long long)job->id, elapsed(&job->t_queued),
+			job->source_rel, job->canonical);
+	} else if (rc == -RFS_E_CANCELLED) {
+		rfs_stat_inc(p->stats, jobs_failed);
+		rfs_log(LOG_NOTICE, "job %llu cancelled after %.2f s: %s%s: "
+			"%s %s", (unsigned long long)job->id,
+			elapsed(&job->t_queued), job->source_rel,
+			job->canonical, rfs_err_name(rc), msg);
+	} else {
+		rfs_stat_inc(p->stats, jobs_failed);
+		rfs_log(rc == -RFS_E_SHUTDOWN ? LOG_INFO : LOG_ERR,
+			"job %llu failed after %.2f s: %s%s: %s %s",
+			(unsigned long long)job->id, elapsed(&job->t_queued),
+			job->source_rel, job->canonical, rfs_err_name(rc), msg);
+	}
+	rfs_jobs_notify(ws, rc, msg);
+	rfs_job_free(job);
+}
+
+static void finish(struct rfs_pool *p, struct rfs_job *job, int rc,
+		   const char *msg)
+{
+	if (rc && (!msg || !*msg))
+		msg = rfs_strerror(rc);
+	pthread_mutex_lock(&p->lock);
+	struct rfs_waiter *ws = end_locked(p, job, rc, msg);
+	pthread_mutex_unlock(&p->lock);
+	end_tail(p, job, rc, msg, ws);
+}
+
 static void commit_done(void *arg, int rc)
 {
-	struct job *job = arg;
+	struct rfs_job *job = arg;
 
-	finish(job->pool, job, rc, rc ? rfs_strerror(rc) : NULL);
+	finish(job->owner, job, rc, rc ? rfs_strerror(rc) : NULL);
 }
+
+/* ---- workers ---------------------------------------------------------- */
 
 static int spawn_worker(struct rfs_pool *p, unsigned i)
 {
@@ -169,26 +254,15 @@ static int spawn_worker(struct rfs_pool *p, unsigned i)
 /* Hand queued jobs to idle workers.  Called with p->lock held. */
 static void dispatch(struct rfs_pool *p)
 {
-	for (unsigned i = 0; i < p->nslots && p->qhead; i++) {
+	for (unsigned i = 0; i < p->nslots && rfs_jobs_any_queued(p->jobs);
+	     i++) {
 		struct slot *s = &p->slots[i];
 		if (s->fd < 0 || s->job || s->exiting)
 			continue;
 		/* the first queued job whose prefix job has ended (note 7) */
-		struct job *job = p->qhead, *prev = NULL;
-		while (job && job->prefix_len &&
-		       table_find(p, &job->prefix_key)) {
-			prev = job;
-			job = job->qnext;
-		}
+		struct rfs_job *job = rfs_jobs_next(p->jobs);
 		if (!job)
 			break;
-		if (prev)
-			prev->qnext = job->qnext;
-		else
-			p->qhead = job->qnext;
-		if (p->qtail == job)
-			p->qtail = prev;
-		job->qnext = NULL;
 		int rc = snprintf(job->out_path, sizeof(job->out_path),
 				  "%s/%s.tif", s->scratch, job->hex);
 		assert(rc > 0 && (size_t)rc < sizeof(job->out_path));
@@ -221,10 +295,7 @@ static void dispatch(struct rfs_pool *p)
 			if (job->prefix_fd >= 0)
 				close(job->prefix_fd);
 			job->prefix_fd = -1;
-			job->qnext = p->qhead;
-			p->qhead = job;
-			if (!p->qtail)
-				p->qtail = job;
+			rfs_jobs_requeue(p->jobs, job);
 			continue;
 		}
 		/* The worker has its own copies now (note 10). */
@@ -234,15 +305,13 @@ static void dispatch(struct rfs_pool *p)
 		if (from_prefix)
 			close(job->prefix_fd);
 		job->prefix_fd = -1;
-		job->state = JOB_RUNNING;
+		rfs_jobs_start(p->jobs, job);
 		job->slot = (int)i;
 		job->pid = s->pid;
 		clock_gettime(CLOCK_MONOTONIC, &job->t_started);
 		job->t_heard = job->t_started;
 		clock_gettime(CLOCK_REALTIME, &job->wall_started);
 		s->job = job;
-		rfs_stat_dec(p->stats, jobs_queued);
-		rfs_stat_inc(p->stats, jobs_running);
 		if (from_prefix)
 			rfs_stat_inc(p->stats, prefix_hits);
 		rfs_log(LOG_INFO, "job %llu started on worker pid %ld: %s%s%s",
@@ -277,7 +346,7 @@ static void worker_died(struct rfs_pool *p, unsigned i)
 	waitpid(s->pid, &status, 0);
 	describe_status(status, how, sizeof(how));
 	pthread_mutex_lock(&p->lock);
-	struct job *job = s->job;
+	struct rfs_job *job = s->job;
 	s->job = NULL;
 	pthread_mutex_unlock(&p->lock);
 	rfs_store_scratch_clean(s->scratch);
@@ -321,7 +390,7 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 			   const struct rfs_msg *m)
 {
 	struct slot *s = &p->slots[i];
-	struct job *job = s->job;
+	struct rfs_job *job = s->job;
 
 	if (!job || job->id != m->job_id) {
 		rfs_log(LOG_DEBUG, "message for job %llu that is not running",
@@ -358,10 +427,7 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 				 pending);
 		pthread_mutex_lock(&p->lock);
 		s->job = NULL;
-		job->slot = -1;
-		job->progress = 1.0;
-		job->state = JOB_COMMITTING;
-		p->ncommitting++;
+		rfs_jobs_commit(p->jobs, job);
 		pthread_mutex_unlock(&p->lock);
 		int rc = rfs_store_commit(p->store, &job->key, job->out_path,
 					  &meta, commit_done, job);
@@ -396,7 +462,7 @@ static int police(struct rfs_pool *p)
 
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct slot *s = &p->slots[i];
-		struct job *job = s->job;
+		struct rfs_job *job = s->job;
 		if (!job || job->kill_code)
 			continue;
 		if (job->cancel && !job->cancel_sent) {
@@ -518,11 +584,17 @@ int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 	p->stats = stats;
 	p->nslots = cfg->workers ? cfg->workers : 1;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
-	p->failures = calloc(NFAILURES, sizeof(*p->failures));
+	struct rfs_jobs_config jc = {
+		.retry_after = cfg->retry_after,
+		.owner = cfg->owner,
+	};
+	if (rfs_jobs_new(&jc, stats, &p->jobs) < 0)
+		p->jobs = NULL;
+	p->hist = rfs_history_new();
 	p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->idle, NULL);
-	if (!p->exe || !p->slots || !p->failures)
+	if (!p->exe || !p->slots || !p->jobs || !p->hist)
 		goto fail;
 	if (p->wakefd < 0) {
 		rc = -errno;
@@ -547,8 +619,9 @@ int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 fail:
 	if (p->wakefd >= 0)
 		close(p->wakefd);
+	rfs_jobs_free(p->jobs);
+	rfs_history_free(p->hist);
 	free(p->slots);
-	free(p->failures);
 	free(p->exe);
 	free(p);
 	return rc;
@@ -596,21 +669,12 @@ void rfs_pool_free(rfs_pool *p)
 
 	/* Fail what never ran or was cut short; wait for commits under way,
 	 * whose callbacks still use the pool. */
-	pthread_mutex_lock(&p->lock);
-	p->qhead = p->qtail = NULL;
-	pthread_mutex_unlock(&p->lock);
 	for (;;) {
-		struct job *victim = NULL;
 		pthread_mutex_lock(&p->lock);
-		for (unsigned b = 0; b < NBUCKETS && !victim; b++)
-			for (struct job *j = p->table[b]; j; j = j->hnext)
-				if (j->state != JOB_COMMITTING) {
-					victim = j;
-					break;
-				}
-		if (!victim && p->ncommitting)
+		struct rfs_job *victim = rfs_jobs_any_not_committing(p->jobs);
+		if (!victim && rfs_jobs_committing(p->jobs))
 			pthread_cond_wait(&p->idle, &p->lock);
-		int done = !victim && !p->ncommitting;
+		int done = !victim && !rfs_jobs_committing(p->jobs);
 		pthread_mutex_unlock(&p->lock);
 		if (victim)
 			finish(p, victim, -RFS_E_SHUTDOWN,
@@ -621,14 +685,231 @@ void rfs_pool_free(rfs_pool *p)
 	close(p->wakefd);
 	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->lock);
-	for (unsigned i = 0; i < RFS_POOL_HISTORY; i++) {
-		free(p->hist[i].vpath);
-		free(p->hist[i].canonical);
-		free(p->hist[i].uids);
-	}
-	free(p->failures);
+	rfs_jobs_free(p->jobs);
+	rfs_history_free(p->hist);
 	free(p->slots);
 	free(p->exe);
 	free(p);
 }
 
+
+/* ---- the pool's face (pool.h) ----------------------------------------- */
+
+/* Length of the first step of canonical if the chain's prefix is worth
+ * keeping (note 7): a warp (the step table's RFS_STEP_WARP) followed by at
+ * least one more step (not only fmt=).  0 otherwise. */
+static size_t prefix_len(const char *canonical)
+{
+	const char *rest;
+
+	if (!rfs_step_first_has(canonical, RFS_STEP_WARP) ||
+	    !(rest = strchr(canonical + 1, '@')) ||
+	    !strncmp(rest, "@fmt=", 5))
+		return 0;
+	return (size_t)(rest - canonical);
+}
+
+/* Note 7: queue a job for the prefix pc of spec's chain, ahead of the
+ * chain's own, unless it exists, is stored or failed lately (then the
+ * chain runs from its source).  p->lock held.  Returns 0 or -ENOMEM. */
+static int queue_prefix(struct rfs_pool *p, const struct rfs_job_spec *spec,
+			const char *pc, const rfs_key *pk, int src_fd)
+{
+	char pv[PATH_MAX];
+	int pfd;
+
+	if (rfs_jobs_find(p->jobs, pk) ||
+	    rfs_store_lookup(p->store, pk, &spec->src, pc, NULL) == 0 ||
+	    rfs_jobs_recent_failure(p->jobs, pk) ||
+	    /* no descriptor left: the chain runs from S */
+	    (pfd = fcntl(src_fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return 0;
+	struct rfs_job_spec ps = *spec;
+	snprintf(pv, sizeof(pv), "%s%s", spec->source_rel, pc);
+	ps.key = *pk;
+	ps.canonical = pc;
+	ps.vpath = pv;
+	ps.warm = 1;
+	struct rfs_job *job = rfs_jobs_add(p->jobs, &ps, NULL);
+	if (!job) {
+		close(pfd);
+		return -ENOMEM;
+	}
+	job->owner = p;
+	job->src_fd = pfd;
+	job->is_prefix = 1;
+	rfs_stat_inc(p->stats, prefix_jobs);
+	rfs_log(LOG_INFO, "job %llu keeps the prefix %s%s",
+		(unsigned long long)job->id, spec->source_rel, pc);
+	return 0;
+}
+
+int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
+		     rfs_pool_done_fn fn, void *arg)
+{
+	struct rfs_waiter *w = NULL;
+	struct rfs_job *job;
+	int src_fd = spec->src_fd; /* ours now, whatever happens (note 10) */
+	int rc = 0;
+
+	if (fn) {
+		if (!(w = malloc(sizeof(*w)))) {
+			if (src_fd >= 0)
+				close(src_fd);
+			return -ENOMEM;
+		}
+		w->fn = fn;
+		w->arg = arg;
+		w->next = NULL;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (p->stopping) {
+		rc = -RFS_E_SHUTDOWN;
+		goto out;
+	}
+	if (src_fd < 0) {
+		rc = -EBADF; /* a job needs its pinned source */
+		goto out;
+	}
+	rc = rfs_jobs_join(p->jobs, spec, w);
+	if (rc != 0) {
+		if (rc == 1)
+			w = NULL; /* the job's now */
+		rc = rc < 0 ? rc : 0;
+		goto out;
+	}
+	/* Note 2: no job, so the entry, if any, is already committed. */
+	if (rfs_store_lookup(p->store, &spec->key, &spec->src, spec->canonical,
+			     NULL) == 0) {
+		rc = 1;
+		goto out;
+	}
+	/* A recent failure fails at once (jobs.h). */
+	if ((rc = rfs_jobs_recent_failure(p->jobs, &spec->key)) < 0)
+		goto out;
+	size_t plen = p->cfg.keep_prefixes ? prefix_len(spec->canonical) : 0;
+	rfs_key pk;
+	if (plen) {
+		char pc[RFS_CHAIN_TEXT_MAX];
+		memcpy(pc, spec->canonical, plen);
+		pc[plen] = '\0';
+		rfs_key_make(&pk, &spec->src, pc);
+		if ((rc = queue_prefix(p, spec, pc, &pk, src_fd)) < 0)
+			goto out;
+	}
+	job = rfs_jobs_add(p->jobs, spec, w);
+	if (!job) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	w = NULL;
+	job->owner = p;
+	job->src_fd = src_fd;
+	src_fd = -1;
+	if (plen) {
+		job->prefix_len = plen;
+		job->prefix_key = pk;
+	}
+	rfs_stat_inc(p->stats, jobs_started);
+	wake(p);
+out:
+	pthread_mutex_unlock(&p->lock);
+	free(w);
+	if (src_fd >= 0)
+		close(src_fd);
+	return rc;
+}
+
+int rfs_pool_job_state(rfs_pool *p, const rfs_key *key, const char **state,
+		       double *progress)
+{
+	static const char *const names[] = {
+		[RFS_JOB_QUEUED] = "queued",
+		[RFS_JOB_RUNNING] = "running",
+		[RFS_JOB_COMMITTING] = "running",
+	};
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	struct rfs_job *job = rfs_jobs_find(p->jobs, key);
+	if (job) {
+		if (state)
+			*state = names[job->state];
+		if (progress)
+			*progress = job->progress;
+		goto out;
+	}
+	/* Ended: the newest record of key says how, if it is still kept;
+	 * else a remembered failure. */
+	if (rfs_history_state(p->hist, key, state, progress) == 0)
+		goto out;
+	rc = rfs_jobs_last_error(p->jobs, key, NULL, NULL, 0, NULL);
+	if (rc == 0) {
+		if (state)
+			*state = "failed";
+		if (progress)
+			*progress = 0;
+	}
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter)
+{
+	static const char why[] = "cancelled: every reader was interrupted";
+	struct rfs_job *ended;
+	struct rfs_waiter *ws;
+
+	pthread_mutex_lock(&p->lock);
+	int found = rfs_jobs_detach(p->jobs, key, waiter, why, &ended, &ws);
+	if (ended) {
+		rfs_history_record(p->hist, ended, -RFS_E_CANCELLED, why);
+		if (rfs_jobs_any_queued(p->jobs))
+			wake(p);
+	} else if (found) {
+		wake(p); /* a running job may be marked (note 5) */
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (ended)
+		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
+	return found;
+}
+
+int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid)
+{
+	static const char why[] = "cancelled on request (rasterfs cancel)";
+	struct rfs_job *ended;
+	struct rfs_waiter *ws;
+
+	pthread_mutex_lock(&p->lock);
+	int rc = rfs_jobs_cancel(p->jobs, key, uid, why, &ended, &ws);
+	if (ended) {
+		rfs_history_record(p->hist, ended, -RFS_E_CANCELLED, why);
+		if (rfs_jobs_any_queued(p->jobs))
+			wake(p);
+	} else if (rc == 0) {
+		wake(p); /* the running job is marked (note 5) */
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (ended)
+		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
+	return rc;
+}
+
+int rfs_pool_last_error(rfs_pool *p, const rfs_key *key, int *code,
+			char *msg, size_t len, int *fresh)
+{
+	pthread_mutex_lock(&p->lock);
+	int rc = rfs_jobs_last_error(p->jobs, key, code, msg, len, fresh);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+int rfs_pool_jobs_json(rfs_pool *p, uid_t uid, char **out, size_t *len)
+{
+	pthread_mutex_lock(&p->lock);
+	int rc = rfs_history_json(p->hist, p->jobs, uid, out, len);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
