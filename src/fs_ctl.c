@@ -1,96 +1,62 @@
-/* fs_ctl.c - the .rasterfs/ control files and the xattr commands. */
-#include <assert.h>
-#include <dirent.h>
+/* fs_ctl.c - the .rasterfs/ control files and the extended attributes
+ * (a virtual file's description and the warm and cancel commands). */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <linux/openat2.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
-#include <unistd.h>
 
 #include "fs_int.h"
-#include "rasterfs/chain.h"
-#include "rasterfs/crs.h"
-#include "rasterfs/step.h"
 #include "rasterfs/err.h"
-#include "rasterfs/fs.h"
 #include "rasterfs/log.h"
 
+/* ---- control files ---------------------------------------------------- */
 
-void ctl_attr(struct rfs_node *n, struct stat *st)
+int fs_ctl_open(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
+		struct fs_handle **out)
 {
-	memset(st, 0, sizeof(*st));
-	st->st_ino = n->ino;
-	if (n->kind == RFS_NODE_CTL_DIR) {
-		st->st_mode = S_IFDIR | 0555;
-		st->st_nlink = 2;
-	} else {
-		/* Generated at open and read with direct_io: size 0 is fine. */
-		st->st_mode = S_IFREG | 0444;
-		st->st_nlink = 1;
-	}
-	st->st_uid = getuid();
-	st->st_gid = getgid();
-}
-void open_ctl(fuse_req_t req, struct rfs_node *node,
-		     struct fuse_file_info *fi)
-{
-	struct rfs_fs *fs = fs_of(req);
+	struct fs_handle *h;
 	size_t cap = 4096;
 	char *jobs = NULL;
 	size_t jobs_len = 0;
+	int rc;
 
-	if (node == &fs->ctl_jobs) {
-		/* a user sees the jobs they asked for (pool.h) */
-		int rc = rfs_pool_jobs_json(fs->pool, fuse_req_ctx(req)->uid,
-					    &jobs, &jobs_len);
-		if (rc < 0) {
-			fuse_reply_err(req, rfs_err_errno(rc));
-			return;
-		}
+	if (n == &fs->ctl_file[RFS_CTL_JOBS]) {
+		/* a user sees the jobs they asked for (jobs.h) */
+		if ((rc = rfs_pool_jobs_json(fs->pool, uid, &jobs,
+					     &jobs_len)) < 0)
+			return rc;
 		cap = jobs_len + 1;
 	}
-	struct handle *h = malloc(sizeof(*h) + cap);
-
-	if (!h) {
+	if (!(h = fs_handle_text(cap))) {
 		free(jobs);
-		fuse_reply_err(req, ENOMEM);
-		return;
+		return -ENOMEM;
 	}
-	h->fd = -1;
 	if (jobs) {
 		memcpy(h->text, jobs, jobs_len);
 		h->len = jobs_len;
 		free(jobs);
 	} else {
 		atomic_store(&fs->stats.nodes, rfs_nodes_count(fs->nodes));
-		int n = rfs_stats_json(&fs->stats, fs->store,
-				       rfs_pool_workers(fs->pool), h->text,
-				       cap);
-		h->len = n < 0 ? 0 : (size_t)n;
+		int len = rfs_stats_json(&fs->stats, fs->store,
+					 rfs_pool_workers(fs->pool), h->text,
+					 cap);
+		h->len = len < 0 ? 0 : (size_t)len;
 	}
-	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->direct_io = 1; /* a fresh snapshot per open; size unknown */
-	if (fuse_reply_open(req, fi) != 0)
-		handle_free(h);
+	*out = h;
+	return 0;
 }
 
-
-/* --- extended attributes ------------------------------------------- */
+/* ---- extended attributes ---------------------------------------------- */
 
 /* A virtual file describes itself; reading these never starts a job.
  * Two more names are commands, never listed (getfattr -d must not run
  * them): user.rasterfs.warm queues the output's job with no reader
  * (answers "done", "queued", or "failed RFS-Ennn message"), and
  * user.rasterfs.cancel cancels its job (answers "cancelled" or "none"). */
-const char *const vattrs[] = {
+static const char *const vattrs[] = {
 	"user.rasterfs.chain", "user.rasterfs.key", "user.rasterfs.state",
 	"user.rasterfs.source", "user.rasterfs.progress",
 	"user.rasterfs.error",
@@ -101,7 +67,7 @@ static int warm_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 		      char *buf, size_t len)
 {
 	char msg[RFS_MSG_MAX] = "";
-	int rc = pin_node_source(fs, n);
+	int rc = fs_open_pin_source(fs, n);
 	struct rfs_job_spec spec = {
 		.key = n->key,
 		.src = n->id,
@@ -140,15 +106,15 @@ static int cancel_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 	return snprintf(buf, len, "%s", rc == 0 ? "cancelled" : "none");
 }
 
-int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
+static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 			 const char *name, char *buf, size_t len)
 {
 	const rfs_key *key = &n->key;
 	int rc, w;
 
-	/* Note 6: the name means another file now (every attribute
-	 * describes, or acts on, the node's key). */
-	if ((rc = source_check(fs, n, NULL)) < 0)
+	/* fs_node.c note 4: the name means another file now (every
+	 * attribute describes, or acts on, the node's key). */
+	if ((rc = fs_node_source_check(fs, n, NULL)) < 0)
 		return rc;
 	if (strcmp(name, "user.rasterfs.warm") == 0) {
 		w = warm_xattr(fs, n, uid, buf, len);
@@ -193,3 +159,46 @@ int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 	return (size_t)w >= len ? -ERANGE : w;
 }
 
+ssize_t fs_ctl_getxattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
+			const char *name, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t l;
+
+	switch (n->kind) {
+	case RFS_NODE_VIRTUAL:
+		return virtual_xattr(fs, n, uid, name, buf, len);
+	case RFS_NODE_REAL:
+		snprintf(path, sizeof(path), "%s/%s", fs->root.path, n->path);
+		l = lgetxattr(path, name, buf, len);
+		return l < 0 ? -errno : l;
+	default:
+		return -ENODATA;
+	}
+}
+
+ssize_t fs_ctl_listxattr(struct rfs_fs *fs, struct rfs_node *n, char *buf,
+			 size_t len)
+{
+	char path[PATH_MAX];
+	size_t used = 0;
+	ssize_t l;
+
+	switch (n->kind) {
+	case RFS_NODE_VIRTUAL:
+		for (size_t i = 0; i < sizeof(vattrs) / sizeof(*vattrs); i++) {
+			size_t vl = strlen(vattrs[i]) + 1;
+			if (used + vl > len)
+				return -ERANGE;
+			memcpy(buf + used, vattrs[i], vl);
+			used += vl;
+		}
+		return (ssize_t)used;
+	case RFS_NODE_REAL:
+		snprintf(path, sizeof(path), "%s/%s", fs->root.path, n->path);
+		l = llistxattr(path, buf, len);
+		return l < 0 ? -errno : l;
+	default:
+		return 0;
+	}
+}

@@ -1,6 +1,17 @@
-/* fs_open.c - opening a virtual file: the store, or a job and its waiters. */
-#include <assert.h>
-#include <dirent.h>
+/* fs_open.c - opening a file: a real one, or a virtual one from the store
+ * or from a job whose end answers the parked open; file handles.
+ *
+ * Design notes:
+ *  1. A waiting open holds no thread: its request is parked with the job and
+ *     answered from the pool's or the committer's thread, through the reply
+ *     function fs.c gave (only fs.c replies).  An interrupt (Ctrl-C on the
+ *     reader) answers EINTR at once and detaches the waiter from the job;
+ *     the pool cancels a job whose last waiter went this way
+ *     (rfs_pool_cancel_waiter, called under the request's lock).
+ *  2. A job's source is opened here, once, beneath the root (pool.c note
+ *     10), and the node's key was made from the same file's identity: a
+ *     name that now means another file is ESTALE (fs_node.c note 4).
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,22 +19,68 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs_int.h"
-#include "rasterfs/chain.h"
-#include "rasterfs/crs.h"
-#include "rasterfs/step.h"
 #include "rasterfs/err.h"
-#include "rasterfs/fs.h"
 #include "rasterfs/log.h"
+#include "rasterfs/resolve.h"
 #include "rasterfs/worldfile.h"
 
+/* ---- handles ---------------------------------------------------------- */
+
+static struct fs_handle *handle_fd(int fd, int keep_cache)
+{
+	struct fs_handle *h = malloc(sizeof(*h));
+
+	if (!h) {
+		close(fd);
+		return NULL;
+	}
+	h->fd = fd;
+	h->keep_cache = keep_cache;
+	h->direct_io = 0;
+	h->len = 0;
+	return h;
+}
+
+struct fs_handle *fs_handle_text(size_t cap)
+{
+	struct fs_handle *h = malloc(sizeof(*h) + cap);
+
+	if (!h)
+		return NULL;
+	h->fd = -1;
+	h->keep_cache = 0;
+	h->direct_io = 1; /* generated per open; its size is not known */
+	h->len = 0;
+	return h;
+}
+
+void fs_handle_free(struct fs_handle *h)
+{
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h);
+}
+
+int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, int flags,
+		 struct fs_handle **h)
+{
+	int fd = openat(fs->root.fd, n->path,
+			O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (flags & O_NONBLOCK));
+
+	if (fd < 0)
+		return -errno;
+	if (!(*h = handle_fd(fd, 0)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* ---- the source (note 2) --------------------------------------------- */
 
 /* Open the source at path (below the root) once, for a job (pool.c note
  * 10): beneath the root whatever its symlinks say (openat2
@@ -40,7 +97,7 @@ static int pin_source(struct rfs_fs *fs, const char *path, struct stat *st)
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	char abs[PATH_MAX];
-	int fd = (int)syscall(SYS_openat2, fs->rootfd, path, &how, sizeof(how));
+	int fd = (int)syscall(SYS_openat2, fs->root.fd, path, &how, sizeof(how));
 	int rc;
 
 	if (fd < 0 && errno == EXDEV) {
@@ -48,12 +105,12 @@ static int pin_source(struct rfs_fs *fs, const char *path, struct stat *st)
 		 * that points inside the root: resolve it and open the
 		 * result beneath the root again, so a swap in between can
 		 * only fail, never leave the root. */
-		if ((rc = check_inside(fs, path, abs)) < 0)
+		if ((rc = rfs_resolve_inside(&fs->root, path, abs)) < 0)
 			return rc;
-		const char *r = abs + fs->rootlen;
+		const char *r = abs + fs->root.len;
 		while (*r == '/')
 			r++;
-		fd = (int)syscall(SYS_openat2, fs->rootfd, rel(r), &how,
+		fd = (int)syscall(SYS_openat2, fs->root.fd, fs_rel(r), &how,
 				  sizeof(how));
 	}
 	if (fd < 0)
@@ -76,11 +133,7 @@ fail:
 	return rc;
 }
 
-/* The source of virtual node n, pinned (pin_source): the descriptor, or
- * -ESTALE when the name now means another file than the node's key was
- * made from (note 6: the kernel looks the name up again and retries),
- * -RFS_E_ESCAPE, -ENOENT, -errno. */
-int pin_node_source(struct rfs_fs *fs, struct rfs_node *n)
+int fs_open_pin_source(struct rfs_fs *fs, struct rfs_node *n)
 {
 	struct stat st;
 	struct rfs_src_id id;
@@ -96,20 +149,23 @@ int pin_node_source(struct rfs_fs *fs, struct rfs_node *n)
 	return fd;
 }
 
-/* Reply to an open of n from the store, if its key's object is there:
- * 0 (replied), -ENOENT (not indexed, or evicted since: the caller asks
- * the pool), or another negative code (not replied).  A world node's
- * handle holds the text taken from the png, read with direct_io like a
- * control file; any other node's handle is the object's fd, and the page
- * cache is kept (note 4). */
+/* ---- virtual files ---------------------------------------------------- */
+
+/* Open n from the store, if its key's object is there: 0 and *h, or 0 and
+ * *h NULL (a world node of a png without a georeference: no such file),
+ * -ENOENT (not indexed, or evicted since: the caller asks the pool), or
+ * another negative code.  A world node's handle holds the text taken from
+ * the png; any other node's handle is the object's fd, and the page cache
+ * is kept (fs_node.c note 2). */
 static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
-			   fuse_req_t req, struct fuse_file_info *fi)
+			   struct fs_handle **out)
 {
 	struct rfs_store_entry e;
-	struct handle *h = NULL;
+	struct fs_handle *h = NULL;
 	struct stat ost;
 	int fd, rc;
 
+	*out = NULL;
 	rc = rfs_store_lookup(fs->store, &n->key, &n->id, n->canonical, &e);
 	if (rc < 0)
 		return rc;
@@ -117,39 +173,33 @@ static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
 	 * request now sees a miss and computes it again). */
 	if ((fd = rfs_store_open_object(fs->store, &n->key)) < 0)
 		return fd;
-	if (is_world(n)) {
-		if (!(h = malloc(sizeof(*h) + RFS_WORLDFILE_MAX))) {
+	if (fs_world_is(n)) {
+		if (!(h = fs_handle_text(RFS_WORLDFILE_MAX))) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		h->fd = -1;
-		if ((rc = rfs_worldfile_read_png(fd, h->text, RFS_WORLDFILE_MAX)) == -ENODATA) {
-			/* a png without a georeference has no world file */
-			fuse_reply_err(req, ENOENT);
-			rc = 0;
+		if ((rc = fs_world_text(fd, h->text)) == -ENODATA) {
+			rc = 0; /* no georeference: no world file */
 			goto out;
 		}
 		if (rc < 0)
 			goto out;
 		h->len = (size_t)rc;
-		if ((rc = node_learn_size(n, h->len, e.created_ns)) < 0)
+		if ((rc = fs_node_learn_size(n, h->len, e.created_ns)) < 0)
 			goto out;
-		fi->fh = (uint64_t)(uintptr_t)h;
-		fi->direct_io = 1;
-		if (fuse_reply_open(req, fi) != 0)
-			free(h);
+		*out = h;
 		h = NULL;
-		rc = 0;
 		goto out;
 	}
 	if (fstat(fd, &ost) < 0) {
 		rc = -errno;
 		goto out;
 	}
-	if ((rc = node_learn_size(n, (uint64_t)ost.st_size,
-				  e.created_ns)) < 0)
+	if ((rc = fs_node_learn_size(n, (uint64_t)ost.st_size,
+				     e.created_ns)) < 0)
 		goto out;
-	reply_open_fd(req, fi, fd, 1, 0);
+	if (!(*out = handle_fd(fd, 1)))
+		return -ENOMEM;
 	return 0;
 out:
 	free(h);
@@ -163,7 +213,8 @@ struct open_waiter {
 	struct rfs_fs *fs;
 	struct rfs_node *n;
 	rfs_key key;
-	atomic_int replied; /* note 3: whoever sets it first replies */
+	fs_open_reply_fn reply;
+	atomic_int replied; /* note 1: whoever sets it first replies */
 };
 
 static void open_interrupted(fuse_req_t req, void *arg)
@@ -172,7 +223,7 @@ static void open_interrupted(fuse_req_t req, void *arg)
 
 	if (atomic_exchange(&w->replied, 1) != 0)
 		return;
-	fuse_reply_err(req, EINTR);
+	w->reply(req, NULL, -EINTR, NULL);
 	/* Detached: the pool will not call open_job_done for w, so it is
 	 * ours to free.  Not found: open_job_done frees it. */
 	if (rfs_pool_cancel_waiter(w->fs->pool, &w->key, w) == 1)
@@ -191,24 +242,23 @@ static int waiter_claim(struct open_waiter *w)
 	return 1;
 }
 
-static void open_failed(fuse_req_t req, struct rfs_node *n, int rc,
-			const char *msg)
+static void open_failed(struct rfs_node *n, int rc, const char *msg)
 {
 	rfs_log(LOG_DEBUG, "open %s: %s %s", n->path, rfs_err_name(rc),
 		msg ? msg : "");
-	fuse_reply_err(req, rfs_err_errno(rc));
 }
 
 static void open_job_done(void *arg, int rc, const char *msg)
 {
 	struct open_waiter *w = arg;
+	struct fs_handle *h = NULL;
 
 	if (waiter_claim(w)) {
 		/* Called on the committer's thread right after the commit,
 		 * before it can evict anything: only another mount sharing
 		 * the store can have removed the object meanwhile. */
 		if (rc == 0 &&
-		    (rc = open_from_store(w->fs, w->n, w->req, &w->fi)) < 0) {
+		    (rc = open_from_store(w->fs, w->n, &h)) < 0) {
 			if (rc == -ENOENT)
 				rc = -RFS_E_STORE_IO;
 			rfs_log(LOG_ERR, "open %s: the output was stored but "
@@ -216,7 +266,10 @@ static void open_job_done(void *arg, int rc, const char *msg)
 				rfs_strerror(rc));
 		}
 		if (rc < 0)
-			open_failed(w->req, w->n, rc, msg);
+			open_failed(w->n, rc, msg);
+		else if (!h)
+			rc = -ENOENT; /* a world file without a georeference */
+		w->reply(w->req, &w->fi, rc, h);
 	}
 	free(w);
 }
@@ -224,11 +277,12 @@ static void open_job_done(void *arg, int rc, const char *msg)
 /* Ask the pool for n's key with the open parked as its waiter.  Returns 0
  * when the request is answered later (or was just answered EINTR), 1 when
  * the key was committed since the caller looked, or a negative code (not
- * replied). */
+ * answered). */
 static int open_request(struct rfs_fs *fs, struct rfs_node *n,
-			fuse_req_t req, struct fuse_file_info *fi)
+			fuse_req_t req, struct fuse_file_info *fi,
+			fs_open_reply_fn reply)
 {
-	int src_fd = pin_node_source(fs, n);
+	int src_fd = fs_open_pin_source(fs, n);
 	struct rfs_job_spec spec = {
 		.key = n->key,
 		.src = n->id,
@@ -260,8 +314,9 @@ static int open_request(struct rfs_fs *fs, struct rfs_node *n,
 	w->fs = fs;
 	w->n = n;
 	w->key = n->key;
+	w->reply = reply;
 	/* Registered before the job can end, so the callback can always
-	 * deregister it (note 3). */
+	 * deregister it (note 1). */
 	fuse_req_interrupt_func(req, open_interrupted, w);
 	rc = rfs_pool_request(fs->pool, &spec, open_job_done, w);
 	if (rc == 0) {
@@ -281,45 +336,46 @@ static int open_request(struct rfs_fs *fs, struct rfs_node *n,
 	return rc;
 }
 
-void open_virtual(fuse_req_t req, struct rfs_node *n,
-			 struct fuse_file_info *fi)
+int fs_open_virtual(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
+		    struct fuse_file_info *fi, fs_open_reply_fn reply,
+		    struct fs_handle **h)
 {
-	struct rfs_fs *fs = fs_of(req);
 	int rc;
 
-	/* Note 6: the name means another file now. */
-	if ((rc = source_check(fs, n, NULL)) < 0) {
+	*h = NULL;
+	/* fs_node.c note 4: the name means another file now. */
+	if ((rc = fs_node_source_check(fs, n, NULL)) < 0) {
 		if (rc == -ESTALE) {
 			rfs_stat_inc(&fs->stats, stale_opens);
 			rfs_log(LOG_DEBUG, "open %s: its source changed since "
 				"the lookup: ESTALE", n->path);
 		}
-		fuse_reply_err(req, rfs_err_errno(rc));
-		return;
+		return rc;
 	}
 	/* An object can be evicted between its commit and our open of it
 	 * (a tiny cache_size, concurrent readers): ask again, a few times. */
 	for (int tries = 0; tries < 3; tries++) {
-		rc = open_from_store(fs, n, req, fi);
+		rc = open_from_store(fs, n, h);
 		if (rc == 0) {
 			rfs_stat_inc(&fs->stats, cache_hits);
-			return;
+			/* no handle: a world file without a georeference */
+			return *h ? 0 : -ENOENT;
 		}
 		if (rc != -ENOENT)
 			break;
-		rc = open_request(fs, n, req, fi);
-		if (rc <= 0)
+		rc = open_request(fs, n, req, fi, reply);
+		if (rc == 0)
+			return FS_OPEN_PARKED;
+		if (rc < 0)
 			break;
 		rc = -ENOENT;
 	}
-	if (rc == 0)
-		return;
 	if (rc == -ENOENT) {
 		rfs_log(LOG_ERR, "open %s: its output was evicted three times "
 			"before it could be opened: cache_size is too small for "
 			"the outputs read at once", n->path);
 		rc = -RFS_E_STORE_IO;
 	}
-	open_failed(req, n, rc, NULL);
+	open_failed(n, rc, NULL);
+	return rc;
 }
-

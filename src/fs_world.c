@@ -1,51 +1,40 @@
-/* fs_world.c - the world files of png outputs. */
-#include <assert.h>
-#include <dirent.h>
+/* fs_world.c - the world file nodes of png outputs ("X.pgw" beside a
+ * fmt=png output): their text comes out of the png object (worldfile.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs_int.h"
-#include "rasterfs/chain.h"
-#include "rasterfs/crs.h"
-#include "rasterfs/step.h"
-#include "rasterfs/err.h"
-#include "rasterfs/fs.h"
-#include "rasterfs/log.h"
+#include "rasterfs/resolve.h"
 #include "rasterfs/worldfile.h"
 
-
-/* A world file node: a virtual node of a png chain whose name ends with a
- * world file suffix (a png output's own name never does: the grammar
- * refuses "png.pgw").  It shares the png's key, so it never has a job of
- * its own. */
-bool is_world(const struct rfs_node *n)
+/* A png output's own name never ends with a world file suffix (the
+ * grammar refuses "png.pgw"), so the suffix tells the two apart. */
+bool fs_world_is(const struct rfs_node *n)
 {
-	return n->kind == RFS_NODE_VIRTUAL &&
-	       n->format == RFS_FMT_PNG && world_suffix(n->path) > 0;
+	return n->kind == RFS_NODE_VIRTUAL && n->format == RFS_FMT_PNG &&
+	       rfs_resolve_world_suffix(n->path) > 0;
 }
 
-/* The size of a world node: the length of its png's world file text.
- * -ENOENT: the png is not in the store; -ENODATA: it has no world file
- * text. */
-int world_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size)
+int fs_world_text(int fd, char *buf)
+{
+	return rfs_worldfile_read_png(fd, buf, RFS_WORLDFILE_MAX);
+}
+
+int fs_world_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size)
 {
 	char text[RFS_WORLDFILE_MAX];
 	int fd = rfs_store_open_object(fs->store, &n->key), rc;
 
 	if (fd < 0)
 		return fd;
-	rc = rfs_worldfile_read_png(fd, text, sizeof(text));
+	rc = fs_world_text(fd, text);
 	close(fd);
 	if (rc < 0)
 		return rc;
@@ -53,10 +42,8 @@ int world_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size)
 	return 0;
 }
 
-/* The png outputs named "B.png" that have a node in a directory: GDAL
- * looks for a world file only among the names a directory lists when it
- * can list it, and virtual names are not listed, so a listing names the
- * "B.pgw" sibling of each of them whose output is in the store. */
+/* The png outputs named "B.png" that have a node in a directory (see
+ * fs_world_list). */
 struct png_seen {
 	const char *dir;
 	size_t dirlen;
@@ -101,10 +88,15 @@ static void png_seen_add(const struct rfs_node *n, void *arg)
 	ps->n++;
 }
 
-int snapshot_add_worlds(struct rfs_fs *fs, struct rfs_node *dir,
-			       struct dir_snapshot *d, size_t *cap)
+/* GDAL looks for a world file only among the names a directory lists
+ * when it can list it, and virtual names are not listed, so a listing
+ * names the "B.pgw" sibling of each png output "B.png" that has a node in
+ * the directory and whose output is in the store. */
+int fs_world_list(struct rfs_fs *fs, const char *dir,
+		  int (*add)(void *arg, const char *name, fuse_ino_t ino),
+		  void *arg)
 {
-	struct png_seen ps = { .dir = dir->path, .dirlen = strlen(dir->path) };
+	struct png_seen ps = { .dir = dir, .dirlen = strlen(dir) };
 	char name[NAME_MAX + 1];
 	int rc = 0;
 
@@ -113,17 +105,17 @@ int snapshot_add_worlds(struct rfs_fs *fs, struct rfs_node *dir,
 		struct stat sst;
 		struct rfs_src_id id;
 
-		/* only nodes of the source as it is now (note 4) */
+		/* only nodes of the source as it is now (fs_node.c note 2) */
 		if (rc == 0 && ps.e[i].name && ps.e[i].src &&
 		    ps.e[i].canonical &&
-		    fstatat(fs->rootfd, ps.e[i].src, &sst, 0) == 0 &&
+		    fstatat(fs->root.fd, ps.e[i].src, &sst, 0) == 0 &&
 		    (rfs_src_id_from_stat(&id, &sst),
 		     !memcmp(&id, &ps.e[i].id, sizeof(id))) &&
 		    snprintf(name, sizeof(name), "%s.pgw", ps.e[i].name) <
 		    (int)sizeof(name) &&
 		    rfs_store_lookup(fs->store, &ps.e[i].key, &id,
 				     ps.e[i].canonical, NULL) == 0)
-			rc = snapshot_add(d, cap, name, ps.e[i].ino, DT_REG);
+			rc = add(arg, name, ps.e[i].ino);
 		free(ps.e[i].name);
 		free(ps.e[i].src);
 		free(ps.e[i].canonical);

@@ -8,8 +8,8 @@
  * so a node pointer stays valid while a request on it runs.  Thread safe.
  *
  * A virtual node stands for one key: its path, its source's identity when
- * it was made and its canonical chain, all fixed for its life (fs.c note
- * 4).  Several nodes may share a path (a source that changed, a name that
+ * it was made and its canonical chain, all fixed for its life
+ * (fs_node.c note 2).  Several nodes may share a path (a source that changed, a name that
  * became a real file): each lives until the kernel forgets it.  A node
  * keeps only what serving it needs (a few hundred bytes, one allocation):
  * not the parsed chain, which is re-parsed by whoever needs the steps.
