@@ -69,7 +69,10 @@ struct rfs_nodes;
 struct rfs_nodes *rfs_nodes_new(void);
 void rfs_nodes_free(struct rfs_nodes *t);
 
-/* The node for ino, or NULL if the kernel sent an unknown one. */
+/* The node for ino (FUSE_ROOT_ID: the root).  ino must be one this table
+ * gave out and the kernel has not forgotten (it sends no other): the node
+ * is the inode number's own address, so it is not looked up, and never
+ * NULL. */
 struct rfs_node *rfs_nodes_find(struct rfs_nodes *t, fuse_ino_t ino);
 
 /* Find or make the node of path and count one lookup.  A real node is
