@@ -11,7 +11,6 @@
 #include "rasterfs/gdal_util.h"
 #include "rasterfs/log.h"
 
-#define STATS_ROWS 256
 #define STATS_BYTES (16 << 20)
 
 /* A cell counts if it is finite and not nodata (ndv NaN: no nodata). */
@@ -130,6 +129,22 @@ int rfs_bstats_set(GDALRasterBandH band, const struct rfs_bstats *st,
 	return 0;
 }
 
+struct stats_pass {
+	struct rfs_bstats *st;
+	double ndv;
+};
+
+static int stats_strip(void *arg, int y, int nrows, size_t n,
+		       double *const *in, void *const *out, char *msg,
+		       size_t msglen)
+{
+	struct stats_pass *sp = arg;
+
+	(void)y, (void)nrows, (void)out, (void)msg, (void)msglen;
+	rfs_bstats_add(sp->st, in[0], n, sp->ndv, 0);
+	return 0;
+}
+
 /* Statistics of one band, read in strips of rows.  Per strip, one pass
  * sums v - s and (v - s)^2 with s a valid value of the strip (the shift
  * keeps E[d^2] - E[d]^2 from cancelling: within one strip of real data
@@ -145,35 +160,29 @@ static int band_stats(GDALRasterBandH band, int b, int nb,
 		      struct rfs_bstats *st, char *msg, size_t msglen)
 {
 	const int W = GDALGetRasterBandXSize(band);
-	const int H = GDALGetRasterBandYSize(band);
-	int has_nd = 0, rows = STATS_ROWS, rc = 0;
+	int has_nd = 0;
 	const double nd = GDALGetRasterNoDataValue(band, &has_nd);
-	const double ndv = has_nd ? nd : NAN; /* NaN never compares equal */
-	double *buf;
+	struct stats_pass sp = {
+		.st = st,
+		.ndv = has_nd ? nd : NAN, /* NaN never compares equal */
+	};
+	struct rfs_strips s = {
+		.W = W,
+		.H = GDALGetRasterBandYSize(band),
+		.rows = rfs_gdal_strip_rows(W, sizeof(double), STATS_BYTES),
+		.nin = 1,
+		.in = { band },
+		.map = stats_strip,
+		.arg = &sp,
+		.progress = progress,
+		.progress_arg = progress_arg,
+		.base = (double)(b - 1) / nb,
+		.scale = 1.0 / nb,
+		.what = "statistics",
+	};
 
-	while (rows > 1 && (size_t)rows * W * sizeof(double) > STATS_BYTES)
-		rows /= 2;
-	if (!(buf = malloc((size_t)rows * W * sizeof(double)))) {
-		snprintf(msg, msglen, "statistics: out of memory");
-		return -RFS_E_NOMEM;
-	}
 	rfs_bstats_init(st);
-	for (int y = 0; y < H && !rc; y += rows) {
-		const int nr = y + rows <= H ? rows : H - y;
-		const size_t n = (size_t)nr * W;
-
-		if (GDALRasterIO(band, GF_Read, 0, y, W, nr, buf, W, nr,
-				 GDT_Float64, 0, 0) != CE_None) {
-			rc = rfs_gdal_error("statistics", msg, msglen);
-			break;
-		}
-		rfs_bstats_add(st, buf, n, ndv, 0);
-		if (!progress((b - 1 + (double)(y + nr) / H) / nb, "",
-			      progress_arg))
-			rc = -RFS_E_CANCELLED;
-	}
-	free(buf);
-	return rc;
+	return rfs_gdal_strips(&s, msg, msglen);
 }
 
 int rfs_bstats_compute(GDALDatasetH ds, GDALProgressFunc progress,

@@ -5,6 +5,7 @@
  * of steps, chains or outputs, so every room of the operations can use it
  * and none of them is needed by it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -194,4 +195,73 @@ char **rfs_gdal_add_tr(char **argv, double tr)
 	argv = CSLAddString(argv, "-tr");
 	argv = rfs_gdal_add_num(argv, tr);
 	return rfs_gdal_add_num(argv, tr);
+}
+
+int rfs_gdal_strip_rows(int W, size_t bytes_per_cell, size_t budget)
+{
+	int rows = 256;
+
+	while (rows > 1 && (size_t)rows * W * bytes_per_cell > budget)
+		rows /= 2;
+	return rows;
+}
+
+int rfs_gdal_strips(const struct rfs_strips *s, char *msg, size_t msglen)
+{
+	const size_t cells = (size_t)s->rows * s->W;
+	const size_t osize = (size_t)GDALGetDataTypeSizeBytes(s->out_type);
+	double *in[RFS_STRIPS_MAX_BANDS] = { NULL };
+	void *out[RFS_STRIPS_MAX_BANDS] = { NULL };
+	int rc = 0, i;
+
+	assert(s->nin >= 1 && s->nin <= RFS_STRIPS_MAX_BANDS &&
+	       s->nout >= 0 && s->nout <= RFS_STRIPS_MAX_BANDS &&
+	       (!s->in_place || (s->nout == s->nin &&
+				 s->out_type == GDT_Float64)));
+	for (i = 0; i < s->nin; i++)
+		if (!(in[i] = malloc(cells * sizeof(double))))
+			goto nomem;
+	for (i = 0; i < s->nout; i++)
+		if (!(out[i] = s->in_place ? in[i] : malloc(cells * osize)))
+			goto nomem;
+	for (int y = 0; y < s->H && !rc; y += s->rows) {
+		const int nr = y + s->rows <= s->H ? s->rows : s->H - y;
+		const size_t n = (size_t)nr * s->W;
+
+		for (i = 0; i < s->nin; i++)
+			if (GDALRasterIO(s->in[i], GF_Read, 0, y, s->W, nr,
+					 in[i], s->W, nr, GDT_Float64, 0,
+					 0) != CE_None)
+				goto gdal_fail;
+		if ((rc = s->map(s->arg, y, nr, n, in, out, msg, msglen)) < 0)
+			break;
+		for (i = 0; i < s->nout; i++)
+			if (GDALRasterIO(s->out[i], GF_Write, 0, y, s->W, nr,
+					 out[i], s->W, nr, s->out_type, 0,
+					 0) != CE_None)
+				goto gdal_fail;
+		if (s->progress &&
+		    !s->progress(s->base + s->scale * (y + nr) / s->H, "",
+				 s->progress_arg)) {
+			if (s->say_cancel)
+				snprintf(msg, msglen, "%s: cancelled",
+					 s->what);
+			rc = -RFS_E_CANCELLED;
+		}
+	}
+	goto out;
+nomem:
+	snprintf(msg, msglen, "%s: out of memory for %d rows of %d cells",
+		 s->what, s->rows, s->W);
+	rc = -RFS_E_NOMEM;
+	goto out;
+gdal_fail:
+	rc = rfs_gdal_error(s->what, msg, msglen);
+out:
+	for (i = 0; i < RFS_STRIPS_MAX_BANDS; i++) {
+		if (!s->in_place)
+			free(out[i]);
+		free(in[i]);
+	}
+	return rc;
 }

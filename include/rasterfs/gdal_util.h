@@ -59,4 +59,43 @@ char **rfs_gdal_add_num(char **argv, double v);
 /* Append "-tr R R" with R written by rfs_gdal_add_num. */
 char **rfs_gdal_add_tr(char **argv, double tr);
 
+/* Rows per strip for a raster W cells wide: 256, halved while a strip of
+ * bytes_per_cell bytes a cell needs more than budget bytes (at least 1). */
+int rfs_gdal_strip_rows(int W, size_t bytes_per_cell, size_t budget);
+
+#define RFS_STRIPS_MAX_BANDS 4
+
+/* One pass over the rows of bands of one size, a strip of rows at a time:
+ * the strip of each input band is read as Float64, map makes the output
+ * strips from them, the strip of each output band is written as out_type,
+ * and progress is told how far the pass is; FALSE from it cancels. */
+struct rfs_strips {
+	int W, H;                  /* the bands' size */
+	int rows;                  /* rows per strip (rfs_gdal_strip_rows) */
+	int nin;                   /* 1..RFS_STRIPS_MAX_BANDS bands read */
+	GDALRasterBandH in[RFS_STRIPS_MAX_BANDS];
+	int nout;                  /* 0..RFS_STRIPS_MAX_BANDS bands written */
+	GDALRasterBandH out[RFS_STRIPS_MAX_BANDS];
+	GDALDataType out_type;
+	int in_place;              /* map writes into the input strips, which
+	                              are written (nout == nin, Float64) */
+	/* Make the output strips of n cells (rows y .. y+nrows) from the
+	 * input ones: in[i] holds input band i's values, out[i] takes output
+	 * band i's (of out_type).  Returns 0, or a negative code with the
+	 * message in msg. */
+	int (*map)(void *arg, int y, int nrows, size_t n, double *const *in,
+		   void *const *out, char *msg, size_t msglen);
+	void *arg;
+	GDALProgressFunc progress; /* may be NULL: no progress, no cancel */
+	void *progress_arg;
+	double base, scale;        /* progress: base + scale * rows done / H */
+	const char *what;          /* for messages ("what: ...") */
+	int say_cancel;            /* a cancel says "what: cancelled" */
+};
+
+/* Run s.  Returns 0, -RFS_E_CANCELLED, -RFS_E_NOMEM ("what: out of memory
+ * for R rows of W cells"), a code of rfs_gdal_error() ("what: <GDAL's
+ * message>"), or map's code; the message in msg. */
+int rfs_gdal_strips(const struct rfs_strips *s, char *msg, size_t msglen);
+
 #endif
