@@ -124,8 +124,11 @@ int rfs_size_parse(struct rfs_pctx *c, const struct rfs_tok *args,
 		if (a.has_key && !rfs_tok_is(a.key, "resampling"))
 			return rfs_lex_unknown_option(c, "size", &a, keys, 1,
 					      "resampling=");
+		/* digits are W or H: "3" or "11" is never a misspelt "q3"
+		 * or "q1" (found by tests/fuzz: size=3,3 was refused) */
 		if (a.has_key || (n == 2 && !rfs_tok_digits(a.val)) ||
-		    rfs_lex_is_resampling(a.val)) {
+		    (!rfs_tok_digits(a.val) &&
+		     rfs_lex_is_resampling(a.val))) {
 			if (have_rs)
 				return rfs_lex_twice(c, "size", "resampling method",
 					     &a);

@@ -95,6 +95,10 @@ static const struct {
 	{ "size=512,512", "@size=512,512,near" },
 	{ "size=average,0100,50", "@size=100,50,average" },
 	{ "size=10,20,resampling=cubic", "@size=10,20,cubic" },
+	/* small numbers are W and H, not misspelt q1/q3 (found by fuzzing) */
+	{ "size=3,3", "@size=3,3,near" },
+	{ "size=11,100,q3", "@size=11,100,q3" },
+	{ "size=051,51251", "@size=51,51251,near" },
 	{ "clip=0,0,100,50", "@clip=0,0,100,50" },
 	{ "clip=-124.9,48.1,-124.8,48.2,epsg:4326",
 	  "@clip=-124.9,48.1,-124.8,48.2,EPSG:4326" },
