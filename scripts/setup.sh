@@ -16,6 +16,8 @@ PKGS=(
 	python3-pytest python3-gdal python3-numpy python3-scipy python3-rasterio
 	attr bc libtiff-tools
 	slurm-wlm munge
+	# tests/fuzz (CC=clang, -Dfuzz=true) and `meson test --setup valgrind`
+	clang libclang-rt-dev valgrind
 )
 
 missing=()
