@@ -29,7 +29,9 @@
 #include "rasterfs/bandstats.h"
 #include "rasterfs/err.h"
 #include "rasterfs/tiff.h"
-#include "tiff_int.h"
+
+#define TILE RFS_TIFF_TILE
+#define TILE_PIXELS ((uint64_t)TILE * TILE)
 
 static int write_err(int err)
 {
