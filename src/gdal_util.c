@@ -20,7 +20,7 @@
 #include <gdal.h>
 #include <xxhash.h>
 
-#include "rasterfs/chain.h"
+#include "rasterfs/number.h"
 #include "rasterfs/err.h"
 #include "rasterfs/filecheck.h"
 #include "rasterfs/gdal_util.h"

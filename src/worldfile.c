@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rasterfs/chain.h"
+#include "rasterfs/number.h"
 #include "rasterfs/worldfile.h"
 
 /* ESRI's world file: A D B E C F, one a line, with C and F the centre of
