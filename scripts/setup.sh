@@ -20,6 +20,8 @@ PKGS=(
 	# strace counts the bytes a client reads and the files it tries to write.
 	python3-qgis strace
 	slurm-wlm munge
+	# tests/fuzz (CC=clang, -Dfuzz=true) and `meson test --setup valgrind`
+	clang libclang-rt-dev valgrind
 )
 
 missing=()

@@ -1,13 +1,17 @@
 /* bandstats.c - band statistics by strips (see bandstats.h). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <cpl_error.h>
 
 #include "rasterfs/bandstats.h"
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
+#include "rasterfs/gdal_util.h"
 #include "rasterfs/log.h"
+
+#define STATS_BYTES (16 << 20)
 
 /* A cell counts if it is finite and not nodata (ndv NaN: no nodata). */
 static inline double stat_ok(double v, double ndv)
@@ -123,4 +127,80 @@ int rfs_bstats_set(GDALRasterBandH band, const struct rfs_bstats *st,
 		}
 	}
 	return 0;
+}
+
+struct stats_pass {
+	struct rfs_bstats *st;
+	double ndv;
+};
+
+static int stats_strip(void *arg, int y, int nrows, size_t n,
+		       double *const *in, void *const *out, char *msg,
+		       size_t msglen)
+{
+	struct stats_pass *sp = arg;
+
+	(void)y, (void)nrows, (void)out, (void)msg, (void)msglen;
+	rfs_bstats_add(sp->st, in[0], n, sp->ndv, 0);
+	return 0;
+}
+
+/* Statistics of one band, read in strips of rows.  Per strip, one pass
+ * sums v - s and (v - s)^2 with s a valid value of the strip (the shift
+ * keeps E[d^2] - E[d]^2 from cancelling: within one strip of real data
+ * the error is far below a Float32 ulp of the spread); strips are merged
+ * with Chan, Golub & LeVeque's pairwise update ("Updating formulae and a
+ * pairwise algorithm for computing sample variances", 1979).  GDAL's
+ * GDALComputeRasterStatistics gives the same numbers but took a third of
+ * a focal job's time.  Nodata, NaN and infinite cells are left out; the
+ * standard deviation is the population one, as GDAL's.  progress gets
+ * the fraction of the dataset done, this band being band b of nb. */
+static int band_stats(GDALRasterBandH band, int b, int nb,
+		      GDALProgressFunc progress, void *progress_arg,
+		      struct rfs_bstats *st, char *msg, size_t msglen)
+{
+	const int W = GDALGetRasterBandXSize(band);
+	int has_nd = 0;
+	const double nd = GDALGetRasterNoDataValue(band, &has_nd);
+	struct stats_pass sp = {
+		.st = st,
+		.ndv = has_nd ? nd : NAN, /* NaN never compares equal */
+	};
+	struct rfs_strips s = {
+		.W = W,
+		.H = GDALGetRasterBandYSize(band),
+		.rows = rfs_gdal_strip_rows(W, sizeof(double), STATS_BYTES),
+		.nin = 1,
+		.in = { band },
+		.map = stats_strip,
+		.arg = &sp,
+		.progress = progress,
+		.progress_arg = progress_arg,
+		.base = (double)(b - 1) / nb,
+		.scale = 1.0 / nb,
+		.what = "statistics",
+	};
+
+	rfs_bstats_init(st);
+	return rfs_gdal_strips(&s, msg, msglen);
+}
+
+int rfs_bstats_compute(GDALDatasetH ds, GDALProgressFunc progress,
+		       void *progress_arg, char *msg, size_t msglen)
+{
+	const int n = GDALGetRasterCount(ds);
+	const double total =
+		(double)GDALGetRasterXSize(ds) * GDALGetRasterYSize(ds);
+	int rc = 0;
+
+	for (int b = 1; b <= n && !rc; b++) {
+		GDALRasterBandH band = GDALGetRasterBand(ds, b);
+		struct rfs_bstats st;
+
+		rc = band_stats(band, b, n, progress, progress_arg, &st, msg,
+				msglen);
+		if (rc == 0)
+			rc = rfs_bstats_set(band, &st, total, msg, msglen);
+	}
+	return rc;
 }

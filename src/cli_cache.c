@@ -26,6 +26,7 @@
 
 #include "rasterfs/cli.h"
 #include "rasterfs/err.h"
+#include "rasterfs/json.h"
 #include "rasterfs/log.h"
 #include "rasterfs/store.h"
 
@@ -51,34 +52,13 @@ static void usage(FILE *f)
 		"~/.cache/rasterfs.\n");
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
+/* An entry's time for people and for --json alike: "-" for none. */
 static void iso_time(int64_t ns, char *buf, size_t len)
 {
-	time_t t = (time_t)(ns / 1000000000);
-	struct tm tm;
-
-	if (!ns) {
+	if (!ns)
 		snprintf(buf, len, "-");
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	else
+		rfs_json_iso_time((time_t)(ns / 1000000000), buf, len);
 }
 
 static void human(uint64_t b, char *buf, size_t len)
@@ -208,20 +188,41 @@ static int cmd_stats(const struct cli *c)
 	iso_time(a.least_read, t3, sizeof(t3));
 	iso_time(a.last_read, t4, sizeof(t4));
 	if (c->json) {
-		printf("{\"store\": ");
-		json_str(stdout, c->dir);
-		printf(", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64
-		       ", \"limit\": %" PRIu64 ", \"oldest\": \"%s\", "
-		       "\"newest\": \"%s\", \"least_recently_read\": \"%s\", "
-		       "\"last_read\": \"%s\", \"sources\": [",
-		       objects, bytes, limit, t1, t2, t3, t4);
+		struct rfs_json j;
+
+		rfs_json_init(&j, stdout);
+		rfs_json_object(&j);
+		rfs_json_key(&j, "store");
+		rfs_json_string(&j, c->dir);
+		rfs_json_key(&j, "objects");
+		rfs_json_u64(&j, objects);
+		rfs_json_key(&j, "bytes");
+		rfs_json_u64(&j, bytes);
+		rfs_json_key(&j, "limit");
+		rfs_json_u64(&j, limit);
+		rfs_json_key(&j, "oldest");
+		rfs_json_string(&j, t1);
+		rfs_json_key(&j, "newest");
+		rfs_json_string(&j, t2);
+		rfs_json_key(&j, "least_recently_read");
+		rfs_json_string(&j, t3);
+		rfs_json_key(&j, "last_read");
+		rfs_json_string(&j, t4);
+		rfs_json_key(&j, "sources");
+		rfs_json_array(&j);
 		for (size_t i = 0; i < a.nsrc; i++) {
-			printf("%s{\"source\": ", i ? ", " : "");
-			json_str(stdout, a.src[i].name);
-			printf(", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64
-			       "}", a.src[i].objects, a.src[i].bytes);
+			rfs_json_object(&j);
+			rfs_json_key(&j, "source");
+			rfs_json_string(&j, a.src[i].name);
+			rfs_json_key(&j, "objects");
+			rfs_json_u64(&j, a.src[i].objects);
+			rfs_json_key(&j, "bytes");
+			rfs_json_u64(&j, a.src[i].bytes);
+			rfs_json_end(&j);
 		}
-		printf("]}\n");
+		rfs_json_end(&j);
+		rfs_json_end(&j);
+		rfs_json_newline(&j);
 	} else {
 		human(bytes, h1, sizeof(h1));
 		human(limit, h2, sizeof(h2));
@@ -259,7 +260,7 @@ static const char *const problem_name[] = {
 
 struct verify_out {
 	const struct cli *c;
-	unsigned n;
+	struct rfs_json j;        /* --json: the "problems" array is open */
 };
 
 static void problem_cb(void *arg, enum rfs_store_problem kind,
@@ -268,44 +269,54 @@ static void problem_cb(void *arg, enum rfs_store_problem kind,
 	struct verify_out *o = arg;
 
 	if (o->c->json) {
-		printf("%s{\"kind\": \"%s\", \"what\": ", o->n ? ", " : "",
-		       problem_name[kind]);
-		json_str(stdout, what);
-		printf(", \"detail\": ");
-		json_str(stdout, detail);
-		printf("}");
+		rfs_json_object(&o->j);
+		rfs_json_key(&o->j, "kind");
+		rfs_json_string(&o->j, problem_name[kind]);
+		rfs_json_key(&o->j, "what");
+		rfs_json_string(&o->j, what);
+		rfs_json_key(&o->j, "detail");
+		rfs_json_string(&o->j, detail);
+		rfs_json_end(&o->j);
 	} else {
 		printf("%-9s %s: %s\n", problem_name[kind], what, detail);
 	}
-	o->n++;
 }
 
 static int cmd_verify(const struct cli *c)
 {
 	struct rfs_store_verify_report rep;
-	struct verify_out o = { c, 0 };
+	struct verify_out o = { .c = c };
 	rfs_store *st;
 	int rc;
 
 	if (open_store(c, RFS_STORE_RDONLY, &st))
 		return 1;
-	if (c->json)
-{
-		printf("{\"store\": ");
-		json_str(stdout, c->dir);
-		printf(", \"problems\": [");
+	if (c->json) {
+		rfs_json_init(&o.j, stdout);
+		rfs_json_object(&o.j);
+		rfs_json_key(&o.j, "store");
+		rfs_json_string(&o.j, c->dir);
+		rfs_json_key(&o.j, "problems");
+		rfs_json_array(&o.j);
 	}
 	rc = rfs_store_verify(st, problem_cb, &o, &rep);
 	rfs_store_close(st);
 	if (c->json) {
-		printf("], \"entries\": %" PRIu64 ", \"bytes_checked\": %"
-		       PRIu64 ", \"problem_count\": %" PRIu64 ", \"ok\": %s%s",
-		       rep.entries, rep.bytes_checked, rep.problems,
-		       !rc && !rep.problems ? "true" : "false",
-		       rc ? ", \"error\": " : "");
-		if (rc)
-			json_str(stdout, rfs_strerror(rc));
-		printf("}\n");
+		rfs_json_end(&o.j);
+		rfs_json_key(&o.j, "entries");
+		rfs_json_u64(&o.j, rep.entries);
+		rfs_json_key(&o.j, "bytes_checked");
+		rfs_json_u64(&o.j, rep.bytes_checked);
+		rfs_json_key(&o.j, "problem_count");
+		rfs_json_u64(&o.j, rep.problems);
+		rfs_json_key(&o.j, "ok");
+		rfs_json_bool(&o.j, !rc && !rep.problems);
+		if (rc) {
+			rfs_json_key(&o.j, "error");
+			rfs_json_string(&o.j, rfs_strerror(rc));
+		}
+		rfs_json_end(&o.j);
+		rfs_json_newline(&o.j);
 	} else if (!rc) {
 		printf("%" PRIu64 " entries, %" PRIu64 " bytes checked: %s%"
 		       PRIu64 " problems\n", rep.entries, rep.bytes_checked,
@@ -340,14 +351,32 @@ static int cmd_gc(const struct cli *c)
 		return 1;
 	}
 	if (c->json) {
-		printf("{\"scratch_dirs\": %u, \"orphans\": %u, \"tmp_files\": "
-		       "%u, \"dangling\": %u, \"changed\": %" PRIu64
-		       ", \"changed_bytes\": %" PRIu64 ", \"evicted\": %" PRIu64
-		       ", \"evicted_bytes\": %" PRIu64 ", \"limit\": %" PRIu64
-		       ", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
-		       r.scratch_dirs, r.orphans, r.tmp_files, r.dangling,
-		       r.changed, r.changed_bytes, r.evicted, r.evicted_bytes,
-		       limit, r.objects, r.bytes);
+		const struct {
+			const char *key;
+			uint64_t v;
+		} f[] = {
+			{ "scratch_dirs", r.scratch_dirs },
+			{ "orphans", r.orphans },
+			{ "tmp_files", r.tmp_files },
+			{ "dangling", r.dangling },
+			{ "changed", r.changed },
+			{ "changed_bytes", r.changed_bytes },
+			{ "evicted", r.evicted },
+			{ "evicted_bytes", r.evicted_bytes },
+			{ "limit", limit },
+			{ "objects", r.objects },
+			{ "bytes", r.bytes },
+		};
+		struct rfs_json j;
+
+		rfs_json_init(&j, stdout);
+		rfs_json_object(&j);
+		for (size_t i = 0; i < sizeof(f) / sizeof(*f); i++) {
+			rfs_json_key(&j, f[i].key);
+			rfs_json_u64(&j, f[i].v);
+		}
+		rfs_json_end(&j);
+		rfs_json_newline(&j);
 	} else {
 		char h[32];
 
@@ -365,6 +394,21 @@ static int cmd_gc(const struct cli *c)
 	return 0;
 }
 
+/* {"ok": ok, "key": v} */
+static void json_ok(int ok, const char *key, int64_t v)
+{
+	struct rfs_json j;
+
+	rfs_json_init(&j, stdout);
+	rfs_json_object(&j);
+	rfs_json_key(&j, "ok");
+	rfs_json_bool(&j, ok);
+	rfs_json_key(&j, key);
+	rfs_json_i64(&j, v);
+	rfs_json_end(&j);
+	rfs_json_newline(&j);
+}
+
 static int cmd_clear(const struct cli *c)
 {
 	uint64_t removed = 0;
@@ -380,7 +424,7 @@ static int cmd_clear(const struct cli *c)
 		fprintf(stderr, "rasterfs cache clear: %s is in use by process "
 			"%ld (a mount); unmount it first\n", c->dir, pid);
 		if (c->json)
-			printf("{\"ok\": false, \"busy_pid\": %ld}\n", pid);
+			json_ok(0, "busy_pid", pid);
 		return 1;
 	}
 	if (rc) {
@@ -389,7 +433,7 @@ static int cmd_clear(const struct cli *c)
 		return 1;
 	}
 	if (c->json)
-		printf("{\"ok\": true, \"removed\": %" PRIu64 "}\n", removed);
+		json_ok(1, "removed", (int64_t)removed);
 	else
 		printf("removed %" PRIu64 " outputs\n", removed);
 	return 0;

@@ -174,7 +174,7 @@ static GDALDatasetH input_dataset(const struct rfs_grid *in, const char *what,
 	CPLErrorReset();
 	ds = rfs_grid_dataset(in);
 	if (!ds)
-		*rc = rfs_ops_gdal_error(what, msg, msglen);
+		*rc = rfs_gdal_error(what, msg, msglen);
 	return ds;
 }
 
@@ -193,7 +193,7 @@ static int warp_vrt(GDALDatasetH src, char **argv, const char *what,
 	if (opts)
 		d = GDALWarp("", NULL, 1, &src, opts, NULL);
 	if (!d)
-		rc = rfs_ops_gdal_error(what, msg, msglen);
+		rc = rfs_gdal_error(what, msg, msglen);
 	else
 		rc = rfs_grid_from_dataset(d, out);
 	if (d)
@@ -238,7 +238,7 @@ int rfs_describe_warp(const struct rfs_grid *in, char **argv, double tr,
 			rc = -RFS_E_TOO_BIG;
 			goto out;
 		}
-		argv = rfs_ops_add_tr(argv, tr);
+		argv = rfs_gdal_add_tr(argv, tr);
 	}
 	rc = warp_vrt(src, argv, what, out, msg, msglen);
 out:
@@ -266,7 +266,7 @@ int rfs_describe_translate(const struct rfs_grid *in, char **argv,
 	if (opts)
 		d = GDALTranslate("", src, opts, NULL);
 	if (!d)
-		rc = rfs_ops_gdal_error(what, msg, msglen);
+		rc = rfs_gdal_error(what, msg, msglen);
 	else if ((rc = rfs_grid_from_dataset(d, out)) == 0)
 		gtiff_holds(out, true);
 out:

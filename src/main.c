@@ -253,12 +253,12 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct options opt = { 0 };
-	struct rfs_fs fs;
+	rfs_fs *fs = NULL;
 	rfs_store *store = NULL;
 	rfs_pool *pool = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
-	int notify_fd = -1, rc, ret = 1, mounted = 0, fs_ok = 0;
+	int notify_fd = -1, rc, ret = 1, mounted = 0;
 	char fsname[PATH_MAX + 32], *optstr = NULL;
 
 	if (argc > 1 && strcmp(argv[1], RFS_WORKER_ARG) == 0)
@@ -330,18 +330,17 @@ int main(int argc, char **argv)
 	/* Whatever the daemon or its workers create (store directories,
 	 * objects, scratch files) is private to the mount's owner; readers
 	 * reach outputs only through the mount, with the source's
-	 * permissions (fs.c note 5). */
+	 * permissions (fs_node.c note 3). */
 	umask(077);
 	raise_fd_limit();
-	if ((rc = rfs_fs_init(&fs, opt.source)) < 0) {
+	if ((rc = rfs_fs_new(opt.source, &fs)) < 0) {
 		fprintf(stderr, "rasterfs: source %s: %s\n", opt.source,
 			rfs_strerror(rc));
 		goto out;
 	}
-	fs_ok = 1;
 	uid_t wuid;
 	gid_t wgid;
-	if (worker_user(&opt, fs.root, &wuid, &wgid) < 0)
+	if (worker_user(&opt, rfs_fs_root(fs), &wuid, &wgid) < 0)
 		goto out;
 	if ((rc = rfs_store_make_dir(opt.cache)) < 0) {
 		fprintf(stderr, "rasterfs: cache %s: %s\n", opt.cache,
@@ -357,7 +356,8 @@ int main(int argc, char **argv)
 
 	/* Read-only, kernel-checked permissions, and a name in the mount
 	 * table that says what is mounted. */
-	snprintf(fsname, sizeof(fsname), "fsname=rasterfs:%s", fs.root);
+	snprintf(fsname, sizeof(fsname), "fsname=rasterfs:%s",
+		 rfs_fs_root(fs));
 	if (fuse_opt_add_opt_escaped(&optstr, fsname) < 0 ||
 	    fuse_opt_add_opt(&optstr, "ro,default_permissions,subtype=rasterfs") < 0 ||
 	    fuse_opt_add_arg(&args, "-o") < 0 ||
@@ -371,7 +371,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	struct rfs_store_options so = { .source_root = fs.root };
+	struct rfs_store_options so = { .source_root = rfs_fs_root(fs) };
 	if (opt.cache_size ? rfs_store_parse_size(opt.cache_size, &so.limit) :
 	    rfs_store_default_limit(cache_abs, &so.limit)) {
 		fprintf(stderr, "rasterfs: RFS-E400 cache_size=%s: expected a "
@@ -384,7 +384,6 @@ int main(int argc, char **argv)
 			rfs_err_name(rc), rfs_strerror(rc));
 		goto out;
 	}
-	fs.store = store;
 	struct rfs_pool_config pc = {
 		.workers = opt.workers,
 		.exe = "/proc/self/exe",
@@ -398,26 +397,26 @@ int main(int argc, char **argv)
 		.keep_prefixes = opt.keep_prefixes != 0,
 		.stall_timeout = opt.stall_timeout,
 		.owner = getuid(),
-		.root = fs.root,
+		.root = rfs_fs_root(fs),
 		.worker_uid = wuid,
 		.worker_gid = wgid,
 	};
 	if (geteuid() == 0 && wuid == (uid_t)-1)
 		rfs_log(LOG_NOTICE, "workers run as root (confined): %s is "
 			"owned by root; -o uid=N,gid=N runs them as another "
-			"user", fs.root);
+			"user", rfs_fs_root(fs));
 	if (rfs_confine_landlock_abi() == 0)
 		rfs_log(LOG_WARNING, "this kernel has no Landlock: workers "
 			"are confined by no_new_privs and seccomp only, not to "
 			"the files a job may read");
-	if ((rc = rfs_pool_new(&pc, store, &fs.stats, &pool)) < 0) {
+	if ((rc = rfs_pool_new(&pc, store, rfs_fs_stats(fs), &pool)) < 0) {
 		fprintf(stderr, "rasterfs: cannot start workers: %s\n",
 			rfs_strerror(rc));
 		goto out;
 	}
-	fs.pool = pool;
+	rfs_fs_attach(fs, store, pool);
 
-	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), &fs);
+	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), fs);
 	if (!se)
 		goto out;
 	if (fuse_set_signal_handlers(se) != 0)
@@ -425,7 +424,7 @@ int main(int argc, char **argv)
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out;
 	mounted = 1;
-	rfs_log(LOG_INFO, "serving %s at %s: cache %s, %u workers", fs.root,
+	rfs_log(LOG_INFO, "serving %s at %s: cache %s, %u workers", rfs_fs_root(fs),
 		cmd.mountpoint, cache_abs, opt.workers);
 	if (notify_fd >= 0) {
 		rfs_log_init("rasterfs", RFS_LOG_SYSLOG, pc.log_level);
@@ -470,8 +469,7 @@ out:
 		fuse_session_destroy(se);
 	if (loop)
 		fuse_loop_cfg_destroy(loop);
-	if (fs_ok)
-		rfs_fs_destroy(&fs);
+	rfs_fs_free(fs);
 	rfs_crs_cleanup();
 	daemon_ready(notify_fd, 1);
 	free(opt.source);

@@ -230,8 +230,7 @@ void rfs_ndi_write(const struct rfs_step *st, struct rfs_cbuf *cb)
 /* Engine */
 
 #define NDI_NODATA (-FLT_MAX)
-#define BLOCK_ROWS 256            /* one row of output tiles */
-#define BLOCK_BYTES (32 << 20)
+#define BLOCK_BYTES (32 << 20)     /* the input strips of a pass */
 
 /* Both bands exist in an input of nb bands. */
 static int ndi_check(const struct rfs_step *step, int nb, char *msg,
@@ -247,85 +246,84 @@ static int ndi_check(const struct rfs_step *step, int nb, char *msg,
 	return -RFS_E_PROCESS;
 }
 
+struct ndi_pass {
+	int has_a, has_b;
+	double nda, ndb;
+};
+
+/* (a - b) / (a + b) per cell; nodata where either is, or it is not a
+ * number. */
+static int ndi_strip(void *arg, int y, int nrows, size_t n,
+		     double *const *in, void *const *out, char *msg,
+		     size_t msglen)
+{
+	const struct ndi_pass *p = arg;
+	float *o = out[0];
+
+	(void)y, (void)nrows, (void)msg, (void)msglen;
+	for (size_t i = 0; i < n; i++) {
+		const double x = in[0][i], z = in[1][i], s = x + z;
+		const double r = (x - z) / s;
+
+		if ((p->has_a && x == p->nda) || (p->has_b && z == p->ndb) ||
+		    s == 0 || !isfinite(r))
+			o[i] = NDI_NODATA;
+		else
+			o[i] = (float)r;
+	}
+	return 0;
+}
+
 static int run_ndi(GDALDatasetH src, const struct rfs_step *step,
 		   const struct rfs_op_ctx *ctx, GDALDatasetH *out)
 {
 	const int nb = GDALGetRasterCount(src);
 	const int W = GDALGetRasterXSize(src), H = GDALGetRasterYSize(src);
-	const int ia = step->u.ndi.a, ib = step->u.ndi.b;
 	GDALDatasetH ds = NULL;
-	double *a = NULL, *b = NULL;
-	float *o = NULL;
-	int rows = BLOCK_ROWS, rc = 0;
+	struct ndi_pass p = { 0 };
+	int rc;
 
 	if ((rc = ndi_check(step, nb, ctx->msg, ctx->msglen)))
 		return rc;
-	while (rows > 1 && (size_t)rows * W * 2 * sizeof(double) > BLOCK_BYTES)
-		rows /= 2;
-	rows = rows < H ? rows : H;
-	a = malloc((size_t)rows * W * sizeof(double));
-	b = malloc((size_t)rows * W * sizeof(double));
-	o = malloc((size_t)rows * W * sizeof(float));
-	if (!a || !b || !o) {
-		snprintf(ctx->msg, ctx->msglen, "ndi: out of memory for %d "
-			 "rows of %d cells", rows, W);
-		rc = -RFS_E_NOMEM;
-		goto out;
-	}
-	rc = rfs_ops_create_like(src, 1, GDT_Float32, ctx, &ds);
+	rc = rfs_gdal_create_like(src, 1, GDT_Float32, ctx->dst_path,
+				  &ds, ctx->msg, ctx->msglen);
 	if (rc)
-		goto out;
-
-	GDALRasterBandH ba = GDALGetRasterBand(src, ia);
-	GDALRasterBandH bb = GDALGetRasterBand(src, ib);
+		return rc;
+	GDALRasterBandH ba = GDALGetRasterBand(src, step->u.ndi.a);
+	GDALRasterBandH bb = GDALGetRasterBand(src, step->u.ndi.b);
 	GDALRasterBandH bo = GDALGetRasterBand(ds, 1);
-	int has_a = 0, has_b = 0;
-	const double nda = GDALGetRasterNoDataValue(ba, &has_a);
-	const double ndb = GDALGetRasterNoDataValue(bb, &has_b);
+	struct rfs_strips s = {
+		.W = W,
+		.H = H,
+		/* the two input strips fit BLOCK_BYTES */
+		.rows = rfs_gdal_strip_rows(W, 2 * sizeof(double),
+					    BLOCK_BYTES),
+		.nin = 2,
+		.in = { ba, bb },
+		.nout = 1,
+		.out = { bo },
+		.out_type = GDT_Float32,
+		.map = ndi_strip,
+		.arg = &p,
+		.progress = ctx->progress,
+		.progress_arg = ctx->progress_arg,
+		.scale = 1,
+		.what = "ndi",
+		.say_cancel = 1,
+	};
 
+	p.nda = GDALGetRasterNoDataValue(ba, &p.has_a);
+	p.ndb = GDALGetRasterNoDataValue(bb, &p.has_b);
 	if (GDALSetRasterNoDataValue(bo, NDI_NODATA) != CE_None)
-		goto gdal_fail;
-	for (int y = 0; y < H; y += rows) {
-		const int n = y + rows <= H ? rows : H - y;
-		const size_t cells = (size_t)n * W;
-
-		if (GDALRasterIO(ba, GF_Read, 0, y, W, n, a, W, n,
-				 GDT_Float64, 0, 0) != CE_None ||
-		    GDALRasterIO(bb, GF_Read, 0, y, W, n, b, W, n,
-				 GDT_Float64, 0, 0) != CE_None)
-			goto gdal_fail;
-		for (size_t i = 0; i < cells; i++) {
-			const double x = a[i], z = b[i], s = x + z;
-			const double r = (x - z) / s;
-
-			if ((has_a && x == nda) || (has_b && z == ndb) ||
-			    s == 0 || !isfinite(r))
-				o[i] = NDI_NODATA;
-			else
-				o[i] = (float)r;
-		}
-		if (GDALRasterIO(bo, GF_Write, 0, y, W, n, o, W, n,
-				 GDT_Float32, 0, 0) != CE_None)
-			goto gdal_fail;
-		if (!ctx->progress((double)(y + n) / H, "",
-				   ctx->progress_arg)) {
-			snprintf(ctx->msg, ctx->msglen, "ndi: cancelled");
-			rc = -RFS_E_CANCELLED;
-			goto out;
-		}
+		rc = rfs_gdal_error("ndi", ctx->msg, ctx->msglen);
+	else
+		rc = rfs_gdal_strips(&s, ctx->msg, ctx->msglen);
+	if (rc == 0) {
+		*out = ds;
+		ds = NULL;
 	}
-	*out = ds;
-	ds = NULL;
-	goto out;
-
-gdal_fail:
-	rc = rfs_ops_gdal_error("ndi", ctx->msg, ctx->msglen);
-out:
 	if (ds)
 		GDALClose(ds);
-	free(a);
-	free(b);
-	free(o);
 	return rc;
 }
 

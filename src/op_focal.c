@@ -279,7 +279,8 @@ static int focal_run(GDALDatasetH src, const struct rfs_step *step,
 	rfs_grid_clear(&in);
 	if (rc)
 		return rc;
-	rc = rfs_ops_create_like(src, nb, t, ctx, &ds);
+	rc = rfs_gdal_create_like(src, nb, t, ctx->dst_path,
+				  &ds, ctx->msg, ctx->msglen);
 	if (rc)
 		return rc;
 

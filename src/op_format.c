@@ -17,11 +17,9 @@
  * is added: 0 where any used band is nodata (or not finite), else 255; a
  * cell that is not finite without a nodata value becomes 0.  The bytes go
  * to a scratch GTiff in row strips (memory bounded), then GDAL's PNG
- * driver copies that into the output.  The world file text (centre of the
- * upper-left pixel, ESRI convention) is written into the PNG as a tEXt
- * chunk keyed RFS_WORLDFILE_KEY before the image data, where the FUSE
- * layer reads it to serve the X.pgw sibling (see fs.c): no second object
- * in the store, and the text can never disagree with the PNG it describes.
+ * driver copies that into the output, with the world file text inside it
+ * (worldfile.h), where the FUSE layer reads it to serve the X.pgw
+ * sibling.
  *
  * The format is not a step (no row in the step table: it changes no grid
  * and ends the chain), but its grammar lives here with its writers:
@@ -43,7 +41,7 @@
 #include "ops_int.h"
 #include "steps_int.h"
 #include "rasterfs/err.h"
-#include "rasterfs/ops.h"
+#include "rasterfs/worldfile.h"
 
 /* ------------------------------------------------------------------ */
 /* Grammar (pure): fmt=gtiff|cog|png[,STRETCH] (chain.c, design note 5) */
@@ -171,11 +169,11 @@ int rfs_ops_write_cog(GDALDatasetH cur, const struct rfs_op_ctx *ctx)
 			     (char **)cog_options, ctx->progress,
 			     ctx->progress_arg);
 	if (!out)
-		return rfs_ops_gdal_error("fmt=cog", ctx->msg, ctx->msglen);
+		return rfs_gdal_error("fmt=cog", ctx->msg, ctx->msglen);
 	CPLErrorReset();
 	GDALClose(out);
 	if (CPLGetLastErrorType() >= CE_Failure)
-		return rfs_ops_gdal_error("fmt=cog", ctx->msg, ctx->msglen);
+		return rfs_gdal_error("fmt=cog", ctx->msg, ctx->msglen);
 	return 0;
 }
 
@@ -186,16 +184,6 @@ struct pband {
 	double nd;      /* nodata, or NaN if none (NaN never compares equal) */
 	double lo, hi;  /* the stretch */
 };
-
-static int rows_per_strip(int W, int nb)
-{
-	int rows = 256;
-
-	while (rows > 1 && (size_t)rows * W * nb * sizeof(double) >
-	       STRIP_BYTES)
-		rows /= 2;
-	return rows;
-}
 
 static int valid(double v, double nd)
 {
@@ -215,51 +203,73 @@ static int band_minmax(GDALRasterBandH b, double *lo, double *hi)
 	return 0;
 }
 
+struct hist_pass {
+	const struct pband *pb;
+	double lo, w;
+	uint64_t *hist, n;
+};
+
+static int hist_strip(void *arg, int y, int nrows, size_t n,
+		      double *const *in, void *const *out, char *msg,
+		      size_t msglen)
+{
+	struct hist_pass *h = arg;
+
+	(void)y, (void)nrows, (void)out, (void)msg, (void)msglen;
+	for (size_t k = 0; k < n; k++) {
+		if (!valid(in[0][k], h->pb->nd))
+			continue;
+		long bin = (long)((in[0][k] - h->lo) / h->w);
+		h->hist[bin < 0 ? 0 : bin >= HIST_BINS ? HIST_BINS - 1 : bin]++;
+		h->n++;
+	}
+	return 0;
+}
+
 /* p2: the 2nd and 98th percentiles of the valid cells, from a histogram
  * over [lo, hi] (see the file's comment). */
-static int percentiles(struct pband *pb, int W, int H, double *buf,
+static int percentiles(struct pband *pb, int W, int H,
 		       const struct rfs_op_ctx *ctx)
 {
 	const double lo = pb->lo, hi = pb->hi, w = (hi - lo) / HIST_BINS;
-	const int rows = rows_per_strip(W, 1);
-	uint64_t *hist = calloc(HIST_BINS, sizeof(*hist)), n = 0, c = 0;
+	struct hist_pass hp = {
+		.pb = pb, .lo = lo, .w = w,
+		.hist = calloc(HIST_BINS, sizeof(*hp.hist)),
+	};
+	struct rfs_strips s = {
+		.W = W,
+		.H = H,
+		.rows = rfs_gdal_strip_rows(W, sizeof(double), STRIP_BYTES),
+		.nin = 1,
+		.in = { pb->b },
+		.map = hist_strip,
+		.arg = &hp,
+		.what = "fmt=png",
+	};
+	uint64_t c;
 	int rc = 0, i;
 
-	if (!hist) {
+	if (!hp.hist) {
 		snprintf(ctx->msg, ctx->msglen, "fmt=png: out of memory");
 		return -RFS_E_NOMEM;
 	}
 	if (!(hi > lo))
 		goto out;
-	for (int y = 0; y < H; y += rows) {
-		const int nr = y + rows <= H ? rows : H - y;
-		if (GDALRasterIO(pb->b, GF_Read, 0, y, W, nr, buf, W, nr,
-				 GDT_Float64, 0, 0) != CE_None) {
-			rc = rfs_ops_gdal_error("fmt=png", ctx->msg,
-						ctx->msglen);
-			goto out;
-		}
-		for (size_t k = 0; k < (size_t)nr * W; k++) {
-			if (!valid(buf[k], pb->nd))
-				continue;
-			long bin = (long)((buf[k] - lo) / w);
-			hist[bin < 0 ? 0 : bin >= HIST_BINS ? HIST_BINS - 1 :
-			     bin]++;
-			n++;
-		}
-	}
-	if (n == 0)
+	if ((rc = rfs_gdal_strips(&s, ctx->msg, ctx->msglen)) < 0 ||
+	    hp.n == 0)
 		goto out;
 	/* the lower edge of the bin reaching 2 %, the upper edge of the
 	 * bin reaching 98 % */
-	for (i = 0, c = 0; i < HIST_BINS && (c += hist[i]) < 0.02 * n; i++)
+	for (i = 0, c = 0; i < HIST_BINS && (c += hp.hist[i]) < 0.02 * hp.n;
+	     i++)
 		;
 	pb->lo = lo + i * w;
-	for (i = 0, c = 0; i < HIST_BINS && (c += hist[i]) < 0.98 * n; i++)
+	for (i = 0, c = 0; i < HIST_BINS && (c += hp.hist[i]) < 0.98 * hp.n;
+	     i++)
 		;
 	pb->hi = i + 1 >= HIST_BINS ? hi : lo + (i + 1) * w;
 out:
-	free(hist);
+	free(hp.hist);
 	return rc;
 }
 
@@ -274,23 +284,29 @@ static unsigned char stretch(double v, const struct pband *pb)
 	return (unsigned char)lround(t * 255);
 }
 
-/* "A\nD\nB\nE\nC\nF\n": the world file of geotransform gt (its C and F
- * are the centre of the upper-left pixel, gt's the corner). */
-static int world_text(const double gt[6], char *buf, size_t len)
-{
-	const double v[6] = {
-		gt[1], gt[4], gt[2], gt[5],
-		gt[0] + gt[1] / 2 + gt[2] / 2, gt[3] + gt[4] / 2 + gt[5] / 2,
-	};
-	size_t n = 0;
+struct png_pass {
+	const struct pband *pb;
+	int nb, alpha;
+};
 
-	for (int i = 0; i < 6; i++) {
-		int w = rfs_format_double(v[i], buf + n, len - n - 1);
-		if (w < 0)
-			return -1;
-		n += (size_t)w;
-		buf[n++] = '\n';
-		buf[n] = '\0';
+/* Each used band stretched to a byte, and the alpha band (see the file's
+ * comment). */
+static int png_strip(void *arg, int y, int nrows, size_t n,
+		     double *const *in, void *const *out, char *msg,
+		     size_t msglen)
+{
+	const struct png_pass *p = arg;
+
+	(void)y, (void)nrows, (void)msg, (void)msglen;
+	for (size_t k = 0; k < n; k++) {
+		int ok = 1;
+		for (int i = 0; i < p->nb; i++) {
+			const double v = in[i][k];
+			ok &= valid(v, p->pb[i].nd);
+			((unsigned char *)out[i])[k] = stretch(v, &p->pb[i]);
+		}
+		if (p->alpha)
+			((unsigned char *)out[p->nb])[k] = ok ? 255 : 0;
 	}
 	return 0;
 }
@@ -301,87 +317,65 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 	const int W = GDALGetRasterXSize(cur), H = GDALGetRasterYSize(cur);
 	const int nb = GDALGetRasterCount(cur) >= 3 ? 3 : 1;
 	struct pband pb[3];
-	int alpha = 0, rc = 0, rows;
-	double *buf = NULL, gt[6];
-	unsigned char *out = NULL;
+	struct png_pass pp = { .pb = pb, .nb = nb };
+	struct rfs_strips s;
+	int rc = 0;
+	double gt[6];
 	GDALDatasetH tmp = NULL, png = NULL;
 	GDALDriverH gtiff = GDALGetDriverByName("GTiff");
 	GDALDriverH pngdrv = GDALGetDriverByName("PNG");
-	char world[256];
+	char world[RFS_WORLDFILE_MAX];
 	char **co = NULL;
 
-	rows = rows_per_strip(W, nb);
-	buf = malloc((size_t)rows * W * nb * sizeof(double));
-	out = malloc((size_t)rows * W * (nb + 1));
-	if (!buf || !out) {
-		snprintf(ctx->msg, ctx->msglen, "fmt=png: out of memory");
-		rc = -RFS_E_NOMEM;
-		goto out;
-	}
 	for (int i = 0; i < nb; i++) {
 		int has = 0;
 		pb[i].b = GDALGetRasterBand(cur, i + 1);
 		pb[i].nd = GDALGetRasterNoDataValue(pb[i].b, &has);
 		if (!has)
 			pb[i].nd = NAN;
-		alpha |= has;
+		pp.alpha |= has;
 		if (band_minmax(pb[i].b, &pb[i].lo, &pb[i].hi) < 0)
 			pb[i].lo = pb[i].hi = 0;
 		if (how == RFS_STRETCH_P2 &&
-		    (rc = percentiles(&pb[i], W, H, buf, ctx)) < 0)
+		    (rc = percentiles(&pb[i], W, H, ctx)) < 0)
 			goto out;
 	}
 
 	CPLErrorReset();
 	errno = 0;
-	tmp = gtiff ? GDALCreate(gtiff, byte_path, W, H, nb + alpha, GDT_Byte,
-				 (char **)rfs_ops_gtiff_options) : NULL;
+	tmp = gtiff ? GDALCreate(gtiff, byte_path, W, H, nb + pp.alpha,
+				 GDT_Byte,
+				 (char **)rfs_gdal_gtiff_options) : NULL;
 	if (!tmp) {
-		rc = rfs_ops_gdal_error("fmt=png", ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error("fmt=png", ctx->msg, ctx->msglen);
 		goto out;
 	}
-	if (alpha)
+	if (pp.alpha)
 		GDALSetRasterColorInterpretation(GDALGetRasterBand(tmp, nb + 1),
 						 GCI_AlphaBand);
-	for (int y = 0; y < H; y += rows) {
-		const int nr = y + rows <= H ? rows : H - y;
-		const size_t n = (size_t)nr * W;
-
-		for (int i = 0; i < nb; i++) {
-			if (GDALRasterIO(pb[i].b, GF_Read, 0, y, W, nr,
-					 buf + i * n, W, nr, GDT_Float64, 0,
-					 0) != CE_None) {
-				rc = rfs_ops_gdal_error("fmt=png", ctx->msg,
-							ctx->msglen);
-				goto out;
-			}
-		}
-		for (size_t k = 0; k < n; k++) {
-			int ok = 1;
-			for (int i = 0; i < nb; i++) {
-				const double v = buf[i * n + k];
-				ok &= valid(v, pb[i].nd);
-				out[i * n + k] = stretch(v, &pb[i]);
-			}
-			if (alpha)
-				out[nb * n + k] = ok ? 255 : 0;
-		}
-		for (int i = 0; i < nb + alpha; i++) {
-			if (GDALRasterIO(GDALGetRasterBand(tmp, i + 1),
-					 GF_Write, 0, y, W, nr, out + i * n,
-					 W, nr, GDT_Byte, 0, 0) != CE_None) {
-				rc = rfs_ops_gdal_error("fmt=png", ctx->msg,
-							ctx->msglen);
-				goto out;
-			}
-		}
-		if (!ctx->progress(0.8 * (y + nr) / H, "", ctx->progress_arg)) {
-			rc = -RFS_E_CANCELLED;
-			goto out;
-		}
-	}
+	s = (struct rfs_strips){
+		.W = W,
+		.H = H,
+		.rows = rfs_gdal_strip_rows(W, nb * sizeof(double),
+					    STRIP_BYTES),
+		.nin = nb,
+		.nout = nb + pp.alpha,
+		.out_type = GDT_Byte,
+		.map = png_strip,
+		.arg = &pp,
+		.progress = ctx->progress,
+		.progress_arg = ctx->progress_arg,
+		.scale = 0.8, /* the PNG driver's copy is the rest */
+		.what = "fmt=png",
+	};
+	for (int i = 0; i < nb; i++)
+		s.in[i] = pb[i].b;
+	for (int i = 0; i < nb + pp.alpha; i++)
+		s.out[i] = GDALGetRasterBand(tmp, i + 1);
+	if ((rc = rfs_gdal_strips(&s, ctx->msg, ctx->msglen)) < 0)
+		goto out;
 	if (GDALGetGeoTransform(cur, gt) == CE_None &&
-	    world_text(gt, world, sizeof(world)) == 0)
+	    rfs_worldfile_format(gt, world, sizeof(world)) == 0)
 		GDALSetMetadataItem(tmp, RFS_WORLDFILE_KEY, world, NULL);
 
 	co = CSLAddString(co, "ZLEVEL=6");
@@ -391,19 +385,17 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 	png = pngdrv ? GDALCreateCopy(pngdrv, ctx->dst_path, tmp, FALSE, co,
 				      NULL, NULL) : NULL;
 	if (!png) {
-		rc = rfs_ops_gdal_error("fmt=png", ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error("fmt=png", ctx->msg, ctx->msglen);
 		goto out;
 	}
 	CPLErrorReset();
 	GDALClose(png);
 	if (CPLGetLastErrorType() >= CE_Failure)
-		rc = rfs_ops_gdal_error("fmt=png", ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error("fmt=png", ctx->msg, ctx->msglen);
 out:
 	if (tmp)
 		GDALClose(tmp);
 	unlink(byte_path);
 	CSLDestroy(co);
-	free(buf);
-	free(out);
 	return rc;
 }

@@ -124,8 +124,11 @@ int rfs_size_parse(struct rfs_pctx *c, const struct rfs_tok *args,
 		if (a.has_key && !rfs_tok_is(a.key, "resampling"))
 			return rfs_lex_unknown_option(c, "size", &a, keys, 1,
 					      "resampling=");
+		/* digits are W or H: "3" or "11" is never a misspelt "q3"
+		 * or "q1" (found by tests/fuzz: size=3,3 was refused) */
 		if (a.has_key || (n == 2 && !rfs_tok_digits(a.val)) ||
-		    rfs_lex_is_resampling(a.val)) {
+		    (!rfs_tok_digits(a.val) &&
+		     rfs_lex_is_resampling(a.val))) {
 			if (have_rs)
 				return rfs_lex_twice(c, "size", "resampling method",
 					     &a);
@@ -250,19 +253,11 @@ void rfs_clip_write(const struct rfs_step *st, struct rfs_cbuf *cb)
 /* ------------------------------------------------------------------ */
 /* Engine */
 
-static char **add_num(char **argv, double v)
-{
-	char buf[48];
-
-	rfs_format_double(v, buf, sizeof(buf));
-	return CSLAddString(argv, buf);
-}
-
 static char **add_co(char **argv)
 {
 	argv = CSLAddString(argv, "-of");
 	argv = CSLAddString(argv, "GTiff");
-	for (const char *const *co = rfs_ops_gtiff_options; *co; co++) {
+	for (const char *const *co = rfs_gdal_gtiff_options; *co; co++) {
 		argv = CSLAddString(argv, "-co");
 		argv = CSLAddString(argv, *co);
 	}
@@ -279,25 +274,18 @@ int rfs_ops_translate(GDALDatasetH src, char **argv, const char *what,
 	CPLErrorReset();
 	opts = GDALTranslateOptionsNew(argv, NULL);
 	if (!opts) {
-		rc = rfs_ops_gdal_error(what, ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error(what, ctx->msg, ctx->msglen);
 		goto out;
 	}
 	GDALTranslateOptionsSetProgress(opts, ctx->progress,
 					ctx->progress_arg);
 	*out = GDALTranslate(ctx->dst_path, src, opts, &usage_error);
 	if (!*out)
-		rc = rfs_ops_gdal_error(what, ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error(what, ctx->msg, ctx->msglen);
 out:
 	GDALTranslateOptionsFree(opts);
 	CSLDestroy(argv);
 	return rc;
-}
-
-char **rfs_ops_add_tr(char **argv, double tr)
-{
-	argv = CSLAddString(argv, "-tr");
-	argv = add_num(argv, tr);
-	return add_num(argv, tr);
 }
 
 int rfs_ops_warp(GDALDatasetH src, char **argv, double tr, const char *what,
@@ -307,18 +295,18 @@ int rfs_ops_warp(GDALDatasetH src, char **argv, double tr, const char *what,
 	int usage_error = 0, rc = 0;
 
 	if (tr > 0)
-		argv = rfs_ops_add_tr(argv, tr);
+		argv = rfs_gdal_add_tr(argv, tr);
 	argv = add_co(argv);
 	CPLErrorReset();
 	opts = GDALWarpAppOptionsNew(argv, NULL);
 	if (!opts) {
-		rc = rfs_ops_gdal_error(what, ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error(what, ctx->msg, ctx->msglen);
 		goto out;
 	}
 	GDALWarpAppOptionsSetProgress(opts, ctx->progress, ctx->progress_arg);
 	*out = GDALWarp(ctx->dst_path, NULL, 1, &src, opts, &usage_error);
 	if (!*out)
-		rc = rfs_ops_gdal_error(what, ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error(what, ctx->msg, ctx->msglen);
 out:
 	GDALWarpAppOptionsFree(opts);
 	CSLDestroy(argv);
@@ -371,10 +359,10 @@ static char **clip_argv(const struct rfs_step *step)
 	char **argv = NULL;
 
 	argv = CSLAddString(argv, "-projwin");
-	argv = add_num(argv, step->u.clip.minx);
-	argv = add_num(argv, step->u.clip.maxy);
-	argv = add_num(argv, step->u.clip.maxx);
-	argv = add_num(argv, step->u.clip.miny);
+	argv = rfs_gdal_add_num(argv, step->u.clip.minx);
+	argv = rfs_gdal_add_num(argv, step->u.clip.maxy);
+	argv = rfs_gdal_add_num(argv, step->u.clip.maxx);
+	argv = rfs_gdal_add_num(argv, step->u.clip.miny);
 	if (step->u.clip.crs[0]) {
 		argv = CSLAddString(argv, "-projwin_srs");
 		argv = CSLAddString(argv, step->u.clip.crs);
@@ -457,7 +445,7 @@ static char **warp_grid_argv(const struct rfs_step *step, double *tr)
 	}
 	argv = CSLAddString(argv, "-r");
 	argv = CSLAddString(argv, rfs_resampling_name(rs));
-	return rfs_ops_warp_options(argv);
+	return rfs_gdal_warp_options(argv);
 }
 
 static int warp_grid_describe(const struct rfs_step *step,

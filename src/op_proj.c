@@ -133,7 +133,7 @@ static char **proj_argv(const struct rfs_step *step)
 	argv = CSLAddString(argv, "-r");
 	argv = CSLAddString(argv,
 			    rfs_resampling_name(step->u.proj.resampling));
-	return rfs_ops_warp_options(argv);
+	return rfs_gdal_warp_options(argv);
 }
 
 static int proj_describe(const struct rfs_step *step,

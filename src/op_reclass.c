@@ -203,8 +203,7 @@ void rfs_reclass_write(const struct rfs_step *st, struct rfs_cbuf *cb)
 /* ------------------------------------------------------------------ */
 /* Engine */
 
-#define BLOCK_ROWS 256            /* one row of output tiles */
-#define BLOCK_BYTES (32 << 20)
+#define BLOCK_BYTES (32 << 20)     /* a strip of a pass */
 
 static const struct out_type {
 	GDALDataType type;
@@ -316,68 +315,74 @@ static void map_block(const struct rfs_step *step, double *v, size_t n,
 	}
 }
 
+struct reclass_pass {
+	const struct rfs_step *step;
+	int has_nd;
+	double in_nd, out_nd;
+};
+
+static int reclass_strip(void *arg, int y, int nrows, size_t n,
+			 double *const *in, void *const *out, char *msg,
+			 size_t msglen)
+{
+	const struct reclass_pass *p = arg;
+
+	(void)y, (void)nrows, (void)out, (void)msg, (void)msglen;
+	map_block(p->step, in[0], n, p->has_nd, p->in_nd, p->out_nd);
+	return 0;
+}
+
 static int reclass_run(GDALDatasetH src, const struct rfs_step *step,
 		       const struct rfs_op_ctx *ctx, GDALDatasetH *out)
 {
 	const int nb = GDALGetRasterCount(src);
 	const int W = GDALGetRasterXSize(src), H = GDALGetRasterYSize(src);
 	GDALDataType type;
-	double nodata;
+	struct reclass_pass p = { .step = step };
 	GDALDatasetH ds = NULL;
-	double *buf = NULL;
-	int rows = BLOCK_ROWS, rc;
+	int rc;
 
-	choose_type(step, &type, &nodata);
-	while (rows > 1 && (size_t)rows * W * sizeof(double) > BLOCK_BYTES)
-		rows /= 2;
-	rows = rows < H ? rows : H;
-	buf = malloc((size_t)rows * W * sizeof(double));
-	if (!buf) {
-		snprintf(ctx->msg, ctx->msglen, "reclass: out of memory for "
-			 "%d rows of %d cells", rows, W);
-		return -RFS_E_NOMEM;
-	}
-	rc = rfs_ops_create_like(src, nb, type, ctx, &ds);
+	choose_type(step, &type, &p.out_nd);
+	rc = rfs_gdal_create_like(src, nb, type, ctx->dst_path,
+				  &ds, ctx->msg, ctx->msglen);
 	if (rc)
-		goto out;
-
-	for (int b = 1; b <= nb; b++) {
+		return rc;
+	for (int b = 1; b <= nb && !rc; b++) {
 		GDALRasterBandH in = GDALGetRasterBand(src, b);
 		GDALRasterBandH o = GDALGetRasterBand(ds, b);
-		int has_nd = 0;
-		const double in_nd = GDALGetRasterNoDataValue(in, &has_nd);
+		struct rfs_strips s = {
+			.W = W,
+			.H = H,
+			.rows = rfs_gdal_strip_rows(W, sizeof(double),
+						    BLOCK_BYTES),
+			.nin = 1,
+			.in = { in },
+			.nout = 1,
+			.out = { o },
+			.out_type = GDT_Float64,
+			.in_place = 1,
+			.map = reclass_strip,
+			.arg = &p,
+			.progress = ctx->progress,
+			.progress_arg = ctx->progress_arg,
+			.base = (double)(b - 1) / nb,
+			.scale = 1.0 / nb,
+			.what = "reclass",
+			.say_cancel = 1,
+		};
 
-		if (GDALSetRasterNoDataValue(o, nodata) != CE_None)
-			goto gdal_fail;
-		for (int y = 0; y < H; y += rows) {
-			const int n = y + rows <= H ? rows : H - y;
-			if (GDALRasterIO(in, GF_Read, 0, y, W, n, buf, W, n,
-					 GDT_Float64, 0, 0) != CE_None)
-				goto gdal_fail;
-			map_block(step, buf, (size_t)n * W, has_nd, in_nd,
-				  nodata);
-			if (GDALRasterIO(o, GF_Write, 0, y, W, n, buf, W, n,
-					 GDT_Float64, 0, 0) != CE_None)
-				goto gdal_fail;
-			double frac = (b - 1 + (double)(y + n) / H) / nb;
-			if (!ctx->progress(frac, "", ctx->progress_arg)) {
-				snprintf(ctx->msg, ctx->msglen,
-					 "reclass: cancelled");
-				rc = -RFS_E_CANCELLED;
-				goto out;
-			}
-		}
+		p.in_nd = GDALGetRasterNoDataValue(in, &p.has_nd);
+		if (GDALSetRasterNoDataValue(o, p.out_nd) != CE_None)
+			rc = rfs_gdal_error("reclass", ctx->msg, ctx->msglen);
+		else
+			rc = rfs_gdal_strips(&s, ctx->msg, ctx->msglen);
 	}
-	*out = ds;
-	ds = NULL;
-	goto out;
-
-gdal_fail:
-	rc = rfs_ops_gdal_error("reclass", ctx->msg, ctx->msglen);
-out:
+	if (rc == 0) {
+		*out = ds;
+		ds = NULL;
+	}
 	if (ds)
 		GDALClose(ds);
-	free(buf);
 	return rc;
 }
 

@@ -268,11 +268,7 @@ static int geographic_degrees(GDALDatasetH src)
 
 static char **add_num(char **argv, const char *opt, double v)
 {
-	char buf[48];
-
-	rfs_format_double(v, buf, sizeof(buf));
-	argv = CSLAddString(argv, opt);
-	return CSLAddString(argv, buf);
+	return rfs_gdal_add_num(CSLAddString(argv, opt), v);
 }
 
 static int terrain_run(GDALDatasetH src, const struct rfs_step *step,
@@ -330,7 +326,7 @@ static int terrain_run(GDALDatasetH src, const struct rfs_step *step,
 	}
 	argv = CSLAddString(argv, "-of");
 	argv = CSLAddString(argv, "GTiff");
-	for (const char *const *co = rfs_ops_gtiff_options; *co; co++) {
+	for (const char *const *co = rfs_gdal_gtiff_options; *co; co++) {
 		argv = CSLAddString(argv, "-co");
 		argv = CSLAddString(argv, *co);
 	}
@@ -338,7 +334,7 @@ static int terrain_run(GDALDatasetH src, const struct rfs_step *step,
 	CPLErrorReset();
 	opts = GDALDEMProcessingOptionsNew(argv, NULL);
 	if (!opts) {
-		rc = rfs_ops_gdal_error(what, ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error(what, ctx->msg, ctx->msglen);
 		goto out;
 	}
 	GDALDEMProcessingOptionsSetProgress(opts, ctx->progress,
@@ -346,7 +342,7 @@ static int terrain_run(GDALDatasetH src, const struct rfs_step *step,
 	*out = GDALDEMProcessing(ctx->dst_path, src, mode, NULL, opts,
 				 &usage_error);
 	if (!*out)
-		rc = rfs_ops_gdal_error(what, ctx->msg, ctx->msglen);
+		rc = rfs_gdal_error(what, ctx->msg, ctx->msglen);
 out:
 	GDALDEMProcessingOptionsFree(opts);
 	CSLDestroy(argv);

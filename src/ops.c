@@ -59,12 +59,10 @@
 #include <ogr_srs_api.h>
 #include <gdal.h>
 #include <proj.h>
-#include <xxhash.h>
 
 #include "ops_int.h"
 #include "rasterfs/bandstats.h"
 #include "rasterfs/err.h"
-#include "rasterfs/filecheck.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
 #include "rasterfs/step.h"
@@ -72,13 +70,6 @@
 #define STATS_WEIGHT 0.25 /* the statistics pass, in steps */
 #define FORMAT_WEIGHT 0.5 /* writing a COG or PNG, in steps */
 #define HASH_BUF (1 << 20)
-#define STATS_ROWS 256
-#define STATS_BYTES (16 << 20)
-
-const char *const rfs_ops_gtiff_options[] = {
-	"TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "BIGTIFF=IF_SAFER",
-	"COMPRESS=NONE", NULL,
-};
 
 struct chain_progress {
 	GDALProgressFunc fn;  /* the caller's; may be NULL */
@@ -244,208 +235,6 @@ void rfs_ops_init(int cache_mb)
 	warm_up();
 }
 
-char **rfs_ops_warp_options(char **argv)
-{
-	char threads[32];
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	snprintf(threads, sizeof(threads), "NUM_THREADS=%ld", n > 0 ? n : 1);
-	argv = CSLAddString(argv, "-wm");
-	argv = CSLAddString(argv, "64");
-	argv = CSLAddString(argv, "-et");
-	argv = CSLAddString(argv, "0.125");
-	argv = CSLAddString(argv, "-wo");
-	return CSLAddString(argv, threads);
-}
-
-int rfs_ops_gdal_error(const char *what, char *msg, size_t msglen)
-{
-	const int saved = errno;
-	const CPLErrorNum no = CPLGetLastErrorNo();
-	const char *m = CPLGetLastErrorMsg();
-	int rc = -RFS_E_PROCESS;
-
-	if (!m || !*m)
-		m = rfs_log_last_gdal();
-	if (!m || !*m)
-		m = "GDAL reported no message";
-	if (no == CPLE_OutOfMemory || saved == ENOMEM)
-		rc = -RFS_E_NOMEM;
-	else if (saved == ENOSPC || saved == EDQUOT ||
-		 strstr(m, "No space left") || strstr(m, "disk space"))
-		rc = -RFS_E_NOSPACE;
-	else if (no == CPLE_UserInterrupt)
-		rc = -RFS_E_CANCELLED;
-	snprintf(msg, msglen, "%s: %s", what, m);
-	return rc;
-}
-
-int rfs_ops_create_like(GDALDatasetH src, int nbands, GDALDataType t,
-			const struct rfs_op_ctx *ctx, GDALDatasetH *out)
-{
-	GDALDriverH drv = GDALGetDriverByName("GTiff");
-	char **co = CSLDuplicate((char **)rfs_ops_gtiff_options);
-	GDALDatasetH ds = NULL;
-	double gt[6];
-	int rc = 0;
-
-	if (nbands > 1)
-		co = CSLSetNameValue(co, "INTERLEAVE", "BAND");
-	CPLErrorReset();
-	errno = 0;
-	if (!drv || !(ds = GDALCreate(drv, ctx->dst_path,
-				      GDALGetRasterXSize(src),
-				      GDALGetRasterYSize(src), nbands, t,
-				      co)))
-		goto fail;
-	if (GDALGetGeoTransform(src, gt) == CE_None &&
-	    GDALSetGeoTransform(ds, gt) != CE_None)
-		goto fail;
-	OGRSpatialReferenceH srs = GDALGetSpatialRef(src);
-	if (srs && GDALSetSpatialRef(ds, srs) != CE_None)
-		goto fail;
-	*out = ds;
-	goto out;
-fail:
-	rc = rfs_ops_gdal_error("cannot create the output", ctx->msg,
-				ctx->msglen);
-	if (ds)
-		GDALClose(ds);
-out:
-	CSLDestroy(co);
-	return rc;
-}
-
-/* Statistics of one band, read in strips of rows.  Per strip, one pass
- * sums v - s and (v - s)^2 with s a valid value of the strip (the shift
- * keeps E[d^2] - E[d]^2 from cancelling: within one strip of real data
- * the error is far below a Float32 ulp of the spread); strips are merged
- * with Chan, Golub & LeVeque's pairwise update ("Updating formulae and a
- * pairwise algorithm for computing sample variances", 1979).  GDAL's
- * GDALComputeRasterStatistics gives the same numbers but took a third of
- * a focal job's time.  Nodata, NaN and infinite cells are left out; the
- * standard deviation is the population one, as GDAL's. */
-static int band_stats(GDALRasterBandH band, struct chain_progress *p,
-		      struct rfs_bstats *st, char *msg, size_t msglen)
-{
-	const int W = GDALGetRasterBandXSize(band);
-	const int H = GDALGetRasterBandYSize(band);
-	int has_nd = 0, rows = STATS_ROWS, rc = 0;
-	const double nd = GDALGetRasterNoDataValue(band, &has_nd);
-	const double ndv = has_nd ? nd : NAN; /* NaN never compares equal */
-	double *buf;
-
-	while (rows > 1 && (size_t)rows * W * sizeof(double) > STATS_BYTES)
-		rows /= 2;
-	if (!(buf = malloc((size_t)rows * W * sizeof(double)))) {
-		snprintf(msg, msglen, "statistics: out of memory");
-		return -RFS_E_NOMEM;
-	}
-	rfs_bstats_init(st);
-	for (int y = 0; y < H && !rc; y += rows) {
-		const int nr = y + rows <= H ? rows : H - y;
-		const size_t n = (size_t)nr * W;
-
-		if (GDALRasterIO(band, GF_Read, 0, y, W, nr, buf, W, nr,
-				 GDT_Float64, 0, 0) != CE_None) {
-			rc = rfs_ops_gdal_error("statistics", msg, msglen);
-			break;
-		}
-		rfs_bstats_add(st, buf, n, ndv, 0);
-		if (!chain_progress_cb((double)(y + nr) / H, "", p))
-			rc = -RFS_E_CANCELLED;
-	}
-	free(buf);
-	return rc;
-}
-
-static int compute_stats(GDALDatasetH ds, struct chain_progress *p,
-			 char *msg, size_t msglen)
-{
-	const int n = GDALGetRasterCount(ds);
-	const double base = p->base, scale = p->scale;
-	const double total =
-		(double)GDALGetRasterXSize(ds) * GDALGetRasterYSize(ds);
-	int rc = 0;
-
-	for (int b = 1; b <= n && !rc; b++) {
-		GDALRasterBandH band = GDALGetRasterBand(ds, b);
-		struct rfs_bstats st;
-
-		p->base = base + scale * (b - 1) / n;
-		p->scale = scale / n;
-		rc = band_stats(band, p, &st, msg, msglen);
-		if (rc == 0)
-			rc = rfs_bstats_set(band, &st, total, msg, msglen);
-	}
-	return rc;
-}
-
-static int fsync_and_hash(const char *path, struct rfs_ops_result *res,
-			  char *msg, size_t msglen)
-{
-	XXH3_state_t *st = XXH3_createState();
-	char *buf = malloc(HASH_BUF);
-	uint64_t size = 0;
-	int fd = -1, rc = 0;
-
-	if (!st || !buf) {
-		snprintf(msg, msglen, "no memory to hash the output");
-		rc = -RFS_E_NOMEM;
-		goto out;
-	}
-	struct stat sb;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0 || fstat(fd, &sb) < 0) {
-		rc = errno == ENOSPC || errno == EDQUOT ? -RFS_E_NOSPACE :
-							  -RFS_E_PROCESS;
-		snprintf(msg, msglen, "cannot sync the output: %s",
-			 strerror(errno));
-		goto out;
-	}
-	/* Never a short object reported as done (filecheck.h). */
-	if ((rc = rfs_filecheck(fd, (uint64_t)sb.st_size, msg, msglen)) < 0) {
-		if (rc != -RFS_E_PROCESS) {
-			snprintf(msg, msglen, "cannot read the output back: "
-				 "%s", strerror(-rc));
-			rc = -RFS_E_PROCESS;
-		}
-		goto out;
-	}
-	XXH3_64bits_reset(st);
-	for (;;) {
-		ssize_t n = read(fd, buf, HASH_BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(msg, msglen, "cannot read the output back: %s",
-				 strerror(errno));
-			rc = -RFS_E_PROCESS;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		XXH3_64bits_update(st, buf, (size_t)n);
-		size += (uint64_t)n;
-	}
-	if (size != (uint64_t)sb.st_size) {
-		snprintf(msg, msglen, "the output changed size while it was "
-			 "hashed (%llu, then %llu bytes)",
-			 (unsigned long long)sb.st_size,
-			 (unsigned long long)size);
-		rc = -RFS_E_PROCESS;
-		goto out;
-	}
-	res->size = size;
-	res->checksum = XXH3_64bits_digest(st);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	XXH3_freeState(st);
-	return rc;
-}
-
 /* Is the filesystem of dir full (no block left for an unprivileged
  * writer)?  A short output with a full disk is RFS_E_NOSPACE. */
 static int out_of_space(const char *dir)
@@ -461,19 +250,6 @@ static rfs_op_run_fn find_op(enum rfs_op op)
 	const struct rfs_step_desc *d = rfs_step_desc(op);
 
 	return d ? d->engine->run : NULL;
-}
-
-/* Close ds, checking that GDAL flushed it without error. */
-static int close_checked(GDALDatasetH ds, const char *what, char *msg,
-			 size_t msglen)
-{
-	CPLErrorReset();
-	errno = 0;
-	GDALClose(ds);
-	if (CPLGetLastErrorType() == CE_Failure ||
-	    CPLGetLastErrorType() == CE_Fatal)
-		return rfs_ops_gdal_error(what, msg, msglen);
-	return 0;
 }
 
 /* fmt=cog or fmt=png: out_path from cur (see op_format.c). */
@@ -535,7 +311,7 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 	src = GDALOpenEx(source, GDAL_OF_RASTER | GDAL_OF_READONLY |
 			 GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);
 	if (!src) {
-		rfs_ops_gdal_error("cannot open the source", msg, msglen);
+		rfs_gdal_error("cannot open the source", msg, msglen);
 		rc = -RFS_E_SOURCE;
 		goto out;
 	}
@@ -557,10 +333,10 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		cur = GDALCreateCopy(GDALGetDriverByName(gtiff ? "GTiff" :
 							 "VRT"),
 				     gtiff ? out_path : "", src, FALSE,
-				     gtiff ? (char **)rfs_ops_gtiff_options :
+				     gtiff ? (char **)rfs_gdal_gtiff_options :
 				     NULL, chain_progress_cb, &prog);
 		if (!cur) {
-			rc = rfs_ops_gdal_error("cannot copy the source", msg,
+			rc = rfs_gdal_error("cannot copy the source", msg,
 						msglen);
 			goto out;
 		}
@@ -632,7 +408,8 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 	prog.scale = STATS_WEIGHT / total;
 	/* A last step that counted what it wrote has set them already. */
 	if (!last_stats)
-		rc = compute_stats(cur, &prog, msg, msglen);
+		rc = rfs_bstats_compute(cur, chain_progress_cb, &prog, msg,
+					msglen);
 	if (rc)
 		goto out;
 	if (!gtiff) {
@@ -646,13 +423,14 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 			GDALClose(cur);
 		cur = NULL;
 	} else {
-		rc = close_checked(cur, "cannot write the output", msg,
+		rc = rfs_gdal_close_checked(cur, "cannot write the output", msg,
 				   msglen);
 		cur = NULL;
 		if (rc)
 			goto out;
 	}
-	rc = fsync_and_hash(out_path, res, msg, msglen);
+	rc = rfs_gdal_fsync_hash(out_path, &res->size, &res->checksum,
+				 msg, msglen);
 	if (rc == 0 && progress)
 		progress(1.0, "", progress_arg);
 

@@ -3,7 +3,7 @@
  *
  * The engine half of a step's row (step.h): describe and run.  A run
  * reads the dataset src and creates ctx->dst_path as a tiled GeoTIFF with
- * rfs_ops_gtiff_options (the same for intermediates and the final output),
+ * rfs_gdal_gtiff_options (the same for intermediates and the final output),
  * and hands back the new dataset, still open, in *out.  A describe says
  * what that run would make (describe.h) without touching a pixel.
  */
@@ -16,6 +16,7 @@
 
 #include "rasterfs/chain.h"
 #include "rasterfs/describe.h"
+#include "rasterfs/gdal_util.h"
 #include "rasterfs/step.h"
 
 struct rfs_op_ctx {
@@ -48,7 +49,7 @@ struct rfs_step_engine {
 };
 
 /* describe.c: what GDALWarp makes of in with the gdalwarp arguments argv
- * (consumed) plus, if tr > 0, "-tr tr tr" (rfs_ops_add_tr); what
+ * (consumed) plus, if tr > 0, "-tr tr tr" (rfs_gdal_add_tr); what
  * GDALTranslate makes of in with the gdal_translate arguments argv
  * (consumed).  Both return as rfs_describe_step, with what: <GDAL's
  * message> in msg. */
@@ -59,19 +60,16 @@ int rfs_describe_translate(const struct rfs_grid *in, char **argv,
 			   const char *what, struct rfs_grid *out, char *msg,
 			   size_t msglen);
 
-/* Append "-tr R R" with R written as rfs_format_double writes it. */
-char **rfs_ops_add_tr(char **argv, double tr);
-
 /* GDALWarp of src into ctx->dst_path with the gdalwarp arguments argv
- * (consumed) plus -tr (if tr > 0), -of GTiff and rfs_ops_gtiff_options.
+ * (consumed) plus -tr (if tr > 0), -of GTiff and rfs_gdal_gtiff_options.
  * Returns as rfs_ops_translate. */
 int rfs_ops_warp(GDALDatasetH src, char **argv, double tr, const char *what,
 		 const struct rfs_op_ctx *ctx, GDALDatasetH *out);
 
 /* GDALTranslate of src into ctx->dst_path with the gdal_translate
  * arguments argv (consumed: freed here) plus -of GTiff and
- * rfs_ops_gtiff_options.  Returns 0 and sets *out, or a code of
- * rfs_ops_gdal_error() with "what: <GDAL's message>" in ctx->msg. */
+ * rfs_gdal_gtiff_options.  Returns 0 and sets *out, or a code of
+ * rfs_gdal_error() with "what: <GDAL's message>" in ctx->msg. */
 int rfs_ops_translate(GDALDatasetH src, char **argv, const char *what,
 		      const struct rfs_op_ctx *ctx, GDALDatasetH *out);
 
@@ -81,31 +79,5 @@ int rfs_ops_translate(GDALDatasetH src, char **argv, const char *what,
 int rfs_ops_write_cog(GDALDatasetH cur, const struct rfs_op_ctx *ctx);
 int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 		      const char *byte_path, const struct rfs_op_ctx *ctx);
-
-/* GTiff creation options of every file a chain writes (NULL-terminated):
- * tiled 256 x 256, BIGTIFF=IF_SAFER, no compression. */
-extern const char *const rfs_ops_gtiff_options[];
-
-/* Append the warp options every GDALWarp call of a step shares: the fixed
- * -wm 64 -et 0.125 (GDAL 3.6's defaults, spelled out so a key keeps its
- * bytes if GDAL's defaults change) and -wo NUM_THREADS=<online CPUs>.
- * The warper's threads split each chunk's rows between them with the same
- * transformer, so the pixels are those of a single-threaded warp
- * (checked: gdalwarp -wo NUM_THREADS=2 gives the same checksum); a lone
- * job uses every core, busy workers share them. */
-char **rfs_ops_warp_options(char **argv);
-
-/* Create ctx->dst_path as a GTiff with src's size, geotransform and CRS,
- * nbands bands of type t, with rfs_ops_gtiff_options plus INTERLEAVE=BAND
- * (the steps write band after band).  Returns 0 and sets *out, or a code
- * of rfs_ops_gdal_error() with the message in ctx->msg. */
-int rfs_ops_create_like(GDALDatasetH src, int nbands, GDALDataType t,
-			const struct rfs_op_ctx *ctx, GDALDatasetH *out);
-
-/* The rasterfs code for the GDAL failure just seen, with "what: <GDAL's
- * message>" in msg: -RFS_E_NOMEM for CPLE_OutOfMemory, -RFS_E_NOSPACE for
- * a full disk (ENOSPC, or GDAL's free-space check), -RFS_E_CANCELLED for
- * CPLE_UserInterrupt, else -RFS_E_PROCESS. */
-int rfs_ops_gdal_error(const char *what, char *msg, size_t msglen);
 
 #endif

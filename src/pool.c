@@ -1,32 +1,28 @@
-/* pool.c - worker processes, the job queue and the single-flight job table.
+/* pool.c - the worker processes: spawn, dispatch, police, respawn.
  *
  * Design notes:
  *  1. GDAL runs only in workers (separate processes, exec'd afresh), so a
  *     crash, an out-of-memory kill or a cancel costs one job, never the
  *     mount.
  *  2. One job per key.  rfs_pool_request() looks the key up in the job table
- *     and, only if no job exists, in the store, both under p->lock.  The
- *     committer commits the index entry before finish() removes the job from
- *     the table, so a request either finds the job or finds the entry: no
- *     key is computed twice by one mount.
+ *     (jobs.h) and, only if no job exists, in the store, both under p->lock.
+ *     The committer commits the index entry before finish() removes the job
+ *     from the table, so a request either finds the job or finds the entry:
+ *     no key is computed twice by one mount.
  *  3. Only the manager thread talks to workers and spawns them (a worker's
  *     PR_SET_PDEATHSIG follows the thread that spawned it, and the manager
  *     lives as long as the pool).
- *  4. Waiters are called without p->lock held, so they may reply to FUSE
- *     or even call rfs_pool_request() again.  rfs_pool_cancel_waiter() is
- *     called from FUSE interrupt callbacks, which hold the request's lock:
- *     the order is request lock -> p->lock, and nothing here takes a
- *     request's lock under p->lock.
+ *  4. Every call into the job table and the history is made under p->lock;
+ *     the waiters the table hands back are called after it is dropped
+ *     (jobs.c note 2), so they may reply to FUSE or even call
+ *     rfs_pool_request() again.
  *  5. Cancelling a running job only marks it; the manager sends CANCEL and,
  *     if the worker has not answered after RFS_POOL_CANCEL_GRACE, kills it
  *     (GDAL may sit in a call that never looks at the progress callback).
  *     A killed worker's scratch is emptied and the worker respawned, so
  *     nothing of a cancelled job survives and nothing enters the store.
- *  6. Ended jobs go into a ring of RFS_POOL_HISTORY records for the jobs
- *     file; failures (not cancels, shutdowns, crashes, stalls or a lack of
- *     file descriptors: remembered_failure()) into a table of NFAILURES
- *     keys, oldest replaced first, that makes a failed key fail fast for
- *     retry_after seconds.
+ *  6. Ended jobs go into the history (history.h) for the jobs file;
+ *     failures are remembered by the job table (jobs.c note 3).
  *  7. Kept prefixes (keep_prefixes): a chain of two or more steps whose
  *     first step warps (proj, res, size) starts from the output of that
  *     first step alone, `S@p1`, which is an ordinary output (statistics
@@ -46,19 +42,17 @@
  *     in a loop that never calls back, blocked on a FIFO): police() kills
  *     it (SIGKILL ends a stopped process too), worker_died() fails the job
  *     with RFS_E_STALLED, empties the scratch and starts a new worker.
- *  9. Jobs belong to the users who asked for them (job->uids): the jobs
- *     file shows a user their own, and a user may cancel a job only if
- *     nobody else waits for it (may_cancel); root and the mount's owner
- *     see and cancel all.
+ *  9. Who may see and cancel a job is the job table's to say (jobs.c
+ *     note 4).
  * 10. Pinned sources: the caller opens the source once and makes the key
- *     from that descriptor's identity (fs.c); the pool owns the descriptor
- *     (rfs_job_spec.src_fd), keeps it with the queued job and passes it to
- *     the worker with SCM_RIGHTS at dispatch (then closes its own copy).
- *     The worker reads only that descriptor for the source, so the bytes
- *     computed are those of the key's identity whatever happens to the
- *     name meanwhile; a source changed in place (same inode, new size or
- *     mtime) fails with RFS_E_SOURCE_CHANGED, which is not remembered: the
- *     next open makes a new key.
+ *     from that descriptor's identity (fs_open.c); the pool owns the
+ *     descriptor (rfs_job_spec.src_fd), keeps it with the queued job and
+ *     passes it to the worker with SCM_RIGHTS at dispatch (then closes its
+ *     own copy).  The worker reads only that descriptor for the source, so
+ *     the bytes computed are those of the key's identity whatever happens
+ *     to the name meanwhile; a source changed in place (same inode, new
+ *     size or mtime) fails with RFS_E_SOURCE_CHANGED, which is not
+ *     remembered: the next open makes a new key.
  */
 #include <assert.h>
 #include <errno.h>
@@ -67,13 +61,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -81,6 +73,8 @@
 
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
+#include "rasterfs/history.h"
+#include "rasterfs/jobs.h"
 #include "rasterfs/log.h"
 #include "rasterfs/pool.h"
 #include "rasterfs/step.h"
@@ -89,87 +83,12 @@
 
 extern char **environ;
 
-enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_COMMITTING };
-
-enum { END_DONE = 3, END_FAILED, END_CANCELLED };
-
-struct waiter {
-	rfs_pool_done_fn fn;
-	void *arg;
-	struct waiter *next;
-};
-
-struct job {
-	uint64_t id;
-	rfs_key key;
-	char hex[RFS_KEY_HEX];
-	struct rfs_src_id src;
-	int src_fd;               /* the pinned source until dispatch, or -1
-	                             (note 10) */
-	char *source_rel;
-	char *canonical;
-	enum job_state state;
-	double progress;
-	int slot;                 /* worker slot while RUNNING, else -1 */
-	struct timespec t_queued, t_started;
-	struct timespec wall_queued, wall_started; /* CLOCK_REALTIME */
-	char *vpath;              /* the first requester's virtual path */
-	int warm;                 /* asked for by warm-up */
-	pid_t pid;                /* the worker that ran it, or 0 */
-	int cancel;               /* cancel asked for (note 5) */
-	int cancel_sent;          /* CANCEL sent at t_cancel */
-	struct timespec t_cancel;
-	int kill_code;            /* why the manager killed its worker */
-	struct timespec t_heard;  /* last message from its worker (note 8) */
-	uid_t *uids;              /* who asked for it, each once (note 9) */
-	unsigned nuids;
-	char out_path[PATH_MAX];
-	uint64_t checksum;
-	struct waiter *waiters;
-	struct job *hnext;        /* job table chain */
-	struct job *qnext;        /* queue link */
-	struct rfs_pool *pool;
-	int is_prefix;            /* a job for a kept prefix (note 7) */
-	size_t prefix_len;        /* >0: starts from canonical[0, prefix_len) */
-	rfs_key prefix_key;
-	int prefix_fd;            /* the prefix object during dispatch, or -1 */
-};
-
 struct slot {
 	pid_t pid;                /* 0: no worker */
 	int fd;                   /* our end of the socketpair, -1 if none */
-	struct job *job;          /* the job it runs, or NULL */
+	struct rfs_job *job;      /* the job it runs, or NULL */
 	int exiting;              /* said it exits: no job until replaced */
 	char scratch[PATH_MAX];
-};
-
-#define NBUCKETS 256
-#define NFAILURES 1024
-
-/* A job that ended, for the jobs file (note 6). */
-struct record {
-	uint64_t id;
-	rfs_key key;
-	char *vpath;
-	char *canonical;
-	int end;                  /* END_* */
-	double progress;
-	pid_t pid;
-	struct timespec wall_started;
-	int started;
-	double elapsed;           /* s from start (or queueing) to end */
-	int code;
-	char msg[RFS_MSG_MAX];
-	uid_t *uids;              /* the job's, taken over (note 9) */
-	unsigned nuids;
-};
-
-struct failure {
-	rfs_key key;
-	int used;
-	int code;
-	struct timespec when;     /* CLOCK_MONOTONIC */
-	char msg[RFS_MSG_MAX];
 };
 
 struct rfs_pool {
@@ -177,12 +96,10 @@ struct rfs_pool {
 	char *exe;
 	rfs_store *store;
 	struct rfs_stats *stats;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;     /* guards jobs, hist and the slots' jobs */
 	pthread_cond_t idle;      /* signalled when a committing job ends */
-	struct job *table[NBUCKETS];
-	struct job *qhead, *qtail;
-	unsigned ncommitting;
-	uint64_t next_id;
+	rfs_jobs *jobs;
+	rfs_history *hist;
 	int stopping;
 	int wakefd;               /* eventfd: the manager's doorbell */
 	unsigned nslots;
@@ -190,9 +107,6 @@ struct rfs_pool {
 	pthread_t manager;
 	int started;              /* the manager has spawned the workers */
 	int start_rc;
-	struct record hist[RFS_POOL_HISTORY];
-	unsigned hist_next;       /* ring index of the next record */
-	struct failure *failures; /* NFAILURES */
 };
 
 static double elapsed(const struct timespec *t)
@@ -204,29 +118,6 @@ static double elapsed(const struct timespec *t)
 	       (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-static unsigned bucket(const rfs_key *k)
-{
-	return k->b[0];
-}
-
-static struct job *table_find(struct rfs_pool *p, const rfs_key *k)
-{
-	for (struct job *j = p->table[bucket(k)]; j; j = j->hnext)
-		if (memcmp(j->key.b, k->b, sizeof(k->b)) == 0)
-			return j;
-	return NULL;
-}
-
-static void table_remove(struct rfs_pool *p, struct job *job)
-{
-	struct job **pp = &p->table[bucket(&job->key)];
-
-	while (*pp && *pp != job)
-		pp = &(*pp)->hnext;
-	assert(*pp == job);
-	*pp = job->hnext;
-}
-
 static void wake(struct rfs_pool *p)
 {
 	uint64_t one = 1;
@@ -234,185 +125,27 @@ static void wake(struct rfs_pool *p)
 	(void)n;
 }
 
-static void job_free(struct job *job)
+/* ---- ending jobs ------------------------------------------------------ */
+
+/* Out of the table, into the history (note 6).  p->lock held. */
+static struct rfs_waiter *end_locked(struct rfs_pool *p, struct rfs_job *job,
+				     int rc, const char *msg)
 {
-	while (job->waiters) {
-		struct waiter *w = job->waiters;
-		job->waiters = w->next;
-		free(w);
-	}
-	if (job->src_fd >= 0)
-		close(job->src_fd);
-	free(job->vpath);
-	free(job->source_rel);
-	free(job->canonical);
-	free(job->uids);
-	if (job->prefix_fd >= 0)
-		close(job->prefix_fd);
-	free(job);
-}
+	const int was_committing = job->state == RFS_JOB_COMMITTING;
+	struct rfs_waiter *ws = rfs_jobs_end(p->jobs, job, rc, msg);
 
-static struct failure *failure_find(struct rfs_pool *p, const rfs_key *k)
-{
-	for (unsigned i = 0; i < NFAILURES; i++)
-		if (p->failures[i].used &&
-		    memcmp(p->failures[i].key.b, k->b, sizeof(k->b)) == 0)
-			return &p->failures[i];
-	return NULL;
-}
-
-/* Remember (rc < 0) or forget (rc == 0) key's failure.  p->lock held. */
-static void failure_note(struct rfs_pool *p, const rfs_key *k, int rc,
-			 const char *msg)
-{
-	struct failure *f = failure_find(p, k);
-
-	if (rc == 0) {
-		if (f)
-			f->used = 0;
-		return;
-	}
-	if (!f) {
-		f = &p->failures[0];
-		for (unsigned i = 0; i < NFAILURES; i++) {
-			struct failure *c = &p->failures[i];
-			if (!c->used) {
-				f = c;
-				break;
-			}
-			if (c->when.tv_sec < f->when.tv_sec)
-				f = c;
-		}
-	}
-	f->used = 1;
-	f->key = *k;
-	f->code = rc;
-	clock_gettime(CLOCK_MONOTONIC, &f->when);
-	snprintf(f->msg, sizeof(f->msg), "%s", msg);
-}
-
-/* Put an ended job into the history ring.  p->lock held. */
-static void record_job(struct rfs_pool *p, struct job *job, int rc,
-		       const char *msg)
-{
-	struct record *r = &p->hist[p->hist_next];
-
-	p->hist_next = (p->hist_next + 1) % RFS_POOL_HISTORY;
-	free(r->vpath);
-	free(r->canonical);
-	free(r->uids);
-	memset(r, 0, sizeof(*r));
-	r->id = job->id;
-	r->key = job->key;
-	r->vpath = job->vpath ? strdup(job->vpath) : NULL;
-	r->canonical = strdup(job->canonical);
-	r->end = rc == 0 ? END_DONE :
-		 rc == -RFS_E_CANCELLED ? END_CANCELLED : END_FAILED;
-	r->progress = rc == 0 ? 1.0 : job->progress;
-	r->pid = job->pid;
-	r->started = job->state != JOB_QUEUED;
-	r->wall_started = r->started ? job->wall_started : job->wall_queued;
-	r->elapsed = elapsed(r->started ? &job->t_started : &job->t_queued);
-	r->code = rc;
-	snprintf(r->msg, sizeof(r->msg), "%s", rc && msg ? msg : "");
-	r->uids = job->uids;
-	r->nuids = job->nuids;
-	job->uids = NULL;
-	job->nuids = 0;
-}
-
-/* Note 6: does an end with rc say something about the output itself?  A
- * cancel, an unmount, a worker killed from outside or stalled, a source
- * that changed under its job (its name has a new key now), or a lack of
- * file descriptors (the daemon's or the worker's) does not. */
-static int remembered_failure(int rc)
-{
-	return rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN &&
-	       rc != -RFS_E_CRASH && rc != -RFS_E_STALLED &&
-	       rc != -RFS_E_SOURCE_CHANGED &&
-	       rc != -EMFILE && rc != -ENFILE;
-}
-
-static int has_uid(const uid_t *uids, unsigned n, uid_t uid)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (uids[i] == uid)
-			return 1;
-	return 0;
-}
-
-/* Note 9. */
-static int privileged(const struct rfs_pool *p, uid_t uid)
-{
-	return uid == 0 || uid == p->cfg.owner;
-}
-
-static int may_see(const struct rfs_pool *p, const uid_t *uids, unsigned n,
-		   uid_t uid)
-{
-	return privileged(p, uid) || has_uid(uids, n, uid);
-}
-
-static int may_cancel(const struct rfs_pool *p, const struct job *job,
-		      uid_t uid)
-{
-	return privileged(p, uid) ||
-	       (job->nuids == 1 && job->uids[0] == uid);
-}
-
-/* Note that uid asked for job.  p->lock held.  Returns 0 or -ENOMEM. */
-static int job_add_uid(struct job *job, uid_t uid)
-{
-	if (has_uid(job->uids, job->nuids, uid))
-		return 0;
-	uid_t *nu = realloc(job->uids, (job->nuids + 1) * sizeof(*nu));
-	if (!nu)
-		return -ENOMEM;
-	nu[job->nuids++] = uid;
-	job->uids = nu;
-	return 0;
-}
-
-/* End a job: out of the table (and the queue, if it never ran), then every
- * waiter is told.  Any thread. */
-static struct waiter *end_locked(struct rfs_pool *p, struct job *job, int rc,
-				 const char *msg)
-{
-	table_remove(p, job);
-	if (job->state == JOB_QUEUED) {
-		struct job **pp = &p->qhead, *prev = NULL;
-		while (*pp && *pp != job) {
-			prev = *pp;
-			pp = &(*pp)->qnext;
-		}
-		if (*pp) {
-			*pp = job->qnext;
-			if (p->qtail == job)
-				p->qtail = prev;
-		}
-	}
-	record_job(p, job, rc, msg);
-	if (remembered_failure(rc))
-		failure_note(p, &job->key, rc, msg);
-	if (job->state == JOB_COMMITTING) {
-		p->ncommitting--;
+	rfs_history_record(p->hist, job, rc, msg);
+	if (was_committing)
 		pthread_cond_broadcast(&p->idle);
-	}
-	if (job->state != JOB_QUEUED)
-		rfs_stat_dec(p->stats, jobs_running);
-	else
-		rfs_stat_dec(p->stats, jobs_queued);
 	/* a queued job may have waited for this one (note 7) */
-	if (p->qhead)
+	if (rfs_jobs_any_queued(p->jobs))
 		wake(p);
-	struct waiter *ws = job->waiters;
-	job->waiters = NULL;
 	return ws;
 }
 
 /* Log the end of a job, tell its waiters, free it.  p->lock not held. */
-static void end_tail(struct rfs_pool *p, struct job *job, int rc,
-		     const char *msg, struct waiter *ws)
+static void end_tail(struct rfs_pool *p, struct rfs_job *job, int rc,
+		     const char *msg, struct rfs_waiter *ws)
 {
 	if (rc == 0) {
 		rfs_stat_inc(p->stats, jobs_done);
@@ -432,33 +165,29 @@ static void end_tail(struct rfs_pool *p, struct job *job, int rc,
 			(unsigned long long)job->id, elapsed(&job->t_queued),
 			job->source_rel, job->canonical, rfs_err_name(rc), msg);
 	}
-	while (ws) {
-		struct waiter *w = ws;
-		ws = w->next;
-		if (w->fn)
-			w->fn(w->arg, rc, msg);
-		free(w);
-	}
-	job_free(job);
+	rfs_jobs_notify(ws, rc, msg);
+	rfs_job_free(job);
 }
 
-static void finish(struct rfs_pool *p, struct job *job, int rc,
+static void finish(struct rfs_pool *p, struct rfs_job *job, int rc,
 		   const char *msg)
 {
 	if (rc && (!msg || !*msg))
 		msg = rfs_strerror(rc);
 	pthread_mutex_lock(&p->lock);
-	struct waiter *ws = end_locked(p, job, rc, msg);
+	struct rfs_waiter *ws = end_locked(p, job, rc, msg);
 	pthread_mutex_unlock(&p->lock);
 	end_tail(p, job, rc, msg, ws);
 }
 
 static void commit_done(void *arg, int rc)
 {
-	struct job *job = arg;
+	struct rfs_job *job = arg;
 
-	finish(job->pool, job, rc, rc ? rfs_strerror(rc) : NULL);
+	finish(job->owner, job, rc, rc ? rfs_strerror(rc) : NULL);
 }
+
+/* ---- workers ---------------------------------------------------------- */
 
 static int spawn_worker(struct rfs_pool *p, unsigned i)
 {
@@ -525,26 +254,15 @@ static int spawn_worker(struct rfs_pool *p, unsigned i)
 /* Hand queued jobs to idle workers.  Called with p->lock held. */
 static void dispatch(struct rfs_pool *p)
 {
-	for (unsigned i = 0; i < p->nslots && p->qhead; i++) {
+	for (unsigned i = 0; i < p->nslots && rfs_jobs_any_queued(p->jobs);
+	     i++) {
 		struct slot *s = &p->slots[i];
 		if (s->fd < 0 || s->job || s->exiting)
 			continue;
 		/* the first queued job whose prefix job has ended (note 7) */
-		struct job *job = p->qhead, *prev = NULL;
-		while (job && job->prefix_len &&
-		       table_find(p, &job->prefix_key)) {
-			prev = job;
-			job = job->qnext;
-		}
+		struct rfs_job *job = rfs_jobs_next(p->jobs);
 		if (!job)
 			break;
-		if (prev)
-			prev->qnext = job->qnext;
-		else
-			p->qhead = job->qnext;
-		if (p->qtail == job)
-			p->qtail = prev;
-		job->qnext = NULL;
 		int rc = snprintf(job->out_path, sizeof(job->out_path),
 				  "%s/%s.tif", s->scratch, job->hex);
 		assert(rc > 0 && (size_t)rc < sizeof(job->out_path));
@@ -577,10 +295,7 @@ static void dispatch(struct rfs_pool *p)
 			if (job->prefix_fd >= 0)
 				close(job->prefix_fd);
 			job->prefix_fd = -1;
-			job->qnext = p->qhead;
-			p->qhead = job;
-			if (!p->qtail)
-				p->qtail = job;
+			rfs_jobs_requeue(p->jobs, job);
 			continue;
 		}
 		/* The worker has its own copies now (note 10). */
@@ -590,15 +305,13 @@ static void dispatch(struct rfs_pool *p)
 		if (from_prefix)
 			close(job->prefix_fd);
 		job->prefix_fd = -1;
-		job->state = JOB_RUNNING;
+		rfs_jobs_start(p->jobs, job);
 		job->slot = (int)i;
 		job->pid = s->pid;
 		clock_gettime(CLOCK_MONOTONIC, &job->t_started);
 		job->t_heard = job->t_started;
 		clock_gettime(CLOCK_REALTIME, &job->wall_started);
 		s->job = job;
-		rfs_stat_dec(p->stats, jobs_queued);
-		rfs_stat_inc(p->stats, jobs_running);
 		if (from_prefix)
 			rfs_stat_inc(p->stats, prefix_hits);
 		rfs_log(LOG_INFO, "job %llu started on worker pid %ld: %s%s%s",
@@ -633,7 +346,7 @@ static void worker_died(struct rfs_pool *p, unsigned i)
 	waitpid(s->pid, &status, 0);
 	describe_status(status, how, sizeof(how));
 	pthread_mutex_lock(&p->lock);
-	struct job *job = s->job;
+	struct rfs_job *job = s->job;
 	s->job = NULL;
 	pthread_mutex_unlock(&p->lock);
 	rfs_store_scratch_clean(s->scratch);
@@ -677,7 +390,7 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 			   const struct rfs_msg *m)
 {
 	struct slot *s = &p->slots[i];
-	struct job *job = s->job;
+	struct rfs_job *job = s->job;
 
 	if (!job || job->id != m->job_id) {
 		rfs_log(LOG_DEBUG, "message for job %llu that is not running",
@@ -714,10 +427,7 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 				 pending);
 		pthread_mutex_lock(&p->lock);
 		s->job = NULL;
-		job->slot = -1;
-		job->progress = 1.0;
-		job->state = JOB_COMMITTING;
-		p->ncommitting++;
+		rfs_jobs_commit(p->jobs, job);
 		pthread_mutex_unlock(&p->lock);
 		int rc = rfs_store_commit(p->store, &job->key, job->out_path,
 					  &meta, commit_done, job);
@@ -752,7 +462,7 @@ static int police(struct rfs_pool *p)
 
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct slot *s = &p->slots[i];
-		struct job *job = s->job;
+		struct rfs_job *job = s->job;
 		if (!job || job->kill_code)
 			continue;
 		if (job->cancel && !job->cancel_sent) {
@@ -874,11 +584,17 @@ int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 	p->stats = stats;
 	p->nslots = cfg->workers ? cfg->workers : 1;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
-	p->failures = calloc(NFAILURES, sizeof(*p->failures));
+	struct rfs_jobs_config jc = {
+		.retry_after = cfg->retry_after,
+		.owner = cfg->owner,
+	};
+	if (rfs_jobs_new(&jc, stats, &p->jobs) < 0)
+		p->jobs = NULL;
+	p->hist = rfs_history_new();
 	p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->idle, NULL);
-	if (!p->exe || !p->slots || !p->failures)
+	if (!p->exe || !p->slots || !p->jobs || !p->hist)
 		goto fail;
 	if (p->wakefd < 0) {
 		rc = -errno;
@@ -903,235 +619,11 @@ int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 fail:
 	if (p->wakefd >= 0)
 		close(p->wakefd);
+	rfs_jobs_free(p->jobs);
+	rfs_history_free(p->hist);
 	free(p->slots);
-	free(p->failures);
 	free(p->exe);
 	free(p);
-	return rc;
-}
-
-/* Length of the first step of canonical if the chain's prefix is worth
- * keeping (note 7): a warp (the step table's RFS_STEP_WARP) followed by at
- * least one more step (not only fmt=).  0 otherwise. */
-static size_t prefix_len(const char *canonical)
-{
-	const char *rest;
-
-	if (!rfs_step_first_has(canonical, RFS_STEP_WARP) ||
-	    !(rest = strchr(canonical + 1, '@')) ||
-	    !strncmp(rest, "@fmt=", 5))
-		return 0;
-	return (size_t)(rest - canonical);
-}
-
-/* A new queued job for spec with waiter w (may be NULL), in the table and
- * at the queue's tail.  Called with p->lock held.  NULL: no memory. */
-static struct job *job_new(struct rfs_pool *p, const struct rfs_job_spec *spec,
-			   struct waiter *w)
-{
-	struct job *job = calloc(1, sizeof(*job));
-	if (job)
-		job->prefix_fd = job->src_fd = -1;
-	if (!job || !(job->source_rel = strdup(spec->source_rel)) ||
-	    !(job->vpath = strdup(spec->vpath ? spec->vpath :
-				  spec->source_rel)) ||
-	    !(job->canonical = strdup(spec->canonical))) {
-		if (job)
-			job_free(job);
-		return NULL;
-	}
-	job->pool = p;
-	job->id = ++p->next_id;
-	job->key = spec->key;
-	rfs_key_hex(&job->key, job->hex);
-	job->src = spec->src;
-	job->state = JOB_QUEUED;
-	job->slot = -1;
-	clock_gettime(CLOCK_MONOTONIC, &job->t_queued);
-	clock_gettime(CLOCK_REALTIME, &job->wall_queued);
-	job->warm = spec->warm;
-	if (job_add_uid(job, spec->uid) < 0) {
-		job_free(job);
-		return NULL;
-	}
-	job->waiters = w;
-	job->hnext = p->table[bucket(&job->key)];
-	p->table[bucket(&job->key)] = job;
-	if (p->qtail)
-		p->qtail->qnext = job;
-	else
-		p->qhead = job;
-	p->qtail = job;
-	rfs_stat_inc(p->stats, jobs_queued);
-	return job;
-}
-
-int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
-		     rfs_pool_done_fn fn, void *arg)
-{
-	struct waiter *w = NULL;
-	struct job *job;
-	int src_fd = spec->src_fd; /* ours now, whatever happens (note 10) */
-	int rc = 0;
-
-	if (fn) {
-		if (!(w = malloc(sizeof(*w)))) {
-			if (src_fd >= 0)
-				close(src_fd);
-			return -ENOMEM;
-		}
-		w->fn = fn;
-		w->arg = arg;
-		w->next = NULL;
-	}
-	pthread_mutex_lock(&p->lock);
-	if (p->stopping) {
-		rc = -RFS_E_SHUTDOWN;
-		goto out;
-	}
-	if (src_fd < 0) {
-		rc = -EBADF; /* a job needs its pinned source */
-		goto out;
-	}
-	job = table_find(p, &spec->key);
-	if (job) {
-		if (job_add_uid(job, spec->uid) < 0) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		if (w) {
-			w->next = job->waiters;
-			job->waiters = w;
-			w = NULL;
-			rfs_stat_inc(p->stats, joined);
-		}
-		if (spec->warm)
-			job->warm = 1;
-		/* A cancel not yet sent is withdrawn: someone wants it. */
-		if (job->cancel && !job->cancel_sent)
-			job->cancel = 0;
-		goto out;
-	}
-	/* Note 2: no job, so the entry, if any, is already committed. */
-	if (rfs_store_lookup(p->store, &spec->key, &spec->src, spec->canonical,
-			     NULL) == 0) {
-		rc = 1;
-		goto out;
-	}
-	/* Note 6: a recent failure fails at once. */
-	struct failure *f = failure_find(p, &spec->key);
-	if (f && p->cfg.retry_after &&
-	    elapsed(&f->when) < p->cfg.retry_after) {
-		rc = f->code;
-		goto out;
-	}
-	size_t plen = p->cfg.keep_prefixes ? prefix_len(spec->canonical) : 0;
-	rfs_key pk;
-	if (plen) {
-		/* note 7: S@p1's job goes first, unless it exists or is
-		 * stored (or failed lately: then the chain runs from S) */
-		char pc[RFS_CHAIN_TEXT_MAX];
-		char pv[PATH_MAX];
-		memcpy(pc, spec->canonical, plen);
-		pc[plen] = '\0';
-		rfs_key_make(&pk, &spec->src, pc);
-		struct failure *pf = failure_find(p, &pk);
-		int pfd = -1;
-		if (!table_find(p, &pk) &&
-		    rfs_store_lookup(p->store, &pk, &spec->src, pc,
-				     NULL) != 0 &&
-		    !(pf && p->cfg.retry_after &&
-		      elapsed(&pf->when) < p->cfg.retry_after) &&
-		    /* no descriptor left: the chain runs from S */
-		    (pfd = fcntl(src_fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
-			struct rfs_job_spec ps = *spec;
-			snprintf(pv, sizeof(pv), "%s%s", spec->source_rel, pc);
-			ps.key = pk;
-			ps.canonical = pc;
-			ps.vpath = pv;
-			ps.warm = 1;
-			job = job_new(p, &ps, NULL);
-			if (!job) {
-				close(pfd);
-				rc = -ENOMEM;
-				goto out;
-			}
-			job->src_fd = pfd;
-			job->is_prefix = 1;
-			rfs_stat_inc(p->stats, prefix_jobs);
-			rfs_log(LOG_INFO, "job %llu keeps the prefix %s%s",
-				(unsigned long long)job->id,
-				spec->source_rel, pc);
-		}
-	}
-	job = job_new(p, spec, w);
-	if (!job) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	w = NULL;
-	job->src_fd = src_fd;
-	src_fd = -1;
-	if (plen) {
-		job->prefix_len = plen;
-		job->prefix_key = pk;
-	}
-	rfs_stat_inc(p->stats, jobs_started);
-	wake(p);
-out:
-	pthread_mutex_unlock(&p->lock);
-	free(w);
-	if (src_fd >= 0)
-		close(src_fd);
-	return rc;
-}
-
-int rfs_pool_job_state(rfs_pool *p, const rfs_key *key, const char **state,
-		       double *progress)
-{
-	static const char *const names[] = {
-		[JOB_QUEUED] = "queued",
-		[JOB_RUNNING] = "running",
-		[JOB_COMMITTING] = "running",
-	};
-	int rc = -ENOENT;
-
-	pthread_mutex_lock(&p->lock);
-	struct job *job = table_find(p, key);
-	if (job) {
-		if (state)
-			*state = names[job->state];
-		if (progress)
-			*progress = job->progress;
-		rc = 0;
-		goto out;
-	}
-	/* Ended: the newest record of key says how, if it is still kept;
-	 * else a remembered failure. */
-	for (unsigned i = 1; i <= RFS_POOL_HISTORY; i++) {
-		struct record *r = &p->hist[(p->hist_next + RFS_POOL_HISTORY -
-					     i) % RFS_POOL_HISTORY];
-		if (r->id && memcmp(r->key.b, key->b, sizeof(key->b)) == 0) {
-			if (r->end == END_DONE)
-				break; /* the store answers for it */
-			if (state)
-				*state = r->end == END_CANCELLED ?
-					 "cancelled" : "failed";
-			if (progress)
-				*progress = r->progress;
-			rc = 0;
-			goto out;
-		}
-	}
-	if (failure_find(p, key)) {
-		if (state)
-			*state = "failed";
-		if (progress)
-			*progress = 0;
-		rc = 0;
-	}
-out:
-	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
 
@@ -1177,21 +669,12 @@ void rfs_pool_free(rfs_pool *p)
 
 	/* Fail what never ran or was cut short; wait for commits under way,
 	 * whose callbacks still use the pool. */
-	pthread_mutex_lock(&p->lock);
-	p->qhead = p->qtail = NULL;
-	pthread_mutex_unlock(&p->lock);
 	for (;;) {
-		struct job *victim = NULL;
 		pthread_mutex_lock(&p->lock);
-		for (unsigned b = 0; b < NBUCKETS && !victim; b++)
-			for (struct job *j = p->table[b]; j; j = j->hnext)
-				if (j->state != JOB_COMMITTING) {
-					victim = j;
-					break;
-				}
-		if (!victim && p->ncommitting)
+		struct rfs_job *victim = rfs_jobs_any_not_committing(p->jobs);
+		if (!victim && rfs_jobs_committing(p->jobs))
 			pthread_cond_wait(&p->idle, &p->lock);
-		int done = !victim && !p->ncommitting;
+		int done = !victim && !rfs_jobs_committing(p->jobs);
 		pthread_mutex_unlock(&p->lock);
 		if (victim)
 			finish(p, victim, -RFS_E_SHUTDOWN,
@@ -1202,76 +685,211 @@ void rfs_pool_free(rfs_pool *p)
 	close(p->wakefd);
 	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->lock);
-	for (unsigned i = 0; i < RFS_POOL_HISTORY; i++) {
-		free(p->hist[i].vpath);
-		free(p->hist[i].canonical);
-		free(p->hist[i].uids);
-	}
-	free(p->failures);
+	rfs_jobs_free(p->jobs);
+	rfs_history_free(p->hist);
 	free(p->slots);
 	free(p->exe);
 	free(p);
 }
 
-/* Cancel job (note 5).  p->lock held; a queued job is ended here and
- * returned, to be passed to end_tail() once the lock is dropped. */
-static struct job *cancel_locked(struct rfs_pool *p, struct job *job,
-				 const char *why, struct waiter **ws)
+
+/* ---- the pool's face (pool.h) ----------------------------------------- */
+
+/* Length of the first step of canonical if the chain's prefix is worth
+ * keeping (note 7): a warp (the step table's RFS_STEP_WARP) followed by at
+ * least one more step (not only fmt=).  0 otherwise. */
+static size_t prefix_len(const char *canonical)
 {
-	if (job->state == JOB_QUEUED) {
-		*ws = end_locked(p, job, -RFS_E_CANCELLED, why);
-		return job;
+	const char *rest;
+
+	if (!rfs_step_first_has(canonical, RFS_STEP_WARP) ||
+	    !(rest = strchr(canonical + 1, '@')) ||
+	    !strncmp(rest, "@fmt=", 5))
+		return 0;
+	return (size_t)(rest - canonical);
+}
+
+/* Note 7: queue a job for the prefix pc of spec's chain, ahead of the
+ * chain's own, unless it exists, is stored or failed lately (then the
+ * chain runs from its source).  p->lock held.  Returns 0 or -ENOMEM. */
+static int queue_prefix(struct rfs_pool *p, const struct rfs_job_spec *spec,
+			const char *pc, const rfs_key *pk, int src_fd)
+{
+	char pv[PATH_MAX];
+	int pfd;
+
+	if (rfs_jobs_find(p->jobs, pk) ||
+	    rfs_store_lookup(p->store, pk, &spec->src, pc, NULL) == 0 ||
+	    rfs_jobs_recent_failure(p->jobs, pk) ||
+	    /* no descriptor left: the chain runs from S */
+	    (pfd = fcntl(src_fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return 0;
+	struct rfs_job_spec ps = *spec;
+	snprintf(pv, sizeof(pv), "%s%s", spec->source_rel, pc);
+	ps.key = *pk;
+	ps.canonical = pc;
+	ps.vpath = pv;
+	ps.warm = 1;
+	struct rfs_job *job = rfs_jobs_add(p->jobs, &ps, NULL);
+	if (!job) {
+		close(pfd);
+		return -ENOMEM;
 	}
-	if (job->state == JOB_RUNNING && !job->cancel) {
-		job->cancel = 1;
-		wake(p);
+	job->owner = p;
+	job->src_fd = pfd;
+	job->is_prefix = 1;
+	rfs_stat_inc(p->stats, prefix_jobs);
+	rfs_log(LOG_INFO, "job %llu keeps the prefix %s%s",
+		(unsigned long long)job->id, spec->source_rel, pc);
+	return 0;
+}
+
+int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
+		     rfs_pool_done_fn fn, void *arg)
+{
+	struct rfs_waiter *w = NULL;
+	struct rfs_job *job;
+	int src_fd = spec->src_fd; /* ours now, whatever happens (note 10) */
+	int rc = 0;
+
+	if (fn) {
+		if (!(w = malloc(sizeof(*w)))) {
+			if (src_fd >= 0)
+				close(src_fd);
+			return -ENOMEM;
+		}
+		w->fn = fn;
+		w->arg = arg;
+		w->next = NULL;
 	}
-	return NULL;
+	pthread_mutex_lock(&p->lock);
+	if (p->stopping) {
+		rc = -RFS_E_SHUTDOWN;
+		goto out;
+	}
+	if (src_fd < 0) {
+		rc = -EBADF; /* a job needs its pinned source */
+		goto out;
+	}
+	rc = rfs_jobs_join(p->jobs, spec, w);
+	if (rc != 0) {
+		if (rc == 1)
+			w = NULL; /* the job's now */
+		rc = rc < 0 ? rc : 0;
+		goto out;
+	}
+	/* Note 2: no job, so the entry, if any, is already committed. */
+	if (rfs_store_lookup(p->store, &spec->key, &spec->src, spec->canonical,
+			     NULL) == 0) {
+		rc = 1;
+		goto out;
+	}
+	/* A recent failure fails at once (jobs.h). */
+	if ((rc = rfs_jobs_recent_failure(p->jobs, &spec->key)) < 0)
+		goto out;
+	size_t plen = p->cfg.keep_prefixes ? prefix_len(spec->canonical) : 0;
+	rfs_key pk;
+	if (plen) {
+		char pc[RFS_CHAIN_TEXT_MAX];
+		memcpy(pc, spec->canonical, plen);
+		pc[plen] = '\0';
+		rfs_key_make(&pk, &spec->src, pc);
+		if ((rc = queue_prefix(p, spec, pc, &pk, src_fd)) < 0)
+			goto out;
+	}
+	job = rfs_jobs_add(p->jobs, spec, w);
+	if (!job) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	w = NULL;
+	job->owner = p;
+	job->src_fd = src_fd;
+	src_fd = -1;
+	if (plen) {
+		job->prefix_len = plen;
+		job->prefix_key = pk;
+	}
+	rfs_stat_inc(p->stats, jobs_started);
+	wake(p);
+out:
+	pthread_mutex_unlock(&p->lock);
+	free(w);
+	if (src_fd >= 0)
+		close(src_fd);
+	return rc;
+}
+
+int rfs_pool_job_state(rfs_pool *p, const rfs_key *key, const char **state,
+		       double *progress)
+{
+	static const char *const names[] = {
+		[RFS_JOB_QUEUED] = "queued",
+		[RFS_JOB_RUNNING] = "running",
+		[RFS_JOB_COMMITTING] = "running",
+	};
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	struct rfs_job *job = rfs_jobs_find(p->jobs, key);
+	if (job) {
+		if (state)
+			*state = names[job->state];
+		if (progress)
+			*progress = job->progress;
+		goto out;
+	}
+	/* Ended: the newest record of key says how, if it is still kept;
+	 * else a remembered failure. */
+	if (rfs_history_state(p->hist, key, state, progress) == 0)
+		goto out;
+	rc = rfs_jobs_last_error(p->jobs, key, NULL, NULL, 0, NULL);
+	if (rc == 0) {
+		if (state)
+			*state = "failed";
+		if (progress)
+			*progress = 0;
+	}
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
 }
 
 int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter)
 {
 	static const char why[] = "cancelled: every reader was interrupted";
-	struct job *ended = NULL;
-	struct waiter *ws = NULL, *found = NULL;
+	struct rfs_job *ended;
+	struct rfs_waiter *ws;
 
 	pthread_mutex_lock(&p->lock);
-	struct job *job = table_find(p, key);
-	if (job) {
-		for (struct waiter **pp = &job->waiters; *pp;
-		     pp = &(*pp)->next) {
-			if ((*pp)->arg == waiter && (*pp)->fn) {
-				found = *pp;
-				*pp = found->next;
-				break;
-			}
-		}
-		if (found && !job->waiters && !job->warm)
-			ended = cancel_locked(p, job, why, &ws);
+	int found = rfs_jobs_detach(p->jobs, key, waiter, why, &ended, &ws);
+	if (ended) {
+		rfs_history_record(p->hist, ended, -RFS_E_CANCELLED, why);
+		if (rfs_jobs_any_queued(p->jobs))
+			wake(p);
+	} else if (found) {
+		wake(p); /* a running job may be marked (note 5) */
 	}
 	pthread_mutex_unlock(&p->lock);
-	free(found);
 	if (ended)
 		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
-	return found != NULL;
+	return found;
 }
 
 int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid)
 {
 	static const char why[] = "cancelled on request (rasterfs cancel)";
-	struct job *ended = NULL;
-	struct waiter *ws = NULL;
-	int rc = -ENOENT;
+	struct rfs_job *ended;
+	struct rfs_waiter *ws;
 
 	pthread_mutex_lock(&p->lock);
-	struct job *job = table_find(p, key);
-	if (job && job->state != JOB_COMMITTING) {
-		if (may_cancel(p, job, uid)) {
-			ended = cancel_locked(p, job, why, &ws);
-			rc = 0;
-		} else {
-			rc = -EPERM;
-		}
+	int rc = rfs_jobs_cancel(p->jobs, key, uid, why, &ended, &ws);
+	if (ended) {
+		rfs_history_record(p->hist, ended, -RFS_E_CANCELLED, why);
+		if (rfs_jobs_any_queued(p->jobs))
+			wake(p);
+	} else if (rc == 0) {
+		wake(p); /* the running job is marked (note 5) */
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (ended)
@@ -1282,193 +900,16 @@ int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid)
 int rfs_pool_last_error(rfs_pool *p, const rfs_key *key, int *code,
 			char *msg, size_t len, int *fresh)
 {
-	int rc = -ENOENT;
-
 	pthread_mutex_lock(&p->lock);
-	struct failure *f = failure_find(p, key);
-	if (f) {
-		if (code)
-			*code = f->code;
-		if (msg)
-			snprintf(msg, len, "%s", f->msg);
-		if (fresh)
-			*fresh = p->cfg.retry_after &&
-				 elapsed(&f->when) < p->cfg.retry_after;
-		rc = 0;
-	}
+	int rc = rfs_jobs_last_error(p->jobs, key, code, msg, len, fresh);
 	pthread_mutex_unlock(&p->lock);
 	return rc;
 }
 
-/* A growing text buffer for the jobs file. */
-struct text {
-	char *s;
-	size_t len, cap;
-	int oom;
-};
-
-static void text_add(struct text *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void text_add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (t->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		int n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->oom = 1;
-			return;
-		}
-		if ((size_t)n < t->cap - t->len) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t nc = 2 * t->cap + (size_t)n + 1;
-		char *ns = realloc(t->s, nc);
-		if (!ns) {
-			t->oom = 1;
-			return;
-		}
-		t->s = ns;
-		t->cap = nc;
-	}
-}
-
-/* A JSON string (RFC 8259): quote, backslash and control characters
- * escaped. */
-static void text_json_string(struct text *t, const char *v)
-{
-	text_add(t, "\"");
-	for (const unsigned char *c = (const unsigned char *)(v ? v : "");
-	     *c; c++) {
-		if (*c == '"' || *c == '\\')
-			text_add(t, "\\%c", *c);
-		else if (*c < 0x20)
-			text_add(t, "\\u%04x", *c);
-		else
-			text_add(t, "%c", *c);
-	}
-	text_add(t, "\"");
-}
-
-static void text_iso_time(struct text *t, const struct timespec *ts)
-{
-	struct tm tm;
-	char buf[40];
-
-	gmtime_r(&ts->tv_sec, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	text_add(t, "\"%s\"", buf);
-}
-
-static void text_job(struct text *t, uint64_t id, const char *vpath,
-		     const char *canonical, const char *state,
-		     double progress, pid_t pid,
-		     const struct timespec *started, double el, int code,
-		     const char *msg)
-{
-	text_add(t, "{\"id\": %llu, \"path\": ", (unsigned long long)id);
-	text_json_string(t, vpath);
-	text_add(t, ", \"chain\": ");
-	text_json_string(t, canonical);
-	text_add(t, ", \"state\": \"%s\", \"progress\": %.1f, \"pid\": ",
-		 state, 100.0 * progress);
-	if (pid)
-		text_add(t, "%ld", (long)pid);
-	else
-		text_add(t, "null");
-	text_add(t, ", \"started\": ");
-	if (started)
-		text_iso_time(t, started);
-	else
-		text_add(t, "null");
-	text_add(t, ", \"elapsed\": %.2f, \"error\": ", el);
-	if (code) {
-		text_json_string(t, rfs_err_name(code));
-		text_add(t, ", \"message\": ");
-		text_json_string(t, msg);
-	} else {
-		text_add(t, "null, \"message\": null");
-	}
-	text_add(t, "}\n");
-}
-
-static int job_cmp(const void *a, const void *b)
-{
-	const struct job *x = *(struct job *const *)a;
-	const struct job *y = *(struct job *const *)b;
-
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
 int rfs_pool_jobs_json(rfs_pool *p, uid_t uid, char **out, size_t *len)
 {
-	static const char *const ends[] = {
-		[END_DONE] = "done",
-		[END_FAILED] = "failed",
-		[END_CANCELLED] = "cancelled",
-	};
-	struct text t = { .s = malloc(4096), .cap = 4096 };
-
-	if (!t.s)
-		return -ENOMEM;
-	t.s[0] = '\0';
 	pthread_mutex_lock(&p->lock);
-	/* Finished first, oldest to newest, then the live ones: a reader
-	 * tailing the file sees the newest at the bottom. */
-	for (unsigned i = 0; i < RFS_POOL_HISTORY; i++) {
-		struct record *r = &p->hist[(p->hist_next + i) %
-					    RFS_POOL_HISTORY];
-		if (!r->id || !may_see(p, r->uids, r->nuids, uid))
-			continue;
-		text_job(&t, r->id, r->vpath, r->canonical, ends[r->end],
-			 r->progress, r->pid,
-			 r->started ? &r->wall_started : NULL, r->elapsed,
-			 r->code, r->msg);
-	}
-	/* The live ones in the order they were asked for. */
-	size_t n = 0, cap = 0;
-	struct job **live = NULL;
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct job *j = p->table[b]; j; j = j->hnext) {
-			if (!may_see(p, j->uids, j->nuids, uid))
-				continue;
-			if (n == cap) {
-				size_t nc = cap ? 2 * cap : 64;
-				struct job **nl = realloc(live,
-							  nc * sizeof(*nl));
-				if (!nl) {
-					t.oom = 1;
-					goto unlock;
-				}
-				live = nl;
-				cap = nc;
-			}
-			live[n++] = j;
-		}
-	if (n)
-		qsort(live, n, sizeof(*live), job_cmp);
-	for (size_t i = 0; i < n; i++) {
-		struct job *j = live[i];
-		int q = j->state == JOB_QUEUED;
-		text_job(&t, j->id, j->vpath, j->canonical,
-			 q ? "queued" : "running", j->progress,
-			 q ? 0 : j->pid, q ? NULL : &j->wall_started,
-			 elapsed(q ? &j->t_queued : &j->t_started), 0, NULL);
-	}
-unlock:
+	int rc = rfs_history_json(p->hist, p->jobs, uid, out, len);
 	pthread_mutex_unlock(&p->lock);
-	free(live);
-	if (t.oom) {
-		free(t.s);
-		return -ENOMEM;
-	}
-	*out = t.s;
-	*len = t.len;
-	return 0;
+	return rc;
 }

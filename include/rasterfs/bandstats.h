@@ -4,7 +4,7 @@
  * VALID_PERCENT: over the cells that are finite and not nodata.  A step
  * that writes its output from memory (focal) feeds the strips it writes,
  * which spares the job a second pass over the finished raster; otherwise
- * ops.c reads the result back once.  Means and variances are merged per
+ * the finished raster is read back once (rfs_bstats_compute).  Means and variances are merged per
  * strip (Chan et al.'s pairwise update), each strip's sums taken about a
  * shift, so the figures do not drift on large rasters.
  */
@@ -31,5 +31,13 @@ void rfs_bstats_add(struct rfs_bstats *st, const double *v, size_t n,
  * Returns 0, or -RFS_E_PROCESS with GDAL's message in msg. */
 int rfs_bstats_set(GDALRasterBandH band, const struct rfs_bstats *st,
 		   double total, char *msg, size_t msglen);
+
+/* Compute the statistics of every band of ds by reading it back, strip by
+ * strip, and write them into its metadata (rfs_bstats_set).  progress
+ * (never NULL) gets the fraction of ds done; FALSE from it cancels.
+ * Returns 0, -RFS_E_CANCELLED, -RFS_E_NOMEM, or a code of
+ * rfs_gdal_error() with the message in msg. */
+int rfs_bstats_compute(GDALDatasetH ds, GDALProgressFunc progress,
+		       void *progress_arg, char *msg, size_t msglen);
 
 #endif

@@ -58,6 +58,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "rasterfs/number.h"
+
 #define RFS_CHAIN_MAX_STEPS 16
 #define RFS_CHAIN_MAX_RANGES 64
 #define RFS_CHAIN_TEXT_MAX 1024   /* longest canonical chain, with NUL */
@@ -238,9 +240,6 @@ const char *rfs_focal_stat_name(enum rfs_focal_stat s);
 const char *rfs_focal_shape_name(enum rfs_focal_shape s);
 const char *rfs_resampling_name(enum rfs_resampling r); /* gdalwarp -r name */
 
-/* Write the shortest decimal text that reads back as exactly v ("0.5",
- * "500", "inf", "-inf", "1e+20") into buf.  Returns the length, or -1 if
- * it does not fit. */
-int rfs_format_double(double v, char *buf, size_t len);
+/* rfs_format_double (number.h) writes the numbers of canonical texts. */
 
 #endif

@@ -1,10 +1,13 @@
 /* focal.h - focal (moving window) statistics, by hand.
  *
  * GDAL has no focal-statistics tool, so this is written here.  Mean, sum and
- * std cost O(1) per pixel for square windows (running/summed sums); min and
- * max use the van Herk / Gil-Werman algorithm; median uses selection over
- * the window.  The band is streamed in row strips: memory grows with the
- * window height times the raster width, never with the raster height.
+ * std cost O(1) per pixel for square windows: block sums in the manner of
+ * van Herk / Gil-Werman, which never subtract, so each window's sum is as
+ * exact as a direct sum of its cells (focal.c note 3); min, max and range
+ * use van Herk / Gil-Werman itself; circles cost O(window height) per
+ * pixel; median uses selection over the window.  The band is streamed in
+ * row strips: memory grows with the window height times the raster width,
+ * never with the raster height.
  *
  * Nodata cells (the input band's nodata value, and NaN) are left out of
  * every statistic; a window with no valid cell gives nodata; at the edges

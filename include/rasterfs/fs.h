@@ -4,44 +4,41 @@
  * storage the store's.  The layer is read-only (writes get EROFS) and a
  * superset of the source tree: real files and directories pass through
  * unchanged, and every regular file gains virtual siblings
- * "<file>@<chain>", plus the control directory MOUNT/.rasterfs.
+ * "<file>@<chain>", plus the control directory MOUNT/.rasterfs
+ * (RFS_CTL_DIR, resolve.h).  Its rooms are src/fs*.c (src/fs_int.h).
  */
 #ifndef RASTERFS_FS_H
 #define RASTERFS_FS_H
 
 #include <fuse_lowlevel.h>
 
-#include "rasterfs/node.h"
 #include "rasterfs/pool.h"
+#include "rasterfs/resolve.h"
 #include "rasterfs/stats.h"
 #include "rasterfs/store.h"
 
-#define RFS_CTL_DIR ".rasterfs"
+typedef struct rfs_fs rfs_fs;
 
-struct rfs_fs {
-	char *root;              /* realpath of the source directory */
-	size_t rootlen;
-	int rootfd;              /* O_PATH|O_DIRECTORY fd of root */
-	struct rfs_nodes *nodes;
-	rfs_store *store;
-	rfs_pool *pool;
-	struct rfs_stats stats;
-	double timeout;          /* entry/attr timeout of stable answers */
-	struct rfs_node ctl_dir;
-	struct rfs_node ctl_stats;
-	struct rfs_node ctl_jobs;
-};
-
+/* The operations, to give fuse_session_new() with the rfs_fs as its
+ * userdata. */
 extern const struct fuse_lowlevel_ops rfs_fs_ops;
 
-/* Open the source root and make the inode table.  store and pool are set by
- * the caller afterwards.  Returns 0, or -errno (root is not a directory,
- * cannot be opened...). */
-int rfs_fs_init(struct rfs_fs *fs, const char *source_dir);
-void rfs_fs_destroy(struct rfs_fs *fs);
+/* Open the source root source_dir and make the inode table.  Returns 0
+ * and *out, or -ENOTDIR, -ENOMEM, -errno (it cannot be resolved or
+ * opened). */
+int rfs_fs_new(const char *source_dir, rfs_fs **out);
 
-/* Is name a GDAL sibling probe of a virtual name (X.aux.xml, X.ovr, X.msk,
- * X.aux, ...)?  Pure. */
-int rfs_fs_is_probe(const char *name);
+/* The source root's realpath. */
+const char *rfs_fs_root(const rfs_fs *fs);
+
+/* The mount's counters (MOUNT/.rasterfs/stats), for the pool to bump too. */
+struct rfs_stats *rfs_fs_stats(rfs_fs *fs);
+
+/* Serve from store with pool; before the session starts.  Neither is
+ * owned. */
+void rfs_fs_attach(rfs_fs *fs, rfs_store *store, rfs_pool *pool);
+
+/* NULL ok. */
+void rfs_fs_free(rfs_fs *fs);
 
 #endif

@@ -8,8 +8,8 @@
  * so a node pointer stays valid while a request on it runs.  Thread safe.
  *
  * A virtual node stands for one key: its path, its source's identity when
- * it was made and its canonical chain, all fixed for its life (fs.c note
- * 4).  Several nodes may share a path (a source that changed, a name that
+ * it was made and its canonical chain, all fixed for its life
+ * (fs_node.c note 2).  Several nodes may share a path (a source that changed, a name that
  * became a real file): each lives until the kernel forgets it.  A node
  * keeps only what serving it needs (a few hundred bytes, one allocation):
  * not the parsed chain, which is re-parsed by whoever needs the steps.
@@ -69,7 +69,10 @@ struct rfs_nodes;
 struct rfs_nodes *rfs_nodes_new(void);
 void rfs_nodes_free(struct rfs_nodes *t);
 
-/* The node for ino, or NULL if the kernel sent an unknown one. */
+/* The node for ino (FUSE_ROOT_ID: the root).  ino must be one this table
+ * gave out and the kernel has not forgotten (it sends no other): the node
+ * is the inode number's own address, so it is not looked up, and never
+ * NULL. */
 struct rfs_node *rfs_nodes_find(struct rfs_nodes *t, fuse_ino_t ino);
 
 /* Find or make the node of path and count one lookup.  A real node is

@@ -14,7 +14,7 @@
  * write X.aux.xml beside it).  It is fsynced before rfs_ops_run returns.
  * chain->format picks another output: fmt=cog (a COG with the same
  * statistics) or fmt=png (an 8-bit quicklook whose world file text is in
- * a tEXt chunk keyed RFS_WORLDFILE_KEY, before the image data).
+ * a tEXt chunk before the image data: worldfile.h).
  */
 #ifndef RASTERFS_OPS_H
 #define RASTERFS_OPS_H
@@ -25,9 +25,6 @@
 #include <gdal.h>
 
 #include "rasterfs/chain.h"
-
-/* The PNG text keyword holding the world file of a fmt=png output. */
-#define RFS_WORLDFILE_KEY "rasterfs_worldfile"
 
 struct rfs_ops_result {
 	uint64_t size;     /* bytes of out_path */

@@ -1,7 +1,7 @@
-/* pool.h - the worker pool and the job table.
+/* pool.h - the worker pool: jobs computed by worker processes.
  *
- * The pool owns N worker processes (worker.h), a FIFO queue of jobs, and a
- * table of jobs by cache key.  A job exists once per key however many
+ * The pool owns N worker processes (worker.h) and the job table (jobs.h:
+ * a FIFO queue of jobs and a table of them by cache key).  A job exists once per key however many
  * readers wait on it (single flight); each waiter is called back exactly
  * once when the job ends.  One manager thread talks to the workers: it
  * dispatches queued jobs to idle workers, follows their progress, hands
@@ -20,10 +20,10 @@
  *   RUNNING --no message from the worker for stall_timeout--> worker killed
  *     --> gone (RFS_E_STALLED)
  *
- * A job that ended is kept in a history of the last RFS_POOL_HISTORY jobs
- * (rfs_pool_jobs_json), and a key whose job failed (not cancelled) is
- * remembered: for retry_after seconds a request for it fails at once with
- * the same code.  Not remembered: ends that say nothing about the output
+ * A job that ended is kept in a history of the last RFS_HISTORY jobs
+ * (history.h, rfs_pool_jobs_json), and a key whose job failed (not
+ * cancelled) is remembered (jobs.h): for retry_after seconds a request
+ * for it fails at once with the same code.  Not remembered: ends that say nothing about the output
  * (a cancel, an unmount, a crash, a stall, a job that ran out of file
  * descriptors: EMFILE/ENFILE).
  *
@@ -38,6 +38,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "rasterfs/jobs.h"
 #include "rasterfs/log.h"
 #include "rasterfs/stats.h"
 #include "rasterfs/store.h"
@@ -69,30 +70,7 @@ struct rfs_pool_config {
 	gid_t worker_gid;
 };
 
-#define RFS_POOL_HISTORY 100       /* finished jobs kept for the jobs file */
 #define RFS_POOL_CANCEL_GRACE 1.0  /* s between CANCEL and SIGKILL */
-
-struct rfs_job_spec {
-	rfs_key key;
-	struct rfs_src_id src;     /* identity of src_fd, the key's source */
-	int src_fd;                /* the source, opened once beneath the root
-	                              (pool.c note 10): given to the pool, which
-	                              closes it in every case (job exists, key
-	                              stored, error, or when the job ends) */
-	const char *source_rel;    /* path below the source root: names the
-	                              source for GDAL (its sidecars and
-	                              relative references) and for humans */
-	const char *canonical;     /* canonical chain */
-	const char *vpath;         /* the virtual path as named (for humans) */
-	int warm;                  /* warm-up: no waiter; never cancelled
-	                              because readers went away */
-	uid_t uid;                 /* who asks (FUSE request's uid) */
-};
-
-/* Called once per waiter when its job ends, on the pool's manager thread or
- * the store's committer thread.  rc is 0 when key is now in the store;
- * otherwise a negative code, with a one-line message. */
-typedef void (*rfs_pool_done_fn)(void *waiter, int rc, const char *msg);
 
 /* Start the workers and the manager thread.  Returns 0 and *out, or -errno
  * (a worker could not be started). */

@@ -28,7 +28,7 @@ struct rfs_stats {
 	atomic_uint_fast64_t prefix_hits;   /* jobs started from a kept prefix */
 	atomic_uint_fast64_t stale_opens;   /* opens answered ESTALE: the
 					       source changed since the
-					       lookup (fs.c note 6) */
+					       lookup (fs_node.c note 4) */
 	atomic_uint_fast64_t nodes;         /* inodes the kernel holds now
 					       (set when rendered) */
 };

@@ -19,26 +19,8 @@
 #include "rasterfs/crs.h"
 #include "rasterfs/err.h"
 
-static int passed, failed;
+#include "check.h"
 
-static void check(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	fprintf(stderr, "FAIL: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static struct rfs_chain ch, ch2;
 
@@ -113,6 +95,10 @@ static const struct {
 	{ "size=512,512", "@size=512,512,near" },
 	{ "size=average,0100,50", "@size=100,50,average" },
 	{ "size=10,20,resampling=cubic", "@size=10,20,cubic" },
+	/* small numbers are W and H, not misspelt q1/q3 (found by fuzzing) */
+	{ "size=3,3", "@size=3,3,near" },
+	{ "size=11,100,q3", "@size=11,100,q3" },
+	{ "size=051,51251", "@size=51,51251,near" },
 	{ "clip=0,0,100,50", "@clip=0,0,100,50" },
 	{ "clip=-124.9,48.1,-124.8,48.2,epsg:4326",
 	  "@clip=-124.9,48.1,-124.8,48.2,EPSG:4326" },
@@ -1004,6 +990,5 @@ int main(void)
 	test_format_double();
 	test_crs();
 	test_err();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

@@ -19,19 +19,8 @@
 #include "rasterfs/err.h"
 #include "rasterfs/focal.h"
 
-static int passed, failed;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                  \
-	do {                                                              \
-		if (cond) {                                               \
-			passed++;                                         \
-		} else {                                                  \
-			failed++;                                         \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
-			printf(__VA_ARGS__);                              \
-			printf("\n");                                     \
-		}                                                         \
-	} while (0)
 
 /* The statistics focal counted while writing must be what GDAL computes
  * from the written band (GDAL is the oracle). */
@@ -400,6 +389,5 @@ int main(void)
 	test_infinities();
 	test_cancel();
 
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

@@ -28,29 +28,11 @@
 #include "rasterfs/err.h"
 #include "rasterfs/ops.h"
 
-static int passed, failed;
+#include "check.h"
+
 static char tmpdir[] = "/tmp/rfs-test-ops-XXXXXX";
 static char scratch[256];
 static char datadir[1024];
-
-static void check(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
 
 static const char *data(const char *name)
 {
@@ -463,26 +445,7 @@ static void test_progress(const char *src)
 
 static int find_data(void)
 {
-	char here[1024];
-	const char *env = getenv("RASTERFS_TEST_DATA");
-	const char *cands[3];
-
-	snprintf(here, sizeof(here), "%s", __FILE__);
-	snprintf(here, sizeof(here), "%s/../data", dirname(here));
-	cands[0] = env;
-	cands[1] = here;
-	cands[2] = "/work/main/tests/data";
-	for (int i = 0; i < 3; i++) {
-		char p[1100];
-		if (!cands[i])
-			continue;
-		snprintf(p, sizeof(p), "%s/opengeos_dtm.tif", cands[i]);
-		if (exists(p)) {
-			snprintf(datadir, sizeof(datadir), "%s", cands[i]);
-			return 0;
-		}
-	}
-	return -1;
+	return check_find_data(datadir, sizeof(datadir));
 }
 
 int main(void)
@@ -550,6 +513,5 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		printf("could not remove %s\n", tmpdir);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

@@ -36,57 +36,16 @@
 #include "rasterfs/ops.h"
 #include "rasterfs/step.h"
 
-static int passed, failed, runs;
+#include "check.h"
+
+static int runs;
 static char tmpdir[] = "/tmp/rfs-test-steps-XXXXXX";
 static char scratch[256];
 static char datadir[1024];
 
-static void check(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0;
-}
-
 static int find_data(void)
 {
-	char here[1024];
-	const char *env = getenv("RASTERFS_TEST_DATA");
-	const char *cands[2];
-
-	snprintf(here, sizeof(here), "%s", __FILE__);
-	snprintf(here, sizeof(here), "%s/../data", dirname(here));
-	cands[0] = env;
-	cands[1] = here;
-	for (int i = 0; i < 2; i++) {
-		char p[1100];
-		if (!cands[i])
-			continue;
-		snprintf(p, sizeof(p), "%s/opengeos_dtm.tif", cands[i]);
-		if (exists(p)) {
-			snprintf(datadir, sizeof(datadir), "%s", cands[i]);
-			return 0;
-		}
-	}
-	return -1;
+	return check_find_data(datadir, sizeof(datadir));
 }
 
 /* ------------------------------------------------------------------ */
@@ -531,6 +490,6 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		printf("could not remove %s\n", tmpdir);
-	printf("%d runs; %d passed, %d failed\n", runs, passed, failed);
-	return failed ? 1 : 0;
+	printf("%d runs\n", runs);
+	return check_report();
 }

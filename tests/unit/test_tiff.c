@@ -35,29 +35,10 @@
 #include "rasterfs/err.h"
 #include "rasterfs/tiff.h"
 
-static int passed, failed;
+#include "check.h"
+
 static char tmpdir[] = "/tmp/rfs-test-tiff-XXXXXX";
 static char datadir[1024];
-
-static void check(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
 
 static const char *tmp(const char *name)
 {
@@ -1312,25 +1293,7 @@ static void print_example(void)
 
 static int find_data(void)
 {
-	char file[512], here[600];
-	const char *env = getenv("RASTERFS_TEST_DATA");
-	const char *cands[2];
-
-	snprintf(file, sizeof(file), "%s", __FILE__);
-	snprintf(here, sizeof(here), "%s/../data", dirname(file));
-	cands[0] = env;
-	cands[1] = here;
-	for (int i = 0; i < 2; i++) {
-		char p[1100];
-		if (!cands[i] || strlen(cands[i]) > 900)
-			continue;
-		snprintf(p, sizeof(p), "%s/opengeos_dtm.tif", cands[i]);
-		if (access(p, R_OK) == 0) {
-			snprintf(datadir, sizeof(datadir), "%s", cands[i]);
-			return 0;
-		}
-	}
-	return -1;
+	return check_find_data(datadir, sizeof(datadir));
 }
 
 int main(void)
@@ -1360,6 +1323,5 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		printf("could not remove %s\n", tmpdir);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

@@ -18,26 +18,8 @@
 
 #include "rasterfs/wire.h"
 
-static int passed, failed;
+#include "check.h"
 
-static void check(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
 
 static int open_fds(void)
 {
@@ -287,6 +269,68 @@ static void test_malformed(int sv[2])
 	close(f);
 }
 
+/* More ways a peer can lie, and the channel after them. */
+static void test_malformed_more(int sv[2])
+{
+	int f = temp_file("y");
+	const int base = open_fds();
+	static char big[sizeof(struct rfs_wire_hdr) + RFS_WIRE_MAX + 64];
+	static struct rfs_msg m;
+	char p[256];
+	size_t n;
+
+	/* larger than any message: cut by the kernel (MSG_TRUNC) */
+	struct rfs_wire_hdr h = { RFS_MSG_FAILED, RFS_WIRE_MAX + 64, 1 };
+	memset(big, 'z', sizeof(big));
+	memcpy(big, &h, sizeof(h));
+	send_fds(sv[0], big, sizeof(big), f, 1);
+	expect_eproto(sv, "a message longer than RFS_WIRE_MAX");
+	check(open_fds() == base, "its descriptor was closed");
+
+	/* an empty datagram that carries a descriptor */
+	send_fds(sv[0], "", 0, f, 1);
+	expect_eproto(sv, "an empty message with an fd");
+	check(open_fds() == base, "closed");
+
+	/* a JOB whose reserved word is not 0 */
+	n = job_payload(p, 0, "a\0b\0c", 6);
+	p[sizeof(struct rfs_src_id) + 4] = 1;
+	rfs_wire_send_raw(sv[0], RFS_MSG_JOB, 1, p, n, &f, 1);
+	expect_eproto(sv, "JOB with its reserved word set");
+	check(open_fds() == base, "closed");
+
+	/* a JOB with only two of its three strings */
+	n = job_payload(p, 0, "a\0b", 4);
+	rfs_wire_send_raw(sv[0], RFS_MSG_JOB, 1, p, n, &f, 1);
+	expect_eproto(sv, "JOB with two strings");
+	check(open_fds() == base, "closed");
+
+	/* FAILED: too short, message without its NUL, bytes after it */
+	char fl[32] = { 0 };
+	rfs_wire_send_raw(sv[0], RFS_MSG_FAILED, 1, fl, 8, NULL, 0);
+	expect_eproto(sv, "FAILED without a message");
+	memcpy(fl + 8, "boom", 4);
+	rfs_wire_send_raw(sv[0], RFS_MSG_FAILED, 1, fl, 12, NULL, 0);
+	expect_eproto(sv, "FAILED whose message has no NUL");
+	memcpy(fl + 8, "boom\0x", 6);
+	rfs_wire_send_raw(sv[0], RFS_MSG_FAILED, 1, fl, 14, NULL, 0);
+	expect_eproto(sv, "FAILED with bytes after its message");
+
+	/* DONE of the wrong length; PROGRESS that says more than it has */
+	rfs_wire_send_raw(sv[0], RFS_MSG_DONE, 1, fl, 15, NULL, 0);
+	expect_eproto(sv, "DONE of 15 bytes");
+	rfs_wire_send_raw(sv[0], RFS_MSG_DONE, 1, fl, 17, NULL, 0);
+	expect_eproto(sv, "DONE of 17 bytes");
+
+	/* after all that, the channel still carries good messages */
+	check(rfs_wire_send_progress(sv[1], 9, 0.5) == 0 &&
+	      rfs_wire_recv(sv[0], &m) == 0 && m.type == RFS_MSG_PROGRESS &&
+	      m.job_id == 9 && m.progress == 0.5,
+	      "a good message after the bad ones");
+	check(open_fds() == base, "no descriptor left over");
+	close(f);
+}
+
 int main(void)
 {
 	int sv[2];
@@ -299,9 +343,9 @@ int main(void)
 	test_job_roundtrip(sv);
 	test_others(sv);
 	test_malformed(sv);
+	test_malformed_more(sv);
 	close(sv[0]);
 	check(rfs_wire_recv(sv[1], &m) == -EPIPE, "EOF is -EPIPE");
 	close(sv[1]);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

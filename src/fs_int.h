@@ -1,0 +1,169 @@
+/* fs_int.h - private to the FUSE layer's rooms (src/fs*.c).
+ *
+ * The layer, from the top down (each room calls only those below it):
+ *
+ *   fs.c        the ops table and the thin wrappers that reply
+ *   fs_ctl.c    the .rasterfs/ control files and the extended attributes
+ *   fs_dir.c    directory listings
+ *   fs_open.c   open: the store, or a job and its waiters; file handles
+ *   fs_node.c   lookup (resolve.h's answer made a node) and attributes
+ *   fs_world.c  the world file nodes of png outputs
+ *
+ * below them resolve.c (what a name is), node.c (the inode table),
+ * worldfile.c, the store and the pool.
+ *
+ * Only fs.c calls fuse_reply_*: every other function returns 0 or a
+ * negative code.  An open parked with a job is answered later through the
+ * reply function fs.c hands to fs_open_virtual.
+ */
+#ifndef RASTERFS_FS_INT_H
+#define RASTERFS_FS_INT_H
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "rasterfs/node.h"
+#include "rasterfs/pool.h"
+#include "rasterfs/resolve.h"
+#include "rasterfs/stats.h"
+#include "rasterfs/store.h"
+
+struct rfs_fs {
+	struct rfs_root root;    /* the source root (resolve.h) */
+	struct rfs_nodes *nodes;
+	rfs_store *store;
+	rfs_pool *pool;
+	struct rfs_stats stats;
+	double timeout;          /* entry/attr timeout of stable answers */
+	struct rfs_node ctl_dir;
+	struct rfs_node ctl_file[RFS_CTL_NFILES];
+};
+
+/* path below the root -> path relative to root.fd ("" -> ".") */
+static inline const char *fs_rel(const char *path)
+{
+	return path[0] ? path : ".";
+}
+
+/* ---- fs_world.c ------------------------------------------------------- */
+
+/* Is n a world file node: a virtual node of a png chain whose name ends
+ * with a world file suffix?  It shares the png's key, so it never has a
+ * job of its own. */
+bool fs_world_is(const struct rfs_node *n);
+
+/* The world file text of n's png, from the store object fd, into buf
+ * (RFS_WORLDFILE_MAX bytes).  Returns its length, or -ENODATA (the png has
+ * no georeference: no world file), -EIO. */
+int fs_world_text(int fd, char *buf);
+
+/* The size of world node n: 0 and *size, or -ENOENT (its png is not in the
+ * store), -ENODATA (no world file text), -EIO. */
+int fs_world_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size);
+
+/* Call add for each world file a listing of directory dir (below the
+ * root) names (fs_world.c); stops at add's first nonzero return, and
+ * returns it, or 0. */
+int fs_world_list(struct rfs_fs *fs, const char *dir,
+		  int (*add)(void *arg, const char *name, fuse_ino_t ino),
+		  void *arg);
+
+/* ---- fs_node.c -------------------------------------------------------- */
+
+/* The source of n as it is now: 0 if it still has n's identity, -ESTALE if
+ * it has another (fs_node.c note 6), -errno if it cannot be stat'ed.  *sst
+ * (may be NULL) gets its stat. */
+int fs_node_source_check(struct rfs_fs *fs, struct rfs_node *n,
+			 struct stat *sst);
+
+/* Note 5: the first size known for n's output sticks.  Returns 0, or
+ * -RFS_E_INTERNAL when size differs from the size first seen. */
+int fs_node_learn_size(struct rfs_node *n, uint64_t size, int64_t mtime_ns);
+
+/* The attributes of n, and how long the kernel may keep them.  Returns 0,
+ * -ENOENT (a world node of a png without a georeference), -errno. */
+int fs_node_attr(struct rfs_fs *fs, struct rfs_node *n, struct stat *st,
+		 double *timeout);
+
+/* Look name up in directory node dir: a node counted once more, in *e.
+ * Returns 0, -ENOENT (also for a probe), -ENOTDIR, -ENOMEM, or the code of
+ * a bad virtual name (logged, counted). */
+int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
+		   struct fuse_entry_param *e);
+
+/* readlink of a real node into buf (size bytes, NUL-terminated).
+ * Returns 0, -EINVAL (not a real node), -errno. */
+int fs_node_readlink(struct rfs_fs *fs, struct rfs_node *n, char *buf,
+		     size_t size);
+
+/* ---- fs_open.c -------------------------------------------------------- */
+
+/* An open file: an fd of a real file or store object, or a text (a
+ * control file, a world file) read with direct_io. */
+struct fs_handle {
+	int fd;                  /* -1: text */
+	int keep_cache;          /* the kernel may keep its page cache */
+	int direct_io;
+	size_t len;              /* of text */
+	char text[];
+};
+
+struct fs_handle *fs_handle_text(size_t cap);  /* NULL: no memory */
+void fs_handle_free(struct fs_handle *h);
+
+/* How fs.c answers an open: with h (rc 0), or the error rc. */
+typedef void (*fs_open_reply_fn)(fuse_req_t req, struct fuse_file_info *fi,
+				 int rc, struct fs_handle *h);
+
+#define FS_OPEN_PARKED 1
+
+/* Open real node n read-only (flags: the open's).  0 and *h, or -errno. */
+int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, int flags,
+		 struct fs_handle **h);
+
+/* Open virtual node n for req: 0 and *h (answer now), FS_OPEN_PARKED (the
+ * open waits for a job and is answered through reply, or was answered
+ * EINTR already), or a negative code (answer it). */
+int fs_open_virtual(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
+		    struct fuse_file_info *fi, fs_open_reply_fn reply,
+		    struct fs_handle **h);
+
+/* The source of virtual node n, opened once beneath the root (pinned): the
+ * descriptor, or -ESTALE (the name means another file now),
+ * -RFS_E_ESCAPE, -ENOENT, -errno. */
+int fs_open_pin_source(struct rfs_fs *fs, struct rfs_node *n);
+
+/* ---- fs_dir.c --------------------------------------------------------- */
+
+struct fs_dir;
+
+/* The listing of directory node n, read whole.  0 and *d, or -ENOTDIR,
+ * -ENOMEM, -errno. */
+int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, struct fs_dir **d);
+
+/* Entries from offset off into buf (size bytes) as fuse_add_direntry
+ * packs them.  Returns the bytes used. */
+size_t fs_dir_fill(struct fs_dir *d, fuse_req_t req, off_t off, char *buf,
+		   size_t size);
+void fs_dir_free(struct fs_dir *d);
+
+/* ---- fs_ctl.c --------------------------------------------------------- */
+
+/* Open control file n for uid: a fresh text (the jobs uid may see, or the
+ * counters).  0 and *h, or -ENOMEM. */
+int fs_ctl_open(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
+		struct fs_handle **h);
+
+/* getxattr name of n for uid into buf (len bytes): the length, or
+ * -ENODATA, -ERANGE, -errno, or a code of a command. */
+ssize_t fs_ctl_getxattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
+			const char *name, char *buf, size_t len);
+
+/* listxattr of n into buf (len bytes): the length, or -errno. */
+ssize_t fs_ctl_listxattr(struct rfs_fs *fs, struct rfs_node *n, char *buf,
+			 size_t len);
+
+#endif

@@ -1,0 +1,381 @@
+/* fs_open.c - opening a file: a real one, or a virtual one from the store
+ * or from a job whose end answers the parked open; file handles.
+ *
+ * Design notes:
+ *  1. A waiting open holds no thread: its request is parked with the job and
+ *     answered from the pool's or the committer's thread, through the reply
+ *     function fs.c gave (only fs.c replies).  An interrupt (Ctrl-C on the
+ *     reader) answers EINTR at once and detaches the waiter from the job;
+ *     the pool cancels a job whose last waiter went this way
+ *     (rfs_pool_cancel_waiter, called under the request's lock).
+ *  2. A job's source is opened here, once, beneath the root (pool.c note
+ *     10), and the node's key was made from the same file's identity: a
+ *     name that now means another file is ESTALE (fs_node.c note 4).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+#include "rasterfs/err.h"
+#include "rasterfs/log.h"
+#include "rasterfs/resolve.h"
+#include "rasterfs/worldfile.h"
+
+/* ---- handles ---------------------------------------------------------- */
+
+static struct fs_handle *handle_fd(int fd, int keep_cache)
+{
+	struct fs_handle *h = malloc(sizeof(*h));
+
+	if (!h) {
+		close(fd);
+		return NULL;
+	}
+	h->fd = fd;
+	h->keep_cache = keep_cache;
+	h->direct_io = 0;
+	h->len = 0;
+	return h;
+}
+
+struct fs_handle *fs_handle_text(size_t cap)
+{
+	struct fs_handle *h = malloc(sizeof(*h) + cap);
+
+	if (!h)
+		return NULL;
+	h->fd = -1;
+	h->keep_cache = 0;
+	h->direct_io = 1; /* generated per open; its size is not known */
+	h->len = 0;
+	return h;
+}
+
+void fs_handle_free(struct fs_handle *h)
+{
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h);
+}
+
+int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, int flags,
+		 struct fs_handle **h)
+{
+	int fd = openat(fs->root.fd, n->path,
+			O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (flags & O_NONBLOCK));
+
+	if (fd < 0)
+		return -errno;
+	if (!(*h = handle_fd(fd, 0)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* ---- the source (note 2) --------------------------------------------- */
+
+/* Open the source at path (below the root) once, for a job (pool.c note
+ * 10): beneath the root whatever its symlinks say (openat2
+ * RESOLVE_BENEATH), without blocking on a FIFO (O_NONBLOCK, then only a
+ * regular file is kept), read-only.  The key is made from this
+ * descriptor's fstat, so the key and the bytes a worker reads agree by
+ * construction.  Returns the descriptor (O_CLOEXEC, blocking again) and
+ * its stat in *st, or -RFS_E_ESCAPE (it leads outside the root), -ENOENT
+ * (gone, or not a regular file), -errno. */
+static int pin_source(struct rfs_fs *fs, const char *path, struct stat *st)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	char abs[PATH_MAX];
+	int fd = (int)syscall(SYS_openat2, fs->root.fd, path, &how, sizeof(how));
+	int rc;
+
+	if (fd < 0 && errno == EXDEV) {
+		/* RESOLVE_BENEATH refuses every absolute symlink, even one
+		 * that points inside the root: resolve it and open the
+		 * result beneath the root again, so a swap in between can
+		 * only fail, never leave the root. */
+		if ((rc = rfs_resolve_inside(&fs->root, path, abs)) < 0)
+			return rc;
+		const char *r = abs + fs->root.len;
+		while (*r == '/')
+			r++;
+		fd = (int)syscall(SYS_openat2, fs->root.fd, fs_rel(r), &how,
+				  sizeof(how));
+	}
+	if (fd < 0)
+		return errno == EXDEV ? -RFS_E_ESCAPE : -errno;
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		rc = -ENOENT;
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, 0) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
+
+int fs_open_pin_source(struct rfs_fs *fs, struct rfs_node *n)
+{
+	struct stat st;
+	struct rfs_src_id id;
+	int fd = pin_source(fs, n->src, &st);
+
+	if (fd < 0)
+		return fd;
+	rfs_src_id_from_stat(&id, &st);
+	if (!rfs_node_same_source(n, &id)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* ---- virtual files ---------------------------------------------------- */
+
+/* Open n from the store, if its key's object is there: 0 and *h, or 0 and
+ * *h NULL (a world node of a png without a georeference: no such file),
+ * -ENOENT (not indexed, or evicted since: the caller asks the pool), or
+ * another negative code.  A world node's handle holds the text taken from
+ * the png; any other node's handle is the object's fd, and the page cache
+ * is kept (fs_node.c note 2). */
+static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
+			   struct fs_handle **out)
+{
+	struct rfs_store_entry e;
+	struct fs_handle *h = NULL;
+	struct stat ost;
+	int fd, rc;
+
+	*out = NULL;
+	rc = rfs_store_lookup(fs->store, &n->key, &n->id, n->canonical, &e);
+	if (rc < 0)
+		return rc;
+	/* -ENOENT: evicted since the lookup (the entry went first, so a
+	 * request now sees a miss and computes it again). */
+	if ((fd = rfs_store_open_object(fs->store, &n->key)) < 0)
+		return fd;
+	if (fs_world_is(n)) {
+		if (!(h = fs_handle_text(RFS_WORLDFILE_MAX))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if ((rc = fs_world_text(fd, h->text)) == -ENODATA) {
+			rc = 0; /* no georeference: no world file */
+			goto out;
+		}
+		if (rc < 0)
+			goto out;
+		h->len = (size_t)rc;
+		if ((rc = fs_node_learn_size(n, h->len, e.created_ns)) < 0)
+			goto out;
+		*out = h;
+		h = NULL;
+		goto out;
+	}
+	if (fstat(fd, &ost) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((rc = fs_node_learn_size(n, (uint64_t)ost.st_size,
+				     e.created_ns)) < 0)
+		goto out;
+	if (!(*out = handle_fd(fd, 1)))
+		return -ENOMEM;
+	return 0;
+out:
+	free(h);
+	close(fd);
+	return rc;
+}
+
+struct open_waiter {
+	fuse_req_t req;
+	struct fuse_file_info fi;
+	struct rfs_fs *fs;
+	struct rfs_node *n;
+	rfs_key key;
+	fs_open_reply_fn reply;
+	atomic_int replied; /* note 1: whoever sets it first replies */
+};
+
+static void open_interrupted(fuse_req_t req, void *arg)
+{
+	struct open_waiter *w = arg;
+
+	if (atomic_exchange(&w->replied, 1) != 0)
+		return;
+	w->reply(req, NULL, -EINTR, NULL);
+	/* Detached: the pool will not call open_job_done for w, so it is
+	 * ours to free.  Not found: open_job_done frees it. */
+	if (rfs_pool_cancel_waiter(w->fs->pool, &w->key, w) == 1)
+		free(w);
+}
+
+/* Claim the right to reply; if the interrupt got there first, the request
+ * is answered and must not be touched. */
+static int waiter_claim(struct open_waiter *w)
+{
+	if (atomic_exchange(&w->replied, 1) != 0)
+		return 0;
+	/* Serialises with an interrupt callback under way and stops later
+	 * ones, so the request stays ours until we reply. */
+	fuse_req_interrupt_func(w->req, NULL, NULL);
+	return 1;
+}
+
+static void open_failed(struct rfs_node *n, int rc, const char *msg)
+{
+	rfs_log(LOG_DEBUG, "open %s: %s %s", n->path, rfs_err_name(rc),
+		msg ? msg : "");
+}
+
+static void open_job_done(void *arg, int rc, const char *msg)
+{
+	struct open_waiter *w = arg;
+	struct fs_handle *h = NULL;
+
+	if (waiter_claim(w)) {
+		/* Called on the committer's thread right after the commit,
+		 * before it can evict anything: only another mount sharing
+		 * the store can have removed the object meanwhile. */
+		if (rc == 0 &&
+		    (rc = open_from_store(w->fs, w->n, &h)) < 0) {
+			if (rc == -ENOENT)
+				rc = -RFS_E_STORE_IO;
+			rfs_log(LOG_ERR, "open %s: the output was stored but "
+				"cannot be opened: %s", w->n->path,
+				rfs_strerror(rc));
+		}
+		if (rc < 0)
+			open_failed(w->n, rc, msg);
+		else if (!h)
+			rc = -ENOENT; /* a world file without a georeference */
+		w->reply(w->req, &w->fi, rc, h);
+	}
+	free(w);
+}
+
+/* Ask the pool for n's key with the open parked as its waiter.  Returns 0
+ * when the request is answered later (or was just answered EINTR), 1 when
+ * the key was committed since the caller looked, or a negative code (not
+ * answered). */
+static int open_request(struct rfs_fs *fs, struct rfs_node *n,
+			fuse_req_t req, struct fuse_file_info *fi,
+			fs_open_reply_fn reply)
+{
+	int src_fd = fs_open_pin_source(fs, n);
+	struct rfs_job_spec spec = {
+		.key = n->key,
+		.src = n->id,
+		.src_fd = src_fd, /* the pool's from the request on */
+		.source_rel = n->src,
+		.canonical = n->canonical,
+		.vpath = n->path,
+		.uid = fuse_req_ctx(req)->uid,
+	};
+	struct open_waiter *w;
+	int rc;
+
+	if (src_fd < 0) {
+		if (src_fd == -ESTALE)
+			rfs_stat_inc(&fs->stats, stale_opens);
+		else
+			rfs_log(src_fd == -ENOENT ? LOG_DEBUG : LOG_WARNING,
+				"open %s: cannot open its source %s: %s %s",
+				n->path, n->src, rfs_err_name(src_fd),
+				rfs_strerror(src_fd));
+		return src_fd;
+	}
+	if (!(w = calloc(1, sizeof(*w)))) {
+		close(src_fd);
+		return -ENOMEM;
+	}
+	w->req = req;
+	w->fi = *fi;
+	w->fs = fs;
+	w->n = n;
+	w->key = n->key;
+	w->reply = reply;
+	/* Registered before the job can end, so the callback can always
+	 * deregister it (note 1). */
+	fuse_req_interrupt_func(req, open_interrupted, w);
+	rc = rfs_pool_request(fs->pool, &spec, open_job_done, w);
+	if (rc == 0) {
+		rfs_stat_inc(&fs->stats, cache_misses);
+		return 0; /* answered by open_job_done */
+	}
+	if (!waiter_claim(w))
+		rc = 0; /* answered EINTR */
+	free(w);
+	if (rc < 0) {
+		char msg[RFS_MSG_MAX] = "";
+		rfs_pool_last_error(fs->pool, &n->key, NULL, msg, sizeof(msg),
+				    NULL);
+		rfs_log(LOG_DEBUG, "open %s: %s %s (remembered)", n->path,
+			rfs_err_name(rc), msg);
+	}
+	return rc;
+}
+
+int fs_open_virtual(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
+		    struct fuse_file_info *fi, fs_open_reply_fn reply,
+		    struct fs_handle **h)
+{
+	int rc;
+
+	*h = NULL;
+	/* fs_node.c note 4: the name means another file now. */
+	if ((rc = fs_node_source_check(fs, n, NULL)) < 0) {
+		if (rc == -ESTALE) {
+			rfs_stat_inc(&fs->stats, stale_opens);
+			rfs_log(LOG_DEBUG, "open %s: its source changed since "
+				"the lookup: ESTALE", n->path);
+		}
+		return rc;
+	}
+	/* An object can be evicted between its commit and our open of it
+	 * (a tiny cache_size, concurrent readers): ask again, a few times. */
+	for (int tries = 0; tries < 3; tries++) {
+		rc = open_from_store(fs, n, h);
+		if (rc == 0) {
+			rfs_stat_inc(&fs->stats, cache_hits);
+			/* no handle: a world file without a georeference */
+			return *h ? 0 : -ENOENT;
+		}
+		if (rc != -ENOENT)
+			break;
+		rc = open_request(fs, n, req, fi, reply);
+		if (rc == 0)
+			return FS_OPEN_PARKED;
+		if (rc < 0)
+			break;
+		rc = -ENOENT;
+	}
+	if (rc == -ENOENT) {
+		rfs_log(LOG_ERR, "open %s: its output was evicted three times "
+			"before it could be opened: cache_size is too small for "
+			"the outputs read at once", n->path);
+		rc = -RFS_E_STORE_IO;
+	}
+	open_failed(n, rc, NULL);
+	return rc;
+}

@@ -1,0 +1,486 @@
+/* jobs.c - the job table: single flight, waiters, failures, cancel.
+ *
+ * Design notes:
+ *  1. One job per key, found in a hash table of 256 buckets by the key's
+ *     first byte (keys are hashes).  The queue is a FIFO threaded through
+ *     the jobs; a job with a kept prefix (pool.c note 7) is passed over by
+ *     rfs_jobs_next while its prefix's job exists.
+ *  2. Waiters are handed back, never called here (jobs.h): the owner calls
+ *     them without its lock, so they may reply to FUSE or ask for another
+ *     job.  rfs_jobs_detach runs from FUSE interrupt callbacks, which hold
+ *     the request's lock: the order is request lock -> owner's lock, and
+ *     nothing here takes a lock at all.
+ *  3. Failures (rfs_jobs_remembered) go into a table of RFS_JOBS_FAILURES
+ *     keys, the oldest replaced first, that makes a failed key fail fast
+ *     for retry_after seconds.  A success forgets the key's failure.
+ *  4. Jobs belong to the users who asked for them (job->uids): a user sees
+ *     their own, and may cancel a job only if nobody else asked for it;
+ *     root and the mount's owner see and cancel all.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rasterfs/chain.h"
+#include "rasterfs/err.h"
+#include "rasterfs/jobs.h"
+
+#define NBUCKETS 256
+
+struct failure {
+	rfs_key key;
+	int used;
+	int code;
+	double when;              /* cfg.clock() */
+	char msg[RFS_MSG_MAX];
+};
+
+struct rfs_jobs {
+	struct rfs_jobs_config cfg;
+	struct rfs_stats *stats;
+	struct rfs_job *table[NBUCKETS];
+	struct rfs_job *qhead, *qtail;
+	unsigned ncommitting;
+	uint64_t next_id;
+	struct failure *failures; /* RFS_JOBS_FAILURES */
+};
+
+static double monotonic(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+int rfs_jobs_new(const struct rfs_jobs_config *cfg, struct rfs_stats *stats,
+		 rfs_jobs **out)
+{
+	struct rfs_jobs *t = calloc(1, sizeof(*t));
+
+	if (!t || !(t->failures = calloc(RFS_JOBS_FAILURES,
+					 sizeof(*t->failures)))) {
+		free(t);
+		return -ENOMEM;
+	}
+	t->cfg = *cfg;
+	if (!t->cfg.clock)
+		t->cfg.clock = monotonic;
+	t->stats = stats;
+	*out = t;
+	return 0;
+}
+
+void rfs_job_free(struct rfs_job *job)
+{
+	while (job->waiters) {
+		struct rfs_waiter *w = job->waiters;
+		job->waiters = w->next;
+		free(w);
+	}
+	if (job->src_fd >= 0)
+		close(job->src_fd);
+	if (job->prefix_fd >= 0)
+		close(job->prefix_fd);
+	free(job->vpath);
+	free(job->source_rel);
+	free(job->canonical);
+	free(job->uids);
+	free(job);
+}
+
+void rfs_jobs_free(rfs_jobs *t)
+{
+	if (!t)
+		return;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		while (t->table[b]) {
+			struct rfs_job *j = t->table[b];
+			t->table[b] = j->hnext;
+			rfs_job_free(j);
+		}
+	free(t->failures);
+	free(t);
+}
+
+static unsigned bucket(const rfs_key *k)
+{
+	return k->b[0];
+}
+
+struct rfs_job *rfs_jobs_find(rfs_jobs *t, const rfs_key *k)
+{
+	for (struct rfs_job *j = t->table[bucket(k)]; j; j = j->hnext)
+		if (memcmp(j->key.b, k->b, sizeof(k->b)) == 0)
+			return j;
+	return NULL;
+}
+
+static void table_remove(rfs_jobs *t, struct rfs_job *job)
+{
+	struct rfs_job **pp = &t->table[bucket(&job->key)];
+
+	while (*pp && *pp != job)
+		pp = &(*pp)->hnext;
+	assert(*pp == job);
+	*pp = job->hnext;
+}
+
+/* Take job off the queue if it is on it. */
+static void queue_remove(rfs_jobs *t, struct rfs_job *job)
+{
+	struct rfs_job **pp = &t->qhead, *prev = NULL;
+
+	while (*pp && *pp != job) {
+		prev = *pp;
+		pp = &(*pp)->qnext;
+	}
+	if (*pp) {
+		*pp = job->qnext;
+		if (t->qtail == job)
+			t->qtail = prev;
+	}
+	job->qnext = NULL;
+}
+
+/* ---- failures (note 3) ------------------------------------------------ */
+
+static struct failure *failure_find(rfs_jobs *t, const rfs_key *k)
+{
+	for (unsigned i = 0; i < RFS_JOBS_FAILURES; i++)
+		if (t->failures[i].used &&
+		    memcmp(t->failures[i].key.b, k->b, sizeof(k->b)) == 0)
+			return &t->failures[i];
+	return NULL;
+}
+
+/* Remember (rc < 0) or forget (rc == 0) key's failure. */
+static void failure_note(rfs_jobs *t, const rfs_key *k, int rc,
+			 const char *msg)
+{
+	struct failure *f = failure_find(t, k);
+
+	if (rc == 0) {
+		if (f)
+			f->used = 0;
+		return;
+	}
+	if (!f) {
+		f = &t->failures[0];
+		for (unsigned i = 0; i < RFS_JOBS_FAILURES; i++) {
+			struct failure *c = &t->failures[i];
+			if (!c->used) {
+				f = c;
+				break;
+			}
+			if (c->when < f->when)
+				f = c;
+		}
+	}
+	f->used = 1;
+	f->key = *k;
+	f->code = rc;
+	f->when = t->cfg.clock();
+	snprintf(f->msg, sizeof(f->msg), "%s", msg ? msg : "");
+}
+
+static int fresh(rfs_jobs *t, const struct failure *f)
+{
+	return t->cfg.retry_after &&
+	       t->cfg.clock() - f->when < t->cfg.retry_after;
+}
+
+int rfs_jobs_remembered(int rc)
+{
+	return rc != -RFS_E_CANCELLED && rc != -RFS_E_SHUTDOWN &&
+	       rc != -RFS_E_CRASH && rc != -RFS_E_STALLED &&
+	       rc != -RFS_E_SOURCE_CHANGED &&
+	       rc != -EMFILE && rc != -ENFILE;
+}
+
+int rfs_jobs_recent_failure(rfs_jobs *t, const rfs_key *key)
+{
+	struct failure *f = failure_find(t, key);
+
+	return f && fresh(t, f) ? f->code : 0;
+}
+
+int rfs_jobs_last_error(rfs_jobs *t, const rfs_key *key, int *code,
+			char *msg, size_t len, int *is_fresh)
+{
+	struct failure *f = failure_find(t, key);
+
+	if (!f)
+		return -ENOENT;
+	if (code)
+		*code = f->code;
+	if (msg)
+		snprintf(msg, len, "%s", f->msg);
+	if (is_fresh)
+		*is_fresh = fresh(t, f);
+	return 0;
+}
+
+/* ---- requesters (note 4) ---------------------------------------------- */
+
+static int has_uid(const uid_t *uids, unsigned n, uid_t uid)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (uids[i] == uid)
+			return 1;
+	return 0;
+}
+
+static int privileged(const rfs_jobs *t, uid_t uid)
+{
+	return uid == 0 || uid == t->cfg.owner;
+}
+
+int rfs_jobs_may_see(const rfs_jobs *t, const uid_t *uids, unsigned n,
+		     uid_t uid)
+{
+	return privileged(t, uid) || has_uid(uids, n, uid);
+}
+
+static int may_cancel(const rfs_jobs *t, const struct rfs_job *job,
+		      uid_t uid)
+{
+	return privileged(t, uid) ||
+	       (job->nuids == 1 && job->uids[0] == uid);
+}
+
+/* Note that uid asked for job.  Returns 0 or -ENOMEM. */
+static int job_add_uid(struct rfs_job *job, uid_t uid)
+{
+	if (has_uid(job->uids, job->nuids, uid))
+		return 0;
+	uid_t *nu = realloc(job->uids, (job->nuids + 1) * sizeof(*nu));
+	if (!nu)
+		return -ENOMEM;
+	nu[job->nuids++] = uid;
+	job->uids = nu;
+	return 0;
+}
+
+/* ---- life of a job ---------------------------------------------------- */
+
+int rfs_jobs_join(rfs_jobs *t, const struct rfs_job_spec *spec,
+		  struct rfs_waiter *w)
+{
+	struct rfs_job *job = rfs_jobs_find(t, &spec->key);
+
+	if (!job)
+		return 0;
+	if (job_add_uid(job, spec->uid) < 0)
+		return -ENOMEM;
+	if (w) {
+		w->next = job->waiters;
+		job->waiters = w;
+		rfs_stat_inc(t->stats, joined);
+	}
+	if (spec->warm)
+		job->warm = 1;
+	/* A cancel not yet sent is withdrawn: someone wants it. */
+	if (job->cancel && !job->cancel_sent)
+		job->cancel = 0;
+	return 1;
+}
+
+struct rfs_job *rfs_jobs_add(rfs_jobs *t, const struct rfs_job_spec *spec,
+			     struct rfs_waiter *w)
+{
+	struct rfs_job *job = calloc(1, sizeof(*job));
+
+	if (job)
+		job->prefix_fd = job->src_fd = -1;
+	if (!job || !(job->source_rel = strdup(spec->source_rel)) ||
+	    !(job->vpath = strdup(spec->vpath ? spec->vpath :
+				  spec->source_rel)) ||
+	    !(job->canonical = strdup(spec->canonical)) ||
+	    job_add_uid(job, spec->uid) < 0) {
+		if (job)
+			rfs_job_free(job);
+		return NULL;
+	}
+	job->id = ++t->next_id;
+	job->key = spec->key;
+	rfs_key_hex(&job->key, job->hex);
+	job->src = spec->src;
+	job->state = RFS_JOB_QUEUED;
+	job->slot = -1;
+	clock_gettime(CLOCK_MONOTONIC, &job->t_queued);
+	clock_gettime(CLOCK_REALTIME, &job->wall_queued);
+	job->warm = spec->warm;
+	job->waiters = w;
+	job->hnext = t->table[bucket(&job->key)];
+	t->table[bucket(&job->key)] = job;
+	if (t->qtail)
+		t->qtail->qnext = job;
+	else
+		t->qhead = job;
+	t->qtail = job;
+	rfs_stat_inc(t->stats, jobs_queued);
+	return job;
+}
+
+struct rfs_job *rfs_jobs_next(rfs_jobs *t)
+{
+	struct rfs_job *job = t->qhead, *prev = NULL;
+
+	/* the first queued job whose prefix job has ended (note 1) */
+	while (job && job->prefix_len && rfs_jobs_find(t, &job->prefix_key)) {
+		prev = job;
+		job = job->qnext;
+	}
+	if (!job)
+		return NULL;
+	if (prev)
+		prev->qnext = job->qnext;
+	else
+		t->qhead = job->qnext;
+	if (t->qtail == job)
+		t->qtail = prev;
+	job->qnext = NULL;
+	return job;
+}
+
+void rfs_jobs_requeue(rfs_jobs *t, struct rfs_job *job)
+{
+	job->qnext = t->qhead;
+	t->qhead = job;
+	if (!t->qtail)
+		t->qtail = job;
+}
+
+int rfs_jobs_any_queued(const rfs_jobs *t)
+{
+	return t->qhead != NULL;
+}
+
+void rfs_jobs_start(rfs_jobs *t, struct rfs_job *job)
+{
+	assert(job->state == RFS_JOB_QUEUED);
+	job->state = RFS_JOB_RUNNING;
+	rfs_stat_dec(t->stats, jobs_queued);
+	rfs_stat_inc(t->stats, jobs_running);
+}
+
+void rfs_jobs_commit(rfs_jobs *t, struct rfs_job *job)
+{
+	assert(job->state == RFS_JOB_RUNNING);
+	job->slot = -1;
+	job->progress = 1.0;
+	job->state = RFS_JOB_COMMITTING;
+	t->ncommitting++;
+}
+
+unsigned rfs_jobs_committing(const rfs_jobs *t)
+{
+	return t->ncommitting;
+}
+
+struct rfs_job *rfs_jobs_any_not_committing(rfs_jobs *t)
+{
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct rfs_job *j = t->table[b]; j; j = j->hnext)
+			if (j->state != RFS_JOB_COMMITTING)
+				return j;
+	return NULL;
+}
+
+struct rfs_waiter *rfs_jobs_end(rfs_jobs *t, struct rfs_job *job, int rc,
+				const char *msg)
+{
+	table_remove(t, job);
+	if (job->state == RFS_JOB_QUEUED)
+		queue_remove(t, job);
+	if (rc == 0 || rfs_jobs_remembered(rc))
+		failure_note(t, &job->key, rc, msg);
+	if (job->state == RFS_JOB_COMMITTING)
+		t->ncommitting--;
+	if (job->state != RFS_JOB_QUEUED)
+		rfs_stat_dec(t->stats, jobs_running);
+	else
+		rfs_stat_dec(t->stats, jobs_queued);
+	struct rfs_waiter *ws = job->waiters;
+	job->waiters = NULL;
+	return ws;
+}
+
+void rfs_jobs_notify(struct rfs_waiter *ws, int rc, const char *msg)
+{
+	while (ws) {
+		struct rfs_waiter *w = ws;
+		ws = w->next;
+		if (w->fn)
+			w->fn(w->arg, rc, msg);
+		free(w);
+	}
+}
+
+/* Cancel job with why: a queued job ends here (*ended, *ws), a running one
+ * is marked for the owner to stop; a committing one is past cancelling. */
+static void cancel(rfs_jobs *t, struct rfs_job *job, const char *why,
+		   struct rfs_job **ended, struct rfs_waiter **ws)
+{
+	if (job->state == RFS_JOB_QUEUED) {
+		*ws = rfs_jobs_end(t, job, -RFS_E_CANCELLED, why);
+		*ended = job;
+	} else if (job->state == RFS_JOB_RUNNING) {
+		job->cancel = 1;
+	}
+}
+
+int rfs_jobs_detach(rfs_jobs *t, const rfs_key *key, void *waiter,
+		    const char *why, struct rfs_job **ended,
+		    struct rfs_waiter **ws)
+{
+	struct rfs_job *job = rfs_jobs_find(t, key);
+	struct rfs_waiter *found = NULL;
+
+	*ended = NULL;
+	*ws = NULL;
+	if (!job)
+		return 0;
+	for (struct rfs_waiter **pp = &job->waiters; *pp; pp = &(*pp)->next) {
+		if ((*pp)->arg == waiter && (*pp)->fn) {
+			found = *pp;
+			*pp = found->next;
+			break;
+		}
+	}
+	if (!found)
+		return 0;
+	free(found);
+	if (!job->waiters && !job->warm)
+		cancel(t, job, why, ended, ws);
+	return 1;
+}
+
+int rfs_jobs_cancel(rfs_jobs *t, const rfs_key *key, uid_t uid,
+		    const char *why, struct rfs_job **ended,
+		    struct rfs_waiter **ws)
+{
+	struct rfs_job *job = rfs_jobs_find(t, key);
+
+	*ended = NULL;
+	*ws = NULL;
+	if (!job || job->state == RFS_JOB_COMMITTING)
+		return -ENOENT;
+	if (!may_cancel(t, job, uid))
+		return -EPERM;
+	cancel(t, job, why, ended, ws);
+	return 0;
+}
+
+void rfs_jobs_each(rfs_jobs *t, void (*fn)(struct rfs_job *job, void *arg),
+		   void *arg)
+{
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct rfs_job *j = t->table[b]; j; j = j->hnext)
+			fn(j, arg);
+}
