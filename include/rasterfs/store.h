@@ -24,7 +24,7 @@
 
 /* Bump when the key formula, object format or processing defaults change in
  * a way that changes the bytes a key names; old entries then never match. */
-#define RFS_FORMAT_VERSION 1
+#define RFS_FORMAT_VERSION 2
 
 typedef struct rfs_store rfs_store;
 
