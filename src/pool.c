@@ -273,6 +273,7 @@ static void dispatch(struct rfs_pool *p)
 			.out_name = strrchr(job->out_path, '/') + 1,
 			.src_fd = job->src_fd,
 			.prefix_fd = -1,
+			.expect_size = job->expect_size,
 		};
 		if (job->prefix_len) {
 			char *pc = strndup(job->canonical, job->prefix_len);
@@ -283,7 +284,7 @@ static void dispatch(struct rfs_pool *p)
 			free(pc);
 			if (job->prefix_fd >= 0) {
 				wj.prefix_fd = job->prefix_fd;
-				wj.canonical = job->canonical + job->prefix_len;
+				wj.prefix_len = (uint32_t)job->prefix_len;
 			} else {
 				job->prefix_fd = -1;
 			}
@@ -730,6 +731,7 @@ static int queue_prefix(struct rfs_pool *p, const struct rfs_job_spec *spec,
 	ps.canonical = pc;
 	ps.vpath = pv;
 	ps.warm = 1;
+	ps.expect_size = 0; /* the chain's, not the prefix's */
 	struct rfs_job *job = rfs_jobs_add(p->jobs, &ps, NULL);
 	if (!job) {
 		close(pfd);
