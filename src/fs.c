@@ -38,23 +38,52 @@ static void reply_err(fuse_req_t req, int rc)
 
 /* ---- names and attributes --------------------------------------------- */
 
-static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* Answer a lookup: now, or later for one that waited for a describe
+ * (fs_node.c note 7).  Returns fuse_reply_entry's result for an entry
+ * (nonzero: the kernel did not take the node), else nonzero. */
+static int reply_entry(fuse_req_t req, int rc,
+		       const struct fuse_entry_param *e)
 {
-	struct fuse_entry_param e;
-	int rc = fs_node_lookup(fs_of(req), node_of(req, parent), name, &e);
-
 	if (rc == -ENOENT) {
 		/* A negative entry: the kernel remembers it for a while, so
 		 * GDAL's repeated sibling probes never reach us twice. */
-		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs_of(req)->timeout;
-		fuse_reply_entry(req, &e);
-		return;
+		struct fuse_entry_param ne;
+		memset(&ne, 0, sizeof(ne));
+		ne.entry_timeout = fs_of(req)->timeout;
+		fuse_reply_entry(req, &ne);
+		return -1;
 	}
+	if (rc < 0) {
+		reply_err(req, rc);
+		return -1;
+	}
+	return fuse_reply_entry(req, e);
+}
+
+static void reply_attr(fuse_req_t req, int rc, const struct stat *st,
+		       double timeout)
+{
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_entry(req, &e);
+		fuse_reply_attr(req, st, timeout);
+}
+
+static const struct fs_node_replies node_replies = {
+	.entry = reply_entry,
+	.attr = reply_attr,
+};
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int rc = fs_node_lookup_async(fs_of(req), node_of(req, parent), name,
+				      req, &node_replies, &e);
+
+	if (rc == FS_NODE_PARKED)
+		return; /* answered through reply_entry */
+	if (reply_entry(req, rc, &e) != 0 && rc == 0)
+		rfs_nodes_forget(fs_of(req)->nodes, e.ino, 1);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -77,13 +106,12 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	struct stat st;
 	double timeout;
-	int rc = fs_node_attr(fs_of(req), node_of(req, ino), &st, &timeout);
+	int rc = fs_node_getattr_async(fs_of(req), node_of(req, ino), req,
+				       &node_replies, &st, &timeout);
 	(void)fi;
 
-	if (rc < 0)
-		reply_err(req, rc);
-	else
-		fuse_reply_attr(req, &st, timeout);
+	if (rc != FS_NODE_PARKED)
+		reply_attr(req, rc, &st, timeout);
 }
 
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -394,6 +422,11 @@ void rfs_fs_attach(rfs_fs *fs, rfs_store *store, rfs_pool *pool)
 {
 	fs->store = store;
 	fs->pool = pool;
+}
+
+void rfs_fs_attach_describer(rfs_fs *fs, rfs_describer *d)
+{
+	fs->describer = d;
 }
 
 void rfs_fs_free(rfs_fs *fs)

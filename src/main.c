@@ -19,6 +19,7 @@
 #include "rasterfs/cli.h"
 #include "rasterfs/confine.h"
 #include "rasterfs/crs.h"
+#include "rasterfs/describer.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
@@ -47,6 +48,11 @@ struct options {
 	/* the workers' user (confine.h) */
 	unsigned uid, gid;
 	int uid_set, gid_set;
+	/* describers (describer.h) */
+	unsigned describers;
+	int describers_set;
+	unsigned describe_timeout;
+	int describe_timeout_set;
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 0 }
@@ -70,6 +76,11 @@ static const struct fuse_opt option_spec[] = {
 	{ "uid=", offsetof(struct options, uid_set), 1 },
 	OPT("gid=%u", gid),
 	{ "gid=", offsetof(struct options, gid_set), 1 },
+	OPT("describers=%u", describers),
+	{ "describers=", offsetof(struct options, describers_set), 1 },
+	OPT("describe_timeout=%u", describe_timeout),
+	{ "describe_timeout=", offsetof(struct options, describe_timeout_set),
+	  1 },
 	FUSE_OPT_END
 };
 
@@ -124,6 +135,13 @@ static void usage(const char *prog)
 	       "                       with a warp (proj, res, size) as its own\n"
 	       "                       output and start later chains from it\n"
 	       "                       (default 1)\n"
+	       "    describers=N       processes that describe outputs before\n"
+	       "                       they are computed, so stat tells their\n"
+	       "                       exact size (default 2, 1 on one CPU;\n"
+	       "                       0: size 0 until computed)\n"
+	       "    describe_timeout=S a describe not answered in S seconds\n"
+	       "                       leaves the output's size 0 until it is\n"
+	       "                       computed (default 10)\n"
 	       "    uid=N,gid=N        the user and group the worker processes\n"
 	       "                       run as, when rasterfs runs as root\n"
 	       "                       (default: the owner of SOURCE_DIR, if not\n"
@@ -256,6 +274,7 @@ int main(int argc, char **argv)
 	rfs_fs *fs = NULL;
 	rfs_store *store = NULL;
 	rfs_pool *pool = NULL;
+	rfs_describer *describer = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	int notify_fd = -1, rc, ret = 1, mounted = 0;
@@ -307,6 +326,18 @@ int main(int argc, char **argv)
 		opt.stall_timeout = 300;
 	if (!opt.max_pixels_set)
 		opt.max_pixels = 1ULL << 31;
+	if (!opt.describers_set)
+		opt.describers = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+	if (!opt.describe_timeout_set)
+		opt.describe_timeout = 10;
+	if (opt.describers > 16 || opt.describe_timeout < 1 ||
+	    opt.describe_timeout > 3600) {
+		fprintf(stderr, "rasterfs: RFS-E400 describers=%u, "
+			"describe_timeout=%u: expected describers from 0 to 16 "
+			"and describe_timeout from 1 to 3600 (s)\n",
+			opt.describers, opt.describe_timeout);
+		goto out;
+	}
 	if (!opt.worker_mem_set) {
 		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
 		if (pages > 0 && psz > 0)
@@ -415,6 +446,33 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rfs_fs_attach(fs, store, pool);
+	if (opt.describers) {
+		struct rfs_describer_config dc = {
+			.procs = opt.describers,
+			.spawn = {
+				.exe = pc.exe,
+				/* a describe reads headers, no pixel */
+				.gdal_cache_mb = 16,
+				.log_sink = pc.log_sink,
+				.log_level = pc.log_level,
+				.worker_mem = pc.worker_mem,
+				.max_pixels = pc.max_pixels,
+				.root = pc.root,
+				.uid = wuid,
+				.gid = wgid,
+			},
+			.timeout = opt.describe_timeout,
+			.retry_after = opt.retry_after,
+			.first_slot = 1000,
+		};
+		if ((rc = rfs_describer_new(&dc, store, rfs_fs_stats(fs),
+					    &describer)) < 0) {
+			fprintf(stderr, "rasterfs: cannot start describers: "
+				"%s\n", rfs_strerror(rc));
+			goto out;
+		}
+		rfs_fs_attach_describer(fs, describer);
+	}
 
 	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), fs);
 	if (!se)
@@ -459,6 +517,9 @@ out:
 	 * workers stop before the store closes, so every finished job is
 	 * committed or dropped before the index goes. */
 	rfs_pool_free(pool);
+	/* parked lookups are answered (provisional) while the device is
+	 * open; records on their way are written before the store closes */
+	rfs_describer_free(describer);
 	if (se) {
 		if (mounted)
 			fuse_session_unmount(se);

@@ -33,11 +33,13 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -583,4 +585,60 @@ int rfs_worker_main(int argc, char **argv)
 			run_describe(fd, &m, max_pixels);
 		/* A CANCEL for a job that already ended needs nothing. */
 	}
+}
+
+/* ---- the daemon's side ------------------------------------------------ */
+
+extern char **environ;
+
+int rfs_worker_spawn(const struct rfs_worker_spawn *w, pid_t *pid, int *fd)
+{
+	int sv[2], rc;
+	char fdarg[16], ppid[24], cache[16], level[8], mem[24], maxpix[24];
+	char uid[24], gid[24];
+	posix_spawn_file_actions_t fa;
+
+	/* A worker that drops to another user still writes its scratch: it
+	 * is that user's (the directories above it stay the daemon's; the
+	 * worker works in it by relative paths, confine.h). */
+	if (w->uid != (uid_t)-1 && chown(w->scratch, w->uid, w->gid) < 0) {
+		rc = -errno;
+		rfs_log(LOG_ERR, "cannot give scratch %s to uid %ld: %s",
+			w->scratch, (long)w->uid, strerror(errno));
+		return rc;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	/* The worker's end is the only descriptor it inherits. */
+	fcntl(sv[1], F_SETFD, 0);
+	snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
+	snprintf(ppid, sizeof(ppid), "%ld", (long)getpid());
+	snprintf(cache, sizeof(cache), "%d", w->gdal_cache_mb);
+	snprintf(level, sizeof(level), "%d", w->log_level);
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)w->worker_mem);
+	snprintf(maxpix, sizeof(maxpix), "%llu",
+		 (unsigned long long)w->max_pixels);
+	snprintf(uid, sizeof(uid), "%ld", w->uid == (uid_t)-1 ? -1L :
+		 (long)w->uid);
+	snprintf(gid, sizeof(gid), "%ld", w->uid == (uid_t)-1 ? -1L :
+		 (long)w->gid);
+	char *argv[] = {
+		"rasterfs-worker", RFS_WORKER_ARG, fdarg, ppid, cache,
+		w->log_sink == RFS_LOG_SYSLOG ? "syslog" : "stderr", level,
+		mem, maxpix, (char *)w->scratch, (char *)w->root, uid, gid,
+		NULL,
+	};
+	posix_spawn_file_actions_init(&fa);
+	rc = posix_spawn(pid, w->exe, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(sv[1]);
+	if (rc != 0) {
+		close(sv[0]);
+		rfs_log(LOG_ERR, "cannot start a worker (%s): %s", w->exe,
+			strerror(rc));
+		return -rc;
+	}
+	*fd = sv[0];
+	fcntl(*fd, F_SETFL, O_NONBLOCK);
+	return 0;
 }

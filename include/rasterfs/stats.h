@@ -31,6 +31,12 @@ struct rfs_stats {
 					       lookup (fs_node.c note 4) */
 	atomic_uint_fast64_t nodes;         /* inodes the kernel holds now
 					       (set when rendered) */
+	atomic_uint_fast64_t describes;     /* describes sent to a describer
+					       process (describer.h) */
+	atomic_uint_fast64_t describe_hits; /* sizes of outputs never
+					       computed answered without
+					       one: a description record, or
+					       a describe just ended */
 };
 
 #define rfs_stat_inc(s, field) atomic_fetch_add(&(s)->field, 1)
