@@ -537,6 +537,9 @@ def test_workers_drop_to_another_user(mount_factory):
     assert open_errno(out) == 0, error_of(out)
     pids = m.workers_pids()
     assert len(pids) == 2
+    # the describers (describer.h) are worker processes, confined alike
+    pids += m.describer_pids()
+    assert len(pids) == 4, pids
     for pid in pids:
         st = proc_status(pid)
         assert st["Uid"] == ["65534"] * 4, st["Uid"]
@@ -555,7 +558,7 @@ def test_workers_drop_to_another_user(mount_factory):
     # and the root-run default is confined too
     m2 = mount_factory(src=src)
     assert open_errno(m2.path(DEM + "@slope")) == 0
-    for pid in m2.workers_pids():
+    for pid in m2.workers_pids() + m2.describer_pids():
         st = proc_status(pid)
         assert st["NoNewPrivs"] == ["1"] and st["Seccomp"] == ["2"]
     assert stat_errno(m2.path(DEM)) == 0
