@@ -162,6 +162,58 @@ report "repeated read through the mount / direct read (throughput)" "$t_obj" "$t
 echo
 echo "(PASS/MISS compare the ratio with the target; times are wall-clock seconds.)"
 
+# --- 5. the size before the pixels: ls -l of never-computed outputs -----
+# 1000 small rasters (copies of a 111 x 111 Float32 DEM of tests/data:
+# each copy is another source, another key); `ls -l` of the 1000 names
+# SRC@hillshade given on the command line stats them one after another,
+# each one's exact size worked out by a describer (describer.h).  Cold: a
+# fresh mount and store.  Warm: the same mount a second later (the
+# kernel's attribute cache has expired: the daemon answers from its
+# nodes).  Remount: a new daemon, answered from the store's records.
+unmount
+nfiles=1000
+many=$work/many
+mkdir -p "$many"
+for i in $(seq -w 1 $nfiles); do
+	cp "$here/tests/data/stars_olinda_dem_utm25s.tif" "$many/r$i.tif"
+done
+src_saved=$src
+src=$many
+names=() pnames=()
+for i in $(seq -w 1 $nfiles); do
+	names+=("$mnt/r$i.tif@hillshade")
+	pnames+=("$mnt/r$i.tif@proj=EPSG:4326")
+done
+cache=$work/cache-ls
+mount_fs
+ls -l "$mnt/r0001.tif" >/dev/null
+t_cold=$(timeit ls -l --color=never "${names[@]}")
+sleep 1.2
+t_warm=$(timeit ls -l --color=never "${names[@]}")
+zero=$(ls -l "${names[@]}" | awk '$5 == 0' | wc -l)
+t_pcold=$(timeit ls -l --color=never "${pnames[@]}")
+unmount
+mount_fs
+ls -l "$mnt/r0001.tif" >/dev/null
+t_remount=$(timeit ls -l --color=never "${names[@]}")
+describes=$(sed -n 's/.*"describes": \([0-9]*\).*/\1/p' "$mnt/.rasterfs/stats")
+unmount
+src=$src_saved
+cache=$work/cache
+echo
+printf '%-58s %8.3f s   (target <= 2 s) %s\n' \
+	"cold ls -l of $nfiles never-computed @hillshade outputs" "$t_cold" \
+	"$([ "$(echo "$t_cold <= 2" | bc -l)" = 1 ] && echo PASS || echo MISS)"
+printf '%-58s %8.3f s   (target <= 0.2 s) %s\n' \
+	"warm ls -l of the same $nfiles (a second later)" "$t_warm" \
+	"$([ "$(echo "$t_warm <= 0.2" | bc -l)" = 1 ] && echo PASS || echo MISS)"
+printf '%-58s %8.3f s   (%s describes after the remount)\n' \
+	"ls -l of the same $nfiles after a remount" "$t_remount" "$describes"
+printf '%-58s %8.3f s   (for context: a warp described)\n' \
+	"cold ls -l of $nfiles never-computed @proj=EPSG:4326" "$t_pcold"
+printf '%-58s %8d\n' "  outputs listed with size 0 (provisional)" "$zero"
+rm -rf "$many" "$work/cache-ls"
+
 # --- 4. memory: a worker's peak RSS on a 20000 x 20000 Float32 chain ----
 # Every step streams (GDAL's block cache, gdal_cache=MB, plus strips of a
 # fixed height), so a worker's peak memory must not grow with the raster.
