@@ -12,10 +12,19 @@
  * 20000 x 20000 Float32 proj -> focal=9 -> reclass: 30.3 s and 402 MiB
  * peak RSS materialised, against 27.9 s and 366 MiB streamed).  The
  * COG and PNG writers read the last step's dataset twice (statistics,
- * then the copy), so it is a file for them.  Then the
- * band statistics go into out_path itself (GDAL_METADATA tag; PAM is off,
- * so no .aux.xml), the file is closed, fsynced and hashed.  Any failure
- * removes out_path and every intermediate.
+ * then the copy), so it is a file for them.
+ *
+ * The default GeoTIFF is rasterfs's own (tiff.h, output.h): the last
+ * step writes its result to scratch too, which is closed, opened again,
+ * held to the output's description (what `stat` told before any pixel:
+ * a disagreement is RFS-E499), and copied into the description's layout
+ * with its exact statistics counted on the way (write_layout); that
+ * pass replaces the statistics pass, so the extra cost is one more write
+ * of the output.  A type that writer does not take is written as before
+ * by GDAL's GTiff driver (the last step writes out_path, the band
+ * statistics go into its GDAL_METADATA tag; PAM is off, so no .aux.xml).
+ * Then the file is fsynced and hashed.  Any failure removes out_path and
+ * every intermediate.
  *
  * Progress: the steps share [0, 1) equally, with the statistics pass
  * counted as a quarter step at the end.  A FALSE from the caller's callback
