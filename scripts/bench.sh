@@ -231,7 +231,8 @@ if [ "$avail" -lt "$need" ]; then
 else
 	gdalwarp -q -overwrite -ts $m $m -r bilinear -ot Float32 -co TILED=YES \
 		-co BIGTIFF=YES "$dem" "$src/huge.tif"
-	"$bin" -f "$src" "$mnt" -o "cache=$cache,workers=1,gdal_cache=256" \
+	# describers=0: the daemon's only child is then the worker measured
+	"$bin" -f "$src" "$mnt" -o "cache=$cache,workers=1,gdal_cache=256,describers=0" \
 		2>>"$work/rasterfs.log" &
 	pid=$!
 	for _ in $(seq 100); do mountpoint -q "$mnt" && break; sleep 0.05; done
