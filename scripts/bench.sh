@@ -163,26 +163,34 @@ echo
 echo "(PASS/MISS compare the ratio with the target; times are wall-clock seconds.)"
 
 # --- 5. the size before the pixels: ls -l of never-computed outputs -----
-# 1000 small rasters (copies of a 111 x 111 Float32 DEM of tests/data:
-# each copy is another source, another key); `ls -l` of the 1000 names
-# SRC@hillshade given on the command line stats them one after another,
-# each one's exact size worked out by a describer (describer.h).  Cold: a
-# fresh mount and store.  Warm: the same mount a second later (the
-# kernel's attribute cache has expired: the daemon answers from its
-# nodes).  Remount: a new daemon, answered from the store's records.
+# 1000 small rasters: 100 x 100 tiles of the SRTM crop of tests/data
+# (EPSG:4326, Int16), each at its own offset, cut by GDAL in one process.
+# `ls -l` of the 1000 names SRC@hillshade given on the command line stats
+# them one after another, each one's exact size worked out by a describer
+# (describer.h).  Cold: a fresh mount and store.  Warm: the same mount a
+# second later (the kernel's attribute cache has expired: the daemon
+# answers from its nodes).  Remount: a new daemon, answered from the
+# store's records.
 unmount
 nfiles=1000
 many=$work/many
 mkdir -p "$many"
-for i in $(seq -w 1 $nfiles); do
-	cp "$here/tests/data/stars_olinda_dem_utm25s.tif" "$many/r$i.tif"
-done
+$py - "$here/tests/data/srtm1_N48W125_crop.tif" "$many" $nfiles <<'PYEOF'
+import sys
+from osgeo import gdal
+gdal.UseExceptions()
+src, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for i in range(n):
+    x, y = (i * 7) % 500, (i * 13 // 7) % 500
+    gdal.Translate("%s/r%04d.tif" % (out, i + 1), src,
+                   srcWin=[x, y, 100, 100])
+PYEOF
 src_saved=$src
 src=$many
 names=() pnames=()
-for i in $(seq -w 1 $nfiles); do
+for i in $(seq -f %04g 1 $nfiles); do
 	names+=("$mnt/r$i.tif@hillshade")
-	pnames+=("$mnt/r$i.tif@proj=EPSG:4326")
+	pnames+=("$mnt/r$i.tif@proj=EPSG:3857")
 done
 cache=$work/cache-ls
 mount_fs
@@ -210,7 +218,7 @@ printf '%-58s %8.3f s   (target <= 0.2 s) %s\n' \
 printf '%-58s %8.3f s   (%s describes after the remount)\n' \
 	"ls -l of the same $nfiles after a remount" "$t_remount" "$describes"
 printf '%-58s %8.3f s   (for context: a warp described)\n' \
-	"cold ls -l of $nfiles never-computed @proj=EPSG:4326" "$t_pcold"
+	"cold ls -l of $nfiles never-computed @proj=EPSG:3857" "$t_pcold"
 printf '%-58s %8d\n' "  outputs listed with size 0 (provisional)" "$zero"
 rm -rf "$many" "$work/cache-ls"
 

@@ -587,7 +587,11 @@ int rfs_describer_lookup(rfs_describer *d, const rfs_key *key,
 {
 	pthread_mutex_lock(&d->lock);
 	struct dentry *e = find(d, key);
-	int done = e && e->state == D_DONE;
+	/* the key material too, as the store compares it */
+	int done = e && e->state == D_DONE && e->src.dev == src->dev &&
+		   e->src.ino == src->ino && e->src.size == src->size &&
+		   e->src.mtime_ns == src->mtime_ns &&
+		   !strcmp(e->canonical, canonical);
 	if (done)
 		*size = e->size;
 	pthread_mutex_unlock(&d->lock);
