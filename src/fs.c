@@ -353,9 +353,15 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 		return -ENOTDIR;
 	if (!(fs = calloc(1, sizeof(*fs))))
 		return -ENOMEM;
+	int rc = rfs_stats_init(&fs->stats);
+	if (rc < 0) {
+		free(fs);
+		return rc;
+	}
 	fs->root.fd = open(abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fs->root.fd < 0) {
-		int rc = -errno;
+		rc = -errno;
+		rfs_stats_destroy(&fs->stats);
 		free(fs);
 		return rc;
 	}
@@ -404,5 +410,6 @@ void rfs_fs_free(rfs_fs *fs)
 	free((char *)fs->root.path);
 	if (fs->root.fd >= 0)
 		close(fs->root.fd);
+	rfs_stats_destroy(&fs->stats);
 	free(fs);
 }
