@@ -45,9 +45,13 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (rc == -ENOENT) {
 		/* A negative entry: the kernel remembers it for a while, so
-		 * GDAL's repeated sibling probes never reach us twice. */
+		 * GDAL's repeated sibling probes never reach us twice; but
+		 * not the names programs write beside an output (fs_hint.c,
+		 * which logs what to use instead). */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs_of(req)->timeout;
+		e.entry_timeout = fs_hint_lookup(fs_of(req),
+						 node_of(req, parent), name,
+						 fuse_req_ctx(req)->pid);
 		fuse_reply_entry(req, &e);
 		return;
 	}
