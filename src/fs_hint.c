@@ -165,29 +165,43 @@ out:
 	return fresh;
 }
 
-/* What to ask for instead of writing X.ovr beside output X: its chain with
- * fmt=cog last (a COG carries its overviews), spelled as the grammar would
- * in dir; "" if X is not an output. */
-static void cog_name(struct rfs_fs *fs, const char *dir, const char *base,
-		     char *buf, size_t len)
+/* Output X (base, in dir) as the hints name it: its format, and the
+ * names of the same chain as a COG and as a GeoTIFF, spelled as in dir
+ * (the source's name, the canonical chain); format -1 if X is not an
+ * output, a name "" if too long to suggest. */
+struct output {
+	int format;               /* enum rfs_format, or -1 */
+	char cog[PATH_MAX];
+	char gtiff[PATH_MAX];
+};
+
+static void describe_output(struct rfs_fs *fs, const char *dir,
+			    const char *base, struct output *o)
 {
 	struct rfs_name *r = malloc(sizeof(*r));
 
-	buf[0] = '\0';
+	o->format = -1;
+	o->cog[0] = o->gtiff[0] = '\0';
 	if (!r)
 		return;
 	if (rfs_resolve(&fs->root, dir, 0, base, r) == 0 &&
 	    r->kind == RFS_NAME_VIRTUAL) {
 		const char *src = strrchr(r->src, '/');
 		char *fmt = strstr(r->canonical, "@fmt=");
-		int cog = fmt && !strncmp(fmt, "@fmt=cog", 8);
+		int n;
+
+		src = src ? src + 1 : r->src;
+		o->format = (int)r->format;
 		if (fmt)
 			*fmt = '\0';
-		int n = cog ? snprintf(buf, len, "-") :
-			snprintf(buf, len, "%s%s@fmt=cog", src ? src + 1 :
-				 r->src, r->canonical);
-		if (n < 0 || (size_t)n >= len)
-			buf[0] = '\0'; /* too long to suggest: the generic */
+		n = snprintf(o->cog, sizeof(o->cog), "%s%s@fmt=cog", src,
+			     r->canonical);
+		if (n < 0 || (size_t)n >= sizeof(o->cog))
+			o->cog[0] = '\0';
+		n = snprintf(o->gtiff, sizeof(o->gtiff), "%s%s", src,
+			     r->canonical);
+		if (n < 0 || (size_t)n >= sizeof(o->gtiff))
+			o->gtiff[0] = '\0';
 	}
 	free(r);
 }
@@ -195,43 +209,45 @@ static void cog_name(struct rfs_fs *fs, const char *dir, const char *base,
 static void hint(struct rfs_fs *fs, const char *dir, const char *name,
 		 enum hint_kind kind, size_t base_len)
 {
-	char base[NAME_MAX + 1], cog[PATH_MAX], path[PATH_MAX];
+	char base[NAME_MAX + 1], path[PATH_MAX];
 	const char *code = rfs_err_name(-RFS_E_READONLY);
+	struct output *o = malloc(sizeof(*o));
 
+	if (!o)
+		return;
 	snprintf(base, sizeof(base), "%.*s", (int)base_len, name);
 	snprintf(path, sizeof(path), "%s%s%s", dir, dir[0] ? "/" : "", name);
-	switch (kind) {
-	case HINT_OVR:
-		cog_name(fs, dir, base, cog, sizeof(cog));
-		if (!strcmp(cog, "-"))
-			rfs_log(LOG_NOTICE, "%s: %s the mount is read-only, "
-				"and %s is a COG with the overviews GDAL's COG "
-				"driver makes (halving down to 512 pixels; "
-				"gdalinfo lists them)", path, code, base);
-		else
-			rfs_log(LOG_NOTICE, "%s: %s the mount is read-only: "
-				"overviews cannot be written beside an output; "
-				"ask for them inside it instead, as a "
-				"Cloud-Optimized GeoTIFF: '%s'", path, code,
-				cog[0] ? cog : "NAME@fmt=cog");
-		break;
-	case HINT_AUX:
-		rfs_log(LOG_NOTICE, "%s: %s the mount is read-only: nothing "
-			"is saved beside an output; its band statistics are in "
-			"the file already (gdalinfo -stats reads them); to keep "
-			"a histogram or your own metadata, copy the output out "
-			"of the mount (cp '%s' DIR/) and use the copy", path,
-			code, base);
-		break;
-	case HINT_MSK:
+	describe_output(fs, dir, base, o);
+	if (kind == HINT_OVR && o->format == RFS_FMT_COG)
+		rfs_log(LOG_NOTICE, "%s: %s the mount is read-only, and %s is "
+			"a COG with the overviews GDAL's COG driver makes "
+			"(halving down to 512 pixels; gdalinfo lists them)",
+			path, code, base);
+	else if (kind == HINT_OVR)
+		rfs_log(LOG_NOTICE, "%s: %s the mount is read-only: overviews "
+			"cannot be written beside an output; ask for them inside "
+			"it instead, as a Cloud-Optimized GeoTIFF: '%s'", path,
+			code, o->cog[0] ? o->cog : "NAME@fmt=cog");
+	else if (kind == HINT_AUX && o->format == RFS_FMT_PNG)
+		rfs_log(LOG_NOTICE, "%s: %s the mount is read-only: nothing is "
+			"saved beside an output; a PNG output carries no band "
+			"statistics, so viewers compute them at every open and "
+			"try to save them here; the GeoTIFF of the same chain "
+			"carries them: '%s'", path, code,
+			o->gtiff[0] ? o->gtiff : "NAME without @fmt=png");
+	else if (kind == HINT_AUX)
+		rfs_log(LOG_NOTICE, "%s: %s the mount is read-only: nothing is "
+			"saved beside an output; its band statistics are in the "
+			"file already (gdalinfo -stats reads them); to keep a "
+			"histogram or your own metadata, copy the output out of "
+			"the mount (cp '%s' DIR/) and use the copy", path, code,
+			base);
+	else
 		rfs_log(LOG_NOTICE, "%s: %s the mount is read-only: a mask "
 			"cannot be written beside an output; copy the output "
 			"out of the mount (cp '%s' DIR/) and use the copy",
 			path, code, base);
-		break;
-	case HINT_NONE:
-		break;
-	}
+	free(o);
 }
 
 double fs_hint_lookup(struct rfs_fs *fs, struct rfs_node *dir,

@@ -99,3 +99,42 @@ def test_readers_get_no_hint(mount_factory, how):
                 "    r.read(1); r.overviews(1)\n")
         assert _run(["/usr/bin/python3", "-c", code, path]).returncode == 0
     assert not _hints(m), m.log_text()
+
+
+def test_png_statistics_hint_names_the_geotiff(mount_factory):
+    """A PNG output carries no statistics: gdalinfo -stats computes them and
+    tries X.aux.xml; the hint names the GeoTIFF of the same chain, which
+    carries them (GDAL reads them without computing: no aux.xml try)."""
+    m = mount_factory()
+    name = SRC + "@hillshade.png"
+    r = _run(["gdalinfo", "-stats", m.path(name)])
+    assert r.returncode == 0 and b"aux.xml" in r.stderr, r.stderr
+    hints = _hints(m, name + ".aux.xml:")
+    assert len(hints) == 1 and "PNG output carries no band statistics" \
+        in hints[0], m.log_text()
+    gtiff = hints[0].rsplit("'", 2)[-2]
+    assert gtiff.startswith(SRC + "@hillshade="), hints
+    r = _run(["gdalinfo", "-json", "-stats", m.path(gtiff)])
+    assert r.returncode == 0 and b"aux.xml" not in r.stderr, r.stderr
+    md = json.loads(r.stdout)["bands"][0]["metadata"][""]
+    assert "STATISTICS_MAXIMUM" in md, md
+
+
+def test_qgis_closing_a_png_layer_gets_the_hint(mount_factory):
+    """QGIS 3.22 computes a PNG's statistics on add and GDAL tries to save
+    them in X.aux.xml when the layer closes (QGIS.md): EROFS, and the
+    hint in the log."""
+    import qgisutil
+    why = qgisutil.unavailable_reason()
+    if why:
+        pytest.skip(why)
+    m = mount_factory()
+    name = SRC + "@slope.png"
+    r = qgisutil.run(m.path(name), trace=True)
+    assert r["valid"], r
+    creates = r["trace"]["creates"]
+    assert [c for c in creates if c["path"].endswith(name + ".aux.xml")
+            and c["result"] == "EROFS"], creates
+    hints = _hints(m, name + ".aux.xml:")
+    assert len(hints) == 1 and "the GeoTIFF of the same chain" in hints[0], \
+        m.log_text()
