@@ -35,6 +35,9 @@ PKGS=(
 	# strace counts the bytes a client reads and the files it tries to write.
 	python3-qgis strace
 	slurm-wlm munge
+	# systemd-analyze verify of the installed unit (test_install.py; it
+	# needs no systemd as PID 1)
+	systemd
 	# tests/fuzz (CC=clang, -Dfuzz=true) and `meson test --setup valgrind`
 	clang libclang-rt-dev valgrind
 )
