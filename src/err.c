@@ -31,6 +31,8 @@ static const struct rfs_err_info rfs_err_table[] = {
 	  "no source file for the name" },
 	{ RFS_E_TOO_BIG, "RFS-E106", EFBIG,
 	  "output larger than the configured limit" },
+	{ RFS_E_READONLY, "RFS-E107", EROFS,
+	  "the mount is read-only: nothing is written beside an output" },
 
 	{ RFS_E_SOURCE, "RFS-E200", EIO,
 	  "GDAL cannot open the source raster" },

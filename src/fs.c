@@ -45,9 +45,13 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (rc == -ENOENT) {
 		/* A negative entry: the kernel remembers it for a while, so
-		 * GDAL's repeated sibling probes never reach us twice. */
+		 * GDAL's repeated sibling probes never reach us twice; but
+		 * not the names programs write beside an output (fs_hint.c,
+		 * which logs what to use instead). */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs_of(req)->timeout;
+		e.entry_timeout = fs_hint_lookup(fs_of(req),
+						 node_of(req, parent), name,
+						 fuse_req_ctx(req)->pid);
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -353,9 +357,15 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 		return -ENOTDIR;
 	if (!(fs = calloc(1, sizeof(*fs))))
 		return -ENOMEM;
+	int rc = rfs_stats_init(&fs->stats);
+	if (rc < 0) {
+		free(fs);
+		return rc;
+	}
 	fs->root.fd = open(abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fs->root.fd < 0) {
-		int rc = -errno;
+		rc = -errno;
+		rfs_stats_destroy(&fs->stats);
 		free(fs);
 		return rc;
 	}
@@ -404,5 +414,6 @@ void rfs_fs_free(rfs_fs *fs)
 	free((char *)fs->root.path);
 	if (fs->root.fd >= 0)
 		close(fs->root.fd);
+	rfs_stats_destroy(&fs->stats);
 	free(fs);
 }

@@ -187,6 +187,13 @@ ssize_t fs_ctl_listxattr(struct rfs_fs *fs, struct rfs_node *n, char *buf,
 	switch (n->kind) {
 	case RFS_NODE_VIRTUAL:
 		for (size_t i = 0; i < sizeof(vattrs) / sizeof(*vattrs); i++) {
+			/* Listed only when there is one: getfattr -d gets
+			 * every name listed, and would print "No such
+			 * attribute" for an output that never failed. */
+			if (strcmp(vattrs[i], "user.rasterfs.error") == 0 &&
+			    rfs_pool_last_error(fs->pool, &n->key, NULL, NULL,
+						0, NULL) < 0)
+				continue;
 			size_t vl = strlen(vattrs[i]) + 1;
 			if (used + vl > len)
 				return -ERANGE;

@@ -22,6 +22,7 @@
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
+#include "rasterfs/mountopt.h"
 #include "rasterfs/pool.h"
 #include "rasterfs/store.h"
 #include "rasterfs/worker.h"
@@ -250,7 +251,7 @@ static void daemon_ready(int notify_fd, char status)
 
 int main(int argc, char **argv)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct options opt = { 0 };
 	rfs_fs *fs = NULL;
@@ -258,18 +259,36 @@ int main(int argc, char **argv)
 	rfs_pool *pool = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
-	int notify_fd = -1, rc, ret = 1, mounted = 0;
-	char fsname[PATH_MAX + 32], *optstr = NULL;
+	int notify_fd = -1, rc, ret = 1, mounted = 0, handlers = 0;
+	char fsname[PATH_MAX + 32], *optstr = NULL, msg[PATH_MAX + 256];
+	unsigned mflags;
 
 	if (argc > 1 && strcmp(argv[1], RFS_WORKER_ARG) == 0)
 		return rfs_worker_main(argc - 1, argv + 1);
-	const struct command *command = argc > 1 ? find_command(argv[1]) : NULL;
+	/* As mount.fuse.rasterfs, argv[1] is the source, whatever its name. */
+	const struct command *command = argc > 1 &&
+		!rfs_mountopt_is_helper(argv[0]) ? find_command(argv[1]) : NULL;
 	if (command)
 		return command->run(argc - 1, argv + 1);
 
-	if (fuse_opt_parse(&args, &opt, option_spec, option_proc) < 0 ||
-	    fuse_parse_cmdline(&args, &cmd) != 0)
+	/* mount(8)'s helper convention and the options it adds (mountopt.h);
+	 * every option error on one line, libfuse's too. */
+	if ((rc = rfs_mountopt_args(argc, argv, &args, &mflags, msg,
+				    sizeof(msg))) < 0) {
+		fprintf(stderr, "rasterfs: %s %s\n", rfs_err_name(rc),
+			msg[0] ? msg : rfs_strerror(rc));
 		goto out;
+	}
+	rfs_mountopt_capture_begin();
+	rc = fuse_opt_parse(&args, &opt, option_spec, option_proc) < 0 ||
+	     fuse_parse_cmdline(&args, &cmd) != 0;
+	if (rfs_mountopt_capture_end(msg, sizeof(msg)) && !rc)
+		fprintf(stderr, "rasterfs: %s\n", msg);
+	if (rc) {
+		fprintf(stderr, "rasterfs: RFS-E400 %s (see rasterfs "
+			"--help)\n", msg[0] ? msg : "bad arguments");
+		goto out;
+	}
 	if (cmd.show_help) {
 		usage(argv[0]);
 		fuse_cmdline_help();
@@ -285,8 +304,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!opt.source || !cmd.mountpoint) {
-		fprintf(stderr, "rasterfs: expected SOURCE_DIR and MOUNTPOINT "
-			"(see %s --help)\n", argv[0]);
+		fprintf(stderr, "rasterfs: RFS-E400 expected SOURCE_DIR and "
+			"MOUNTPOINT (see rasterfs --help)\n");
+		goto out;
+	}
+	if (rfs_mountopt_check_target(cmd.mountpoint, msg, sizeof(msg)) ==
+	    -RFS_E_OPTION) {
+		fprintf(stderr, "rasterfs: RFS-E400 %s\n", msg);
 		goto out;
 	}
 	if (!opt.cache && (rc = rfs_store_default_dir(&opt.cache)) < 0) {
@@ -322,6 +346,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rasterfs: RFS-E400 workers=%u, gdal_cache=%u: "
 			"expected workers from 1 to 256 and gdal_cache up to "
 			"65536 (MB)\n", opt.workers, opt.gdal_cache_mb);
+		goto out;
+	}
+	if (mflags & RFS_MOUNTOPT_FAKE) {
+		ret = 0; /* mount -f: everything but the mount */
 		goto out;
 	}
 
@@ -363,6 +391,18 @@ int main(int argc, char **argv)
 	    fuse_opt_add_arg(&args, "-o") < 0 ||
 	    fuse_opt_add_arg(&args, optstr) < 0)
 		goto out;
+	/* libfuse's options are known only here: before the fork, the store
+	 * and the workers, so a bad one fails at once, on one line. */
+	rfs_mountopt_capture_begin();
+	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), fs);
+	rfs_mountopt_capture_end(msg, sizeof(msg));
+	rfs_log_init("rasterfs", RFS_LOG_STDERR,
+		     cmd.debug ? LOG_DEBUG : LOG_INFO);
+	if (!se) {
+		fprintf(stderr, "rasterfs: RFS-E400 %s (see rasterfs "
+			"--help)\n", msg[0] ? msg : "libfuse refused the options");
+		goto out;
+	}
 
 	if (!cmd.foreground && (rc = daemon_fork(&notify_fd)) < 0) {
 		fprintf(stderr, "rasterfs: cannot daemonise: %s\n",
@@ -416,11 +456,9 @@ int main(int argc, char **argv)
 	}
 	rfs_fs_attach(fs, store, pool);
 
-	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), fs);
-	if (!se)
-		goto out;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
+	handlers = 1;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out;
 	mounted = 1;
@@ -459,11 +497,10 @@ out:
 	 * workers stop before the store closes, so every finished job is
 	 * committed or dropped before the index goes. */
 	rfs_pool_free(pool);
-	if (se) {
-		if (mounted)
-			fuse_session_unmount(se);
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
 		fuse_remove_signal_handlers(se);
-	}
 	rfs_store_close(store);
 	if (se)
 		fuse_session_destroy(se);

@@ -28,8 +28,8 @@
  *     first step alone, `S@p1`, which is an ordinary output (statistics
  *     and all, servable as itself).  A request for such a chain that finds
  *     neither S@p1 in the store nor a job for it queues a job for S@p1
- *     (counted in prefix_jobs, not jobs_started) ahead of its own; a queued
- *     job is not dispatched while its prefix's job exists.  At dispatch,
+ *     (counted in prefix_jobs, not jobs_started: stats.h) ahead of its
+ *     own; a queued job is not dispatched while its prefix's job exists.  At dispatch,
  *     if S@p1 is in the store, the pool opens its object (so eviction
  *     cannot remove it from under the worker) and passes the descriptor
  *     to the worker with the rest of the chain; otherwise (the prefix
@@ -144,22 +144,20 @@ static struct rfs_waiter *end_locked(struct rfs_pool *p, struct rfs_job *job,
 }
 
 /* Log the end of a job, tell its waiters, free it.  p->lock not held. */
-static void end_tail(struct rfs_pool *p, struct rfs_job *job, int rc,
-		     const char *msg, struct rfs_waiter *ws)
+static void end_tail(struct rfs_job *job, int rc, const char *msg,
+		     struct rfs_waiter *ws)
 {
+	/* The job table counted the end (jobs.c note 5). */
 	if (rc == 0) {
-		rfs_stat_inc(p->stats, jobs_done);
 		rfs_log(LOG_INFO, "job %llu done in %.2f s: %s%s",
 			(unsigned long long)job->id, elapsed(&job->t_queued),
 			job->source_rel, job->canonical);
 	} else if (rc == -RFS_E_CANCELLED) {
-		rfs_stat_inc(p->stats, jobs_failed);
 		rfs_log(LOG_NOTICE, "job %llu cancelled after %.2f s: %s%s: "
 			"%s %s", (unsigned long long)job->id,
 			elapsed(&job->t_queued), job->source_rel,
 			job->canonical, rfs_err_name(rc), msg);
 	} else {
-		rfs_stat_inc(p->stats, jobs_failed);
 		rfs_log(rc == -RFS_E_SHUTDOWN ? LOG_INFO : LOG_ERR,
 			"job %llu failed after %.2f s: %s%s: %s %s",
 			(unsigned long long)job->id, elapsed(&job->t_queued),
@@ -177,7 +175,7 @@ static void finish(struct rfs_pool *p, struct rfs_job *job, int rc,
 	pthread_mutex_lock(&p->lock);
 	struct rfs_waiter *ws = end_locked(p, job, rc, msg);
 	pthread_mutex_unlock(&p->lock);
-	end_tail(p, job, rc, msg, ws);
+	end_tail(job, rc, msg, ws);
 }
 
 static void commit_done(void *arg, int rc)
@@ -730,6 +728,7 @@ static int queue_prefix(struct rfs_pool *p, const struct rfs_job_spec *spec,
 	ps.canonical = pc;
 	ps.vpath = pv;
 	ps.warm = 1;
+	ps.prefix = 1;
 	struct rfs_job *job = rfs_jobs_add(p->jobs, &ps, NULL);
 	if (!job) {
 		close(pfd);
@@ -737,8 +736,6 @@ static int queue_prefix(struct rfs_pool *p, const struct rfs_job_spec *spec,
 	}
 	job->owner = p;
 	job->src_fd = pfd;
-	job->is_prefix = 1;
-	rfs_stat_inc(p->stats, prefix_jobs);
 	rfs_log(LOG_INFO, "job %llu keeps the prefix %s%s",
 		(unsigned long long)job->id, spec->source_rel, pc);
 	return 0;
@@ -810,7 +807,6 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		job->prefix_len = plen;
 		job->prefix_key = pk;
 	}
-	rfs_stat_inc(p->stats, jobs_started);
 	wake(p);
 out:
 	pthread_mutex_unlock(&p->lock);
@@ -872,7 +868,7 @@ int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter)
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (ended)
-		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
+		end_tail(ended, -RFS_E_CANCELLED, why, ws);
 	return found;
 }
 
@@ -893,7 +889,7 @@ int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid)
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (ended)
-		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
+		end_tail(ended, -RFS_E_CANCELLED, why, ws);
 	return rc;
 }
 

@@ -26,6 +26,11 @@ enum rfs_err {
 						  (found by the worker from
 						  the grid, before any pixel;
 						  fails the open) */
+	RFS_E_READONLY = RFS_E_BASE + 107,     /* EROFS: a program tried to
+						  write beside an output
+						  (X.ovr, X.aux.xml); the
+						  log says what to use
+						  instead (fs_hint.c) */
 
 	/* 2xx: the job ran and failed.  The open fails with EIO. */
 	RFS_E_SOURCE = RFS_E_BASE + 200,       /* GDAL cannot open the source */
