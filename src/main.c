@@ -92,7 +92,8 @@ static const struct command commands[] = {
 	{ "status", rfs_cli_status, "MOUNTPOINT [--json]  jobs and progress" },
 	{ "warm", rfs_cli_warm, "[--wait] PATH...  compute outputs ahead" },
 	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT  cancel jobs" },
-	{ "cache", rfs_cli_cache, "[--cache DIR] [--json] stats|verify|gc|clear" },
+	{ "cache", rfs_cli_cache,
+	  "[--cache DIR] [--json] stats|ls [PATTERN]|verify|gc|clear" },
 	{ NULL, NULL, NULL },
 };
 

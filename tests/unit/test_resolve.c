@@ -212,11 +212,10 @@ static int list_cb(void *arg, const struct rfs_name *e)
 {
 	const char *name = strrchr(e->path, '/');
 	struct rfs_name again;
+	size_t l = strlen(listed);
 
 	(void)arg;
 	name = name ? name + 1 : e->path;
-	size_t l = strlen(listed);
-
 	if (l + strlen(name) + 3 < sizeof(listed))
 		sprintf(listed + l, "%s%s%s", l ? " " : "", name,
 			e->kind == RFS_NAME_VIEW ? "/" : "");
