@@ -341,6 +341,11 @@ def test_named_views(mount_factory, tmp_path):
         {k: v[0] for k, v in _expected(src).items()}
     assert os.getxattr(m.path("f5/dem.tif"), "user.rasterfs.chain") == \
         b"@focal=5,max,square"
+    # A view directory says what it is.
+    assert os.getxattr(m.path("f5"), "user.rasterfs.chain") == \
+        b"@focal=5,max,square"
+    assert os.getxattr(m.path("hs/sub"), "user.rasterfs.source") == b"sub"
+    assert os.getxattr(m.path("hs"), "user.rasterfs.source") == b"."
     j0 = _jobs(m)
     for k, (t, s) in _expected(src).items():
         if t == "f":
