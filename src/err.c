@@ -71,6 +71,8 @@ static const struct rfs_err_info rfs_err_table[] = {
 
 	{ RFS_E_OPTION, "RFS-E400", EINVAL,
 	  "bad mount option" },
+	{ RFS_E_DRIVERS, "RFS-E401", EIO,
+	  "GDAL's raster drivers could not be listed at start" },
 	{ RFS_E_INTERNAL, "RFS-E499", EIO,
 	  "internal error in rasterfs (a bug)" },
 };

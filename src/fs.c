@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -390,6 +391,41 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 	return 0;
 }
 
+int rfs_fs_set_rasters(rfs_fs *fs, const struct rfs_rasterext *s)
+{
+	struct rfs_rasterext *copy = malloc(sizeof(*copy));
+
+	if (!copy)
+		return -ENOMEM;
+	*copy = *s;
+	free((void *)fs->root.rasters);
+	fs->root.rasters = copy;
+	return 0;
+}
+
+int rfs_fs_add_view(rfs_fs *fs, const char *spec, char *msg, size_t len)
+{
+	struct rfs_named_view v, *nv;
+	int rc = rfs_resolve_named_view(&fs->root, spec, &v, msg, len);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < fs->root.nviews; i++)
+		if (strcmp(fs->root.views[i].name, v.name) == 0) {
+			snprintf(msg, len, "view=%.200s: there is a view "
+				 "named '%s' already", spec, v.name);
+			return -RFS_E_OPTION;
+		}
+	nv = realloc((void *)fs->root.views,
+		     (fs->root.nviews + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	nv[fs->root.nviews] = v;
+	fs->root.views = nv;
+	fs->root.nviews++;
+	return 0;
+}
+
 const char *rfs_fs_root(const rfs_fs *fs)
 {
 	return fs->root.path;
@@ -412,6 +448,8 @@ void rfs_fs_free(rfs_fs *fs)
 		return;
 	rfs_nodes_free(fs->nodes);
 	free((char *)fs->root.path);
+	free((void *)fs->root.rasters);
+	free((void *)fs->root.views);
 	if (fs->root.fd >= 0)
 		close(fs->root.fd);
 	rfs_stats_destroy(&fs->stats);

@@ -1,5 +1,6 @@
 /* fs_ctl.c - the .rasterfs/ control files and the extended attributes
- * (a virtual file's description and the warm and cancel commands). */
+ * (a virtual file's description and the warm and cancel commands; a view
+ * directory's chain and source directory). */
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -159,6 +160,26 @@ static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 	return (size_t)w >= len ? -ERANGE : w;
 }
 
+/* A view directory says what it is: its chain and the directory it
+ * mirrors (what a named view stands for). */
+static const char *const view_attrs[] = {
+	"user.rasterfs.chain", "user.rasterfs.source",
+};
+
+static ssize_t view_xattr(struct rfs_node *n, const char *name, char *buf,
+			  size_t len)
+{
+	int w;
+
+	if (strcmp(name, view_attrs[0]) == 0)
+		w = snprintf(buf, len, "%s", n->canonical);
+	else if (strcmp(name, view_attrs[1]) == 0)
+		w = snprintf(buf, len, "%s", n->src[0] ? n->src : ".");
+	else
+		return -ENODATA;
+	return (size_t)w >= len ? -ERANGE : w;
+}
+
 ssize_t fs_ctl_getxattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 			const char *name, char *buf, size_t len)
 {
@@ -168,6 +189,8 @@ ssize_t fs_ctl_getxattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 	switch (n->kind) {
 	case RFS_NODE_VIRTUAL:
 		return virtual_xattr(fs, n, uid, name, buf, len);
+	case RFS_NODE_VIEW:
+		return view_xattr(n, name, buf, len);
 	case RFS_NODE_REAL:
 		snprintf(path, sizeof(path), "%s/%s", fs->root.path, n->path);
 		l = lgetxattr(path, name, buf, len);
@@ -198,6 +221,15 @@ ssize_t fs_ctl_listxattr(struct rfs_fs *fs, struct rfs_node *n, char *buf,
 			if (used + vl > len)
 				return -ERANGE;
 			memcpy(buf + used, vattrs[i], vl);
+			used += vl;
+		}
+		return (ssize_t)used;
+	case RFS_NODE_VIEW:
+		for (size_t i = 0; i < 2; i++) {
+			size_t vl = strlen(view_attrs[i]) + 1;
+			if (used + vl > len)
+				return -ERANGE;
+			memcpy(buf + used, view_attrs[i], vl);
 			used += vl;
 		}
 		return (ssize_t)used;

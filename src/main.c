@@ -24,6 +24,7 @@
 #include "rasterfs/log.h"
 #include "rasterfs/mountopt.h"
 #include "rasterfs/pool.h"
+#include "rasterfs/rasterext.h"
 #include "rasterfs/store.h"
 #include "rasterfs/worker.h"
 
@@ -48,7 +49,12 @@ struct options {
 	/* the workers' user (confine.h) */
 	unsigned uid, gid;
 	int uid_set, gid_set;
+	/* named views: the values of view=NAME:CHAIN, in order */
+	char **views;
+	size_t nviews;
 };
+
+enum { KEY_VIEW = 1 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 0 }
 static const struct fuse_opt option_spec[] = {
@@ -71,6 +77,7 @@ static const struct fuse_opt option_spec[] = {
 	{ "uid=", offsetof(struct options, uid_set), 1 },
 	OPT("gid=%u", gid),
 	{ "gid=", offsetof(struct options, gid_set), 1 },
+	FUSE_OPT_KEY("view=", KEY_VIEW),
 	FUSE_OPT_END
 };
 
@@ -86,7 +93,8 @@ static const struct command commands[] = {
 	{ "status", rfs_cli_status, "MOUNTPOINT [--json]  jobs and progress" },
 	{ "warm", rfs_cli_warm, "[--wait] PATH...  compute outputs ahead" },
 	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT  cancel jobs" },
-	{ "cache", rfs_cli_cache, "[--cache DIR] [--json] stats|verify|gc|clear" },
+	{ "cache", rfs_cli_cache,
+	  "[--cache DIR] [--json] stats|ls [PATTERN]|verify|gc|clear" },
 	{ NULL, NULL, NULL },
 };
 
@@ -128,7 +136,11 @@ static void usage(const char *prog)
 	       "    uid=N,gid=N        the user and group the worker processes\n"
 	       "                       run as, when rasterfs runs as root\n"
 	       "                       (default: the owner of SOURCE_DIR, if not\n"
-	       "                       root; else root, still confined)\n\n",
+	       "                       root; else root, still confined)\n"
+	       "    view=NAME:CHAIN    a directory NAME in the mount's root that\n"
+	       "                       mirrors the tree with CHAIN applied, e.g.\n"
+	       "                       view=hillshade:@proj=EPSG:3857@hillshade\n"
+	       "                       (repeatable; escape commas: @focal=5\\,max)\n\n",
 	       prog);
 	if (commands[0].name) {
 		printf("commands:\n");
@@ -148,6 +160,16 @@ static int option_proc(void *data, const char *arg, int key,
 
 	if (key == FUSE_OPT_KEY_NONOPT && !o->source) {
 		o->source = strdup(arg);
+		return 0;
+	}
+	if (key == KEY_VIEW) {
+		char **v = realloc(o->views, (o->nviews + 1) * sizeof(*v));
+		if (!v)
+			return -1;
+		o->views = v;
+		if (!(v[o->nviews] = strdup(arg + strlen("view="))))
+			return -1;
+		o->nviews++;
 		return 0;
 	}
 	return 1;
@@ -265,6 +287,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], RFS_WORKER_ARG) == 0)
 		return rfs_worker_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], RFS_RASTEREXT_ARG) == 0)
+		return rfs_rasterext_main(argc - 1, argv + 1);
 	/* As mount.fuse.rasterfs, argv[1] is the source, whatever its name. */
 	const struct command *command = argc > 1 &&
 		!rfs_mountopt_is_helper(argv[0]) ? find_command(argv[1]) : NULL;
@@ -370,6 +394,32 @@ int main(int argc, char **argv)
 	gid_t wgid;
 	if (worker_user(&opt, rfs_fs_root(fs), &wuid, &wgid) < 0)
 		goto out;
+	for (size_t i = 0; i < opt.nviews; i++) {
+		char msg[RFS_MSG_MAX + 256];
+		if ((rc = rfs_fs_add_view(fs, opt.views[i], msg,
+					  sizeof(msg))) < 0) {
+			fprintf(stderr, "rasterfs: %s %s\n", rfs_err_name(rc),
+				rc == -RFS_E_OPTION ? msg : rfs_strerror(rc));
+			goto out;
+		}
+	}
+	/* Which files views list: GDAL's raster extensions, from a process
+	 * of our own (GDAL runs only outside the daemon; rasterext.h). */
+	{
+		struct rfs_rasterext *exts = malloc(sizeof(*exts));
+		char msg[RFS_MSG_MAX];
+		rc = exts ? rfs_rasterext_probe("/proc/self/exe",
+						RFS_RASTEREXT_TIMEOUT, exts,
+						msg, sizeof(msg)) : -ENOMEM;
+		if (rc == 0)
+			rc = rfs_fs_set_rasters(fs, exts);
+		free(exts);
+		if (rc < 0) {
+			fprintf(stderr, "rasterfs: %s %s\n", rfs_err_name(rc),
+				rc == -RFS_E_DRIVERS ? msg : rfs_strerror(rc));
+			goto out;
+		}
+	}
 	if ((rc = rfs_store_make_dir(opt.cache)) < 0) {
 		fprintf(stderr, "rasterfs: cache %s: %s\n", opt.cache,
 			rfs_strerror(rc));
@@ -512,6 +562,9 @@ out:
 	free(opt.source);
 	free(opt.cache);
 	free(opt.cache_size);
+	for (size_t i = 0; i < opt.nviews; i++)
+		free(opt.views[i]);
+	free(opt.views);
 	free(cmd.mountpoint);
 	free(optstr);
 	fuse_opt_free_args(&args);

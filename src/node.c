@@ -80,6 +80,9 @@ static bool node_matches(const struct rfs_node *n, const char *path,
 {
 	if (n->kind != kind || strcmp(n->path, path) != 0)
 		return false;
+	if (kind == RFS_NODE_VIEW)
+		return strcmp(n->canonical, vi->canonical) == 0 &&
+		       strcmp(n->src, vi->src) == 0;
 	return kind != RFS_NODE_VIRTUAL ||
 	       memcmp(n->key.b, vi->key.b, sizeof(vi->key.b)) == 0;
 }
@@ -101,10 +104,12 @@ static struct rfs_node *node_make(const char *path, enum rfs_node_kind kind,
 	n->nlookup = 1;
 	n->path = memcpy(s, path, pl);
 	pthread_mutex_init(&n->lock, NULL);
-	if (kind == RFS_NODE_VIRTUAL) {
+	if (kind == RFS_NODE_VIRTUAL || kind == RFS_NODE_VIEW) {
 		n->src = memcpy(s + pl, vi->src, sl);
 		n->canonical = memcpy(s + pl + sl, vi->canonical, cl);
 		n->format = vi->format;
+	}
+	if (kind == RFS_NODE_VIRTUAL) {
 		n->id = vi->id;
 		n->key = vi->key;
 		n->src_mode = vi->st->st_mode;
@@ -123,6 +128,7 @@ struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
 	struct rfs_node *n;
 
 	assert(kind != RFS_NODE_VIRTUAL || (vi && vi->st));
+	assert(kind != RFS_NODE_VIEW || vi);
 	if (path[0] == '\0')
 		return &t->root;
 	pthread_mutex_lock(&t->lock);
@@ -136,7 +142,8 @@ struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
 		n->nlookup++;
 		goto out;
 	}
-	n = node_make(path, kind, kind == RFS_NODE_VIRTUAL ? vi : NULL);
+	n = node_make(path, kind, kind == RFS_NODE_VIRTUAL ||
+		      kind == RFS_NODE_VIEW ? vi : NULL);
 	if (!n)
 		goto out;
 	n->hnext = t->buckets[b];

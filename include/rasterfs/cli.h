@@ -21,7 +21,7 @@ int rfs_cli_warm(int argc, char **argv);
 int rfs_cli_cancel(int argc, char **argv);
 
 /* rasterfs cache [--cache DIR] [--json] [--limit SIZE]
- * stats|verify|gc|clear (src/cli_cache.c) */
+ * stats|ls [PATTERN]|verify|gc|clear (src/cli_cache.c) */
 int rfs_cli_cache(int argc, char **argv);
 
 #endif

@@ -62,6 +62,9 @@ enum rfs_err {
 
 	/* 4xx: start-up and configuration. */
 	RFS_E_OPTION = RFS_E_BASE + 400,       /* bad mount option */
+	RFS_E_DRIVERS = RFS_E_BASE + 401,      /* GDAL's raster extensions
+						  could not be listed at
+						  start (rasterext.h) */
 	RFS_E_INTERNAL = RFS_E_BASE + 499,     /* a bug in rasterfs */
 };
 
