@@ -282,7 +282,7 @@ bool rfs_step_first_has(const char *canonical, unsigned flags)
 int rfs_step_canonical(const struct rfs_step *st, char *buf, size_t len)
 {
 	const struct rfs_step_desc *d = rfs_step_desc(st->op);
-	struct rfs_cbuf cb = { buf, 0, len, false };
+	struct rfs_cbuf cb = { .p = buf, .cap = len };
 
 	if (!d || len == 0)
 		return -1;
