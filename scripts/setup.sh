@@ -20,6 +20,8 @@ PKGS=(
 	# strace counts the bytes a client reads and the files it tries to write.
 	python3-qgis strace
 	slurm-wlm munge
+	# tests/mount/test_portable.py: portable names with rsync and GRASS
+	rsync grass-core
 	# tests/fuzz (CC=clang, -Dfuzz=true) and `meson test --setup valgrind`
 	clang libclang-rt-dev valgrind
 )
