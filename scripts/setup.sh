@@ -38,6 +38,8 @@ PKGS=(
 	# systemd-analyze verify of the installed unit (test_install.py; it
 	# needs no systemd as PID 1)
 	systemd
+	# tests/mount/test_portable.py: portable names with rsync and GRASS
+	rsync grass-core
 	# tests/fuzz (CC=clang, -Dfuzz=true) and `meson test --setup valgrind`
 	clang libclang-rt-dev valgrind
 )
