@@ -296,16 +296,16 @@ void rfs_log_capture_sync(void)
 	struct timespec until;
 	int n = 0;
 
-	if (!cap_started)
-		return;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_nsec += 100 * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
+	/* under sync_lock: rfs_log_capture_stop closes cap_rfd under it */
 	pthread_mutex_lock(&sync_lock);
-	while ((cap_busy || (ioctl(cap_rfd, FIONREAD, &n) == 0 && n > 0)) &&
+	while (cap_rfd >= 0 &&
+	       (cap_busy || (ioctl(cap_rfd, FIONREAD, &n) == 0 && n > 0)) &&
 	       pthread_cond_timedwait(&sync_cond, &sync_lock, &until) == 0)
 		;
 	pthread_mutex_unlock(&sync_lock);
@@ -319,7 +319,9 @@ void rfs_log_capture_stop(void)
 	cap_wfd = -1;
 	atomic_store(&cap_stop, 1);
 	pthread_join(cap_thread, NULL);
+	pthread_mutex_lock(&sync_lock);
 	close(cap_rfd);
 	cap_rfd = -1;
+	pthread_mutex_unlock(&sync_lock);
 	cap_started = 0;
 }
