@@ -194,6 +194,13 @@ static void judge_alone(struct verdict *v, const char *dir, const char *base,
 		v->source_found = at == base ? -1 : 0;
 	snprintf(v->source, sizeof(v->source), "%.*s", (int)(at - base), base);
 	judge_chain(v, at + 1);
+	/* in a mount, no source is the mount's first answer (resolve.c) */
+	if (mounted && v->source_found == 0) {
+		snprintf(v->msg, sizeof(v->msg), "no regular file of the "
+			 "source tree is named by a prefix of '%.300s' ending "
+			 "before an '@' (expected FILE@step[@step...])", base);
+		v->rc = -RFS_E_NO_SOURCE;
+	}
 }
 
 /* Inside mount v->mnt: what the mount's resolver makes of base in the

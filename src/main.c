@@ -86,8 +86,8 @@ static const struct command commands[] = {
 	{ "warm", rfs_cli_warm, "[--wait] PATH...  compute outputs ahead" },
 	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT  cancel jobs" },
 	{ "cache", rfs_cli_cache, "[--cache DIR] [--json] stats|verify|gc|clear" },
-	{ "check", rfs_cli_check, "[--json] NAME...  is a name good? why not?" },
-	{ "steps", rfs_cli_steps, "  every step, its arguments and an example" },
+	{ "check", rfs_cli_check, "[--json] NAME...  is a name right, and why not" },
+	{ "steps", rfs_cli_steps, "every step, its arguments and an example" },
 	{ NULL, NULL, NULL },
 };
 

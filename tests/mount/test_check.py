@@ -11,10 +11,12 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
+import rfsmount
 from rfsmount import BIN, read_bytes
 
 STEPS = ("proj, focal, reclass, slope, aspect, hillshade, roughness, tri, "
@@ -289,3 +291,38 @@ def test_warm_and_cancel_explain_a_typo(mnt):
     assert r.returncode == 1
     assert err.count("RFS-E101 focal: SIZE must be an odd integer") \
         == len(tifs), err
+
+
+def test_check_by_a_user_who_cannot_open_the_source_dir(mount_factory):
+    """With allow_other, a user may reach the mount but not the source
+    directory behind it (here under a 0700 directory): the check then asks
+    the mount alone, and still splits and judges names as it does."""
+    base = Path(tempfile.mkdtemp(prefix="rfs-check-", dir="/tmp"))
+    try:
+        os.chmod(base, 0o755)
+        priv = base / "priv"
+        priv.mkdir(mode=0o700)
+        src = rfsmount.copy_data(priv / "src")
+        subprocess.run(["chmod", "-R", "a+rX", str(src)], check=True)
+        m = mount_factory(src=src, cache=base / "cache", mnt=base / "mnt",
+                          options=["allow_other"])
+        names = [m.path("opengeos_dtm.tif@FOCAL=3"),
+                 m.path("opengeos_dtm.tif@focal=3@fokal=3"),
+                 m.path("nosuch.tif@focal=3")]
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                            "--clear-groups", BIN, "check", "--json"]
+                           + names, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        assert r.returncode == 1, r.stderr.decode()
+        docs = [json.loads(x) for x in r.stdout.decode().splitlines()]
+        assert docs[0]["ok"] and docs[0]["chain"] == "@focal=3,mean,square"
+        assert docs[0]["mount"]["state"] == "absent"
+        # the virtual prefix 'opengeos_dtm.tif@focal=3' is not the source
+        assert docs[1]["source"] == "opengeos_dtm.tif"
+        assert docs[1]["code"] == "RFS-E100" and "did you mean 'focal'?" \
+            in docs[1]["message"]
+        assert docs[2]["code"] == "RFS-E105"
+        assert docs[2]["mount"]["errno"] == "ENOENT"
+    finally:
+        mount_factory.stop_all()
+        shutil.rmtree(base)
