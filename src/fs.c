@@ -21,6 +21,7 @@
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
+#include "rasterfs/log.h"
 
 static struct rfs_fs *fs_of(fuse_req_t req)
 {
@@ -313,21 +314,54 @@ EROFS_OP(removexattr, fuse_ino_t ino, const char *name)
 #undef EROFS_OP
 #pragma GCC diagnostic pop
 
+/* The requests whose handling may log about a path: what they log is
+ * their user's (log.h), so MOUNT/.rasterfs/log shows it to that user and
+ * not to others. */
+#define OWNED(req, call)                                                \
+	do {                                                            \
+		rfs_log_set_owner(fuse_req_ctx(req)->uid);              \
+		call;                                                   \
+		rfs_log_set_owner(RFS_LOG_NOBODY);                      \
+	} while (0)
+
+static void owned_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	OWNED(req, fs_lookup(req, parent, name));
+}
+
+static void owned_getattr(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	OWNED(req, fs_getattr(req, ino, fi));
+}
+
+static void owned_open(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	OWNED(req, fs_open(req, ino, fi));
+}
+
+static void owned_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   size_t size)
+{
+	OWNED(req, fs_getxattr(req, ino, name, size));
+}
+
 const struct fuse_lowlevel_ops rfs_fs_ops = {
 	.init = fs_init,
-	.lookup = fs_lookup,
+	.lookup = owned_lookup,
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,
-	.getattr = fs_getattr,
+	.getattr = owned_getattr,
 	.readlink = fs_readlink,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.releasedir = fs_releasedir,
-	.open = fs_open,
+	.open = owned_open,
 	.read = fs_read,
 	.release = fs_release,
 	.statfs = fs_statfs,
-	.getxattr = fs_getxattr,
+	.getxattr = owned_getxattr,
 	.listxattr = fs_listxattr,
 	.setattr = erofs_setattr,
 	.mknod = erofs_mknod,
@@ -383,6 +417,8 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 	fs->ctl_dir.ino = (fuse_ino_t)(uintptr_t)&fs->ctl_dir;
 	fs->ctl_file[RFS_CTL_STATS].path = RFS_CTL_DIR "/stats";
 	fs->ctl_file[RFS_CTL_JOBS].path = RFS_CTL_DIR "/jobs";
+	fs->ctl_file[RFS_CTL_LOG].path = RFS_CTL_DIR "/log";
+	fs->ctl_file[RFS_CTL_STEPS].path = RFS_CTL_DIR "/steps";
 	for (int i = 0; i < RFS_CTL_NFILES; i++) {
 		fs->ctl_file[i].kind = RFS_NODE_CTL_FILE;
 		fs->ctl_file[i].ino = (fuse_ino_t)(uintptr_t)&fs->ctl_file[i];

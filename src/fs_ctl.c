@@ -8,37 +8,54 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "fs_int.h"
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
+#include "rasterfs/step.h"
 
 /* ---- control files ---------------------------------------------------- */
 
+/* stats and jobs are made at open for the reader; log (the ring, for the
+ * reader's uid) and steps (the step table's text) too.  Each is read with
+ * direct_io, so its size 0 in stat does not cut it short. */
 int fs_ctl_open(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 		struct fs_handle **out)
 {
 	struct fs_handle *h;
 	size_t cap = 4096;
-	char *jobs = NULL;
-	size_t jobs_len = 0;
+	char *text = NULL;
+	size_t text_len = 0;
 	int rc;
 
 	if (n == &fs->ctl_file[RFS_CTL_JOBS]) {
 		/* a user sees the jobs they asked for (jobs.h) */
-		if ((rc = rfs_pool_jobs_json(fs->pool, uid, &jobs,
-					     &jobs_len)) < 0)
+		if ((rc = rfs_pool_jobs_json(fs->pool, uid, &text,
+					     &text_len)) < 0)
 			return rc;
-		cap = jobs_len + 1;
+		cap = text_len + 1;
+	} else if (n == &fs->ctl_file[RFS_CTL_LOG]) {
+		/* a user reads the lines about their own requests and
+		 * everyone's; root and the mount's owner every line (log.h) */
+		if ((rc = rfs_log_ring_text(uid, uid == 0 || uid == getuid(),
+					    &text, &text_len)) < 0)
+			return rc;
+		cap = text_len + 1;
+	} else if (n == &fs->ctl_file[RFS_CTL_STEPS]) {
+		/* the text of `rasterfs steps` (step.h) */
+		if ((rc = rfs_steps_text(&text, &text_len)) < 0)
+			return rc;
+		cap = text_len + 1;
 	}
 	if (!(h = fs_handle_text(cap))) {
-		free(jobs);
+		free(text);
 		return -ENOMEM;
 	}
-	if (jobs) {
-		memcpy(h->text, jobs, jobs_len);
-		h->len = jobs_len;
-		free(jobs);
+	if (text) {
+		memcpy(h->text, text, text_len);
+		h->len = text_len;
+		free(text);
 	} else {
 		atomic_store(&fs->stats.nodes, rfs_nodes_count(fs->nodes));
 		int len = rfs_stats_json(&fs->stats, fs->store,

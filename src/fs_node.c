@@ -239,6 +239,28 @@ static struct rfs_node *view_node(struct rfs_fs *fs, const struct rfs_name *r)
 	return rfs_nodes_get(fs->nodes, r->path, RFS_NODE_VIEW, &vi);
 }
 
+/* A bad name is logged once per user and name a minute: QGIS looks one up
+ * four times for one "add layer", and probes it again on every refresh. */
+#define BAD_NAME_WINDOW 60
+
+static void bad_name_notice(const struct rfs_name *r)
+{
+	char key[PATH_MAX + 32];
+	unsigned held = 0;
+
+	snprintf(key, sizeof(key), "%lu %s",
+		 (unsigned long)rfs_log_get_owner(), r->path);
+	if (!rfs_log_once(key, BAD_NAME_WINDOW, &held))
+		return;
+	if (held)
+		rfs_log(LOG_NOTICE, "%s: %s %s (%u more lookups since this was "
+			"last logged)", r->path, rfs_err_name(r->code), r->msg,
+			held);
+	else
+		rfs_log(LOG_NOTICE, "%s: %s %s", r->path,
+			rfs_err_name(r->code), r->msg);
+}
+
 int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
 		   struct fuse_entry_param *e)
 {
@@ -287,8 +309,7 @@ int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
 		return -ENOENT;
 	case RFS_NAME_BAD:
 		rfs_stat_inc(&fs->stats, bad_names);
-		rfs_log(LOG_NOTICE, "%s: %s %s", r->path,
-			rfs_err_name(r->code), r->msg);
+		bad_name_notice(r);
 		return r->code;
 	}
 	if (!n)

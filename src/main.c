@@ -95,6 +95,8 @@ static const struct command commands[] = {
 	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT  cancel jobs" },
 	{ "cache", rfs_cli_cache,
 	  "[--cache DIR] [--json] stats|ls [PATTERN]|verify|gc|clear" },
+	{ "check", rfs_cli_check, "[--json] NAME...  is a name right, and why not" },
+	{ "steps", rfs_cli_steps, "every step, its arguments and an example" },
 	{ NULL, NULL, NULL },
 };
 
@@ -259,6 +261,8 @@ static void daemon_ready(int notify_fd, char status)
 
 	if (notify_fd < 0)
 		return;
+	/* the caller stops reading our stderr (daemon_log) */
+	rfs_log_also_stderr(0);
 	if (status == 0 && (null = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
@@ -269,6 +273,43 @@ static void daemon_ready(int notify_fd, char status)
 	if (write(notify_fd, &status, 1) != 1)
 		status = 1;
 	close(notify_fd);
+}
+
+/* Once forked, where the log goes: syslog, or, with no syslog socket
+ * (/dev/log; containers often have none), a file in the user's state
+ * directory (log.h, rfs_log_state_file), at most about 2 x 8 MiB.  Said
+ * on stderr while the caller still reads it, and until the mount is up
+ * (daemon_ready) every line goes to that stderr too, so a failed start
+ * shows its reason where it was asked for. */
+#define LOG_FILE_CAP (8u << 20)
+
+static void daemon_log(const char *mountpoint, int level)
+{
+	char abs[PATH_MAX], path[PATH_MAX];
+	int rc;
+
+	rfs_log_also_stderr(1);
+	if (rfs_log_have_syslog()) {
+		rfs_log_init("rasterfs", RFS_LOG_SYSLOG, level);
+		fprintf(stderr, "rasterfs: logging to syslog; the last %d "
+			"lines are in %s/.rasterfs/log\n", RFS_LOG_RING,
+			mountpoint);
+		return;
+	}
+	if (!realpath(mountpoint, abs))
+		snprintf(abs, sizeof(abs), "%s", mountpoint);
+	if ((rc = rfs_log_state_file(abs, path, sizeof(path))) < 0 ||
+	    (rc = rfs_log_open_file("rasterfs", path, LOG_FILE_CAP,
+				    level)) < 0) {
+		fprintf(stderr, "rasterfs: no syslog socket (/dev/log) and no "
+			"log file (%s): the last %d lines are only in "
+			"%s/.rasterfs/log\n", strerror(-rc), RFS_LOG_RING,
+			mountpoint);
+		return;
+	}
+	fprintf(stderr, "rasterfs: no syslog socket (/dev/log): logging to "
+		"%s; the last %d lines are also in %s/.rasterfs/log\n", path,
+		RFS_LOG_RING, mountpoint);
 }
 
 int main(int argc, char **argv)
@@ -379,6 +420,9 @@ int main(int argc, char **argv)
 
 	rfs_log_init("rasterfs", RFS_LOG_STDERR,
 		     cmd.debug ? LOG_DEBUG : LOG_INFO);
+	/* MOUNTPOINT/.rasterfs/log: the last lines, whatever the sink. */
+	if (rfs_log_ring_open() < 0)
+		goto out;
 	/* Whatever the daemon or its workers create (store directories,
 	 * objects, scratch files) is private to the mount's owner; readers
 	 * reach outputs only through the mount, with the source's
@@ -459,7 +503,16 @@ int main(int argc, char **argv)
 			strerror(-rc));
 		goto out;
 	}
+	if (notify_fd >= 0)
+		daemon_log(cmd.mountpoint, cmd.debug ? LOG_DEBUG : LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
+	/* The workers' lines come through the daemon (log.h), after the
+	 * fork: the reader is a thread. */
+	int log_wfd = -1;
+	if ((rc = rfs_log_capture_start(&log_wfd)) < 0)
+		fprintf(stderr, "rasterfs: cannot read the workers' log lines "
+			"(%s): they go to %s\n", strerror(-rc),
+			cmd.foreground ? "stderr" : "syslog");
 
 	struct rfs_store_options so = { .source_root = rfs_fs_root(fs) };
 	if (opt.cache_size ? rfs_store_parse_size(opt.cache_size, &so.limit) :
@@ -478,7 +531,9 @@ int main(int argc, char **argv)
 		.workers = opt.workers,
 		.exe = "/proc/self/exe",
 		.gdal_cache_mb = (int)opt.gdal_cache_mb,
-		.log_sink = cmd.foreground ? RFS_LOG_STDERR : RFS_LOG_SYSLOG,
+		.log_sink = log_wfd >= 0 ? RFS_LOG_DAEMON :
+			    cmd.foreground ? RFS_LOG_STDERR : RFS_LOG_SYSLOG,
+		.log_fd = log_wfd,
 		.log_level = cmd.debug ? LOG_DEBUG : LOG_INFO,
 		.retry_after = opt.retry_after,
 		.job_timeout = opt.job_timeout,
@@ -515,7 +570,6 @@ int main(int argc, char **argv)
 	rfs_log(LOG_INFO, "serving %s at %s: cache %s, %u workers", rfs_fs_root(fs),
 		cmd.mountpoint, cache_abs, opt.workers);
 	if (notify_fd >= 0) {
-		rfs_log_init("rasterfs", RFS_LOG_SYSLOG, pc.log_level);
 		daemon_ready(notify_fd, 0);
 		notify_fd = -1;
 		if (chdir("/") < 0)
@@ -547,6 +601,7 @@ out:
 	 * workers stop before the store closes, so every finished job is
 	 * committed or dropped before the index goes. */
 	rfs_pool_free(pool);
+	rfs_log_capture_stop(); /* if the pool did not (no pool) */
 	if (mounted)
 		fuse_session_unmount(se);
 	if (handlers)

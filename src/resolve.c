@@ -21,6 +21,8 @@
 const char *const rfs_ctl_names[RFS_CTL_NFILES] = {
 	[RFS_CTL_STATS] = "stats",
 	[RFS_CTL_JOBS] = "jobs",
+	[RFS_CTL_LOG] = "log",
+	[RFS_CTL_STEPS] = "steps",
 };
 
 /* Files GDAL looks for beside a dataset.  None of them exists beside a

@@ -76,6 +76,10 @@ const char *rfs_strerror(int rc);
  * errno's symbolic name ("ENOENT") otherwise.  Never NULL. */
 const char *rfs_err_name(int rc);
 
+/* What a user can do about rc, one line ("fix the step name ..."), or
+ * NULL (an errno, or a code without one). */
+const char *rfs_err_remedy(int rc);
+
 /* The positive errno that the FUSE layer replies with for rc. */
 int rfs_err_errno(int rc);
 

@@ -83,7 +83,8 @@ enum rfs_name_kind {
 };
 
 /* The files of the control directory. */
-enum rfs_ctl_file { RFS_CTL_STATS, RFS_CTL_JOBS, RFS_CTL_NFILES };
+enum rfs_ctl_file { RFS_CTL_STATS, RFS_CTL_JOBS, RFS_CTL_LOG, RFS_CTL_STEPS,
+		    RFS_CTL_NFILES };
 extern const char *const rfs_ctl_names[RFS_CTL_NFILES];
 
 struct rfs_name {
