@@ -498,6 +498,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* Every option is checked before the fork: a bad one is one line. */
+	struct rfs_store_options so = { .source_root = rfs_fs_root(fs) };
+	if (opt.cache_size ? rfs_store_parse_size(opt.cache_size, &so.limit) :
+	    rfs_store_default_limit(cache_abs, &so.limit)) {
+		fprintf(stderr, "rasterfs: RFS-E400 cache_size=%s: expected a "
+			"size such as 20G, 500M or a number of bytes\n",
+			opt.cache_size ? opt.cache_size : "(default)");
+		goto out;
+	}
 	if (!cmd.foreground && (rc = daemon_fork(&notify_fd)) < 0) {
 		fprintf(stderr, "rasterfs: cannot daemonise: %s\n",
 			strerror(-rc));
@@ -514,14 +523,6 @@ int main(int argc, char **argv)
 			"(%s): they go to %s\n", strerror(-rc),
 			cmd.foreground ? "stderr" : "syslog");
 
-	struct rfs_store_options so = { .source_root = rfs_fs_root(fs) };
-	if (opt.cache_size ? rfs_store_parse_size(opt.cache_size, &so.limit) :
-	    rfs_store_default_limit(cache_abs, &so.limit)) {
-		fprintf(stderr, "rasterfs: RFS-E400 cache_size=%s: expected a "
-			"size such as 20G, 500M or a number of bytes\n",
-			opt.cache_size ? opt.cache_size : "(default)");
-		goto out;
-	}
 	if ((rc = rfs_store_open_opts(cache_abs, &so, &store)) < 0) {
 		fprintf(stderr, "rasterfs: cache store %s: %s %s\n", cache_abs,
 			rfs_err_name(rc), rfs_strerror(rc));
