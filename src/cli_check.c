@@ -256,8 +256,10 @@ static int judge_in_mount(struct verdict *v, const char *rel,
 			 "below it with the chain applied");
 		break;
 	case RFS_NAME_WORLD:
+	case RFS_NAME_AUX:
 	case RFS_NAME_VIRTUAL:
-		v->kind = r->kind == RFS_NAME_WORLD ? "world" : "virtual";
+		v->kind = r->kind == RFS_NAME_WORLD ? "world" :
+			  r->kind == RFS_NAME_AUX ? "aux" : "virtual";
 		v->source_found = 1;
 		v->format = rfs_format_name(r->format);
 		break;
@@ -295,7 +297,10 @@ static void ask_mount(struct verdict *v, const char *path)
 
 	v->mount_errno = stat(path, &st) < 0 ? errno : 0;
 	if (v->mount_errno) {
-		if (v->rc == 0 && strcmp(v->kind, "probe") != 0) {
+		/* a png's .aux.xml is there once the png is computed */
+		if (v->rc == 0 && strcmp(v->kind, "probe") != 0 &&
+		    !(strcmp(v->kind, "aux") == 0 &&
+		      v->mount_errno == ENOENT)) {
 			/* e.g. a symlinked source that leaves the source
 			 * tree through a relative link */
 			v->rc = -v->mount_errno;
@@ -305,7 +310,8 @@ static void ask_mount(struct verdict *v, const char *path)
 		}
 		return;
 	}
-	if (strcmp(v->kind, "virtual") && strcmp(v->kind, "world"))
+	if (strcmp(v->kind, "virtual") && strcmp(v->kind, "world") &&
+	    strcmp(v->kind, "aux"))
 		return;
 	get_attr(path, "user.rasterfs.key", v->key, sizeof(v->key));
 	get_attr(path, "user.rasterfs.state", v->state, sizeof(v->state));
@@ -412,6 +418,10 @@ static void print_text(const struct verdict *v)
 		printf("  verdict  ok: %s\n", v->msg[0] ? v->msg :
 		       strcmp(v->kind, "world") == 0 ?
 		       "the world file of a png output" :
+		       strcmp(v->kind, "aux") == 0 ?
+		       "the GDAL .aux.xml of a png output (its CRS, "
+		       "geotransform and statistics), there once the png "
+		       "is computed" :
 		       strcmp(v->kind, "chain") == 0 ? "a chain" :
 		       "a virtual name");
 	}

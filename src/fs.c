@@ -57,10 +57,17 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		reply_err(req, rc);
-	else
-		fuse_reply_entry(req, &e);
+		return;
+	}
+	/* A png's .aux.xml is a name programs write beside an output: not
+	 * kept either, so that a write reaches us as a lookup (fs_hint.c). */
+	if (fs_sidecar_of(node_of(req, e.ino)) == FS_SIDECAR_AUX)
+		e.entry_timeout = fs_hint_lookup(fs_of(req),
+						 node_of(req, parent), name,
+						 fuse_req_ctx(req)->pid);
+	fuse_reply_entry(req, &e);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -121,7 +128,8 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_dir *d;
-	int rc = fs_dir_open(fs_of(req), node_of(req, ino), &d);
+	int rc = fs_dir_open(fs_of(req), node_of(req, ino),
+			     fuse_req_ctx(req)->pid, &d);
 
 	if (rc < 0) {
 		reply_err(req, rc);
@@ -170,8 +178,14 @@ static void reply_open(fuse_req_t req, struct fuse_file_info *fi, int rc,
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = h->keep_cache;
 	fi->direct_io = h->direct_io;
-	if (fuse_reply_open(req, fi) != 0)
-		fs_handle_free(h); /* the reader went away: no release */
+	/* before the reply: the opener may list the directory right after
+	 * (fs_sidecar.c note 2) */
+	fs_sidecar_hold(fs_of(req), h, fuse_req_ctx(req)->pid);
+	if (fuse_reply_open(req, fi) != 0) {
+		/* the reader went away: no release */
+		fs_sidecar_drop(fs_of(req), h);
+		fs_handle_free(h);
+	}
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -231,8 +245,11 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fs_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	(void)ino;
-	fs_handle_free((struct fs_handle *)(uintptr_t)fi->fh);
+
+	fs_sidecar_drop(fs_of(req), h);
+	fs_handle_free(h);
 	fuse_reply_err(req, 0);
 }
 
@@ -392,8 +409,13 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 		return -ENOTDIR;
 	if (!(fs = calloc(1, sizeof(*fs))))
 		return -ENOMEM;
-	int rc = rfs_stats_init(&fs->stats);
+	int rc = fs_sidecar_init(fs);
 	if (rc < 0) {
+		free(fs);
+		return rc;
+	}
+	if ((rc = rfs_stats_init(&fs->stats)) < 0) {
+		fs_sidecar_fini(fs);
 		free(fs);
 		return rc;
 	}
@@ -401,6 +423,7 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 	if (fs->root.fd < 0) {
 		rc = -errno;
 		rfs_stats_destroy(&fs->stats);
+		fs_sidecar_fini(fs);
 		free(fs);
 		return rc;
 	}
@@ -489,5 +512,6 @@ void rfs_fs_free(rfs_fs *fs)
 	if (fs->root.fd >= 0)
 		close(fs->root.fd);
 	rfs_stats_destroy(&fs->stats);
+	fs_sidecar_fini(fs);
 	free(fs);
 }

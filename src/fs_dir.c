@@ -1,7 +1,8 @@
 /* fs_dir.c - directory listings, read whole when a directory is opened:
  * the real tree (with the control directory and the named views in the
- * root), the control directory, and views (resolve.h says what a view
- * lists; here only the world files of computed pngs are added). */
+ * root, and the sidecars of the png outputs the caller has open:
+ * fs_sidecar.c note 2), the control directory, and views (resolve.h says
+ * what a view lists; here the sidecars of computed pngs are added). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +55,7 @@ static int dir_add(struct fs_dir *d, const char *name, ino_t ino,
 	return 0;
 }
 
-static int add_world(void *arg, const char *name, fuse_ino_t ino)
+static int add_sidecar(void *arg, const char *name, fuse_ino_t ino)
 {
 	return dir_add(arg, name, ino, DT_REG);
 }
@@ -62,37 +63,41 @@ static int add_world(void *arg, const char *name, fuse_ino_t ino)
 struct view_add {
 	struct rfs_fs *fs;
 	struct fs_dir *d;
+	ino_t ino;
 };
 
-/* One entry of a view; in a png view also "B.pgw" beside "B.png" once
- * the png is in the store, as fs_world_list does in the real tree (GDAL
- * looks for a world file only among the names a listing gives). */
+static int add_view_sidecar(void *arg, const char *name)
+{
+	struct view_add *va = arg;
+
+	return dir_add(va->d, name, va->ino, DT_REG);
+}
+
+/* One entry of a view; in a png view also its sidecars once the png is in
+ * the store (fs_sidecar.c note 3). */
 static int add_view_entry(void *arg, const struct rfs_name *r)
 {
 	struct view_add *va = arg;
 	const char *name = strrchr(r->path, '/');
-	char world[NAME_MAX + 1];
 	struct rfs_src_id id;
 	rfs_key key;
-	size_t l;
-	int rc;
+	int rc, fd;
 
 	name = name ? name + 1 : r->path;
 	rc = dir_add(va->d, name, r->st.st_ino,
 		     r->kind == RFS_NAME_VIEW ? DT_DIR : DT_REG);
 	if (rc || r->kind != RFS_NAME_VIRTUAL || r->format != RFS_FMT_PNG)
 		return rc;
-	l = strlen(name);
-	if (l < 5 || strcmp(name + l - 4, ".png") != 0 ||
-	    snprintf(world, sizeof(world), "%.*s.pgw", (int)(l - 4), name) >=
-	    (int)sizeof(world))
-		return 0;
 	rfs_src_id_from_stat(&id, &r->st);
 	rfs_key_make(&key, &id, r->canonical);
 	if (rfs_store_lookup(va->fs->store, &key, &id, r->canonical,
-			     NULL) != 0)
+			     NULL) != 0 ||
+	    (fd = rfs_store_open_object(va->fs->store, &key)) < 0)
 		return 0;
-	return dir_add(va->d, world, r->st.st_ino, DT_REG);
+	va->ino = r->st.st_ino;
+	rc = fs_sidecar_each(fd, name, add_view_sidecar, va);
+	close(fd);
+	return rc;
 }
 
 static int view_list(struct rfs_fs *fs, struct rfs_node *n, struct fs_dir *d)
@@ -129,7 +134,8 @@ static int add_named_views(struct rfs_fs *fs, struct fs_dir *d)
 
 /* The whole listing is read at opendir, so offsets are plain indexes and
  * the control directory can be listed in the root like any entry. */
-int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, struct fs_dir **out)
+int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, pid_t pid,
+		struct fs_dir **out)
 {
 	struct fs_dir *d = calloc(1, sizeof(*d));
 	int rc = 0;
@@ -174,7 +180,7 @@ int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, struct fs_dir **out)
 	if (rc == 0 && n->path[0] == '\0')
 		rc = add_named_views(fs, d);
 	if (rc == 0)
-		rc = fs_world_list(fs, n->path, add_world, d);
+		rc = fs_sidecar_list(fs, n->path, pid, add_sidecar, d);
 out:
 	if (rc < 0) {
 		fs_dir_free(d);

@@ -15,6 +15,8 @@
  *     is the one place to see a write, and the names programs write beside
  *     an output are answered "no such file" with no negative caching
  *     (timeout 0): every lookup of them reaches us, a few microseconds.
+ *     A png output's X.aux.xml exists (fs_sidecar.c): its entry is not
+ *     kept either (fs.c), so a write to it reaches us the same way.
  *  2. A lookup does not say why it is made.  The requesting thread waits
  *     in its system call while we answer, so /proc/TID/syscall names the
  *     call and its arguments: open, openat, creat, mknod(at) that create or
@@ -230,10 +232,12 @@ static void hint(struct rfs_fs *fs, const char *dir, const char *name,
 			code, o->cog[0] ? o->cog : "NAME@fmt=cog");
 	else if (kind == HINT_AUX && o->format == RFS_FMT_PNG)
 		rfs_log(LOG_NOTICE, "%s: %s the mount is read-only: nothing is "
-			"saved beside an output; a PNG output carries no band "
-			"statistics, so viewers compute them at every open and "
-			"try to save them here; the GeoTIFF of the same chain "
-			"carries them: '%s'", path, code,
+			"saved beside an output; this .aux.xml already holds "
+			"the PNG's CRS, geotransform and band statistics "
+			"(the GeoTIFF of the same chain carries them too: "
+			"'%s'); to keep a histogram or your own metadata, "
+			"copy the PNG and its .aux.xml out of the mount and "
+			"use the copy", path, code,
 			o->gtiff[0] ? o->gtiff : "NAME without @fmt=png");
 	else if (kind == HINT_AUX)
 		rfs_log(LOG_NOTICE, "%s: %s the mount is read-only: nothing is "

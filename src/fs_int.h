@@ -7,7 +7,7 @@
  *   fs_dir.c    directory listings
  *   fs_open.c   open: the store, or a job and its waiters; file handles
  *   fs_node.c   lookup (resolve.h's answer made a node) and attributes
- *   fs_world.c  the world file nodes of png outputs
+ *   fs_sidecar.c the sidecars of png outputs (world file, .aux.xml)
  *
  * below them resolve.c (what a name is), node.c (the inode table),
  * worldfile.c, the store and the pool.
@@ -20,6 +20,7 @@
 #define RASTERFS_FS_INT_H
 
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +41,11 @@ struct rfs_fs {
 	double timeout;          /* entry/attr timeout of stable answers */
 	struct rfs_node ctl_dir;
 	struct rfs_node ctl_file[RFS_CTL_NFILES];
+	struct fs_holders {      /* open png outputs (fs_sidecar.c note 2) */
+		pthread_mutex_t lock;
+		size_t n, cap;
+		struct fs_holder *e;
+	} holders;
 };
 
 /* path below the root -> path relative to root.fd ("" -> ".") */
@@ -48,28 +54,50 @@ static inline const char *fs_rel(const char *path)
 	return path[0] ? path : ".";
 }
 
-/* ---- fs_world.c ------------------------------------------------------- */
+/* ---- fs_sidecar.c ----------------------------------------------------- */
 
-/* Is n a world file node: a virtual node of a png chain whose name ends
- * with a world file suffix?  It shares the png's key, so it never has a
- * job of its own. */
-bool fs_world_is(const struct rfs_node *n);
+struct fs_handle;
 
-/* The world file text of n's png, from the store object fd, into buf
- * (RFS_WORLDFILE_MAX bytes).  Returns its length, or -ENODATA (the png has
- * no georeference: no world file), -EIO. */
-int fs_world_text(int fd, char *buf);
+enum fs_sidecar { FS_SIDECAR_NONE, FS_SIDECAR_WORLD, FS_SIDECAR_AUX };
 
-/* The size of world node n: 0 and *size, or -ENOENT (its png is not in the
- * store), -ENODATA (no world file text), -EIO. */
-int fs_world_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size);
+/* Which sidecar of a png output n is: a virtual node of a png chain whose
+ * name ends with a world file suffix or with ".aux.xml"; else NONE.  A
+ * sidecar shares its png's key, so it never has a job of its own. */
+enum fs_sidecar fs_sidecar_of(const struct rfs_node *n);
 
-/* Call add for each world file a listing of directory dir (below the
- * root) names (fs_world.c); stops at add's first nonzero return, and
+/* A text handle of sidecar n's text, from its png's store object fd: 0 and
+ * *h, or 0 and *h NULL (the png has no such text: a png without a
+ * georeference has no world file), -ENOMEM, -EIO. */
+int fs_sidecar_open(const struct rfs_node *n, int fd, struct fs_handle **h);
+
+/* The size of sidecar n: 0 and *size, or -ENOENT (its png is not in the
+ * store), -ENODATA (no such text), -EIO. */
+int fs_sidecar_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size);
+
+/* Call add with the name of each sidecar the png open at fd has, the png
+ * being named name: "B.pgw" for a name "B.png", and "name.aux.xml".
+ * Stops at add's first nonzero return and returns it, or 0. */
+int fs_sidecar_each(int fd, const char *name,
+		    int (*add)(void *arg, const char *name), void *arg);
+
+/* The table of open png outputs (note 2), in rfs_fs_new / rfs_fs_free.
+ * init returns 0 or a negative errno. */
+int fs_sidecar_init(struct rfs_fs *fs);
+void fs_sidecar_fini(struct rfs_fs *fs);
+
+/* Handle h was just opened by thread pid: if it is a png output's, its
+ * sidecars are listed to pid's process until fs_sidecar_drop(h).  Before
+ * the open's reply.  Cannot fail (out of memory: not listed). */
+void fs_sidecar_hold(struct rfs_fs *fs, const struct fs_handle *h, pid_t pid);
+void fs_sidecar_drop(struct rfs_fs *fs, const struct fs_handle *h);
+
+/* Call add for each sidecar a listing of real directory dir (below the
+ * root) shows to thread pid: those of the png outputs in dir that pid's
+ * process has open (note 2).  Stops at add's first nonzero return, and
  * returns it, or 0. */
-int fs_world_list(struct rfs_fs *fs, const char *dir,
-		  int (*add)(void *arg, const char *name, fuse_ino_t ino),
-		  void *arg);
+int fs_sidecar_list(struct rfs_fs *fs, const char *dir, pid_t pid,
+		    int (*add)(void *arg, const char *name, fuse_ino_t ino),
+		    void *arg);
 
 /* ---- fs_node.c -------------------------------------------------------- */
 
@@ -84,7 +112,8 @@ int fs_node_source_check(struct rfs_fs *fs, struct rfs_node *n,
 int fs_node_learn_size(struct rfs_node *n, uint64_t size, int64_t mtime_ns);
 
 /* The attributes of n, and how long the kernel may keep them.  Returns 0,
- * -ENOENT (a world node of a png without a georeference), -errno. */
+ * -ENOENT (a world node of a png without a georeference, an .aux.xml node
+ * of a png not in the store), -errno. */
 int fs_node_attr(struct rfs_fs *fs, struct rfs_node *n, struct stat *st,
 		 double *timeout);
 
@@ -117,6 +146,8 @@ double fs_hint_lookup(struct rfs_fs *fs, struct rfs_node *dir,
  * control file, a world file) read with direct_io. */
 struct fs_handle {
 	int fd;                  /* -1: text */
+	const struct rfs_node *node; /* the virtual node whose store object
+	                              fd is (open while h is), else NULL */
 	int keep_cache;          /* the kernel may keep its page cache */
 	int direct_io;
 	size_t len;              /* of text */
@@ -152,9 +183,10 @@ int fs_open_pin_source(struct rfs_fs *fs, struct rfs_node *n);
 
 struct fs_dir;
 
-/* The listing of directory node n, read whole.  0 and *d, or -ENOTDIR,
- * -ENOMEM, -errno. */
-int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, struct fs_dir **d);
+/* The listing of directory node n as thread pid sees it (fs_sidecar.c
+ * note 2), read whole.  0 and *d, or -ENOTDIR, -ENOMEM, -errno. */
+int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, pid_t pid,
+		struct fs_dir **d);
 
 /* Entries from offset off into buf (size bytes) as fuse_add_direntry
  * packs them.  Returns the bytes used. */

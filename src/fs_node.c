@@ -107,12 +107,14 @@ static int virtual_attr(struct rfs_fs *fs, struct rfs_node *n,
 	    rfs_store_lookup(fs->store, &n->key, &n->id, n->canonical,
 			     &e) == 0) {
 		int rc = 0;
-		if (!fs_world_is(n))
+		if (fs_sidecar_of(n) == FS_SIDECAR_NONE)
 			fs_node_learn_size(n, e.size, e.created_ns);
-		else if ((rc = fs_world_size(fs, n, &wsize)) == 0)
+		else if ((rc = fs_sidecar_size(fs, n, &wsize)) == 0)
 			fs_node_learn_size(n, wsize, e.created_ns);
 		else if (rc == -ENODATA)
-			return -ENOENT; /* a png without a georeference */
+			return -ENOENT; /* its png has no such text */
+	} else if (!sized && fs_sidecar_of(n) == FS_SIDECAR_AUX) {
+		return -ENOENT; /* not before its png (fs_sidecar.c note 4) */
 	}
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
@@ -211,7 +213,7 @@ int fs_node_readlink(struct rfs_fs *fs, struct rfs_node *n, char *buf,
 
 /* ---- lookup ----------------------------------------------------------- */
 
-/* The node of a virtual or world name (note 2: its key is fixed here). */
+/* The node of a virtual or sidecar name (note 2: its key is fixed here). */
 static struct rfs_node *virtual_node(struct rfs_fs *fs,
 				     const struct rfs_name *r)
 {
@@ -299,6 +301,7 @@ int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
 		break;
 	case RFS_NAME_VIRTUAL:
 	case RFS_NAME_WORLD:
+	case RFS_NAME_AUX:
 		n = virtual_node(fs, r);
 		break;
 	case RFS_NAME_VIEW:

@@ -28,7 +28,6 @@
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/resolve.h"
-#include "rasterfs/worldfile.h"
 
 /* ---- handles ---------------------------------------------------------- */
 
@@ -41,6 +40,7 @@ static struct fs_handle *handle_fd(int fd, int keep_cache)
 		return NULL;
 	}
 	h->fd = fd;
+	h->node = NULL;
 	h->keep_cache = keep_cache;
 	h->direct_io = 0;
 	h->len = 0;
@@ -54,6 +54,7 @@ struct fs_handle *fs_handle_text(size_t cap)
 	if (!h)
 		return NULL;
 	h->fd = -1;
+	h->node = NULL;
 	h->keep_cache = 0;
 	h->direct_io = 1; /* generated per open; its size is not known */
 	h->len = 0;
@@ -152,11 +153,12 @@ int fs_open_pin_source(struct rfs_fs *fs, struct rfs_node *n)
 /* ---- virtual files ---------------------------------------------------- */
 
 /* Open n from the store, if its key's object is there: 0 and *h, or 0 and
- * *h NULL (a world node of a png without a georeference: no such file),
- * -ENOENT (not indexed, or evicted since: the caller asks the pool), or
- * another negative code.  A world node's handle holds the text taken from
- * the png; any other node's handle is the object's fd, and the page cache
- * is kept (fs_node.c note 2). */
+ * *h NULL (a sidecar whose png has no such text, e.g. the world file of a
+ * png without a georeference: no such file), -ENOENT (not indexed, or
+ * evicted since: the caller asks the pool), or another negative code.  A
+ * sidecar's handle holds the text taken from the png (fs_sidecar.c); any
+ * other node's handle is the object's fd, and the page cache is kept
+ * (fs_node.c note 2). */
 static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
 			   struct fs_handle **out)
 {
@@ -173,18 +175,9 @@ static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
 	 * request now sees a miss and computes it again). */
 	if ((fd = rfs_store_open_object(fs->store, &n->key)) < 0)
 		return fd;
-	if (fs_world_is(n)) {
-		if (!(h = fs_handle_text(RFS_WORLDFILE_MAX))) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		if ((rc = fs_world_text(fd, h->text)) == -ENODATA) {
-			rc = 0; /* no georeference: no world file */
-			goto out;
-		}
-		if (rc < 0)
-			goto out;
-		h->len = (size_t)rc;
+	if (fs_sidecar_of(n) != FS_SIDECAR_NONE) {
+		if ((rc = fs_sidecar_open(n, fd, &h)) < 0 || !h)
+			goto out; /* !h: no such text, no such file */
 		if ((rc = fs_node_learn_size(n, h->len, e.created_ns)) < 0)
 			goto out;
 		*out = h;
@@ -200,9 +193,11 @@ static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
 		goto out;
 	if (!(*out = handle_fd(fd, 1)))
 		return -ENOMEM;
+	(*out)->node = n;
 	return 0;
 out:
-	free(h);
+	if (h)
+		fs_handle_free(h);
 	close(fd);
 	return rc;
 }
@@ -268,7 +263,7 @@ static void open_job_done(void *arg, int rc, const char *msg)
 		if (rc < 0)
 			open_failed(w->n, rc, msg);
 		else if (!h)
-			rc = -ENOENT; /* a world file without a georeference */
+			rc = -ENOENT; /* a sidecar without its text */
 		w->reply(w->req, &w->fi, rc, h);
 	}
 	free(w);
@@ -358,7 +353,7 @@ int fs_open_virtual(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
 		rc = open_from_store(fs, n, h);
 		if (rc == 0) {
 			rfs_stat_inc(&fs->stats, cache_hits);
-			/* no handle: a world file without a georeference */
+			/* no handle: a sidecar without its text */
 			return *h ? 0 : -ENOENT;
 		}
 		if (rc != -ENOENT)

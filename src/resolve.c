@@ -1,5 +1,5 @@
-/* resolve.c - what a name in the mount is: real, virtual, world, probe,
- * view, control or bad (see resolve.h). */
+/* resolve.c - what a name in the mount is: real, virtual, a png's sidecar
+ * (world, aux), probe, view, control or bad (see resolve.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -62,6 +62,16 @@ size_t rfs_resolve_world_suffix(const char *name)
 			return l;
 	}
 	return 0;
+}
+
+/* GDAL's PAM file of a dataset X is "X.aux.xml" (BuildPamFilename), in
+ * this case. */
+size_t rfs_resolve_aux_suffix(const char *name)
+{
+	static const char sfx[] = ".aux.xml";
+	const size_t n = strlen(name), l = sizeof(sfx) - 1;
+
+	return n > l && strcmp(name + n - l, sfx) == 0 ? l : 0;
 }
 
 static int join_path(char *buf, size_t len, const char *dir, const char *name)
@@ -179,6 +189,24 @@ static int resolve_world(const struct rfs_root *root, const char *dir,
 	if (strcasecmp(name + bl, ".wld") == 0)
 		return -ENOENT;
 	memcpy(base + bl, ".png", 5);
+	if (strchr(base, '@') && resolve_virtual(root, dir, base, out) == 0 &&
+	    out->format == RFS_FMT_PNG)
+		return 0;
+	return -ENOENT;
+}
+
+/* "X.aux.xml" of a png output X in dir: 0 with out's src, st, canonical
+ * and format of the png, or -ENOENT (a probe, then). */
+static int resolve_aux(const struct rfs_root *root, const char *dir,
+		       const char *name, struct rfs_name *out)
+{
+	char base[NAME_MAX + 1];
+	const size_t bl = strlen(name) - rfs_resolve_aux_suffix(name);
+
+	if (bl >= sizeof(base))
+		return -ENOENT;
+	memcpy(base, name, bl);
+	base[bl] = '\0';
 	if (strchr(base, '@') && resolve_virtual(root, dir, base, out) == 0 &&
 	    out->format == RFS_FMT_PNG)
 		return 0;
@@ -348,6 +376,20 @@ int rfs_resolve_in_view(const struct rfs_root *root, const struct rfs_view *v,
 	    view_world(root, v, name, out) == 0) {
 		out->kind = RFS_NAME_WORLD;
 		return 0;
+	}
+	if (v->format == RFS_FMT_PNG && rfs_resolve_aux_suffix(name)) {
+		char base[NAME_MAX + 1];
+		size_t bl = strlen(name) - rfs_resolve_aux_suffix(name);
+		if (bl < sizeof(base))
+			memcpy(base, name, bl);
+		base[bl < sizeof(base) ? bl : 0] = '\0';
+		if (base[0] && view_entry(root, v, base, out) == 0 &&
+		    out->kind == RFS_NAME_VIRTUAL) {
+			out->kind = RFS_NAME_AUX;
+			return 0;
+		}
+		out->msg[0] = '\0';
+		out->code = 0;
 	}
 	return view_entry(root, v, name, out);
 }
@@ -599,7 +641,13 @@ int rfs_resolve(const struct rfs_root *root, const char *dir, int in_ctl,
 		out->kind = RFS_NAME_WORLD;
 		return 0;
 	}
+	if (rfs_resolve_aux_suffix(name) &&
+	    resolve_aux(root, dir, name, out) == 0) {
+		out->kind = RFS_NAME_AUX;
+		return 0;
+	}
 	if (rfs_resolve_is_probe(name)) {
+		out->msg[0] = '\0';
 		out->kind = RFS_NAME_PROBE;
 		return 0;
 	}

@@ -3,8 +3,8 @@
  * The FUSE layer asks this module what the name NAME in directory DIR
  * (a path below the source root) stands for, and gets an answer it can act
  * on: a real file of the source tree, a virtual file "<source>@<chain>"
- * (its source and canonical chain), the world file sibling of a png
- * output, a GDAL sibling probe, a view directory, the control directory or
+ * (its source and canonical chain), a sidecar of a png output (its world
+ * file or its .aux.xml), a GDAL sibling probe, a view directory, the control directory or
  * one of its files, or a bad virtual name with its code and a message for
  * the user.  Nothing is replied, computed, opened or remembered here: the
  * answer rests on the name, a few fstatat/realpath calls beneath the root
@@ -28,7 +28,8 @@
  *     name is also the name of another entry of D, that entry wins and
  *     the source is left out;
  *   - in a png view, "B.pgw" (also ".pngw", ".wld", and "V.pgw" for a
- *     name V) beside each png output "B.png": its world file;
+ *     name V) beside each png output "B.png": its world file; and
+ *     "B.png.aux.xml": its GDAL PAM file (worldfile.h);
  *   - nothing else: non-rasters, sidecars, FIFOs, symlinks to directories
  *     and symlinks that leave the root are left out.
  * A bad chain fails like the same chain after a file name (same code).  A
@@ -74,6 +75,8 @@ enum rfs_name_kind {
 	RFS_NAME_REAL,     /* a file, directory or symlink of the source tree */
 	RFS_NAME_VIRTUAL,  /* <source>@<chain> */
 	RFS_NAME_WORLD,    /* the world file of a png output (shares its key) */
+	RFS_NAME_AUX,      /* "X.aux.xml" of a png output X: its GDAL PAM
+	                      file (shares its key) */
 	RFS_NAME_PROBE,    /* a GDAL sibling probe of a virtual name: absent,
 	                      and it starts no job */
 	RFS_NAME_VIEW,     /* a view directory (see above) */
@@ -91,10 +94,10 @@ struct rfs_name {
 	enum rfs_name_kind kind;
 	char path[PATH_MAX];       /* in the mount (not for CTL_*): below the
 	                              root, views' names included */
-	struct stat st;            /* REAL: its lstat; VIRTUAL, WORLD: the
-	                              source's stat (following symlinks);
+	struct stat st;            /* REAL: its lstat; VIRTUAL, WORLD, AUX:
+	                              the source's stat (following symlinks);
 	                              VIEW: the mirrored directory's lstat */
-	/* VIRTUAL, WORLD (of the png output), VIEW */
+	/* VIRTUAL, WORLD and AUX (of the png output), VIEW */
 	char src[PATH_MAX];        /* the source (VIEW: the directory it
 	                              mirrors), below the root */
 	char canonical[RFS_CHAIN_TEXT_MAX];
@@ -125,8 +128,8 @@ struct rfs_view {
 };
 
 /* What name (one path component) in view v is: RFS_NAME_VIEW (a
- * sub-directory), RFS_NAME_VIRTUAL (a raster's output), RFS_NAME_WORLD (a
- * png output's world file), or RFS_NAME_BAD (-RFS_E_ESCAPE: a raster
+ * sub-directory), RFS_NAME_VIRTUAL (a raster's output), RFS_NAME_WORLD or
+ * RFS_NAME_AUX (a png output's sidecar), or RFS_NAME_BAD (-RFS_E_ESCAPE: a raster
  * symlink that leaves the root).  Returns 0 with *out filled, or -ENOENT
  * (not an entry of the view), -ENAMETOOLONG, -errno of looking at the
  * source directory. */
@@ -135,8 +138,8 @@ int rfs_resolve_in_view(const struct rfs_root *root, const struct rfs_view *v,
 
 /* Call fn for each entry of view v, in strcmp order of the source names,
  * with what rfs_resolve_in_view says of that entry's name (kind
- * RFS_NAME_VIEW or RFS_NAME_VIRTUAL; world files are not listed here: they
- * exist once their png is computed, which only the store knows).  Reads
+ * RFS_NAME_VIEW or RFS_NAME_VIRTUAL; sidecars are not listed here: they
+ * are listed once their png is computed, which only the store knows).  Reads
  * the source directory once and stats its entries; opens no file.  Stops
  * at fn's first nonzero return and returns it; else 0, or -ENOMEM,
  * -ENOTDIR, -errno of reading the directory. */
@@ -166,6 +169,10 @@ int rfs_resolve_is_probe(const char *name);
 /* The length of name's world file suffix (.pgw, .pngw, .wld, any case),
  * or 0. */
 size_t rfs_resolve_world_suffix(const char *name);
+
+/* The length of name's GDAL PAM suffix (".aux.xml", the case GDAL writes
+ * it in), or 0. */
+size_t rfs_resolve_aux_suffix(const char *name);
 
 /* Is the file at path (below the root) inside the root once every symlink
  * is followed?  Returns 0 with the resolved absolute path in abs, or

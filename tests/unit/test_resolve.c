@@ -137,6 +137,27 @@ static void test_probes_and_worlds(void)
 	      !strcmp(r.canonical, "@focal=3,mean,square@fmt=png,minmax"),
 	      "B.pgw beside B.png: the world file of B.png (%s)",
 	      r.canonical);
+	check(resolve("", "a.tif@fmt=png.aux.xml") == 0 &&
+	      r.kind == RFS_NAME_AUX && !strcmp(r.src, "a.tif") &&
+	      r.format == RFS_FMT_PNG &&
+	      !strcmp(r.path, "a.tif@fmt=png.aux.xml") &&
+	      !strcmp(r.canonical, "@fmt=png,minmax"),
+	      "V.aux.xml of a png output V: its PAM file (%s)", r.canonical);
+	check(resolve("", "a.tif@focal=3.png.aux.xml") == 0 &&
+	      r.kind == RFS_NAME_AUX &&
+	      !strcmp(r.canonical, "@focal=3,mean,square@fmt=png,minmax"),
+	      "B.png.aux.xml: the PAM file of B.png");
+	check(resolve("", "a.tif@focal=3.PNG.AUX.XML") == 0 &&
+	      r.kind == RFS_NAME_PROBE,
+	      "not the case GDAL writes .aux.xml in: a probe");
+	check(resolve("", "a.tif@focal=3@fmt=png.pgw.aux.xml") == 0 &&
+	      r.kind == RFS_NAME_PROBE &&
+	      resolve("", "a.tif@focal=3@fmt=cog.aux.xml") == 0 &&
+	      r.kind == RFS_NAME_PROBE,
+	      "the .aux.xml of a world file or of a COG: a probe");
+	check(rfs_resolve_aux_suffix("x.aux.xml") == 8 &&
+	      rfs_resolve_aux_suffix(".aux.xml") == 0 &&
+	      rfs_resolve_aux_suffix("x.AUX.XML") == 0, "aux suffix");
 	check(rfs_resolve_is_probe("x@y.msk") && !rfs_resolve_is_probe("y.msk"),
 	      "a probe needs an '@'");
 	check(rfs_resolve_world_suffix("x.PNGW") == 5 &&
@@ -322,6 +343,13 @@ static void test_views(void)
 		      at.kind == RFS_NAME_WORLD && at.format == RFS_FMT_PNG &&
 		      !strcmp(at.canonical, canon),
 		      "@slope.png/v/%s: a world file (%s)", worlds[i], at.src);
+	check(rfs_resolve_in_view(&root, &vv, "dem.tif.png.aux.xml",
+				  &at) == 0 && at.kind == RFS_NAME_AUX &&
+	      at.format == RFS_FMT_PNG && !strcmp(at.canonical, canon) &&
+	      !strcmp(at.src, "v/dem.tif"),
+	      "@slope.png/v/dem.tif.png.aux.xml: its PAM file (%s)", at.src);
+	check(rfs_resolve_in_view(&root, &vv, "dem.tif.aux.xml", &at) ==
+	      -ENOENT, "the PAM file of a name that is no png: none");
 	check(rfs_resolve_in_view(&root, &vv, "dem.tif", &at) == -ENOENT &&
 	      rfs_resolve_in_view(&root, &vv, "notes.pgw", &at) == -ENOENT,
 	      "no GeoTIFF names and no world file without a png in a png view");
