@@ -80,6 +80,9 @@ static bool node_matches(const struct rfs_node *n, const char *path,
 {
 	if (n->kind != kind || strcmp(n->path, path) != 0)
 		return false;
+	if (kind == RFS_NODE_REAL)
+		return n->id.dev == (vi ? vi->id.dev : 0) &&
+		       n->id.ino == (vi ? vi->id.ino : 0);
 	return kind != RFS_NODE_VIRTUAL ||
 	       memcmp(n->key.b, vi->key.b, sizeof(vi->key.b)) == 0;
 }
@@ -89,8 +92,9 @@ static struct rfs_node *node_make(const char *path, enum rfs_node_kind kind,
 				  const struct rfs_vnode_info *vi)
 {
 	size_t pl = strlen(path) + 1;
-	size_t sl = vi ? strlen(vi->src) + 1 : 0;
-	size_t cl = vi ? strlen(vi->canonical) + 1 : 0;
+	bool virt = kind == RFS_NODE_VIRTUAL;
+	size_t sl = virt ? strlen(vi->src) + 1 : 0;
+	size_t cl = virt ? strlen(vi->canonical) + 1 : 0;
 	struct rfs_node *n = calloc(1, sizeof(*n) + pl + sl + cl);
 	char *s;
 
@@ -101,7 +105,7 @@ static struct rfs_node *node_make(const char *path, enum rfs_node_kind kind,
 	n->nlookup = 1;
 	n->path = memcpy(s, path, pl);
 	pthread_mutex_init(&n->lock, NULL);
-	if (kind == RFS_NODE_VIRTUAL) {
+	if (virt) {
 		n->src = memcpy(s + pl, vi->src, sl);
 		n->canonical = memcpy(s + pl + sl, vi->canonical, cl);
 		n->format = vi->format;
@@ -110,6 +114,9 @@ static struct rfs_node *node_make(const char *path, enum rfs_node_kind kind,
 		n->src_mode = vi->st->st_mode;
 		n->src_uid = vi->st->st_uid;
 		n->src_gid = vi->st->st_gid;
+	} else if (kind == RFS_NODE_REAL && vi) {
+		n->id.dev = vi->id.dev;
+		n->id.ino = vi->id.ino;
 	}
 	n->ino = (fuse_ino_t)(uintptr_t)n;
 	return n;
@@ -136,7 +143,7 @@ struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
 		n->nlookup++;
 		goto out;
 	}
-	n = node_make(path, kind, kind == RFS_NODE_VIRTUAL ? vi : NULL);
+	n = node_make(path, kind, vi);
 	if (!n)
 		goto out;
 	n->hnext = t->buckets[b];

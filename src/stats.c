@@ -21,12 +21,14 @@ int rfs_stats_json(const struct rfs_stats *s, rfs_store *store,
 		"\"workers\": %u, \"workers_restarted\": %llu, "
 		"\"prefix_jobs\": %llu, "
 		"\"prefix_hits\": %llu, \"stale_opens\": %llu, "
-		"\"nodes\": %llu, "
+		"\"passthrough_opens\": %llu, \"passthrough_refused\": %llu, "
+		"\"reads\": %llu, \"nodes\": %llu, "
 		"\"store_objects\": %llu, \"store_bytes\": %llu}\n",
 		F(jobs_started), F(jobs_done), F(jobs_failed), F(jobs_running),
 		F(jobs_queued), F(cache_hits), F(cache_misses), F(joined),
 		F(bad_names), F(probes), workers, F(workers_restarted),
-		F(prefix_jobs), F(prefix_hits), F(stale_opens), F(nodes),
+		F(prefix_jobs), F(prefix_hits), F(stale_opens), F(pt_opens),
+		F(pt_refused), F(reads), F(nodes),
 		(unsigned long long)objects, (unsigned long long)bytes);
 #undef F
 	if (n < 0 || (size_t)n >= len)
