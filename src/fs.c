@@ -166,8 +166,6 @@ static void reply_open(fuse_req_t req, struct fuse_file_info *fi, int rc,
 		reply_err(req, rc);
 		return;
 	}
-	struct rfs_fs *fs = fs_of(req); /* req is gone after the reply */
-
 	fi->fh = (uint64_t)(uintptr_t)h;
 	if (h->backing_id > 0) {
 		rfs_passthrough_fill(fi, h->backing_id);
@@ -176,7 +174,7 @@ static void reply_open(fuse_req_t req, struct fuse_file_info *fi, int rc,
 		fi->direct_io = h->direct_io;
 	}
 	if (fuse_reply_open(req, fi) != 0)
-		fs_open_release(fs, NULL, h); /* the reader went away */
+		fs_open_release(NULL, h); /* the reader went away */
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -239,8 +237,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	(void)ino;
-	fs_open_release(fs_of(req), req,
-			(struct fs_handle *)(uintptr_t)fi->fh);
+	fs_open_release(req, (struct fs_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

@@ -127,7 +127,7 @@ struct fs_handle *fs_handle_text(size_t cap);  /* NULL: no memory */
  * which must be done from a request not yet answered (passthrough.h
  * rule 5); after a failed reply it stays registered, idle, for the next
  * open or fs_open_forget.  Frees h. */
-void fs_open_release(struct rfs_fs *fs, fuse_req_t req, struct fs_handle *h);
+void fs_open_release(fuse_req_t req, struct fs_handle *h);
 
 /* Before a FORGET of n (req not answered yet): close n's backing id if no
  * handle uses it (left idle by a failed reply). */

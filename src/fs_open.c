@@ -145,7 +145,7 @@ static int pt_attach(struct rfs_fs *fs, fuse_req_t req, struct rfs_node *n,
 	return 0;
 }
 
-void fs_open_release(struct rfs_fs *fs, fuse_req_t req, struct fs_handle *h)
+void fs_open_release(fuse_req_t req, struct fs_handle *h)
 {
 	struct rfs_node *n = h->pt_node;
 	int rc;
@@ -161,7 +161,6 @@ void fs_open_release(struct rfs_fs *fs, fuse_req_t req, struct fs_handle *h)
 		}
 		pthread_mutex_unlock(&n->lock);
 	}
-	(void)fs;
 	handle_free(h);
 }
 
