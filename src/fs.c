@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,9 +48,13 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (rc == -ENOENT) {
 		/* A negative entry: the kernel remembers it for a while, so
-		 * GDAL's repeated sibling probes never reach us twice. */
+		 * GDAL's repeated sibling probes never reach us twice; but
+		 * not the names programs write beside an output (fs_hint.c,
+		 * which logs what to use instead). */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs_of(req)->timeout;
+		e.entry_timeout = fs_hint_lookup(fs_of(req),
+						 node_of(req, parent), name,
+						 fuse_req_ctx(req)->pid);
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -345,21 +350,54 @@ EROFS_OP(removexattr, fuse_ino_t ino, const char *name)
 #undef EROFS_OP
 #pragma GCC diagnostic pop
 
+/* The requests whose handling may log about a path: what they log is
+ * their user's (log.h), so MOUNT/.rasterfs/log shows it to that user and
+ * not to others. */
+#define OWNED(req, call)                                                \
+	do {                                                            \
+		rfs_log_set_owner(fuse_req_ctx(req)->uid);              \
+		call;                                                   \
+		rfs_log_set_owner(RFS_LOG_NOBODY);                      \
+	} while (0)
+
+static void owned_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	OWNED(req, fs_lookup(req, parent, name));
+}
+
+static void owned_getattr(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	OWNED(req, fs_getattr(req, ino, fi));
+}
+
+static void owned_open(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	OWNED(req, fs_open(req, ino, fi));
+}
+
+static void owned_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   size_t size)
+{
+	OWNED(req, fs_getxattr(req, ino, name, size));
+}
+
 const struct fuse_lowlevel_ops rfs_fs_ops = {
 	.init = fs_init,
-	.lookup = fs_lookup,
+	.lookup = owned_lookup,
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,
-	.getattr = fs_getattr,
+	.getattr = owned_getattr,
 	.readlink = fs_readlink,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.releasedir = fs_releasedir,
-	.open = fs_open,
+	.open = owned_open,
 	.read = fs_read,
 	.release = fs_release,
 	.statfs = fs_statfs,
-	.getxattr = fs_getxattr,
+	.getxattr = owned_getxattr,
 	.listxattr = fs_listxattr,
 	.setattr = erofs_setattr,
 	.mknod = erofs_mknod,
@@ -390,9 +428,15 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 		return -ENOTDIR;
 	if (!(fs = calloc(1, sizeof(*fs))))
 		return -ENOMEM;
+	int rc = rfs_stats_init(&fs->stats);
+	if (rc < 0) {
+		free(fs);
+		return rc;
+	}
 	fs->root.fd = open(abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fs->root.fd < 0) {
-		int rc = -errno;
+		rc = -errno;
+		rfs_stats_destroy(&fs->stats);
 		free(fs);
 		return rc;
 	}
@@ -410,11 +454,48 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 	fs->ctl_dir.ino = (fuse_ino_t)(uintptr_t)&fs->ctl_dir;
 	fs->ctl_file[RFS_CTL_STATS].path = RFS_CTL_DIR "/stats";
 	fs->ctl_file[RFS_CTL_JOBS].path = RFS_CTL_DIR "/jobs";
+	fs->ctl_file[RFS_CTL_LOG].path = RFS_CTL_DIR "/log";
+	fs->ctl_file[RFS_CTL_STEPS].path = RFS_CTL_DIR "/steps";
 	for (int i = 0; i < RFS_CTL_NFILES; i++) {
 		fs->ctl_file[i].kind = RFS_NODE_CTL_FILE;
 		fs->ctl_file[i].ino = (fuse_ino_t)(uintptr_t)&fs->ctl_file[i];
 	}
 	*out = fs;
+	return 0;
+}
+
+int rfs_fs_set_rasters(rfs_fs *fs, const struct rfs_rasterext *s)
+{
+	struct rfs_rasterext *copy = malloc(sizeof(*copy));
+
+	if (!copy)
+		return -ENOMEM;
+	*copy = *s;
+	free((void *)fs->root.rasters);
+	fs->root.rasters = copy;
+	return 0;
+}
+
+int rfs_fs_add_view(rfs_fs *fs, const char *spec, char *msg, size_t len)
+{
+	struct rfs_named_view v, *nv;
+	int rc = rfs_resolve_named_view(&fs->root, spec, &v, msg, len);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < fs->root.nviews; i++)
+		if (strcmp(fs->root.views[i].name, v.name) == 0) {
+			snprintf(msg, len, "view=%.200s: there is a view "
+				 "named '%s' already", spec, v.name);
+			return -RFS_E_OPTION;
+		}
+	nv = realloc((void *)fs->root.views,
+		     (fs->root.nviews + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	nv[fs->root.nviews] = v;
+	fs->root.views = nv;
+	fs->root.nviews++;
 	return 0;
 }
 
@@ -450,7 +531,10 @@ void rfs_fs_free(rfs_fs *fs)
 		return;
 	rfs_nodes_free(fs->nodes);
 	free((char *)fs->root.path);
+	free((void *)fs->root.rasters);
+	free((void *)fs->root.views);
 	if (fs->root.fd >= 0)
 		close(fs->root.fd);
+	rfs_stats_destroy(&fs->stats);
 	free(fs);
 }

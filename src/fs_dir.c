@@ -1,7 +1,12 @@
-/* fs_dir.c - directory listings, read whole when a directory is opened. */
+/* fs_dir.c - directory listings, read whole when a directory is opened:
+ * the real tree (with the control directory and the named views in the
+ * root), the control directory, and views (resolve.h says what a view
+ * lists; here only the world files of computed pngs are added). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,6 +59,74 @@ static int add_world(void *arg, const char *name, fuse_ino_t ino)
 	return dir_add(arg, name, ino, DT_REG);
 }
 
+struct view_add {
+	struct rfs_fs *fs;
+	struct fs_dir *d;
+};
+
+/* One entry of a view; in a png view also "B.pgw" beside "B.png" once
+ * the png is in the store, as fs_world_list does in the real tree (GDAL
+ * looks for a world file only among the names a listing gives). */
+static int add_view_entry(void *arg, const struct rfs_name *r)
+{
+	struct view_add *va = arg;
+	const char *name = strrchr(r->path, '/');
+	char world[NAME_MAX + 1];
+	struct rfs_src_id id;
+	rfs_key key;
+	size_t l;
+	int rc;
+
+	name = name ? name + 1 : r->path;
+	rc = dir_add(va->d, name, r->st.st_ino,
+		     r->kind == RFS_NAME_VIEW ? DT_DIR : DT_REG);
+	if (rc || r->kind != RFS_NAME_VIRTUAL || r->format != RFS_FMT_PNG)
+		return rc;
+	l = strlen(name);
+	if (l < 5 || strcmp(name + l - 4, ".png") != 0 ||
+	    snprintf(world, sizeof(world), "%.*s.pgw", (int)(l - 4), name) >=
+	    (int)sizeof(world))
+		return 0;
+	rfs_src_id_from_stat(&id, &r->st);
+	rfs_key_make(&key, &id, r->canonical);
+	if (rfs_store_lookup(va->fs->store, &key, &id, r->canonical,
+			     NULL) != 0)
+		return 0;
+	return dir_add(va->d, world, r->st.st_ino, DT_REG);
+}
+
+static int view_list(struct rfs_fs *fs, struct rfs_node *n, struct fs_dir *d)
+{
+	struct rfs_view v = {
+		.path = n->path,
+		.src = n->src,
+		.canonical = n->canonical,
+		.format = n->format,
+	};
+	struct view_add va = { .fs = fs, .d = d };
+	int rc;
+
+	if ((rc = dir_add(d, ".", n->ino, DT_DIR)) ||
+	    (rc = dir_add(d, "..", FUSE_ROOT_ID, DT_DIR)))
+		return rc;
+	return rfs_resolve_view_list(&fs->root, &v, add_view_entry, &va);
+}
+
+/* The named views in the root listing, but one a real entry hides. */
+static int add_named_views(struct rfs_fs *fs, struct fs_dir *d)
+{
+	struct stat st;
+	int rc = 0;
+
+	for (size_t i = 0; i < fs->root.nviews && rc == 0; i++) {
+		const char *name = fs->root.views[i].name;
+		if (fstatat(fs->root.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		rc = dir_add(d, name, FUSE_ROOT_ID + 1 + i, DT_DIR);
+	}
+	return rc;
+}
+
 /* The whole listing is read at opendir, so offsets are plain indexes and
  * the control directory can be listed in the root like any entry. */
 int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, struct fs_dir **out)
@@ -70,6 +143,10 @@ int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, struct fs_dir **out)
 		for (int i = 0; i < RFS_CTL_NFILES && !rc; i++)
 			rc = dir_add(d, rfs_ctl_names[i], fs->ctl_file[i].ino,
 				     DT_REG);
+		goto out;
+	}
+	if (n->kind == RFS_NODE_VIEW) {
+		rc = view_list(fs, n, d);
 		goto out;
 	}
 	if (n->kind != RFS_NODE_REAL) {
@@ -94,6 +171,8 @@ int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, struct fs_dir **out)
 	closedir(dp);
 	if (rc == 0 && n->path[0] == '\0')
 		rc = dir_add(d, RFS_CTL_DIR, fs->ctl_dir.ino, DT_DIR);
+	if (rc == 0 && n->path[0] == '\0')
+		rc = add_named_views(fs, d);
 	if (rc == 0)
 		rc = fs_world_list(fs, n->path, add_world, d);
 out:

@@ -105,6 +105,18 @@ int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
 int fs_node_readlink(struct rfs_fs *fs, struct rfs_node *n, char *buf,
 		     size_t size);
 
+/* ---- fs_hint.c -------------------------------------------------------- */
+
+/* A lookup of name in directory node dir by thread pid was answered ENOENT.
+ * Returns how long the kernel may keep that negative answer: 0 for a name
+ * a program writes beside a virtual output (X.ovr, X.aux.xml, X.msk), so
+ * that its create reaches the daemon as a lookup too (fs_hint.c note 1),
+ * else fs->timeout.  When pid is trying to create or write that name, logs
+ * what to use instead (RFS-E107), once per name per minute.  Cannot
+ * fail. */
+double fs_hint_lookup(struct rfs_fs *fs, struct rfs_node *dir,
+		      const char *name, pid_t pid);
+
 /* ---- fs_open.c -------------------------------------------------------- */
 
 /* An open file: an fd of a real file or store object, or a text (a

@@ -22,7 +22,9 @@
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
+#include "rasterfs/mountopt.h"
 #include "rasterfs/pool.h"
+#include "rasterfs/rasterext.h"
 #include "rasterfs/store.h"
 #include "rasterfs/worker.h"
 
@@ -49,7 +51,12 @@ struct options {
 	/* the workers' user (confine.h) */
 	unsigned uid, gid;
 	int uid_set, gid_set;
+	/* named views: the values of view=NAME:CHAIN, in order */
+	char **views;
+	size_t nviews;
 };
+
+enum { KEY_VIEW = 1 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 0 }
 static const struct fuse_opt option_spec[] = {
@@ -74,6 +81,7 @@ static const struct fuse_opt option_spec[] = {
 	{ "uid=", offsetof(struct options, uid_set), 1 },
 	OPT("gid=%u", gid),
 	{ "gid=", offsetof(struct options, gid_set), 1 },
+	FUSE_OPT_KEY("view=", KEY_VIEW),
 	FUSE_OPT_END
 };
 
@@ -89,7 +97,10 @@ static const struct command commands[] = {
 	{ "status", rfs_cli_status, "MOUNTPOINT [--json]  jobs and progress" },
 	{ "warm", rfs_cli_warm, "[--wait] PATH...  compute outputs ahead" },
 	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT  cancel jobs" },
-	{ "cache", rfs_cli_cache, "[--cache DIR] [--json] stats|verify|gc|clear" },
+	{ "cache", rfs_cli_cache,
+	  "[--cache DIR] [--json] stats|ls [PATTERN]|verify|gc|clear" },
+	{ "check", rfs_cli_check, "[--json] NAME...  is a name right, and why not" },
+	{ "steps", rfs_cli_steps, "every step, its arguments and an example" },
 	{ NULL, NULL, NULL },
 };
 
@@ -134,7 +145,11 @@ static void usage(const char *prog)
 	       "    uid=N,gid=N        the user and group the worker processes\n"
 	       "                       run as, when rasterfs runs as root\n"
 	       "                       (default: the owner of SOURCE_DIR, if not\n"
-	       "                       root; else root, still confined)\n\n",
+	       "                       root; else root, still confined)\n"
+	       "    view=NAME:CHAIN    a directory NAME in the mount's root that\n"
+	       "                       mirrors the tree with CHAIN applied, e.g.\n"
+	       "                       view=hillshade:@proj=EPSG:3857@hillshade\n"
+	       "                       (repeatable; escape commas: @focal=5\\,max)\n\n",
 	       prog);
 	if (commands[0].name) {
 		printf("commands:\n");
@@ -154,6 +169,16 @@ static int option_proc(void *data, const char *arg, int key,
 
 	if (key == FUSE_OPT_KEY_NONOPT && !o->source) {
 		o->source = strdup(arg);
+		return 0;
+	}
+	if (key == KEY_VIEW) {
+		char **v = realloc(o->views, (o->nviews + 1) * sizeof(*v));
+		if (!v)
+			return -1;
+		o->views = v;
+		if (!(v[o->nviews] = strdup(arg + strlen("view="))))
+			return -1;
+		o->nviews++;
 		return 0;
 	}
 	return 1;
@@ -243,6 +268,8 @@ static void daemon_ready(int notify_fd, char status)
 
 	if (notify_fd < 0)
 		return;
+	/* the caller stops reading our stderr (daemon_log) */
+	rfs_log_also_stderr(0);
 	if (status == 0 && (null = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
@@ -255,9 +282,46 @@ static void daemon_ready(int notify_fd, char status)
 	close(notify_fd);
 }
 
+/* Once forked, where the log goes: syslog, or, with no syslog socket
+ * (/dev/log; containers often have none), a file in the user's state
+ * directory (log.h, rfs_log_state_file), at most about 2 x 8 MiB.  Said
+ * on stderr while the caller still reads it, and until the mount is up
+ * (daemon_ready) every line goes to that stderr too, so a failed start
+ * shows its reason where it was asked for. */
+#define LOG_FILE_CAP (8u << 20)
+
+static void daemon_log(const char *mountpoint, int level)
+{
+	char abs[PATH_MAX], path[PATH_MAX];
+	int rc;
+
+	rfs_log_also_stderr(1);
+	if (rfs_log_have_syslog()) {
+		rfs_log_init("rasterfs", RFS_LOG_SYSLOG, level);
+		fprintf(stderr, "rasterfs: logging to syslog; the last %d "
+			"lines are in %s/.rasterfs/log\n", RFS_LOG_RING,
+			mountpoint);
+		return;
+	}
+	if (!realpath(mountpoint, abs))
+		snprintf(abs, sizeof(abs), "%s", mountpoint);
+	if ((rc = rfs_log_state_file(abs, path, sizeof(path))) < 0 ||
+	    (rc = rfs_log_open_file("rasterfs", path, LOG_FILE_CAP,
+				    level)) < 0) {
+		fprintf(stderr, "rasterfs: no syslog socket (/dev/log) and no "
+			"log file (%s): the last %d lines are only in "
+			"%s/.rasterfs/log\n", strerror(-rc), RFS_LOG_RING,
+			mountpoint);
+		return;
+	}
+	fprintf(stderr, "rasterfs: no syslog socket (/dev/log): logging to "
+		"%s; the last %d lines are also in %s/.rasterfs/log\n", path,
+		RFS_LOG_RING, mountpoint);
+}
+
 int main(int argc, char **argv)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct options opt = { 0 };
 	rfs_fs *fs = NULL;
@@ -265,18 +329,38 @@ int main(int argc, char **argv)
 	rfs_pool *pool = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
-	int notify_fd = -1, rc, ret = 1, mounted = 0;
-	char fsname[PATH_MAX + 32], *optstr = NULL;
+	int notify_fd = -1, rc, ret = 1, mounted = 0, handlers = 0;
+	char fsname[PATH_MAX + 32], *optstr = NULL, msg[PATH_MAX + 256];
+	unsigned mflags;
 
 	if (argc > 1 && strcmp(argv[1], RFS_WORKER_ARG) == 0)
 		return rfs_worker_main(argc - 1, argv + 1);
-	const struct command *command = argc > 1 ? find_command(argv[1]) : NULL;
+	if (argc > 1 && strcmp(argv[1], RFS_RASTEREXT_ARG) == 0)
+		return rfs_rasterext_main(argc - 1, argv + 1);
+	/* As mount.fuse.rasterfs, argv[1] is the source, whatever its name. */
+	const struct command *command = argc > 1 &&
+		!rfs_mountopt_is_helper(argv[0]) ? find_command(argv[1]) : NULL;
 	if (command)
 		return command->run(argc - 1, argv + 1);
 
-	if (fuse_opt_parse(&args, &opt, option_spec, option_proc) < 0 ||
-	    fuse_parse_cmdline(&args, &cmd) != 0)
+	/* mount(8)'s helper convention and the options it adds (mountopt.h);
+	 * every option error on one line, libfuse's too. */
+	if ((rc = rfs_mountopt_args(argc, argv, &args, &mflags, msg,
+				    sizeof(msg))) < 0) {
+		fprintf(stderr, "rasterfs: %s %s\n", rfs_err_name(rc),
+			msg[0] ? msg : rfs_strerror(rc));
 		goto out;
+	}
+	rfs_mountopt_capture_begin();
+	rc = fuse_opt_parse(&args, &opt, option_spec, option_proc) < 0 ||
+	     fuse_parse_cmdline(&args, &cmd) != 0;
+	if (rfs_mountopt_capture_end(msg, sizeof(msg)) && !rc)
+		fprintf(stderr, "rasterfs: %s\n", msg);
+	if (rc) {
+		fprintf(stderr, "rasterfs: RFS-E400 %s (see rasterfs "
+			"--help)\n", msg[0] ? msg : "bad arguments");
+		goto out;
+	}
 	if (cmd.show_help) {
 		usage(argv[0]);
 		fuse_cmdline_help();
@@ -292,8 +376,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!opt.source || !cmd.mountpoint) {
-		fprintf(stderr, "rasterfs: expected SOURCE_DIR and MOUNTPOINT "
-			"(see %s --help)\n", argv[0]);
+		fprintf(stderr, "rasterfs: RFS-E400 expected SOURCE_DIR and "
+			"MOUNTPOINT (see rasterfs --help)\n");
+		goto out;
+	}
+	if (rfs_mountopt_check_target(cmd.mountpoint, msg, sizeof(msg)) ==
+	    -RFS_E_OPTION) {
+		fprintf(stderr, "rasterfs: RFS-E400 %s\n", msg);
 		goto out;
 	}
 	if (!opt.cache && (rc = rfs_store_default_dir(&opt.cache)) < 0) {
@@ -338,9 +427,16 @@ int main(int argc, char **argv)
 			"65536 (MB)\n", opt.workers, opt.gdal_cache_mb);
 		goto out;
 	}
+	if (mflags & RFS_MOUNTOPT_FAKE) {
+		ret = 0; /* mount -f: everything but the mount */
+		goto out;
+	}
 
 	rfs_log_init("rasterfs", RFS_LOG_STDERR,
 		     cmd.debug ? LOG_DEBUG : LOG_INFO);
+	/* MOUNTPOINT/.rasterfs/log: the last lines, whatever the sink. */
+	if (rfs_log_ring_open() < 0)
+		goto out;
 	/* Whatever the daemon or its workers create (store directories,
 	 * objects, scratch files) is private to the mount's owner; readers
 	 * reach outputs only through the mount, with the source's
@@ -357,6 +453,32 @@ int main(int argc, char **argv)
 	gid_t wgid;
 	if (worker_user(&opt, rfs_fs_root(fs), &wuid, &wgid) < 0)
 		goto out;
+	for (size_t i = 0; i < opt.nviews; i++) {
+		char msg[RFS_MSG_MAX + 256];
+		if ((rc = rfs_fs_add_view(fs, opt.views[i], msg,
+					  sizeof(msg))) < 0) {
+			fprintf(stderr, "rasterfs: %s %s\n", rfs_err_name(rc),
+				rc == -RFS_E_OPTION ? msg : rfs_strerror(rc));
+			goto out;
+		}
+	}
+	/* Which files views list: GDAL's raster extensions, from a process
+	 * of our own (GDAL runs only outside the daemon; rasterext.h). */
+	{
+		struct rfs_rasterext *exts = malloc(sizeof(*exts));
+		char msg[RFS_MSG_MAX];
+		rc = exts ? rfs_rasterext_probe("/proc/self/exe",
+						RFS_RASTEREXT_TIMEOUT, exts,
+						msg, sizeof(msg)) : -ENOMEM;
+		if (rc == 0)
+			rc = rfs_fs_set_rasters(fs, exts);
+		free(exts);
+		if (rc < 0) {
+			fprintf(stderr, "rasterfs: %s %s\n", rfs_err_name(rc),
+				rc == -RFS_E_DRIVERS ? msg : rfs_strerror(rc));
+			goto out;
+		}
+	}
 	if ((rc = rfs_store_make_dir(opt.cache)) < 0) {
 		fprintf(stderr, "rasterfs: cache %s: %s\n", opt.cache,
 			rfs_strerror(rc));
@@ -378,14 +500,21 @@ int main(int argc, char **argv)
 	    fuse_opt_add_arg(&args, "-o") < 0 ||
 	    fuse_opt_add_arg(&args, optstr) < 0)
 		goto out;
-
-	if (!cmd.foreground && (rc = daemon_fork(&notify_fd)) < 0) {
-		fprintf(stderr, "rasterfs: cannot daemonise: %s\n",
-			strerror(-rc));
+	/* libfuse's options are known only here: before the fork, the store
+	 * and the workers, so a bad one fails at once, on one line. */
+	rfs_mountopt_capture_begin();
+	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), fs);
+	rfs_mountopt_capture_end(msg, sizeof(msg));
+	rfs_log_init("rasterfs", RFS_LOG_STDERR,
+		     cmd.debug ? LOG_DEBUG : LOG_INFO);
+	if (!se) {
+		fprintf(stderr, "rasterfs: RFS-E400 %s (see rasterfs "
+			"--help)\n", msg[0] ? msg : "libfuse refused the options");
 		goto out;
 	}
-	signal(SIGPIPE, SIG_IGN);
+	rfs_fs_set_session(fs, se);
 
+	/* Every option is checked before the fork: a bad one is one line. */
 	struct rfs_store_options so = { .source_root = rfs_fs_root(fs) };
 	if (opt.cache_size ? rfs_store_parse_size(opt.cache_size, &so.limit) :
 	    rfs_store_default_limit(cache_abs, &so.limit)) {
@@ -394,6 +523,22 @@ int main(int argc, char **argv)
 			opt.cache_size ? opt.cache_size : "(default)");
 		goto out;
 	}
+	if (!cmd.foreground && (rc = daemon_fork(&notify_fd)) < 0) {
+		fprintf(stderr, "rasterfs: cannot daemonise: %s\n",
+			strerror(-rc));
+		goto out;
+	}
+	if (notify_fd >= 0)
+		daemon_log(cmd.mountpoint, cmd.debug ? LOG_DEBUG : LOG_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	/* The workers' lines come through the daemon (log.h), after the
+	 * fork: the reader is a thread. */
+	int log_wfd = -1;
+	if ((rc = rfs_log_capture_start(&log_wfd)) < 0)
+		fprintf(stderr, "rasterfs: cannot read the workers' log lines "
+			"(%s): they go to %s\n", strerror(-rc),
+			cmd.foreground ? "stderr" : "syslog");
+
 	if ((rc = rfs_store_open_opts(cache_abs, &so, &store)) < 0) {
 		fprintf(stderr, "rasterfs: cache store %s: %s %s\n", cache_abs,
 			rfs_err_name(rc), rfs_strerror(rc));
@@ -403,7 +548,9 @@ int main(int argc, char **argv)
 		.workers = opt.workers,
 		.exe = "/proc/self/exe",
 		.gdal_cache_mb = (int)opt.gdal_cache_mb,
-		.log_sink = cmd.foreground ? RFS_LOG_STDERR : RFS_LOG_SYSLOG,
+		.log_sink = log_wfd >= 0 ? RFS_LOG_DAEMON :
+			    cmd.foreground ? RFS_LOG_STDERR : RFS_LOG_SYSLOG,
+		.log_fd = log_wfd,
 		.log_level = cmd.debug ? LOG_DEBUG : LOG_INFO,
 		.retry_after = opt.retry_after,
 		.job_timeout = opt.job_timeout,
@@ -431,19 +578,15 @@ int main(int argc, char **argv)
 	}
 	rfs_fs_attach(fs, store, pool);
 
-	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), fs);
-	if (!se)
-		goto out;
-	rfs_fs_set_session(fs, se);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
+	handlers = 1;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out;
 	mounted = 1;
 	rfs_log(LOG_INFO, "serving %s at %s: cache %s, %u workers", rfs_fs_root(fs),
 		cmd.mountpoint, cache_abs, opt.workers);
 	if (notify_fd >= 0) {
-		rfs_log_init("rasterfs", RFS_LOG_SYSLOG, pc.log_level);
 		daemon_ready(notify_fd, 0);
 		notify_fd = -1;
 		if (chdir("/") < 0)
@@ -475,11 +618,11 @@ out:
 	 * workers stop before the store closes, so every finished job is
 	 * committed or dropped before the index goes. */
 	rfs_pool_free(pool);
-	if (se) {
-		if (mounted)
-			fuse_session_unmount(se);
+	rfs_log_capture_stop(); /* if the pool did not (no pool) */
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
 		fuse_remove_signal_handlers(se);
-	}
 	rfs_store_close(store);
 	if (se)
 		fuse_session_destroy(se);
@@ -491,6 +634,9 @@ out:
 	free(opt.source);
 	free(opt.cache);
 	free(opt.cache_size);
+	for (size_t i = 0; i < opt.nviews; i++)
+		free(opt.views[i]);
+	free(opt.views);
 	free(cmd.mountpoint);
 	free(optstr);
 	fuse_opt_free_args(&args);

@@ -83,6 +83,9 @@ static bool node_matches(const struct rfs_node *n, const char *path,
 	if (kind == RFS_NODE_REAL)
 		return n->id.dev == (vi ? vi->id.dev : 0) &&
 		       n->id.ino == (vi ? vi->id.ino : 0);
+	if (kind == RFS_NODE_VIEW)
+		return strcmp(n->canonical, vi->canonical) == 0 &&
+		       strcmp(n->src, vi->src) == 0;
 	return kind != RFS_NODE_VIRTUAL ||
 	       memcmp(n->key.b, vi->key.b, sizeof(vi->key.b)) == 0;
 }
@@ -92,9 +95,9 @@ static struct rfs_node *node_make(const char *path, enum rfs_node_kind kind,
 				  const struct rfs_vnode_info *vi)
 {
 	size_t pl = strlen(path) + 1;
-	bool virt = kind == RFS_NODE_VIRTUAL;
-	size_t sl = virt ? strlen(vi->src) + 1 : 0;
-	size_t cl = virt ? strlen(vi->canonical) + 1 : 0;
+	bool named = kind == RFS_NODE_VIRTUAL || kind == RFS_NODE_VIEW;
+	size_t sl = named ? strlen(vi->src) + 1 : 0;
+	size_t cl = named ? strlen(vi->canonical) + 1 : 0;
 	struct rfs_node *n = calloc(1, sizeof(*n) + pl + sl + cl);
 	char *s;
 
@@ -105,10 +108,12 @@ static struct rfs_node *node_make(const char *path, enum rfs_node_kind kind,
 	n->nlookup = 1;
 	n->path = memcpy(s, path, pl);
 	pthread_mutex_init(&n->lock, NULL);
-	if (virt) {
+	if (named) {
 		n->src = memcpy(s + pl, vi->src, sl);
 		n->canonical = memcpy(s + pl + sl, vi->canonical, cl);
 		n->format = vi->format;
+	}
+	if (kind == RFS_NODE_VIRTUAL) {
 		n->id = vi->id;
 		n->key = vi->key;
 		n->src_mode = vi->st->st_mode;
@@ -130,6 +135,7 @@ struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
 	struct rfs_node *n;
 
 	assert(kind != RFS_NODE_VIRTUAL || (vi && vi->st));
+	assert(kind != RFS_NODE_VIEW || vi);
 	if (path[0] == '\0')
 		return &t->root;
 	pthread_mutex_lock(&t->lock);

@@ -18,7 +18,8 @@
 #define NOARG { NULL, NULL, NULL }
 
 static const struct rfs_step_arg proj_args[] = {
-	{ "CRS", NULL, "the target CRS, AUTHORITY:CODE (crs=)" },
+	{ "CRS", NULL, "the target CRS, AUTHORITY:CODE or the portable "
+	  "AUTHORITY_CODE (crs=)" },
 	{ "res=R", "GDAL's choice", "pixel size in the target CRS's units" },
 	{ "RESAMPLING", "near", "gdalwarp -r: " RS_LIST " (resampling=)" },
 	NOARG,
@@ -31,8 +32,8 @@ static const struct rfs_step_arg focal_args[] = {
 	NOARG,
 };
 static const struct rfs_step_arg reclass_args[] = {
-	{ "a:b:v", NULL, "maps [a,b) to v; a and b may be inf or -inf; up to "
-	  "64 ranges, never overlapping" },
+	{ "a:b:v", NULL, "maps [a,b) to v (portable: a_b_v); a and b may be "
+	  "inf or -inf; up to 64 ranges, never overlapping" },
 	{ "other=V", "nodata", "the value of cells in no range" },
 	NOARG,
 };
@@ -63,7 +64,8 @@ static const struct rfs_step_arg size_args[] = {
 static const struct rfs_step_arg clip_args[] = {
 	{ "MINX,MINY,MAXX,MAXY", NULL, "the window; snapped to whole source "
 	  "pixels (gdal_translate -projwin)" },
-	{ "CRS", "the source's", "the window's CRS, AUTHORITY:CODE (crs=)" },
+	{ "CRS", "the source's", "the window's CRS, AUTHORITY:CODE or the "
+	  "portable AUTHORITY_CODE (crs=)" },
 	NOARG,
 };
 static const struct rfs_step_arg band_args[] = {
@@ -282,7 +284,7 @@ bool rfs_step_first_has(const char *canonical, unsigned flags)
 int rfs_step_canonical(const struct rfs_step *st, char *buf, size_t len)
 {
 	const struct rfs_step_desc *d = rfs_step_desc(st->op);
-	struct rfs_cbuf cb = { buf, 0, len, false };
+	struct rfs_cbuf cb = { .p = buf, .cap = len };
 
 	if (!d || len == 0)
 		return -1;

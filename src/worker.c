@@ -229,6 +229,8 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 	ctx.last_time = t0;
 	cur_job = m->job_id;
 	cur_fd = fd;
+	/* the daemon gives this job's lines to its users (log.h) */
+	rfs_log_set_job(m->job_id);
 	rfs_vsi_reset();
 	if (confine_error[0]) {
 		snprintf(msg, sizeof(msg), "%s", confine_error);
@@ -288,6 +290,7 @@ out:
 		rfs_wire_send_failed(fd, m->job_id, rc, 0, msg);
 	}
 	cur_fd = -1;
+	rfs_log_set_job(0);
 }
 
 /* The first failure of a job that met a full disk (ops.h): report it and
@@ -371,8 +374,11 @@ int rfs_worker_main(int argc, char **argv)
 	int fd = atoi(argv[1]);
 	pid_t parent = (pid_t)atol(argv[2]);
 	int cache_mb = atoi(argv[3]);
+	/* "daemon": stderr is the daemon's pipe for its workers' lines
+	 * (log.h, rfs_log_capture_start); the daemon logs them as its own. */
 	enum rfs_log_sink sink = strcmp(argv[4], "syslog") == 0 ?
-		RFS_LOG_SYSLOG : RFS_LOG_STDERR;
+		RFS_LOG_SYSLOG : strcmp(argv[4], "daemon") == 0 ?
+		RFS_LOG_DAEMON : RFS_LOG_STDERR;
 
 	/* Keep nothing of the daemon's but the socket: not its LMDB files,
 	 * not (once it is a daemon) the terminal or pipe it was started from,
@@ -380,12 +386,13 @@ int rfs_worker_main(int argc, char **argv)
 	if (fd > 3)
 		close_range(3, (unsigned)fd - 1, 0);
 	close_range((unsigned)fd + 1, ~0U, 0);
-	if (sink == RFS_LOG_SYSLOG) {
+	if (sink == RFS_LOG_SYSLOG || sink == RFS_LOG_DAEMON) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {
 			dup2(null, STDIN_FILENO);
 			dup2(null, STDOUT_FILENO);
-			dup2(null, STDERR_FILENO);
+			if (sink == RFS_LOG_SYSLOG)
+				dup2(null, STDERR_FILENO);
 			close(null);
 		}
 	}

@@ -28,6 +28,17 @@ extern const struct fuse_lowlevel_ops rfs_fs_ops;
  * opened). */
 int rfs_fs_new(const char *source_dir, rfs_fs **out);
 
+/* Which files views list as rasters (rasterext.h; copied).  Before the
+ * session starts; until then views list only directories.  Returns 0 or
+ * -ENOMEM. */
+int rfs_fs_set_rasters(rfs_fs *fs, const struct rfs_rasterext *s);
+
+/* Add the named view spec, the value of the mount option view=NAME:CHAIN
+ * (rfs_resolve_named_view), before the session starts.  Returns 0, or
+ * -RFS_E_OPTION with a sentence in msg (a bad NAME or chain, NAME an entry
+ * of the source root or a view already), -ENOMEM. */
+int rfs_fs_add_view(rfs_fs *fs, const char *spec, char *msg, size_t len);
+
 /* The source root's realpath. */
 const char *rfs_fs_root(const rfs_fs *fs);
 

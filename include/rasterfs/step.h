@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "rasterfs/chain.h"
 
@@ -109,5 +110,13 @@ bool rfs_step_first_has(const char *canonical, unsigned flags);
 /* Write st's canonical spelling into buf (no '@').  Returns its length,
  * or -1 if it does not fit in len bytes or st->op is not a step. */
 int rfs_step_canonical(const struct rfs_step *st, char *buf, size_t len);
+
+/* The table as text for people (src/steps_doc.c): every step with its
+ * summary, usage, arguments and defaults and an example, then fmt=; the
+ * text of `rasterfs steps`, MOUNTPOINT/.rasterfs/steps and the README's
+ * generated block.  rfs_steps_text returns 0 with a malloc'd text in *out
+ * (its length in *len), or -ENOMEM. */
+void rfs_steps_write(FILE *f);
+int rfs_steps_text(char **out, size_t *len);
 
 #endif
