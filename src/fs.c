@@ -22,6 +22,7 @@
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
+#include "rasterfs/passthrough.h"
 
 static struct rfs_fs *fs_of(fuse_req_t req)
 {
@@ -72,6 +73,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	fs_open_forget(req, node_of(req, ino));
 	rfs_nodes_forget(fs_of(req)->nodes, ino, nlookup);
 	fuse_reply_none(req);
 }
@@ -79,9 +81,11 @@ static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 static void fs_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
-	for (size_t i = 0; i < count; i++)
+	for (size_t i = 0; i < count; i++) {
+		fs_open_forget(req, node_of(req, forgets[i].ino));
 		rfs_nodes_forget(fs_of(req)->nodes, forgets[i].ino,
 				 forgets[i].nlookup);
+	}
 	fuse_reply_none(req);
 }
 
@@ -176,15 +180,19 @@ static void reply_open(fuse_req_t req, struct fuse_file_info *fi, int rc,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->keep_cache = h->keep_cache;
-	fi->direct_io = h->direct_io;
+	if (h->backing_id > 0) {
+		rfs_passthrough_fill(fi, h->backing_id);
+	} else {
+		fi->keep_cache = h->keep_cache;
+		fi->direct_io = h->direct_io;
+	}
 	/* before the reply: the opener may list the directory right after
 	 * (fs_sidecar.c note 2) */
 	fs_sidecar_hold(fs_of(req), h, fuse_req_ctx(req)->pid);
 	if (fuse_reply_open(req, fi) != 0) {
 		/* the reader went away: no release */
 		fs_sidecar_drop(fs_of(req), h);
-		fs_handle_free(h);
+		fs_open_release(NULL, h);
 	}
 }
 
@@ -202,7 +210,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	switch (n->kind) {
 	case RFS_NODE_REAL:
-		rc = fs_open_real(fs, n, fi->flags, &h);
+		rc = fs_open_real(fs, n, req, fi->flags, &h);
 		break;
 	case RFS_NODE_VIRTUAL:
 		rc = fs_open_virtual(fs, n, req, fi, reply_open, &h);
@@ -234,7 +242,9 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/* Spliced from the file to the FUSE device when the kernel allows:
-	 * the bytes are never copied through this process. */
+	 * the bytes are never copied through this process.  (A passthrough
+	 * handle's reads never come here.) */
+	rfs_stat_inc(&fs_of(req)->stats, reads);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = h->fd;
@@ -249,7 +259,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 
 	fs_sidecar_drop(fs_of(req), h);
-	fs_handle_free(h);
+	fs_open_release(req, h);
 	fuse_reply_err(req, 0);
 }
 
@@ -292,14 +302,40 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- the rest: a read-only filesystem --------------------------------- */
 
+/* libfuse 3.17 keeps the wanted features in want_ext, set through these
+ * calls (conn->want is converted after init, but not when both changed). */
+static void want(struct fuse_conn_info *conn, uint64_t cap, int on)
+{
+#if FUSE_USE_VERSION >= 317
+	if (on)
+		fuse_set_feature_flag(conn, cap);
+	else
+		fuse_unset_feature_flag(conn, cap);
+#else
+	if (on && (conn->capable & cap))
+		conn->want |= (unsigned)cap;
+	else if (!on)
+		conn->want &= ~(unsigned)cap;
+#endif
+}
+
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
-		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	struct rfs_fs *fs = userdata;
+	const char *why;
+
+	want(conn, FUSE_CAP_SPLICE_WRITE, 1);
 	/* Large reads: GDAL and cp read big blocks of immutable objects. */
 	conn->max_readahead = conn->max_readahead > (1u << 20) ?
 			      conn->max_readahead : (1u << 20);
+	fs->passthrough = rfs_passthrough_init(conn, fs->want_passthrough,
+					       &why);
+	if (fs->passthrough)
+		rfs_log(LOG_INFO, "passthrough: on: the kernel reads outputs "
+			"and source files itself (fs_open.c note 3)");
+	else
+		rfs_log(LOG_INFO, "passthrough: off: %s; reads go through "
+			"the daemon and the page cache", why);
 }
 
 /* Writes.  The mount is read-only ("ro": the kernel answers EROFS itself
@@ -431,6 +467,7 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 	fs->root.len = strlen(abs);
 	fs->nodes = rfs_nodes_new();
 	fs->timeout = 1.0;
+	fs->want_passthrough = 1;
 	if (!fs->root.path || !fs->nodes) {
 		rfs_fs_free(fs);
 		return -ENOMEM;
@@ -499,6 +536,16 @@ void rfs_fs_attach(rfs_fs *fs, rfs_store *store, rfs_pool *pool)
 {
 	fs->store = store;
 	fs->pool = pool;
+}
+
+void rfs_fs_set_passthrough(rfs_fs *fs, int want)
+{
+	fs->want_passthrough = want;
+}
+
+void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se)
+{
+	fs->se = se;
 }
 
 void rfs_fs_free(rfs_fs *fs)

@@ -21,6 +21,7 @@
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,11 @@ struct rfs_fs {
 	rfs_pool *pool;
 	struct rfs_stats stats;
 	double timeout;          /* entry/attr timeout of stable answers */
+	int want_passthrough;    /* the mount option passthrough= (default 1) */
+	int passthrough;         /* decided at init: opens of files may be
+				    served by passthrough (fs_open.c note 3) */
+	atomic_int pt_refusals;  /* logged loudly once */
+	struct fuse_session *se; /* for notifications (fs_open.c note 4) */
 	struct rfs_node ctl_dir;
 	struct rfs_node ctl_file[RFS_CTL_NFILES];
 	struct fs_holders {      /* open png outputs (fs_sidecar.c note 2) */
@@ -150,12 +156,27 @@ struct fs_handle {
 	                              fd is (open while h is), else NULL */
 	int keep_cache;          /* the kernel may keep its page cache */
 	int direct_io;
+	int backing_id;          /* > 0: served by passthrough through it */
+	struct rfs_node *pt_node; /* counted in its pt_handles (note 3) */
 	size_t len;              /* of text */
 	char text[];
 };
 
 struct fs_handle *fs_handle_text(size_t cap);  /* NULL: no memory */
+/* Close h's fd and free it, nothing else (fs_open_release ends an open). */
 void fs_handle_free(struct fs_handle *h);
+
+/* The handle's open is over: its RELEASE (req), or a reply that failed
+ * (req NULL: the kernel never saw the handle and sends no RELEASE).  The
+ * node's backing id is closed with the last handle served through it,
+ * which must be done from a request not yet answered (passthrough.h
+ * rule 5); after a failed reply it stays registered, idle, for the next
+ * open or fs_open_forget.  Frees h. */
+void fs_open_release(fuse_req_t req, struct fs_handle *h);
+
+/* Before a FORGET of n (req not answered yet): close n's backing id if no
+ * handle uses it (left idle by a failed reply). */
+void fs_open_forget(fuse_req_t req, struct rfs_node *n);
 
 /* How fs.c answers an open: with h (rc 0), or the error rc. */
 typedef void (*fs_open_reply_fn)(fuse_req_t req, struct fuse_file_info *fi,
@@ -163,9 +184,11 @@ typedef void (*fs_open_reply_fn)(fuse_req_t req, struct fuse_file_info *fi,
 
 #define FS_OPEN_PARKED 1
 
-/* Open real node n read-only (flags: the open's).  0 and *h, or -errno. */
-int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, int flags,
-		 struct fs_handle **h);
+/* Open real node n read-only for req (flags: the open's): 0 and *h, or
+ * -ESTALE (the path names another file than n's now: the VFS looks it up
+ * again and retries, note 4), -errno. */
+int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
+		 int flags, struct fs_handle **h);
 
 /* Open virtual node n for req: 0 and *h (answer now), FS_OPEN_PARKED (the
  * open waits for a job and is answered through reply, or was answered

@@ -296,9 +296,15 @@ int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
 	case RFS_NAME_CTL_FILE:
 		n = &fs->ctl_file[r->ctl];
 		break;
-	case RFS_NAME_REAL:
-		n = rfs_nodes_get(fs->nodes, r->path, RFS_NODE_REAL, NULL);
+	case RFS_NAME_REAL: {
+		/* A regular file is its node by dev and ino too (fs_open.c
+		 * note 4): one replaced by another gets a new node. */
+		struct rfs_vnode_info ri = { .id = { .dev = r->st.st_dev,
+						     .ino = r->st.st_ino } };
+		n = rfs_nodes_get(fs->nodes, r->path, RFS_NODE_REAL,
+				  S_ISREG(r->st.st_mode) ? &ri : NULL);
 		break;
+	}
 	case RFS_NAME_VIRTUAL:
 	case RFS_NAME_WORLD:
 	case RFS_NAME_AUX:

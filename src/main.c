@@ -46,6 +46,8 @@ struct options {
 	int keep_prefixes_set;
 	unsigned stall_timeout;
 	int stall_timeout_set;
+	unsigned passthrough;
+	int passthrough_set;
 	/* the workers' user (confine.h) */
 	unsigned uid, gid;
 	int uid_set, gid_set;
@@ -73,6 +75,8 @@ static const struct fuse_opt option_spec[] = {
 	{ "keep_prefixes=", offsetof(struct options, keep_prefixes_set), 1 },
 	OPT("stall_timeout=%u", stall_timeout),
 	{ "stall_timeout=", offsetof(struct options, stall_timeout_set), 1 },
+	OPT("passthrough=%u", passthrough),
+	{ "passthrough=", offsetof(struct options, passthrough_set), 1 },
 	OPT("uid=%u", uid),
 	{ "uid=", offsetof(struct options, uid_set), 1 },
 	OPT("gid=%u", gid),
@@ -135,6 +139,9 @@ static void usage(const char *prog)
 	       "                       with a warp (proj, res, size) as its own\n"
 	       "                       output and start later chains from it\n"
 	       "                       (default 1)\n"
+	       "    passthrough=0|1    serve outputs and source files by FUSE\n"
+	       "                       passthrough when the kernel allows it\n"
+	       "                       (needs CAP_SYS_ADMIN; default 1)\n"
 	       "    uid=N,gid=N        the user and group the worker processes\n"
 	       "                       run as, when rasterfs runs as root\n"
 	       "                       (default: the owner of SOURCE_DIR, if not\n"
@@ -394,6 +401,8 @@ int main(int argc, char **argv)
 		opt.keep_prefixes = 1;
 	if (!opt.stall_timeout_set)
 		opt.stall_timeout = 300;
+	if (!opt.passthrough_set)
+		opt.passthrough = 1;
 	if (!opt.max_pixels_set)
 		opt.max_pixels = 1ULL << 31;
 	if (!opt.worker_mem_set) {
@@ -405,6 +414,11 @@ int main(int argc, char **argv)
 	if (opt.worker_mem_mb > (1ULL << 40)) {
 		fprintf(stderr, "rasterfs: RFS-E400 worker_mem=%llu: expected "
 			"megabytes\n", opt.worker_mem_mb);
+		goto out;
+	}
+	if (opt.passthrough > 1) {
+		fprintf(stderr, "rasterfs: RFS-E400 passthrough=%u: expected 0 "
+			"or 1\n", opt.passthrough);
 		goto out;
 	}
 	if (opt.workers > 256 || opt.gdal_cache_mb > 65536) {
@@ -434,6 +448,7 @@ int main(int argc, char **argv)
 			rfs_strerror(rc));
 		goto out;
 	}
+	rfs_fs_set_passthrough(fs, (int)opt.passthrough);
 	uid_t wuid;
 	gid_t wgid;
 	if (worker_user(&opt, rfs_fs_root(fs), &wuid, &wgid) < 0)
@@ -497,6 +512,7 @@ int main(int argc, char **argv)
 			"--help)\n", msg[0] ? msg : "libfuse refused the options");
 		goto out;
 	}
+	rfs_fs_set_session(fs, se);
 
 	/* Every option is checked before the fork: a bad one is one line. */
 	struct rfs_store_options so = { .source_root = rfs_fs_root(fs) };

@@ -95,12 +95,14 @@ int rfs_stats_json(struct rfs_stats *s, rfs_store *store,
 		"\"workers\": %u, \"workers_restarted\": %llu, "
 		"\"prefix_jobs\": %llu, "
 		"\"prefix_hits\": %llu, \"stale_opens\": %llu, "
-		"\"nodes\": %llu, "
+		"\"passthrough_opens\": %llu, \"passthrough_refused\": %llu, "
+		"\"reads\": %llu, \"nodes\": %llu, "
 		"\"store_objects\": %llu, \"store_bytes\": %llu}\n",
 		started, done, failed, cancelled, running, queued,
 		F(cache_hits), F(cache_misses), F(joined),
 		F(bad_names), F(probes), workers, F(workers_restarted),
-		prefix_jobs, F(prefix_hits), F(stale_opens), F(nodes),
+		prefix_jobs, F(prefix_hits), F(stale_opens), F(pt_opens),
+		F(pt_refused), F(reads), F(nodes),
 		(unsigned long long)objects, (unsigned long long)bytes);
 #undef F
 	if (n < 0 || (size_t)n >= len)

@@ -49,6 +49,17 @@ struct rfs_stats *rfs_fs_stats(rfs_fs *fs);
  * owned. */
 void rfs_fs_attach(rfs_fs *fs, rfs_store *store, rfs_pool *pool);
 
+/* want 0: never serve opens by FUSE passthrough (the mount option
+ * passthrough=0); 1 (the default): when the kernel and the daemon's
+ * privileges allow it, decided at FUSE init and logged.  Before the
+ * session starts. */
+void rfs_fs_set_passthrough(rfs_fs *fs, int want);
+
+/* The session that serves fs, for the notifications it sends the kernel
+ * (a real file's attributes are stale: fs_open.c note 4).  Before the
+ * session starts. */
+void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se);
+
 /* NULL ok. */
 void rfs_fs_free(rfs_fs *fs);
 

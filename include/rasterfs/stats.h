@@ -48,6 +48,11 @@ struct rfs_stats {
 	atomic_uint_fast64_t stale_opens;   /* opens answered ESTALE: the
 					       source changed since the
 					       lookup (fs_node.c note 4) */
+	atomic_uint_fast64_t pt_opens;      /* opens served by passthrough */
+	atomic_uint_fast64_t pt_refused;    /* backing files the kernel
+					       refused (fs_open.c note 3) */
+	atomic_uint_fast64_t reads;         /* READ requests of files that
+					       reached the daemon */
 	atomic_uint_fast64_t nodes;         /* inodes the kernel holds now
 					       (set when rendered) */
 };
