@@ -40,6 +40,9 @@ PKGS=(
 	systemd
 	# tests/mount/test_portable.py: portable names with rsync and GRASS
 	rsync grass-core
+	# tests/mount/test_doc.py: the man page rendered (man, groff) and the
+	# bash completion loaded as bash-completion loads it
+	man-db groff-base bash-completion
 	# tests/fuzz (CC=clang, -Dfuzz=true) and `meson test --setup valgrind`
 	clang libclang-rt-dev valgrind
 )

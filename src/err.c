@@ -130,6 +130,12 @@ static const struct rfs_err_info *rfs_err_find(int code)
 	return NULL;
 }
 
+int rfs_err_code_at(size_t i)
+{
+	return i < sizeof(rfs_err_table) / sizeof(rfs_err_table[0]) ?
+		rfs_err_table[i].code : 0;
+}
+
 /* abs() of INT_MIN is undefined; any such value is simply unknown. */
 static int rfs_err_abs(int rc)
 {

@@ -19,6 +19,7 @@
 #include "rasterfs/cli.h"
 #include "rasterfs/confine.h"
 #include "rasterfs/crs.h"
+#include "rasterfs/doc.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
@@ -58,105 +59,177 @@ struct options {
 
 enum { KEY_VIEW = 1 };
 
-#define OPT(t, p) { t, offsetof(struct options, p), 0 }
-static const struct fuse_opt option_spec[] = {
-	OPT("cache=%s", cache),
-	OPT("workers=%u", workers),
-	OPT("gdal_cache=%u", gdal_cache_mb),
-	OPT("retry_after=%u", retry_after),
-	{ "retry_after=", offsetof(struct options, retry_after_set), 1 },
-	OPT("job_timeout=%u", job_timeout),
-	OPT("worker_mem=%llu", worker_mem_mb),
-	{ "worker_mem=", offsetof(struct options, worker_mem_set), 1 },
-	OPT("max_pixels=%llu", max_pixels),
-	{ "max_pixels=", offsetof(struct options, max_pixels_set), 1 },
-	OPT("cache_size=%s", cache_size),
-	OPT("keep_prefixes=%u", keep_prefixes),
-	{ "keep_prefixes=", offsetof(struct options, keep_prefixes_set), 1 },
-	OPT("stall_timeout=%u", stall_timeout),
-	{ "stall_timeout=", offsetof(struct options, stall_timeout_set), 1 },
-	OPT("passthrough=%u", passthrough),
-	{ "passthrough=", offsetof(struct options, passthrough_set), 1 },
-	OPT("uid=%u", uid),
-	{ "uid=", offsetof(struct options, uid_set), 1 },
-	OPT("gid=%u", gid),
-	{ "gid=", offsetof(struct options, gid_set), 1 },
-	FUSE_OPT_KEY("view=", KEY_VIEW),
-	FUSE_OPT_END
+/* Defaults stated by the option table and applied by main(): one number
+ * each, so the documentation cannot say another. */
+#define DFLT_GDAL_CACHE 256
+#define DFLT_MAX_PIXELS 2147483648
+#define DFLT_STALL_TIMEOUT 300
+#define DFLT_RETRY_AFTER 60
+#define DFLT_KEEP_PREFIXES 1
+#define DFLT_PASSTHROUGH 1
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* The mount options (doc.h): parsed through the fuse_opt list built from
+ * these rows (build_spec) and documented from them (--help, rasterfs(1),
+ * completion).  OWN: the option and where its value goes; GIVEN: where
+ * "it was given" goes, to tell 0 from the default. */
+#define OWN(n, fmt, field) \
+	.name = n, .templ = n "=" fmt, .at = offsetof(struct options, field)
+#define GIVEN(n, flag) \
+	.given = n "=", .given_at = offsetof(struct options, flag)
+
+static const struct rfs_option options[] = {
+	{ OWN("cache", "%s", cache), .arg = "DIR",
+	  .dflt = "$XDG_CACHE_HOME/rasterfs, else ~/.cache/rasterfs",
+	  .what = "the cache store, created if missing",
+	  .more = "Mounts that name the same store share it: what one "
+		  "computed, the other finds. mount(8) removes HOME from the "
+		  "environment, so give cache= in fstab and mount -t lines." },
+	{ OWN("workers", "%u", workers), .arg = "N",
+	  .dflt = "the number of online CPUs",
+	  .what = "worker processes computing outputs in parallel, 1 to 256" },
+	{ OWN("gdal_cache", "%u", gdal_cache_mb), .arg = "MB",
+	  .dflt = STR(DFLT_GDAL_CACHE),
+	  .what = "GDAL's block cache in each worker, up to 65536" },
+	{ OWN("max_pixels", "%llu", max_pixels),
+	  GIVEN("max_pixels", max_pixels_set), .arg = "N",
+	  .dflt = "2^31 = " STR(DFLT_MAX_PIXELS),
+	  .what = "refuse an output or intermediate over N pixels (EFBIG, "
+		  "RFS-E106) before computing any; 0: no limit",
+	  .more = "Each step's grid is worked out from the source's header, "
+		  "so the open fails within a fraction of a second, naming "
+		  "the step and its grid." },
+	{ OWN("worker_mem", "%llu", worker_mem_mb),
+	  GIVEN("worker_mem", worker_mem_set), .arg = "MB",
+	  .dflt = "physical RAM / workers",
+	  .what = "address space each worker may use (RLIMIT_AS); a job that "
+		  "needs more fails with ENOMEM (RFS-E203); 0: no limit" },
+	{ OWN("job_timeout", "%u", job_timeout), .arg = "S",
+	  .dflt = "0, none",
+	  .what = "stop a job running longer than S seconds (RFS-E205)" },
+	{ OWN("stall_timeout", "%u", stall_timeout),
+	  GIVEN("stall_timeout", stall_timeout_set), .arg = "S",
+	  .dflt = STR(DFLT_STALL_TIMEOUT),
+	  .what = "stop a job whose worker reported no progress for S "
+		  "seconds (ETIMEDOUT, RFS-E209); 0: never" },
+	{ OWN("retry_after", "%u", retry_after),
+	  GIVEN("retry_after", retry_after_set), .arg = "S",
+	  .dflt = STR(DFLT_RETRY_AFTER),
+	  .what = "a failed output fails again at once for S seconds instead "
+		  "of being recomputed; 0: always retry",
+	  .more = "A changed source or a remount retries at once; cancelled "
+		  "jobs, dead or stalled workers and sources that changed "
+		  "under their job are not remembered." },
+	{ OWN("cache_size", "%s", cache_size), .arg = "SIZE",
+	  .dflt = "10% of the cache's filesystem, at most 50G",
+	  .what = "keep at most SIZE bytes of outputs (20G, 500M, 64K: powers "
+		  "of 1024, or bytes); the least recently read go first" },
+	{ OWN("keep_prefixes", "%u", keep_prefixes),
+	  GIVEN("keep_prefixes", keep_prefixes_set), .arg = "0|1",
+	  .dflt = STR(DFLT_KEEP_PREFIXES),
+	  .what = "keep the first step of a chain that starts with a warp "
+		  "(proj, res, size) as an output of its own and start later "
+		  "chains from it" },
+	{ OWN("passthrough", "%u", passthrough),
+	  GIVEN("passthrough", passthrough_set), .arg = "0|1",
+	  .dflt = STR(DFLT_PASSTHROUGH),
+	  .what = "serve finished outputs and source files by FUSE "
+		  "passthrough when the daemon may (CAP_SYS_ADMIN, Linux >= "
+		  "6.9, built with libfuse >= 3.16); 0: never",
+	  .more = "The mount's log says at start whether passthrough is on "
+		  "and, if not, why." },
+	{ OWN("uid", "%u", uid), GIVEN("uid", uid_set), .arg = "N",
+	  .dflt = "the owner of SOURCE_DIR if not root, else root, confined",
+	  .what = "the user the workers run as, when rasterfs runs as root" },
+	{ OWN("gid", "%u", gid), GIVEN("gid", gid_set), .arg = "N",
+	  .dflt = "uid's primary group; without uid, the group of SOURCE_DIR",
+	  .what = "the group the workers run as (needs uid=)" },
+	{ .name = "view", .templ = "view=", .key = KEY_VIEW,
+	  .arg = "NAME:CHAIN",
+	  .what = "a directory NAME in the mount's root mirroring the tree "
+		  "with CHAIN applied, e.g. view=hs:@proj=EPSG:3857@hillshade; "
+		  "repeatable; escape commas: view=peaks:@focal=5\\,max" },
+	/* libfuse's, passed on to it */
+	{ .name = "allow_other",
+	  .what = "let other users use the mount, with the source's "
+		  "permissions (needs user_allow_other in /etc/fuse.conf "
+		  "unless root)" },
+	{ .name = "auto_unmount",
+	  .what = "unmount when rasterfs exits, even when killed" },
+	{ .name = "max_threads", .arg = "N", .dflt = "10",
+	  .what = "threads serving FUSE requests (a waiting open holds none), "
+		  "up to 1024" },
+	{ .name = NULL },
 };
+
+/* libfuse's option list for options[]: each own row, and its GIVEN. */
+static struct fuse_opt option_spec[2 * sizeof(options) / sizeof(options[0])
+				    + 1];
+
+static void build_spec(void)
+{
+	size_t n = 0;
+
+	for (const struct rfs_option *o = options; o->name; o++) {
+		if (!o->templ)
+			continue;
+		if (o->key)
+			option_spec[n++] = (struct fuse_opt)
+				FUSE_OPT_KEY(o->templ, o->key);
+		else
+			option_spec[n++] = (struct fuse_opt){ o->templ, o->at,
+							      0 };
+		if (o->given)
+			option_spec[n++] = (struct fuse_opt){ o->given,
+							      o->given_at, 1 };
+	}
+	option_spec[n] = (struct fuse_opt)FUSE_OPT_END;
+}
 
 /* Subcommands: `rasterfs COMMAND ...`.  A source directory that happens to
  * be named like a command is spelled ./NAME. */
-struct command {
-	const char *name;
-	int (*run)(int argc, char **argv); /* argv[0] is the command name */
-	const char *summary;
-};
-
-static const struct command commands[] = {
-	{ "status", rfs_cli_status, "MOUNTPOINT [--json]  jobs and progress" },
-	{ "warm", rfs_cli_warm, "[--wait] PATH...  compute outputs ahead" },
-	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT  cancel jobs" },
+static const struct rfs_command commands[] = {
+	{ "status", rfs_cli_status, "MOUNTPOINT [--json]",
+	  "show the jobs and their progress",
+	  "On a terminal a table with live progress bars, refreshed until no "
+	  "job is queued or running; otherwise a plain table, once. --json "
+	  "prints MOUNTPOINT/.rasterfs/jobs as it is." },
+	{ "warm", rfs_cli_warm, "[--wait] PATH...",
+	  "compute outputs ahead of their readers",
+	  "The part of a PATH before the first @ of its last component may "
+	  "be a glob (quote it). With --wait, wait for every output, with a "
+	  "progress bar on a terminal; exit status 1 if any failed." },
+	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT",
+	  "cancel the jobs of outputs, or all of a mount",
+	  "Readers waiting on them get ECANCELED (RFS-E204)." },
 	{ "cache", rfs_cli_cache,
-	  "[--cache DIR] [--json] stats|ls [PATTERN]|verify|gc|clear" },
-	{ "check", rfs_cli_check, "[--json] NAME...  is a name right, and why not" },
-	{ "steps", rfs_cli_steps, "every step, its arguments and an example" },
-	{ NULL, NULL, NULL },
+	  "[--cache DIR] [--json] stats|ls [PATTERN]|verify|gc [--limit "
+	  "SIZE]|clear",
+	  "look after a cache store, mounted or not",
+	  "stats: objects, bytes, ages, outputs per source. ls: every output "
+	  "by its virtual name, PATTERN a glob. verify: check every object's "
+	  "size and checksum (exit status 1 on a problem). gc: repair, drop "
+	  "outputs of changed or removed sources, evict to SIZE. clear: "
+	  "remove every output (refused while mounted). DIR defaults to the "
+	  "mounts' default." },
+	{ "check", rfs_cli_check, "[--json] NAME...",
+	  "say whether each name is right, and why not",
+	  "Prints the source, the canonical chain and the portable spelling, "
+	  "or the error's code, errno, message and what to do; a path inside "
+	  "a mount is resolved as the mount resolves it. Exit status 1 if "
+	  "any name is bad." },
+	{ "steps", rfs_cli_steps, "",
+	  "list every step, its arguments, defaults and an example", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
 };
 
-static const struct command *find_command(const char *name)
+static const struct rfs_command *find_command(const char *name)
 {
-	for (const struct command *c = commands; c->name; c++)
+	for (const struct rfs_command *c = commands; c->name; c++)
 		if (strcmp(c->name, name) == 0)
 			return c;
 	return NULL;
-}
-
-static void usage(const char *prog)
-{
-	printf("usage: %s [options] SOURCE_DIR MOUNTPOINT\n\n"
-	       "Serve the rasters of SOURCE_DIR at MOUNTPOINT, each with virtual\n"
-	       "siblings named FILE@step[@step...], e.g. dem.tif@proj=EPSG:3857@focal=3\n\n"
-	       "rasterfs options (-o NAME=VALUE[,...]):\n"
-	       "    cache=DIR          cache store (default $XDG_CACHE_HOME/rasterfs\n"
-	       "                       or ~/.cache/rasterfs)\n"
-	       "    workers=N          worker processes (default: online CPUs)\n"
-	       "    gdal_cache=MB      GDAL block cache per worker (default 256)\n"
-	       "    max_pixels=N       refuse outputs over N pixels (EFBIG, RFS-E106;\n"
-	       "                       default 2^31, 0: no limit)\n"
-	       "    worker_mem=MB      address space per worker (RFS-E203 when over;\n"
-	       "                       default RAM / workers, 0: no limit)\n"
-	       "    job_timeout=S      kill jobs running longer (RFS-E205; default 0:\n"
-	       "                       none)\n"
-	       "    stall_timeout=S    kill a job whose worker reports no progress\n"
-	       "                       for S seconds (RFS-E209; default 300, 0: never)\n"
-	       "    retry_after=S      a failed output fails at once for S seconds\n"
-	       "                       (default 60, 0: always retry)\n"
-	       "    cache_size=SIZE    keep at most SIZE bytes of outputs (20G, 500M;\n"
-	       "                       default 10%% of the cache's filesystem, at\n"
-	       "                       most 50G); least recently read go first\n"
-	       "    keep_prefixes=0|1  keep the first step of a chain that starts\n"
-	       "                       with a warp (proj, res, size) as its own\n"
-	       "                       output and start later chains from it\n"
-	       "                       (default 1)\n"
-	       "    passthrough=0|1    serve outputs and source files by FUSE\n"
-	       "                       passthrough when the kernel allows it\n"
-	       "                       (needs CAP_SYS_ADMIN; default 1)\n"
-	       "    uid=N,gid=N        the user and group the worker processes\n"
-	       "                       run as, when rasterfs runs as root\n"
-	       "                       (default: the owner of SOURCE_DIR, if not\n"
-	       "                       root; else root, still confined)\n"
-	       "    view=NAME:CHAIN    a directory NAME in the mount's root that\n"
-	       "                       mirrors the tree with CHAIN applied, e.g.\n"
-	       "                       view=hillshade:@proj=EPSG:3857@hillshade\n"
-	       "                       (repeatable; escape commas: @focal=5\\,max)\n\n",
-	       prog);
-	if (commands[0].name) {
-		printf("commands:\n");
-		for (const struct command *c = commands; c->name; c++)
-			printf("    %s %-10s %s\n", prog, c->name, c->summary);
-		printf("\n");
-	}
 }
 
 /* The first non-option argument is the source; the second is left for
@@ -337,8 +410,17 @@ int main(int argc, char **argv)
 		return rfs_worker_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], RFS_RASTEREXT_ARG) == 0)
 		return rfs_rasterext_main(argc - 1, argv + 1);
+	/* The documentation from the tables (doc.h): the build's man page,
+	 * the completion script's words. */
+	if (argc == 3 && strcmp(argv[1], RFS_DOC_MAN_ARG) == 0)
+		return rfs_doc_man(stdout, argv[2], options, commands) < 0 ||
+		       fflush(stdout) != 0;
+	if (argc == 2 && strcmp(argv[1], RFS_DOC_COMPLETE_ARG) == 0) {
+		rfs_doc_complete(stdout, options, commands);
+		return fflush(stdout) != 0;
+	}
 	/* As mount.fuse.rasterfs, argv[1] is the source, whatever its name. */
-	const struct command *command = argc > 1 &&
+	const struct rfs_command *command = argc > 1 &&
 		!rfs_mountopt_is_helper(argv[0]) ? find_command(argv[1]) : NULL;
 	if (command)
 		return command->run(argc - 1, argv + 1);
@@ -351,6 +433,7 @@ int main(int argc, char **argv)
 			msg[0] ? msg : rfs_strerror(rc));
 		goto out;
 	}
+	build_spec();
 	rfs_mountopt_capture_begin();
 	rc = fuse_opt_parse(&args, &opt, option_spec, option_proc) < 0 ||
 	     fuse_parse_cmdline(&args, &cmd) != 0;
@@ -362,7 +445,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (cmd.show_help) {
-		usage(argv[0]);
+		rfs_doc_help(stdout, argv[0], options, commands);
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
 		ret = 0;
@@ -394,17 +477,17 @@ int main(int argc, char **argv)
 		opt.workers = n > 0 ? (unsigned)n : 1;
 	}
 	if (!opt.gdal_cache_mb)
-		opt.gdal_cache_mb = 256;
+		opt.gdal_cache_mb = DFLT_GDAL_CACHE;
 	if (!opt.retry_after_set)
-		opt.retry_after = 60;
+		opt.retry_after = DFLT_RETRY_AFTER;
 	if (!opt.keep_prefixes_set)
-		opt.keep_prefixes = 1;
+		opt.keep_prefixes = DFLT_KEEP_PREFIXES;
 	if (!opt.stall_timeout_set)
-		opt.stall_timeout = 300;
+		opt.stall_timeout = DFLT_STALL_TIMEOUT;
 	if (!opt.passthrough_set)
-		opt.passthrough = 1;
+		opt.passthrough = DFLT_PASSTHROUGH;
 	if (!opt.max_pixels_set)
-		opt.max_pixels = 1ULL << 31;
+		opt.max_pixels = DFLT_MAX_PIXELS;
 	if (!opt.worker_mem_set) {
 		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
 		if (pages > 0 && psz > 0)

@@ -1,5 +1,6 @@
 /* steps_doc.c - the step table as text for people: `rasterfs steps`,
- * MOUNTPOINT/.rasterfs/steps and the README's generated block (step.h).
+ * MOUNTPOINT/.rasterfs/steps and the README's generated block; as roff
+ * for rasterfs(1); as words for shell completion (step.h, doc.h).
  *
  * Written from the rows alone (name, summary, usage, arguments with their
  * defaults, example), so the three cannot say different things and a new
@@ -14,35 +15,19 @@
 
 #include "steps_int.h"
 #include "rasterfs/chain.h"
+#include "rasterfs/doc.h"
 #include "rasterfs/step.h"
 
 #define WIDTH 78
 
-/* Write text from column col, breaking at blanks so that no line passes
- * WIDTH (a word longer than a line gets one of its own); continuation
- * lines start at column indent.  Ends the line. */
+#define FMT_WHAT "the output's format, not a step: only last, or said by " \
+	"the name's extension (.tif, .tiff, .png)"
+#define FMT_EXAMPLE "dem.tif@hillshade.png (is " \
+	"dem.tif@hillshade@fmt=png,minmax)"
+
 static void wrap(FILE *f, const char *text, int col, int indent)
 {
-	const char *p = text;
-	int first = 1;
-
-	while (*p) {
-		size_t n = strcspn(p, " ");
-		if (!first && col + 1 + (int)n > WIDTH) {
-			fprintf(f, "\n%*s", indent, "");
-			col = indent;
-		} else if (!first) {
-			fputc(' ', f);
-			col++;
-		}
-		fwrite(p, 1, n, f);
-		col += (int)n;
-		first = 0;
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
-	fputc('\n', f);
+	rfs_doc_wrap(f, text, col, indent, WIDTH);
 }
 
 /* "  label   text..." with text wrapped under itself. */
@@ -95,11 +80,9 @@ void rfs_steps_write(FILE *f)
 	}
 	fputc('\n', f);
 	fprintf(f, "fmt: ");
-	wrap(f, "the output's format, not a step: only last, or said by the "
-	     "name's extension (.tif, .tiff, .png)", 5, 2);
+	wrap(f, FMT_WHAT, 5, 2);
 	field(f, "usage", 7, rfs_fmt_usage);
-	field(f, "example", 7, "dem.tif@hillshade.png (is "
-	      "dem.tif@hillshade@fmt=png,minmax)");
+	field(f, "example", 7, FMT_EXAMPLE);
 }
 
 int rfs_steps_text(char **out, size_t *len)
@@ -115,4 +98,122 @@ int rfs_steps_text(char **out, size_t *len)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Completion words (step.h, rfs_steps_complete) */
+
+static void complete_words(FILE *f, const char *(*word)(int))
+{
+	const char *w;
+
+	for (int i = 0; word && (w = word(i)); i++)
+		fprintf(f, " %s", w);
+}
+
+/* fmt= is not a step (op_format.c keeps its grammar); its words are the
+ * names of its enums, its keys those fmt_parse matches (test_steps.c
+ * checks both parse). */
+static const char *format_word(int i)
+{
+	const char *s = rfs_format_name((enum rfs_format)i);
+	return strcmp(s, "?") != 0 ? s : NULL;
+}
+
+static const char *stretch_word(int i)
+{
+	const char *s = rfs_stretch_name((enum rfs_stretch)i);
+	return strcmp(s, "?") != 0 ? s : NULL;
+}
+
+static const struct rfs_step_arg fmt_args[] = {
+	{ "FORMAT", NULL, "gtiff: tiled GeoTIFF; cog: Cloud Optimised "
+	  "GeoTIFF, with internal overviews; png: an 8-bit quicklook "
+	  "(format=)", "format", format_word },
+	{ "STRETCH", "minmax", "png only, how each band's values map to "
+	  "0..255: minmax (its minimum to maximum) or p2 (its 2nd to 98th "
+	  "percentile) (stretch=)", "stretch", stretch_word },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static void complete_step(FILE *f, const char *name, unsigned flags,
+			  const struct rfs_step_arg *args)
+{
+	fprintf(f, "S %s", name);
+	if (flags & RFS_STEP_BARE)
+		fprintf(f, " %s", name);
+	if (!(flags & RFS_STEP_NOARGS))
+		fprintf(f, " %s=", name);
+	fputc('\n', f);
+	for (const struct rfs_step_arg *a = args; a->name; a++) {
+		/* "res=R" is key=value only; the others may stand alone */
+		if (a->word && !strchr(a->name, '=')) {
+			fprintf(f, "P %s", name);
+			complete_words(f, a->word);
+			fputc('\n', f);
+		}
+		if (a->key) {
+			fprintf(f, "K %s %s", name, a->key);
+			complete_words(f, a->word);
+			fputc('\n', f);
+		}
+	}
+}
+
+void rfs_steps_complete(FILE *f)
+{
+	for (int i = 0; i < RFS_OP_COUNT; i++)
+		complete_step(f, rfs_steps[i].name, rfs_steps[i].flags,
+			      rfs_steps[i].args);
+	complete_step(f, "fmt", 0, fmt_args);
+}
+
+/* ------------------------------------------------------------------ */
+/* The man page (step.h, rfs_steps_man) */
+
+static void man_args(FILE *f, const struct rfs_step_arg *args)
+{
+	for (const struct rfs_step_arg *a = args; a->name; a++) {
+		fprintf(f, ".TP\n\\fB");
+		rfs_doc_roff(f, a->name);
+		fprintf(f, "\\fR (%s", a->dflt ? "default: " : "required");
+		if (a->dflt)
+			rfs_doc_roff(f, a->dflt);
+		fprintf(f, ")\n");
+		rfs_doc_roff(f, a->what);
+		fprintf(f, "\n");
+	}
+}
+
+static void man_step(FILE *f, const struct rfs_step_desc *d)
+{
+	char ex[RFS_MSG_MAX];
+
+	fprintf(f, ".SS %s\n", d->name);
+	rfs_doc_roff(f, d->summary);
+	fprintf(f, ".\n.PP\n\\fBUsage:\\fR ");
+	rfs_doc_roff(f, d->usage);
+	fprintf(f, "\n");
+	if (!d->args[0].name)
+		fprintf(f, ".br\nNo arguments: the bare name is the step.\n");
+	man_args(f, d->args);
+	snprintf(ex, sizeof(ex), "dem.tif@%s", d->example);
+	fprintf(f, ".PP\n\\fBExample:\\fR ");
+	rfs_doc_roff(f, ex);
+	fprintf(f, "\n");
+}
+
+void rfs_steps_man(FILE *f)
+{
+	for (int i = 0; i < RFS_OP_COUNT; i++)
+		man_step(f, &rfs_steps[i]);
+	fprintf(f, ".SS fmt\n");
+	rfs_doc_roff(f, FMT_WHAT);
+	fprintf(f, ".\n.PP\n\\fBUsage:\\fR ");
+	rfs_doc_roff(f, rfs_fmt_usage);
+	fprintf(f, "\n");
+	man_args(f, fmt_args);
+	fprintf(f, ".PP\n\\fBExample:\\fR ");
+	rfs_doc_roff(f, FMT_EXAMPLE);
+	fprintf(f, "\n");
 }

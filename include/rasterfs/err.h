@@ -12,6 +12,8 @@
 #ifndef RASTERFS_ERR_H
 #define RASTERFS_ERR_H
 
+#include <stddef.h>
+
 #define RFS_E_BASE 20000
 
 enum rfs_err {
@@ -79,6 +81,11 @@ const char *rfs_err_name(int rc);
 /* What a user can do about rc, one line ("fix the step name ..."), or
  * NULL (an errno, or a code without one). */
 const char *rfs_err_remedy(int rc);
+
+/* The i-th rasterfs code of the table, in the table's order (by group,
+ * then number), for listings such as the man page's ERRORS; 0 when i is
+ * past the last. */
+int rfs_err_code_at(size_t i);
 
 /* The positive errno that the FUSE layer replies with for rc. */
 int rfs_err_errno(int rc);

@@ -64,11 +64,20 @@ typedef int (*rfs_step_parse_fn)(struct rfs_pctx *c, const struct rfs_tok *args,
 typedef void (*rfs_step_write_fn)(const struct rfs_step *st,
 				  struct rfs_cbuf *cb);
 
-/* One argument of a step, for the usage text and the documentation. */
+/* One argument of a step, for the usage text, the documentation and
+ * shell completion (rfs_steps_complete).  An argument whose name holds a
+ * '=' ("res=R") is written only as key=value; the others are positional
+ * and, when key is set, may also be written as key=value. */
 struct rfs_step_arg {
 	const char *name;   /* as written: "CRS", "res=R", "RESAMPLING" */
 	const char *dflt;   /* its default; NULL: required */
 	const char *what;   /* one line */
+	const char *key;    /* "resampling" for resampling=; NULL: none */
+	/* The fixed words the argument takes ("bilinear", "max"): the i-th
+	 * for i = 0, 1, ... until NULL; NULL: none (a number, a CRS).  For
+	 * the words of an enum it is the enum's own name function, so the
+	 * list is the one the parser matches. */
+	const char *(*word)(int i);
 };
 
 struct rfs_step_desc {
@@ -118,5 +127,20 @@ int rfs_step_canonical(const struct rfs_step *st, char *buf, size_t len);
  * (its length in *len), or -ENOMEM. */
 void rfs_steps_write(FILE *f);
 int rfs_steps_text(char **out, size_t *len);
+
+/* The table as words for shell completion (`rasterfs --internal-complete`,
+ * completions/rasterfs), one line per item, fields separated by one
+ * blank:
+ *   S NAME FORM...         what may follow '@': "proj=", or "slope" and
+ *                          "slope=" for a BARE step, "aspect" (NOARGS)
+ *   P NAME WORD...         the words a positional argument may be
+ *   K NAME KEY WORD...     a key=value argument and the words its value
+ *                          may be (none: a number, a CRS)
+ * for every step, then fmt (the output format) as if it were one. */
+void rfs_steps_complete(FILE *f);
+
+/* The step table as man(7) source for rasterfs(1): a .SS per step with its
+ * summary, usage, arguments, defaults and example, then fmt=. */
+void rfs_steps_man(FILE *f);
 
 #endif
