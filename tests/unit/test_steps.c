@@ -255,6 +255,7 @@ static void test_words(void)
 
 	/* and the other way: every key a parser lists in its "Options:"
 	 * message is on a K line of its step */
+	free(text);
 	f = open_memstream(&text, &len);
 	rfs_steps_complete(f);
 	fclose(f);
