@@ -204,6 +204,9 @@ static void *committer_main(void *arg)
 	struct repair_report rep = { 0 };
 	int rc;
 
+	/* Its lines name the outputs of every user: in a mount's log they
+	 * are root's and the owner's only (log.h). */
+	rfs_log_set_owner(RFS_LOG_PRIVATE);
 	rc = store_repair(st, &rep);
 	if (!rc && st->limit) {
 		uint64_t n = 0, b = 0;

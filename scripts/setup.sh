@@ -4,9 +4,24 @@
 # Idempotent: packages already installed are left alone, an existing build
 # directory is reused.  As root, missing packages are installed with apt-get;
 # otherwise the apt-get command to run is printed and the script stops.
+#
+# --install: then `meson install` the build (prefix /usr/local unless the
+# build was configured with another) and, as root, link
+# /sbin/mount.fuse.rasterfs to the installed helper, where mount(8) looks
+# for it (README, "Installing").
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+
+INSTALL=0
+case "${1:-}" in
+--install) INSTALL=1 ;;
+"") ;;
+*)
+	echo "usage: $0 [--install]" >&2
+	exit 2
+	;;
+esac
 
 PKGS=(
 	build-essential meson ninja-build pkg-config
@@ -20,6 +35,14 @@ PKGS=(
 	# strace counts the bytes a client reads and the files it tries to write.
 	python3-qgis strace
 	slurm-wlm munge
+	# systemd-analyze verify of the installed unit (test_install.py; it
+	# needs no systemd as PID 1)
+	systemd
+	# tests/mount/test_portable.py: portable names with rsync and GRASS
+	rsync grass-core
+	# tests/mount/test_doc.py: the man page rendered (man, groff) and the
+	# bash completion loaded as bash-completion loads it
+	man-db groff-base bash-completion
 	# tests/fuzz (CC=clang, -Dfuzz=true) and `meson test --setup valgrind`
 	clang libclang-rt-dev valgrind
 )
@@ -102,3 +125,27 @@ fi
 echo "setup: meson compile -C build"
 meson compile -C build
 echo "setup: built $(pwd)/build/rasterfs"
+
+if ((INSTALL)); then
+	echo "setup: meson install -C build"
+	meson install -C build --skip-subprojects --no-rebuild
+	prefix=$(meson introspect --buildoptions build |
+		python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
+	sbindir=$(meson introspect --buildoptions build |
+		python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "sbindir"))')
+	[[ $sbindir == /* ]] || sbindir=$prefix/$sbindir
+	helper=$sbindir/mount.fuse.rasterfs
+	# mount(8) runs helpers from /sbin (and /sbin/fs.d, /sbin/fs) only,
+	# by absolute path: for a prefix other than /usr, link it there.
+	if [[ $(realpath -m "$sbindir") != "$(realpath -m /sbin)" ]]; then
+		if [[ $(id -u) -eq 0 ]]; then
+			ln -sfn "$helper" /sbin/mount.fuse.rasterfs
+			echo "setup: /sbin/mount.fuse.rasterfs -> $helper"
+		else
+			echo "setup: as root, link the mount helper where mount(8)" \
+				"looks: ln -s $helper /sbin/mount.fuse.rasterfs" >&2
+		fi
+	fi
+	echo "setup: installed; mount -t fuse.rasterfs SOURCE_DIR MOUNTPOINT" \
+		"-o cache=DIR works now"
+fi

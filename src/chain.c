@@ -30,6 +30,10 @@
  *    GeoTIFF adds nothing to the canonical text, so "x@focal=3",
  *    "x@focal=3.tif" and "x@focal=3@fmt=gtiff" are one cache entry with
  *    the key they had before formats existed.
+ * 6. The portable spelling (chain.h) is written by the same step writers
+ *    with the buffer's portable flag set: a step spells its CRS with
+ *    rfs_cb_crs and its range separators with rfs_cb_sep, so the step
+ *    that knows where its ':' are is the one that leaves them out.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -106,6 +110,23 @@ static int finish_format(struct rfs_pctx *c, struct rfs_chain *out,
 }
 
 
+/* The format in the portable spelling: the extension, after an fmt step
+ * only where the extension alone would not say it (design note 5). */
+static void portable_format(const struct rfs_chain *c, struct rfs_cbuf *cb)
+{
+	if (c->nsteps == 0 || c->format == RFS_FMT_COG ||
+	    (c->format == RFS_FMT_PNG && c->stretch != RFS_STRETCH_MINMAX)) {
+		rfs_cb_str(cb, "@fmt=");
+		rfs_cb_str(cb, rfs_format_name(c->format));
+		if (c->format == RFS_FMT_PNG) {
+			rfs_cb_str(cb, ",");
+			rfs_cb_str(cb, rfs_stretch_name(c->stretch));
+		}
+	}
+	rfs_cb_str(cb, c->format == RFS_FMT_PNG ? ".png" : ".tif");
+}
+
+
 /* ------------------------------------------------------------------ */
 /* The chain */
 
@@ -117,7 +138,7 @@ static bool chain_char(int c)
 /* "proj, focal, ..., ndi": every step, in the table's order. */
 static void steps_list(char *buf, size_t len)
 {
-	struct rfs_cbuf b = { buf, 0, len, false };
+	struct rfs_cbuf b = { .p = buf, .cap = len };
 
 	buf[0] = '\0';
 	for (int i = 0; i < RFS_OP_COUNT; i++) {
@@ -232,6 +253,7 @@ int rfs_chain_parse(const char *text, struct rfs_chain *out,
 	cb.n = 0;
 	cb.cap = sizeof(out->canonical);
 	cb.over = false;
+	cb.portable = false;
 	rest.p = text;
 	rest.n = n;
 	if (rest.n && rest.p[0] == '@') {
@@ -290,4 +312,24 @@ int rfs_chain_parse(const char *text, struct rfs_chain *out,
 			    "characters; use fewer steps or ranges",
 			    RFS_CHAIN_TEXT_MAX - 1);
 	return 0;
+}
+
+int rfs_chain_portable(const struct rfs_chain *c, char *buf, size_t len)
+{
+	struct rfs_cbuf cb = { .p = buf, .cap = len, .portable = true };
+	const struct rfs_step_desc *d;
+
+	if (buf && len)
+		buf[0] = '\0';
+	if (!c || c->nsteps < 0 || c->nsteps > RFS_CHAIN_MAX_STEPS)
+		return -RFS_E_BAD_ARG;
+	for (int i = 0; i < c->nsteps; i++) {
+		d = rfs_step_desc(c->steps[i].op);
+		if (!d)
+			return -RFS_E_BAD_ARG;
+		rfs_cb_str(&cb, "@");
+		d->write(&c->steps[i], &cb);
+	}
+	portable_format(c, &cb);
+	return cb.over || !buf ? -RFS_E_TOO_LONG : (int)cb.n;
 }

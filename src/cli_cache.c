@@ -1,6 +1,8 @@
 /* cli_cache.c - `rasterfs cache`: look at and maintain a cache store.
  *
  *   stats   what the store holds (read-only open: changes nothing)
+ *   ls      each output by its virtual name (source path below its root +
+ *           canonical chain), optionally matching a glob (read-only)
  *   verify  read every object and check it against its entry, look for
  *           unindexed files and stale scratch (read-only open; exit 1
  *           when it finds problems)
@@ -15,6 +17,7 @@
  * the store at the same time.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -34,6 +37,7 @@ struct cli {
 	const char *dir;
 	int json;
 	uint64_t limit; /* --limit, 0: not given */
+	const char *pattern; /* ls PATTERN, or NULL */
 };
 
 static void usage(FILE *f)
@@ -41,6 +45,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: rasterfs cache [--cache DIR] [--json] COMMAND\n\n"
 		"    stats            objects, bytes, limit, ages, outputs per source\n"
+		"    ls [PATTERN]     every output by its virtual name (source below\n"
+		"                     its mount's root + canonical chain), size,\n"
+		"                     created, last read; PATTERN a shell glob over\n"
+		"                     the name ('*' also matches '/'), quoted\n"
 		"    verify           check every object's size and checksum, and\n"
 		"                     look for unindexed files and stale scratch\n"
 		"                     (exit 1 if anything is wrong)\n"
@@ -243,6 +251,130 @@ static int cmd_stats(const struct cli *c)
 		free(a.src[i].name);
 	free(a.src);
 	return 0;
+}
+
+/* ---- ls --------------------------------------------------------------- */
+
+struct ls_entry {
+	char *name;        /* source + canonical chain */
+	char *source_abs;  /* "" when the mount gave no root */
+	uint64_t size;
+	int64_t created_ns, atime_ns;
+	char key[RFS_KEY_HEX];
+};
+
+struct ls_acc {
+	const char *pattern;
+	struct ls_entry *e;
+	size_t n, cap;
+};
+
+static int ls_cb(void *arg, const struct rfs_store_info *i)
+{
+	struct ls_acc *a = arg;
+	struct ls_entry *e;
+	char *name;
+
+	/* The virtual name: what a reader of the mount that computed it
+	 * names (canonical: every name meaning it is one entry). */
+	if (asprintf(&name, "%s%s", i->source, i->canonical) < 0)
+		return -ENOMEM;
+	if (a->pattern && fnmatch(a->pattern, name, 0) != 0) {
+		free(name);
+		return 0;
+	}
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? 2 * a->cap : 64;
+		void *ne = realloc(a->e, nc * sizeof(*a->e));
+		if (!ne) {
+			free(name);
+			return -ENOMEM;
+		}
+		a->e = ne;
+		a->cap = nc;
+	}
+	e = &a->e[a->n];
+	e->name = name;
+	if (!(e->source_abs = strdup(i->source_abs))) {
+		free(name);
+		return -ENOMEM;
+	}
+	e->size = i->size;
+	e->created_ns = i->created_ns;
+	e->atime_ns = i->atime_ns;
+	rfs_key_hex(&i->key, e->key);
+	a->n++;
+	return 0;
+}
+
+static int by_name(const void *x, const void *y)
+{
+	const struct ls_entry *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+
+	return c ? c : strcmp(a->source_abs, b->source_abs);
+}
+
+static int cmd_ls(const struct cli *c)
+{
+	struct ls_acc a = { .pattern = c->pattern };
+	char t1[32], t2[32], h[32];
+	rfs_store *st;
+	int rc;
+
+	if (open_store(c, RFS_STORE_RDONLY, &st))
+		return 1;
+	rc = rfs_store_foreach(st, ls_cb, &a);
+	rfs_store_close(st);
+	if (rc) {
+		fprintf(stderr, "rasterfs cache ls: %s\n", rfs_strerror(rc));
+		goto out;
+	}
+	qsort(a.e, a.n, sizeof(*a.e), by_name);
+	if (c->json) {
+		struct rfs_json j;
+
+		rfs_json_init(&j, stdout);
+		rfs_json_array(&j);
+		for (size_t i = 0; i < a.n; i++) {
+			iso_time(a.e[i].created_ns, t1, sizeof(t1));
+			iso_time(a.e[i].atime_ns, t2, sizeof(t2));
+			rfs_json_object(&j);
+			rfs_json_key(&j, "name");
+			rfs_json_string(&j, a.e[i].name);
+			rfs_json_key(&j, "source_abs");
+			rfs_json_string(&j, a.e[i].source_abs);
+			rfs_json_key(&j, "size");
+			rfs_json_u64(&j, a.e[i].size);
+			rfs_json_key(&j, "created");
+			rfs_json_string(&j, t1);
+			rfs_json_key(&j, "last_read");
+			rfs_json_string(&j, t2);
+			rfs_json_key(&j, "key");
+			rfs_json_string(&j, a.e[i].key);
+			rfs_json_end(&j);
+		}
+		rfs_json_end(&j);
+		rfs_json_newline(&j);
+	} else {
+		if (a.n)
+			printf("%10s  %-20s  %-20s  %s\n", "size", "created",
+			       "last read", "name");
+		for (size_t i = 0; i < a.n; i++) {
+			iso_time(a.e[i].created_ns, t1, sizeof(t1));
+			iso_time(a.e[i].atime_ns, t2, sizeof(t2));
+			human(a.e[i].size, h, sizeof(h));
+			printf("%10s  %-20s  %-20s  %s\n", h, t1, t2,
+			       a.e[i].name);
+		}
+	}
+out:
+	for (size_t i = 0; i < a.n; i++) {
+		free(a.e[i].name);
+		free(a.e[i].source_abs);
+	}
+	free(a.e);
+	return rc ? 1 : 0;
 }
 
 /* ---- verify ----------------------------------------------------------- */
@@ -492,6 +624,8 @@ int rfs_cli_cache(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind++];
+	if (!strcmp(cmd, "ls") && optind < argc)
+		c.pattern = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "rasterfs cache: unexpected '%s'\n",
 			argv[optind]);
@@ -508,6 +642,8 @@ int rfs_cli_cache(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "stats"))
 		ret = cmd_stats(&c);
+	else if (!strcmp(cmd, "ls"))
+		ret = cmd_ls(&c);
 	else if (!strcmp(cmd, "verify"))
 		ret = cmd_verify(&c);
 	else if (!strcmp(cmd, "gc"))

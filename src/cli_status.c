@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rasterfs/chain.h"
 #include "rasterfs/cli.h"
 #include "rasterfs/fs.h"
 
@@ -289,6 +290,21 @@ static int get_attr(const char *path, const char *name, char *buf,
 	return 0;
 }
 
+/* A command attribute failed: say why as `rasterfs check` does (the
+ * mount refused the name: its code, the grammar's message and what to do;
+ * the lookup's errno alone says only "No such file or directory"), or
+ * the errno when the name itself is fine (EPERM, EACCES, ...). */
+static void refused(const char *cmd, const char *path, int rc)
+{
+	char why[RFS_MSG_MAX + 256];
+
+	if (rc != -EPERM && rfs_cli_explain(path, why, sizeof(why)))
+		fprintf(stderr, "rasterfs %s: %s: %s\n", cmd, path, why);
+	else
+		fprintf(stderr, "rasterfs %s: %s: %s\n", cmd, path,
+			strerror(-rc));
+}
+
 static int is_end_state(const char *s)
 {
 	return strcmp(s, "done") == 0 || strcmp(s, "failed") == 0 ||
@@ -321,8 +337,7 @@ int rfs_cli_warm(int argc, char **argv)
 	for (size_t i = 0; i < ps.n; i++) {
 		rc = get_attr(ps.v[i], "user.rasterfs.warm", buf, sizeof(buf));
 		if (rc < 0) {
-			fprintf(stderr, "rasterfs warm: %s: %s\n", ps.v[i],
-				strerror(-rc));
+			refused("warm", ps.v[i], rc);
 			state[i] = 1;
 			bad++;
 		} else if (strncmp(buf, "failed", 6) == 0) {
@@ -441,8 +456,7 @@ int rfs_cli_cancel(int argc, char **argv)
 		int rc = get_attr(ps.v[i], "user.rasterfs.cancel", buf,
 				  sizeof(buf));
 		if (rc < 0) {
-			fprintf(stderr, "rasterfs cancel: %s: %s\n", ps.v[i],
-				strerror(-rc));
+			refused("cancel", ps.v[i], rc);
 			bad++;
 		} else if (strcmp(buf, "cancelled") == 0) {
 			n++;

@@ -20,6 +20,7 @@
 #include "rasterfs/crs.h"
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
+#include "rasterfs/step.h"
 
 #define MEMO_SLOTS 256		/* power of two */
 #define MEMO_PROBE 8
@@ -261,4 +262,18 @@ void rfs_crs_cleanup(void)
 	memset(crs_memo, 0, sizeof(crs_memo));
 	crs_auths_done = false;
 	pthread_mutex_unlock(&crs_lock);
+}
+
+int rfs_crs_check_chain(const struct rfs_chain *chain, char *msg,
+			size_t msglen)
+{
+	int rc;
+
+	for (int s = 0; s < chain->nsteps; s++) {
+		/* the step table says which steps name a CRS */
+		const char *crs = rfs_step_crs(&chain->steps[s]);
+		if (crs && (rc = rfs_crs_check(crs, msg, msglen)) < 0)
+			return rc;
+	}
+	return 0;
 }

@@ -14,63 +14,108 @@ struct rfs_err_info {
 	const char *name;	/* stable; users quote it in bug reports */
 	int err;		/* what the FUSE layer replies with */
 	const char *msg;
+	const char *remedy;	/* what to do, one line; the README's error
+				   table says the same */
 };
 
 static const struct rfs_err_info rfs_err_table[] = {
 	{ RFS_E_UNKNOWN_STEP, "RFS-E100", ENOENT,
-	  "unknown processing step in the name" },
+	  "unknown processing step in the name",
+	  "fix the step name (the message names the closest); `rasterfs "
+	  "steps` lists every step" },
 	{ RFS_E_BAD_ARG, "RFS-E101", EINVAL,
-	  "bad arguments to a processing step" },
+	  "bad arguments to a processing step",
+	  "fix the arguments as the message says; `rasterfs steps` shows "
+	  "every step's" },
 	{ RFS_E_BAD_CRS, "RFS-E102", EINVAL,
-	  "CRS code not found in PROJ's database" },
+	  "CRS code not found in PROJ's database",
+	  "use a CRS code, e.g. EPSG:4326; codes are case-sensitive "
+	  "(IGNF:LAMB93); `projinfo EPSG:NNNN` shows what a code is" },
 	{ RFS_E_ESCAPE, "RFS-E103", EACCES,
-	  "path leaves the source tree" },
+	  "path leaves the source tree",
+	  "use a path inside the source directory" },
 	{ RFS_E_TOO_LONG, "RFS-E104", ENAMETOOLONG,
-	  "processing chain too long" },
+	  "processing chain too long",
+	  "split the work into shorter chains" },
 	{ RFS_E_NO_SOURCE, "RFS-E105", ENOENT,
-	  "no source file for the name" },
+	  "no source file for the name",
+	  "check the source file name: the source is the longest prefix, "
+	  "ending before an '@', that is a file" },
 	{ RFS_E_TOO_BIG, "RFS-E106", EFBIG,
-	  "output larger than the configured limit" },
+	  "output larger than the configured limit",
+	  "choose a coarser res=, or mount with a larger max_pixels=" },
+	{ RFS_E_READONLY, "RFS-E107", EROFS,
+	  "the mount is read-only: nothing is written beside an output",
+	  "use what the log names instead (@fmt=cog for overviews; the "
+	  "statistics are in the file), or copy the output out of the "
+	  "mount to change it" },
 
 	{ RFS_E_SOURCE, "RFS-E200", EIO,
-	  "GDAL cannot open the source raster" },
+	  "GDAL cannot open the source raster",
+	  "check the file with gdalinfo; the log has GDAL's message" },
 	{ RFS_E_PROCESS, "RFS-E201", EIO,
-	  "a processing step failed" },
+	  "a processing step failed",
+	  "read GDAL's message in the log; try the same with GDAL's "
+	  "command-line tools" },
 	{ RFS_E_CRASH, "RFS-E202", EIO,
-	  "the worker process died" },
+	  "the worker process died",
+	  "read it again: a new worker replaces the old one; if it "
+	  "repeats, report it with the log" },
 	{ RFS_E_NOMEM, "RFS-E203", ENOMEM,
-	  "the worker ran out of memory" },
+	  "the worker ran out of memory",
+	  "mount with a larger worker_mem= (or fewer workers=), or ask "
+	  "for less work" },
 	{ RFS_E_CANCELLED, "RFS-E204", ECANCELED,
-	  "the job was cancelled" },
+	  "the job was cancelled",
+	  "read it again; a cancelled job is not remembered as a failure" },
 	{ RFS_E_TIMEOUT, "RFS-E205", ETIMEDOUT,
-	  "the job took longer than job_timeout" },
+	  "the job took longer than job_timeout",
+	  "ask for less work (coarser res=, smaller window), or a larger "
+	  "job_timeout=" },
 	/* EIO rather than ESHUTDOWN: a reader's tool prints "Input/output
 	 * error", which is closer to the truth than "Cannot send after
 	 * transport endpoint shutdown". */
 	{ RFS_E_SHUTDOWN, "RFS-E206", EIO,
-	  "the filesystem is being unmounted" },
+	  "the filesystem is being unmounted",
+	  "remount and read again" },
 	{ RFS_E_FORBIDDEN, "RFS-E207", EACCES,
-	  "the source refers to something a worker may not read" },
+	  "the source refers to something a worker may not read",
+	  "keep everything a source refers to inside the source "
+	  "directory, as regular files" },
 	/* ESTALE: the VFS retries an open that fails with it once, with a
 	 * fresh lookup (LOOKUP_REVAL), which makes a new key. */
 	{ RFS_E_SOURCE_CHANGED, "RFS-E208", ESTALE,
-	  "the source changed while it was being read" },
+	  "the source changed while it was being read",
+	  "read it again once the source stops changing" },
 	{ RFS_E_STALLED, "RFS-E209", ETIMEDOUT,
-	  "the worker made no progress for stall_timeout seconds" },
+	  "the worker made no progress for stall_timeout seconds",
+	  "read it again; if it repeats, look at the source or raise "
+	  "stall_timeout=" },
 
 	{ RFS_E_NOSPACE, "RFS-E300", ENOSPC,
-	  "no space left in the cache store" },
+	  "no space left in the cache store",
+	  "free space, or mount with cache=DIR on a larger disk" },
 	{ RFS_E_STORE_IO, "RFS-E301", EIO,
-	  "I/O error in the cache store" },
+	  "I/O error in the cache store",
+	  "check the disk (dmesg)" },
 	{ RFS_E_STORE_CORRUPT, "RFS-E302", EIO,
-	  "cache store index and objects disagree" },
+	  "cache store index and objects disagree",
+	  "unmount, remove the cache directory (it holds only results "
+	  "that can be recomputed), and mount again" },
 	{ RFS_E_STORE_VERSION, "RFS-E303", EIO,
-	  "cache store made by another format version" },
+	  "cache store made by another format version",
+	  "use another cache=DIR, or remove the old cache directory" },
 
 	{ RFS_E_OPTION, "RFS-E400", EINVAL,
-	  "bad mount option" },
+	  "bad mount option",
+	  "see rasterfs --help" },
+	{ RFS_E_DRIVERS, "RFS-E401", EIO,
+	  "GDAL's raster drivers could not be listed at start",
+	  "run rasterfs --internal-raster-extensions and gdalinfo "
+	  "--formats to see GDAL's complaint" },
 	{ RFS_E_INTERNAL, "RFS-E499", EIO,
-	  "internal error in rasterfs (a bug)" },
+	  "internal error in rasterfs (a bug)",
+	  "please report it with the log" },
 };
 
 #define RFS_E_LAST (RFS_E_BASE + 999)
@@ -83,6 +128,12 @@ static const struct rfs_err_info *rfs_err_find(int code)
 		if (rfs_err_table[i].code == code)
 			return &rfs_err_table[i];
 	return NULL;
+}
+
+int rfs_err_code_at(size_t i)
+{
+	return i < sizeof(rfs_err_table) / sizeof(rfs_err_table[0]) ?
+		rfs_err_table[i].code : 0;
 }
 
 /* abs() of INT_MIN is undefined; any such value is simply unknown. */
@@ -130,6 +181,16 @@ const char *rfs_err_name(int rc)
 	}
 	s = strerrorname_np(c);
 	return s ? s : "E???";
+}
+
+const char *rfs_err_remedy(int rc)
+{
+	const struct rfs_err_info *e;
+
+	if (!rfs_err_is_rfs(rc))
+		return NULL;
+	e = rfs_err_find(rfs_err_abs(rc));
+	return e ? e->remedy : NULL;
 }
 
 int rfs_err_errno(int rc)

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,6 +21,8 @@
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
+#include "rasterfs/log.h"
+#include "rasterfs/passthrough.h"
 
 static struct rfs_fs *fs_of(fuse_req_t req)
 {
@@ -82,12 +85,31 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (rc == FS_NODE_PARKED)
 		return; /* answered through reply_entry */
+	if (rc == -ENOENT) {
+		/* Not kept like other negative entries: the names programs
+		 * write beside an output (fs_hint.c, which logs what to use
+		 * instead). */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs_hint_lookup(fs_of(req),
+						 node_of(req, parent), name,
+						 fuse_req_ctx(req)->pid);
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	/* A png's .aux.xml is a name programs write beside an output: not
+	 * kept either, so that a write reaches us as a lookup (fs_hint.c).
+	 * (Never parked: only GeoTIFF outputs are described.) */
+	if (rc == 0 && fs_sidecar_of(node_of(req, e.ino)) == FS_SIDECAR_AUX)
+		e.entry_timeout = fs_hint_lookup(fs_of(req),
+						 node_of(req, parent), name,
+						 fuse_req_ctx(req)->pid);
 	if (reply_entry(req, rc, &e) != 0 && rc == 0)
 		rfs_nodes_forget(fs_of(req)->nodes, e.ino, 1);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	fs_open_forget(req, node_of(req, ino));
 	rfs_nodes_forget(fs_of(req)->nodes, ino, nlookup);
 	fuse_reply_none(req);
 }
@@ -95,9 +117,11 @@ static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 static void fs_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
-	for (size_t i = 0; i < count; i++)
+	for (size_t i = 0; i < count; i++) {
+		fs_open_forget(req, node_of(req, forgets[i].ino));
 		rfs_nodes_forget(fs_of(req)->nodes, forgets[i].ino,
 				 forgets[i].nlookup);
+	}
 	fuse_reply_none(req);
 }
 
@@ -143,7 +167,8 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_dir *d;
-	int rc = fs_dir_open(fs_of(req), node_of(req, ino), &d);
+	int rc = fs_dir_open(fs_of(req), node_of(req, ino),
+			     fuse_req_ctx(req)->pid, &d);
 
 	if (rc < 0) {
 		reply_err(req, rc);
@@ -190,10 +215,20 @@ static void reply_open(fuse_req_t req, struct fuse_file_info *fi, int rc,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->keep_cache = h->keep_cache;
-	fi->direct_io = h->direct_io;
-	if (fuse_reply_open(req, fi) != 0)
-		fs_handle_free(h); /* the reader went away: no release */
+	if (h->backing_id > 0) {
+		rfs_passthrough_fill(fi, h->backing_id);
+	} else {
+		fi->keep_cache = h->keep_cache;
+		fi->direct_io = h->direct_io;
+	}
+	/* before the reply: the opener may list the directory right after
+	 * (fs_sidecar.c note 2) */
+	fs_sidecar_hold(fs_of(req), h, fuse_req_ctx(req)->pid);
+	if (fuse_reply_open(req, fi) != 0) {
+		/* the reader went away: no release */
+		fs_sidecar_drop(fs_of(req), h);
+		fs_open_release(NULL, h);
+	}
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -210,7 +245,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	switch (n->kind) {
 	case RFS_NODE_REAL:
-		rc = fs_open_real(fs, n, fi->flags, &h);
+		rc = fs_open_real(fs, n, req, fi->flags, &h);
 		break;
 	case RFS_NODE_VIRTUAL:
 		rc = fs_open_virtual(fs, n, req, fi, reply_open, &h);
@@ -242,7 +277,9 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/* Spliced from the file to the FUSE device when the kernel allows:
-	 * the bytes are never copied through this process. */
+	 * the bytes are never copied through this process.  (A passthrough
+	 * handle's reads never come here.) */
+	rfs_stat_inc(&fs_of(req)->stats, reads);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = h->fd;
@@ -253,8 +290,11 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fs_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	(void)ino;
-	fs_handle_free((struct fs_handle *)(uintptr_t)fi->fh);
+
+	fs_sidecar_drop(fs_of(req), h);
+	fs_open_release(req, h);
 	fuse_reply_err(req, 0);
 }
 
@@ -297,14 +337,40 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- the rest: a read-only filesystem --------------------------------- */
 
+/* libfuse 3.17 keeps the wanted features in want_ext, set through these
+ * calls (conn->want is converted after init, but not when both changed). */
+static void want(struct fuse_conn_info *conn, uint64_t cap, int on)
+{
+#if FUSE_USE_VERSION >= 317
+	if (on)
+		fuse_set_feature_flag(conn, cap);
+	else
+		fuse_unset_feature_flag(conn, cap);
+#else
+	if (on && (conn->capable & cap))
+		conn->want |= (unsigned)cap;
+	else if (!on)
+		conn->want &= ~(unsigned)cap;
+#endif
+}
+
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
-		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	struct rfs_fs *fs = userdata;
+	const char *why;
+
+	want(conn, FUSE_CAP_SPLICE_WRITE, 1);
 	/* Large reads: GDAL and cp read big blocks of immutable objects. */
 	conn->max_readahead = conn->max_readahead > (1u << 20) ?
 			      conn->max_readahead : (1u << 20);
+	fs->passthrough = rfs_passthrough_init(conn, fs->want_passthrough,
+					       &why);
+	if (fs->passthrough)
+		rfs_log(LOG_INFO, "passthrough: on: the kernel reads outputs "
+			"and source files itself (fs_open.c note 3)");
+	else
+		rfs_log(LOG_INFO, "passthrough: off: %s; reads go through "
+			"the daemon and the page cache", why);
 }
 
 /* Writes.  The mount is read-only ("ro": the kernel answers EROFS itself
@@ -336,21 +402,54 @@ EROFS_OP(removexattr, fuse_ino_t ino, const char *name)
 #undef EROFS_OP
 #pragma GCC diagnostic pop
 
+/* The requests whose handling may log about a path: what they log is
+ * their user's (log.h), so MOUNT/.rasterfs/log shows it to that user and
+ * not to others. */
+#define OWNED(req, call)                                                \
+	do {                                                            \
+		rfs_log_set_owner(fuse_req_ctx(req)->uid);              \
+		call;                                                   \
+		rfs_log_set_owner(RFS_LOG_NOBODY);                      \
+	} while (0)
+
+static void owned_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	OWNED(req, fs_lookup(req, parent, name));
+}
+
+static void owned_getattr(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	OWNED(req, fs_getattr(req, ino, fi));
+}
+
+static void owned_open(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	OWNED(req, fs_open(req, ino, fi));
+}
+
+static void owned_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   size_t size)
+{
+	OWNED(req, fs_getxattr(req, ino, name, size));
+}
+
 const struct fuse_lowlevel_ops rfs_fs_ops = {
 	.init = fs_init,
-	.lookup = fs_lookup,
+	.lookup = owned_lookup,
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,
-	.getattr = fs_getattr,
+	.getattr = owned_getattr,
 	.readlink = fs_readlink,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.releasedir = fs_releasedir,
-	.open = fs_open,
+	.open = owned_open,
 	.read = fs_read,
 	.release = fs_release,
 	.statfs = fs_statfs,
-	.getxattr = fs_getxattr,
+	.getxattr = owned_getxattr,
 	.listxattr = fs_listxattr,
 	.setattr = erofs_setattr,
 	.mknod = erofs_mknod,
@@ -381,9 +480,21 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 		return -ENOTDIR;
 	if (!(fs = calloc(1, sizeof(*fs))))
 		return -ENOMEM;
+	int rc = fs_sidecar_init(fs);
+	if (rc < 0) {
+		free(fs);
+		return rc;
+	}
+	if ((rc = rfs_stats_init(&fs->stats)) < 0) {
+		fs_sidecar_fini(fs);
+		free(fs);
+		return rc;
+	}
 	fs->root.fd = open(abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fs->root.fd < 0) {
-		int rc = -errno;
+		rc = -errno;
+		rfs_stats_destroy(&fs->stats);
+		fs_sidecar_fini(fs);
 		free(fs);
 		return rc;
 	}
@@ -391,6 +502,7 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 	fs->root.len = strlen(abs);
 	fs->nodes = rfs_nodes_new();
 	fs->timeout = 1.0;
+	fs->want_passthrough = 1;
 	if (!fs->root.path || !fs->nodes) {
 		rfs_fs_free(fs);
 		return -ENOMEM;
@@ -400,11 +512,48 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 	fs->ctl_dir.ino = (fuse_ino_t)(uintptr_t)&fs->ctl_dir;
 	fs->ctl_file[RFS_CTL_STATS].path = RFS_CTL_DIR "/stats";
 	fs->ctl_file[RFS_CTL_JOBS].path = RFS_CTL_DIR "/jobs";
+	fs->ctl_file[RFS_CTL_LOG].path = RFS_CTL_DIR "/log";
+	fs->ctl_file[RFS_CTL_STEPS].path = RFS_CTL_DIR "/steps";
 	for (int i = 0; i < RFS_CTL_NFILES; i++) {
 		fs->ctl_file[i].kind = RFS_NODE_CTL_FILE;
 		fs->ctl_file[i].ino = (fuse_ino_t)(uintptr_t)&fs->ctl_file[i];
 	}
 	*out = fs;
+	return 0;
+}
+
+int rfs_fs_set_rasters(rfs_fs *fs, const struct rfs_rasterext *s)
+{
+	struct rfs_rasterext *copy = malloc(sizeof(*copy));
+
+	if (!copy)
+		return -ENOMEM;
+	*copy = *s;
+	free((void *)fs->root.rasters);
+	fs->root.rasters = copy;
+	return 0;
+}
+
+int rfs_fs_add_view(rfs_fs *fs, const char *spec, char *msg, size_t len)
+{
+	struct rfs_named_view v, *nv;
+	int rc = rfs_resolve_named_view(&fs->root, spec, &v, msg, len);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < fs->root.nviews; i++)
+		if (strcmp(fs->root.views[i].name, v.name) == 0) {
+			snprintf(msg, len, "view=%.200s: there is a view "
+				 "named '%s' already", spec, v.name);
+			return -RFS_E_OPTION;
+		}
+	nv = realloc((void *)fs->root.views,
+		     (fs->root.nviews + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	nv[fs->root.nviews] = v;
+	fs->root.views = nv;
+	fs->root.nviews++;
 	return 0;
 }
 
@@ -429,13 +578,27 @@ void rfs_fs_attach_describer(rfs_fs *fs, rfs_describer *d)
 	fs->describer = d;
 }
 
+void rfs_fs_set_passthrough(rfs_fs *fs, int want)
+{
+	fs->want_passthrough = want;
+}
+
+void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se)
+{
+	fs->se = se;
+}
+
 void rfs_fs_free(rfs_fs *fs)
 {
 	if (!fs)
 		return;
 	rfs_nodes_free(fs->nodes);
 	free((char *)fs->root.path);
+	free((void *)fs->root.rasters);
+	free((void *)fs->root.views);
 	if (fs->root.fd >= 0)
 		close(fs->root.fd);
+	rfs_stats_destroy(&fs->stats);
+	fs_sidecar_fini(fs);
 	free(fs);
 }

@@ -1,5 +1,6 @@
 /* fs_ctl.c - the .rasterfs/ control files and the extended attributes
- * (a virtual file's description and the warm and cancel commands). */
+ * (a virtual file's description and the warm and cancel commands; a view
+ * directory's chain and source directory). */
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -7,37 +8,54 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "fs_int.h"
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
+#include "rasterfs/step.h"
 
 /* ---- control files ---------------------------------------------------- */
 
+/* stats and jobs are made at open for the reader; log (the ring, for the
+ * reader's uid) and steps (the step table's text) too.  Each is read with
+ * direct_io, so its size 0 in stat does not cut it short. */
 int fs_ctl_open(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 		struct fs_handle **out)
 {
 	struct fs_handle *h;
 	size_t cap = 4096;
-	char *jobs = NULL;
-	size_t jobs_len = 0;
+	char *text = NULL;
+	size_t text_len = 0;
 	int rc;
 
 	if (n == &fs->ctl_file[RFS_CTL_JOBS]) {
 		/* a user sees the jobs they asked for (jobs.h) */
-		if ((rc = rfs_pool_jobs_json(fs->pool, uid, &jobs,
-					     &jobs_len)) < 0)
+		if ((rc = rfs_pool_jobs_json(fs->pool, uid, &text,
+					     &text_len)) < 0)
 			return rc;
-		cap = jobs_len + 1;
+		cap = text_len + 1;
+	} else if (n == &fs->ctl_file[RFS_CTL_LOG]) {
+		/* a user reads the lines about their own requests and
+		 * everyone's; root and the mount's owner every line (log.h) */
+		if ((rc = rfs_log_ring_text(uid, uid == 0 || uid == getuid(),
+					    &text, &text_len)) < 0)
+			return rc;
+		cap = text_len + 1;
+	} else if (n == &fs->ctl_file[RFS_CTL_STEPS]) {
+		/* the text of `rasterfs steps` (step.h) */
+		if ((rc = rfs_steps_text(&text, &text_len)) < 0)
+			return rc;
+		cap = text_len + 1;
 	}
 	if (!(h = fs_handle_text(cap))) {
-		free(jobs);
+		free(text);
 		return -ENOMEM;
 	}
-	if (jobs) {
-		memcpy(h->text, jobs, jobs_len);
-		h->len = jobs_len;
-		free(jobs);
+	if (text) {
+		memcpy(h->text, text, text_len);
+		h->len = text_len;
+		free(text);
 	} else {
 		atomic_store(&fs->stats.nodes, rfs_nodes_count(fs->nodes));
 		int len = rfs_stats_json(&fs->stats, fs->store,
@@ -159,6 +177,26 @@ static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 	return (size_t)w >= len ? -ERANGE : w;
 }
 
+/* A view directory says what it is: its chain and the directory it
+ * mirrors (what a named view stands for). */
+static const char *const view_attrs[] = {
+	"user.rasterfs.chain", "user.rasterfs.source",
+};
+
+static ssize_t view_xattr(struct rfs_node *n, const char *name, char *buf,
+			  size_t len)
+{
+	int w;
+
+	if (strcmp(name, view_attrs[0]) == 0)
+		w = snprintf(buf, len, "%s", n->canonical);
+	else if (strcmp(name, view_attrs[1]) == 0)
+		w = snprintf(buf, len, "%s", n->src[0] ? n->src : ".");
+	else
+		return -ENODATA;
+	return (size_t)w >= len ? -ERANGE : w;
+}
+
 ssize_t fs_ctl_getxattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 			const char *name, char *buf, size_t len)
 {
@@ -168,6 +206,8 @@ ssize_t fs_ctl_getxattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 	switch (n->kind) {
 	case RFS_NODE_VIRTUAL:
 		return virtual_xattr(fs, n, uid, name, buf, len);
+	case RFS_NODE_VIEW:
+		return view_xattr(n, name, buf, len);
 	case RFS_NODE_REAL:
 		snprintf(path, sizeof(path), "%s/%s", fs->root.path, n->path);
 		l = lgetxattr(path, name, buf, len);
@@ -187,10 +227,26 @@ ssize_t fs_ctl_listxattr(struct rfs_fs *fs, struct rfs_node *n, char *buf,
 	switch (n->kind) {
 	case RFS_NODE_VIRTUAL:
 		for (size_t i = 0; i < sizeof(vattrs) / sizeof(*vattrs); i++) {
+			/* Listed only when there is one: getfattr -d gets
+			 * every name listed, and would print "No such
+			 * attribute" for an output that never failed. */
+			if (strcmp(vattrs[i], "user.rasterfs.error") == 0 &&
+			    rfs_pool_last_error(fs->pool, &n->key, NULL, NULL,
+						0, NULL) < 0)
+				continue;
 			size_t vl = strlen(vattrs[i]) + 1;
 			if (used + vl > len)
 				return -ERANGE;
 			memcpy(buf + used, vattrs[i], vl);
+			used += vl;
+		}
+		return (ssize_t)used;
+	case RFS_NODE_VIEW:
+		for (size_t i = 0; i < 2; i++) {
+			size_t vl = strlen(view_attrs[i]) + 1;
+			if (used + vl > len)
+				return -ERANGE;
+			memcpy(buf + used, view_attrs[i], vl);
 			used += vl;
 		}
 		return (ssize_t)used;

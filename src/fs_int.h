@@ -7,7 +7,7 @@
  *   fs_dir.c    directory listings
  *   fs_open.c   open: the store, or a job and its waiters; file handles
  *   fs_node.c   lookup (resolve.h's answer made a node) and attributes
- *   fs_world.c  the world file nodes of png outputs
+ *   fs_sidecar.c the sidecars of png outputs (world file, .aux.xml)
  *
  * below them resolve.c (what a name is), node.c (the inode table),
  * worldfile.c, the store and the pool.
@@ -20,6 +20,8 @@
 #define RASTERFS_FS_INT_H
 
 #include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,8 +42,18 @@ struct rfs_fs {
 	rfs_describer *describer; /* NULL: outputs stay provisional */
 	struct rfs_stats stats;
 	double timeout;          /* entry/attr timeout of stable answers */
+	int want_passthrough;    /* the mount option passthrough= (default 1) */
+	int passthrough;         /* decided at init: opens of files may be
+				    served by passthrough (fs_open.c note 3) */
+	atomic_int pt_refusals;  /* logged loudly once */
+	struct fuse_session *se; /* for notifications (fs_open.c note 4) */
 	struct rfs_node ctl_dir;
 	struct rfs_node ctl_file[RFS_CTL_NFILES];
+	struct fs_holders {      /* open png outputs (fs_sidecar.c note 2) */
+		pthread_mutex_t lock;
+		size_t n, cap;
+		struct fs_holder *e;
+	} holders;
 };
 
 /* path below the root -> path relative to root.fd ("" -> ".") */
@@ -50,28 +62,50 @@ static inline const char *fs_rel(const char *path)
 	return path[0] ? path : ".";
 }
 
-/* ---- fs_world.c ------------------------------------------------------- */
+/* ---- fs_sidecar.c ----------------------------------------------------- */
 
-/* Is n a world file node: a virtual node of a png chain whose name ends
- * with a world file suffix?  It shares the png's key, so it never has a
- * job of its own. */
-bool fs_world_is(const struct rfs_node *n);
+struct fs_handle;
 
-/* The world file text of n's png, from the store object fd, into buf
- * (RFS_WORLDFILE_MAX bytes).  Returns its length, or -ENODATA (the png has
- * no georeference: no world file), -EIO. */
-int fs_world_text(int fd, char *buf);
+enum fs_sidecar { FS_SIDECAR_NONE, FS_SIDECAR_WORLD, FS_SIDECAR_AUX };
 
-/* The size of world node n: 0 and *size, or -ENOENT (its png is not in the
- * store), -ENODATA (no world file text), -EIO. */
-int fs_world_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size);
+/* Which sidecar of a png output n is: a virtual node of a png chain whose
+ * name ends with a world file suffix or with ".aux.xml"; else NONE.  A
+ * sidecar shares its png's key, so it never has a job of its own. */
+enum fs_sidecar fs_sidecar_of(const struct rfs_node *n);
 
-/* Call add for each world file a listing of directory dir (below the
- * root) names (fs_world.c); stops at add's first nonzero return, and
+/* A text handle of sidecar n's text, from its png's store object fd: 0 and
+ * *h, or 0 and *h NULL (the png has no such text: a png without a
+ * georeference has no world file), -ENOMEM, -EIO. */
+int fs_sidecar_open(const struct rfs_node *n, int fd, struct fs_handle **h);
+
+/* The size of sidecar n: 0 and *size, or -ENOENT (its png is not in the
+ * store), -ENODATA (no such text), -EIO. */
+int fs_sidecar_size(struct rfs_fs *fs, struct rfs_node *n, uint64_t *size);
+
+/* Call add with the name of each sidecar the png open at fd has, the png
+ * being named name: "B.pgw" for a name "B.png", and "name.aux.xml".
+ * Stops at add's first nonzero return and returns it, or 0. */
+int fs_sidecar_each(int fd, const char *name,
+		    int (*add)(void *arg, const char *name), void *arg);
+
+/* The table of open png outputs (note 2), in rfs_fs_new / rfs_fs_free.
+ * init returns 0 or a negative errno. */
+int fs_sidecar_init(struct rfs_fs *fs);
+void fs_sidecar_fini(struct rfs_fs *fs);
+
+/* Handle h was just opened by thread pid: if it is a png output's, its
+ * sidecars are listed to pid's process until fs_sidecar_drop(h).  Before
+ * the open's reply.  Cannot fail (out of memory: not listed). */
+void fs_sidecar_hold(struct rfs_fs *fs, const struct fs_handle *h, pid_t pid);
+void fs_sidecar_drop(struct rfs_fs *fs, const struct fs_handle *h);
+
+/* Call add for each sidecar a listing of real directory dir (below the
+ * root) shows to thread pid: those of the png outputs in dir that pid's
+ * process has open (note 2).  Stops at add's first nonzero return, and
  * returns it, or 0. */
-int fs_world_list(struct rfs_fs *fs, const char *dir,
-		  int (*add)(void *arg, const char *name, fuse_ino_t ino),
-		  void *arg);
+int fs_sidecar_list(struct rfs_fs *fs, const char *dir, pid_t pid,
+		    int (*add)(void *arg, const char *name, fuse_ino_t ino),
+		    void *arg);
 
 /* ---- fs_node.c -------------------------------------------------------- */
 
@@ -87,7 +121,8 @@ int fs_node_source_check(struct rfs_fs *fs, struct rfs_node *n,
 int fs_node_learn_size(struct rfs_node *n, uint64_t size, int64_t mtime_ns);
 
 /* The attributes of n, and how long the kernel may keep them.  Returns 0,
- * -ENOENT (a world node of a png without a georeference), -errno. */
+ * -ENOENT (a world node of a png without a georeference, an .aux.xml node
+ * of a png not in the store), -errno. */
 int fs_node_attr(struct rfs_fs *fs, struct rfs_node *n, struct stat *st,
 		 double *timeout);
 
@@ -127,20 +162,49 @@ int fs_node_getattr_async(struct rfs_fs *fs, struct rfs_node *n,
 int fs_node_readlink(struct rfs_fs *fs, struct rfs_node *n, char *buf,
 		     size_t size);
 
+/* ---- fs_hint.c -------------------------------------------------------- */
+
+/* A lookup of name in directory node dir by thread pid was answered ENOENT.
+ * Returns how long the kernel may keep that negative answer: 0 for a name
+ * a program writes beside a virtual output (X.ovr, X.aux.xml, X.msk), so
+ * that its create reaches the daemon as a lookup too (fs_hint.c note 1),
+ * else fs->timeout.  When pid is trying to create or write that name, logs
+ * what to use instead (RFS-E107), once per name per minute.  Cannot
+ * fail. */
+double fs_hint_lookup(struct rfs_fs *fs, struct rfs_node *dir,
+		      const char *name, pid_t pid);
+
 /* ---- fs_open.c -------------------------------------------------------- */
 
 /* An open file: an fd of a real file or store object, or a text (a
  * control file, a world file) read with direct_io. */
 struct fs_handle {
 	int fd;                  /* -1: text */
+	const struct rfs_node *node; /* the virtual node whose store object
+	                              fd is (open while h is), else NULL */
 	int keep_cache;          /* the kernel may keep its page cache */
 	int direct_io;
+	int backing_id;          /* > 0: served by passthrough through it */
+	struct rfs_node *pt_node; /* counted in its pt_handles (note 3) */
 	size_t len;              /* of text */
 	char text[];
 };
 
 struct fs_handle *fs_handle_text(size_t cap);  /* NULL: no memory */
+/* Close h's fd and free it, nothing else (fs_open_release ends an open). */
 void fs_handle_free(struct fs_handle *h);
+
+/* The handle's open is over: its RELEASE (req), or a reply that failed
+ * (req NULL: the kernel never saw the handle and sends no RELEASE).  The
+ * node's backing id is closed with the last handle served through it,
+ * which must be done from a request not yet answered (passthrough.h
+ * rule 5); after a failed reply it stays registered, idle, for the next
+ * open or fs_open_forget.  Frees h. */
+void fs_open_release(fuse_req_t req, struct fs_handle *h);
+
+/* Before a FORGET of n (req not answered yet): close n's backing id if no
+ * handle uses it (left idle by a failed reply). */
+void fs_open_forget(fuse_req_t req, struct rfs_node *n);
 
 /* How fs.c answers an open: with h (rc 0), or the error rc. */
 typedef void (*fs_open_reply_fn)(fuse_req_t req, struct fuse_file_info *fi,
@@ -148,9 +212,11 @@ typedef void (*fs_open_reply_fn)(fuse_req_t req, struct fuse_file_info *fi,
 
 #define FS_OPEN_PARKED 1
 
-/* Open real node n read-only (flags: the open's).  0 and *h, or -errno. */
-int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, int flags,
-		 struct fs_handle **h);
+/* Open real node n read-only for req (flags: the open's): 0 and *h, or
+ * -ESTALE (the path names another file than n's now: the VFS looks it up
+ * again and retries, note 4), -errno. */
+int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
+		 int flags, struct fs_handle **h);
 
 /* Open virtual node n for req: 0 and *h (answer now), FS_OPEN_PARKED (the
  * open waits for a job and is answered through reply, or was answered
@@ -168,9 +234,10 @@ int fs_open_pin_source(struct rfs_fs *fs, struct rfs_node *n);
 
 struct fs_dir;
 
-/* The listing of directory node n, read whole.  0 and *d, or -ENOTDIR,
- * -ENOMEM, -errno. */
-int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, struct fs_dir **d);
+/* The listing of directory node n as thread pid sees it (fs_sidecar.c
+ * note 2), read whole.  0 and *d, or -ENOTDIR, -ENOMEM, -errno. */
+int fs_dir_open(struct rfs_fs *fs, struct rfs_node *n, pid_t pid,
+		struct fs_dir **d);
 
 /* Entries from offset off into buf (size bytes) as fuse_add_direntry
  * packs them.  Returns the bytes used. */

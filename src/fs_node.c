@@ -106,11 +106,12 @@ int fs_node_learn_size(struct rfs_node *n, uint64_t size, int64_t mtime_ns)
 /* ---- attributes ------------------------------------------------------- */
 
 /* Can n's size be known before it is computed (note 7)?  A GeoTIFF output
- * (not a world file, not fmt=cog or png) of a mount with describers. */
+ * (not a sidecar, not fmt=cog or png) of a mount with describers. */
 static bool describable(const struct rfs_fs *fs, const struct rfs_node *n)
 {
 	return fs->describer && n->kind == RFS_NODE_VIRTUAL &&
-	       n->format == RFS_FMT_GTIFF && !fs_world_is(n);
+	       n->format == RFS_FMT_GTIFF &&
+	       fs_sidecar_of(n) == FS_SIDECAR_NONE;
 }
 
 static void learn_described(struct rfs_node *n, uint64_t size)
@@ -146,12 +147,14 @@ static int virtual_attr(struct rfs_fs *fs, struct rfs_node *n,
 			     &e) == 0) {
 		int rc = 0;
 		sized = true;
-		if (!fs_world_is(n))
+		if (fs_sidecar_of(n) == FS_SIDECAR_NONE)
 			fs_node_learn_size(n, e.size, e.created_ns);
-		else if ((rc = fs_world_size(fs, n, &wsize)) == 0)
+		else if ((rc = fs_sidecar_size(fs, n, &wsize)) == 0)
 			fs_node_learn_size(n, wsize, e.created_ns);
 		else if (rc == -ENODATA)
-			return -ENOENT; /* a png without a georeference */
+			return -ENOENT; /* its png has no such text */
+	} else if (!sized && fs_sidecar_of(n) == FS_SIDECAR_AUX) {
+		return -ENOENT; /* not before its png (fs_sidecar.c note 4) */
 	}
 	/* note 7: described already (no describer asked) */
 	if (!sized && describable(fs, n) &&
@@ -193,6 +196,20 @@ static int real_attr(struct rfs_fs *fs, struct rfs_node *n, struct stat *st)
 	return 0;
 }
 
+/* A view directory has the attributes of the directory it mirrors, read
+ * only: the kernel (default_permissions) lets in whoever may list that
+ * directory. */
+static int view_attr(struct rfs_fs *fs, struct rfs_node *n, struct stat *st)
+{
+	if (fstatat(fs->root.fd, fs_rel(n->src), st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISDIR(st->st_mode))
+		return -ENOENT;
+	st->st_ino = n->ino;
+	st->st_mode = S_IFDIR | (st->st_mode & 0555);
+	return 0;
+}
+
 static void ctl_attr(struct rfs_node *n, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -218,6 +235,8 @@ int fs_node_attr(struct rfs_fs *fs, struct rfs_node *n, struct stat *st,
 		return real_attr(fs, n, st);
 	case RFS_NODE_VIRTUAL:
 		return virtual_attr(fs, n, st, timeout);
+	case RFS_NODE_VIEW:
+		return view_attr(fs, n, st);
 	default:
 		ctl_attr(n, st);
 		return 0;
@@ -240,7 +259,7 @@ int fs_node_readlink(struct rfs_fs *fs, struct rfs_node *n, char *buf,
 
 /* ---- lookup ----------------------------------------------------------- */
 
-/* The node of a virtual or world name (note 2: its key is fixed here). */
+/* The node of a virtual or sidecar name (note 2: its key is fixed here). */
 static struct rfs_node *virtual_node(struct rfs_fs *fs,
 				     const struct rfs_name *r)
 {
@@ -256,6 +275,40 @@ static struct rfs_node *virtual_node(struct rfs_fs *fs,
 	return rfs_nodes_get(fs->nodes, r->path, RFS_NODE_VIRTUAL, &vi);
 }
 
+/* The node of a view directory. */
+static struct rfs_node *view_node(struct rfs_fs *fs, const struct rfs_name *r)
+{
+	struct rfs_vnode_info vi = {
+		.src = r->src,
+		.canonical = r->canonical,
+		.format = r->format,
+	};
+
+	return rfs_nodes_get(fs->nodes, r->path, RFS_NODE_VIEW, &vi);
+}
+
+/* A bad name is logged once per user and name a minute: QGIS looks one up
+ * four times for one "add layer", and probes it again on every refresh. */
+#define BAD_NAME_WINDOW 60
+
+static void bad_name_notice(const struct rfs_name *r)
+{
+	char key[PATH_MAX + 32];
+	unsigned held = 0;
+
+	snprintf(key, sizeof(key), "%lu %s",
+		 (unsigned long)rfs_log_get_owner(), r->path);
+	if (!rfs_log_once(key, BAD_NAME_WINDOW, &held))
+		return;
+	if (held)
+		rfs_log(LOG_NOTICE, "%s: %s %s (%u more lookups since this was "
+			"last logged)", r->path, rfs_err_name(r->code), r->msg,
+			held);
+	else
+		rfs_log(LOG_NOTICE, "%s: %s %s", r->path,
+			rfs_err_name(r->code), r->msg);
+}
+
 int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
 		   struct fuse_entry_param *e)
 {
@@ -265,10 +318,21 @@ int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
 	int rc;
 
 	memset(e, 0, sizeof(*e));
-	if (dir->kind != RFS_NODE_REAL && dir->kind != RFS_NODE_CTL_DIR)
+	if (dir->kind == RFS_NODE_VIEW) {
+		struct rfs_view v = {
+			.path = dir->path,
+			.src = dir->src,
+			.canonical = dir->canonical,
+			.format = dir->format,
+		};
+		rc = rfs_resolve_in_view(&fs->root, &v, name, r);
+	} else if (dir->kind == RFS_NODE_REAL ||
+		   dir->kind == RFS_NODE_CTL_DIR) {
+		rc = rfs_resolve(&fs->root, dir->path,
+				 dir->kind == RFS_NODE_CTL_DIR, name, r);
+	} else {
 		return -ENOTDIR;
-	rc = rfs_resolve(&fs->root, dir->path, dir->kind == RFS_NODE_CTL_DIR,
-			 name, r);
+	}
 	if (rc < 0)
 		return rc;
 	switch (r->kind) {
@@ -278,20 +342,29 @@ int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
 	case RFS_NAME_CTL_FILE:
 		n = &fs->ctl_file[r->ctl];
 		break;
-	case RFS_NAME_REAL:
-		n = rfs_nodes_get(fs->nodes, r->path, RFS_NODE_REAL, NULL);
+	case RFS_NAME_REAL: {
+		/* A regular file is its node by dev and ino too (fs_open.c
+		 * note 4): one replaced by another gets a new node. */
+		struct rfs_vnode_info ri = { .id = { .dev = r->st.st_dev,
+						     .ino = r->st.st_ino } };
+		n = rfs_nodes_get(fs->nodes, r->path, RFS_NODE_REAL,
+				  S_ISREG(r->st.st_mode) ? &ri : NULL);
 		break;
+	}
 	case RFS_NAME_VIRTUAL:
 	case RFS_NAME_WORLD:
+	case RFS_NAME_AUX:
 		n = virtual_node(fs, r);
+		break;
+	case RFS_NAME_VIEW:
+		n = view_node(fs, r);
 		break;
 	case RFS_NAME_PROBE:
 		rfs_stat_inc(&fs->stats, probes);
 		return -ENOENT;
 	case RFS_NAME_BAD:
 		rfs_stat_inc(&fs->stats, bad_names);
-		rfs_log(LOG_NOTICE, "%s: %s %s", r->path,
-			rfs_err_name(r->code), r->msg);
+		bad_name_notice(r);
 		return r->code;
 	}
 	if (!n)

@@ -11,10 +11,47 @@
  *  2. A job's source is opened here, once, beneath the root (pool.c note
  *     10), and the node's key was made from the same file's identity: a
  *     name that now means another file is ESTALE (fs_node.c note 4).
+ *  3. Passthrough (passthrough.h; decided once per mount at init).  The
+ *     kernel keeps one io mode per inode and fails an open that mixes
+ *     modes with EIO, so the choice is the node's, never the open's: while
+ *     any handle of a node is open, all of them are served through ONE
+ *     backing id, n->pt_id, registered by the first open (from its fd) and
+ *     closed by the RELEASE of the last (n->pt_handles, under n->lock;
+ *     counted before the reply, so a RELEASE never closes an id an
+ *     answered open still needs).  The kernel leaves passthrough mode for
+ *     the inode before it sends that last RELEASE, so the next open may
+ *     register a new id.  If registering fails (a store or source on a
+ *     stacked filesystem: ELOOP; out of memory), the node is served the
+ *     cached way for the rest of its life (n->pt_refused): no handle of it
+ *     is passthrough then, and a cached open would be refused while one
+ *     is.  A direct_io fallback for that one open is not safe: the kernel
+ *     refuses a direct_io open that arrives after another open of the
+ *     inode has entered passthrough mode, and a concurrent open could
+ *     register meanwhile.  Served this way: store objects of outputs,
+ *     whose bytes never change under a node (fs_node.c note 2), and real
+ *     files (note 4).  World files and control files are texts made by
+ *     the daemon, read with direct_io, and are nodes of their own, so
+ *     they never meet a passthrough handle.  A parked open registers when
+ *     its job ends, on the committer's thread, before its reply.
+ *  4. Real files.  A regular file's node is its dev and ino too (node.h),
+ *     so the backing file of a node is the node's own file: rewritten in
+ *     place, it is the same file and a passthrough read sees the new bytes
+ *     (passthrough reads to the backing file's EOF, whatever the inode's
+ *     size says); replaced by another file (a rename over it, a copy that
+ *     makes a new file), an open of the old node finds another dev or ino
+ *     and answers ESTALE, and the VFS looks the name up again and opens
+ *     the new node, while old handles read the old file.  Without
+ *     passthrough, an open keeps the kernel's page cache (keep_cache)
+ *     only when size, mtime and ctime are those of the node's last open:
+ *     a file changed in between starts with an empty cache.  Either way,
+ *     an open that finds the file changed (or opens it first) tells the
+ *     kernel its attributes are stale: its size may be a lookup's from
+ *     before the change, and a cached read stops at that size.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,36 +64,35 @@
 #include "fs_int.h"
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
+#include "rasterfs/passthrough.h"
 #include "rasterfs/resolve.h"
-#include "rasterfs/worldfile.h"
 
 /* ---- handles ---------------------------------------------------------- */
 
 static struct fs_handle *handle_fd(int fd, int keep_cache)
 {
-	struct fs_handle *h = malloc(sizeof(*h));
+	struct fs_handle *h = calloc(1, sizeof(*h));
 
 	if (!h) {
 		close(fd);
 		return NULL;
 	}
 	h->fd = fd;
+	h->node = NULL;
 	h->keep_cache = keep_cache;
-	h->direct_io = 0;
-	h->len = 0;
 	return h;
 }
 
 struct fs_handle *fs_handle_text(size_t cap)
 {
-	struct fs_handle *h = malloc(sizeof(*h) + cap);
+	struct fs_handle *h = calloc(1, sizeof(*h) + cap);
 
 	if (!h)
 		return NULL;
 	h->fd = -1;
+	h->node = NULL;
 	h->keep_cache = 0;
 	h->direct_io = 1; /* generated per open; its size is not known */
-	h->len = 0;
 	return h;
 }
 
@@ -67,16 +103,127 @@ void fs_handle_free(struct fs_handle *h)
 	free(h);
 }
 
-int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, int flags,
-		 struct fs_handle **h)
+static int64_t ts_ns(const struct timespec *t)
 {
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/* ---- passthrough (note 3) --------------------------------------------- */
+
+/* Serve h, a handle of n opened from fd h->fd for req, through n's backing
+ * id, registering it if n has none.  Returns 1 when h is a passthrough
+ * handle, 0 when n is served the cached way. */
+static int pt_attach(struct rfs_fs *fs, fuse_req_t req, struct rfs_node *n,
+		     struct fs_handle *h)
+{
+	int id = 0, quiet;
+
+	if (!fs->passthrough)
+		return 0;
+	pthread_mutex_lock(&n->lock);
+	if (!n->pt_refused && n->pt_id == 0) {
+		if ((id = rfs_passthrough_open(req, h->fd)) > 0)
+			n->pt_id = id;
+		else
+			n->pt_refused = true;
+	}
+	if (!n->pt_refused) {
+		n->pt_handles++;
+		h->backing_id = n->pt_id;
+		h->pt_node = n;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (h->pt_node)
+		rfs_stat_inc(&fs->stats, pt_opens);
+	if (id >= 0)
+		return h->pt_node != NULL;
+	rfs_stat_inc(&fs->stats, pt_refused);
+	quiet = atomic_fetch_add(&fs->pt_refusals, 1) > 0;
+	rfs_log(quiet ? LOG_DEBUG : LOG_WARNING, "open %s: the kernel refused "
+		"its file as a passthrough backing file (%s): it is read "
+		"through the daemon%s", n->path, strerror(-id),
+		quiet ? "" : " (logged once; counted as passthrough_refused "
+		"in .rasterfs/stats)");
+	return 0;
+}
+
+void fs_open_release(fuse_req_t req, struct fs_handle *h)
+{
+	struct rfs_node *n = h->pt_node;
+	int rc;
+
+	if (n) {
+		pthread_mutex_lock(&n->lock);
+		if (--n->pt_handles == 0 && req) {
+			if ((rc = rfs_passthrough_close(req, n->pt_id)) < 0)
+				rfs_log(LOG_WARNING, "%s: cannot close its "
+					"passthrough backing id %d: %s",
+					n->path, n->pt_id, strerror(-rc));
+			n->pt_id = 0;
+		}
+		pthread_mutex_unlock(&n->lock);
+	}
+	fs_handle_free(h);
+}
+
+void fs_open_forget(fuse_req_t req, struct rfs_node *n)
+{
+	if (n->kind != RFS_NODE_REAL && n->kind != RFS_NODE_VIRTUAL)
+		return;
+	pthread_mutex_lock(&n->lock);
+	if (n->pt_id > 0 && n->pt_handles == 0) {
+		rfs_passthrough_close(req, n->pt_id);
+		n->pt_id = 0;
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* ---- real files (note 4) ---------------------------------------------- */
+
+int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
+		 int flags, struct fs_handle **h)
+{
+	struct stat st;
 	int fd = openat(fs->root.fd, n->path,
 			O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (flags & O_NONBLOCK));
+	bool unchanged;
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (S_ISREG(st.st_mode) &&
+	    ((uint64_t)st.st_dev != n->id.dev ||
+	     (uint64_t)st.st_ino != n->id.ino)) {
+		close(fd);
+		rfs_stat_inc(&fs->stats, stale_opens);
+		rfs_log(LOG_DEBUG, "open %s: another file since the lookup: "
+			"ESTALE", n->path);
+		return -ESTALE;
+	}
 	if (!(*h = handle_fd(fd, 0)))
 		return -ENOMEM;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	pthread_mutex_lock(&n->lock);
+	unchanged = n->seen && n->seen_size == (int64_t)st.st_size &&
+		    n->seen_mtime_ns == ts_ns(&st.st_mtim) &&
+		    n->seen_ctime_ns == ts_ns(&st.st_ctim);
+	n->seen = true;
+	n->seen_size = (int64_t)st.st_size;
+	n->seen_mtime_ns = ts_ns(&st.st_mtim);
+	n->seen_ctime_ns = ts_ns(&st.st_ctim);
+	pthread_mutex_unlock(&n->lock);
+	/* The kernel's size may be a lookup's from before the change, and a
+	 * cached read stops there: have it ask again (attributes only; no
+	 * page is touched, so this is safe inside the open). */
+	if (!unchanged && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
+	if (!pt_attach(fs, req, n, *h))
+		(*h)->keep_cache = unchanged;
 	return 0;
 }
 
@@ -152,13 +299,14 @@ int fs_open_pin_source(struct rfs_fs *fs, struct rfs_node *n)
 /* ---- virtual files ---------------------------------------------------- */
 
 /* Open n from the store, if its key's object is there: 0 and *h, or 0 and
- * *h NULL (a world node of a png without a georeference: no such file),
- * -ENOENT (not indexed, or evicted since: the caller asks the pool), or
- * another negative code.  A world node's handle holds the text taken from
- * the png; any other node's handle is the object's fd, and the page cache
- * is kept (fs_node.c note 2). */
+ * *h NULL (a sidecar whose png has no such text, e.g. the world file of a
+ * png without a georeference: no such file), -ENOENT (not indexed, or
+ * evicted since: the caller asks the pool), or another negative code.  A
+ * sidecar's handle holds the text taken from the png (fs_sidecar.c); any
+ * other node's handle is the object's fd, served by passthrough (note 3)
+ * or with the page cache kept (fs_node.c note 2). */
 static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
-			   struct fs_handle **out)
+			   fuse_req_t req, struct fs_handle **out)
 {
 	struct rfs_store_entry e;
 	struct fs_handle *h = NULL;
@@ -173,18 +321,9 @@ static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
 	 * request now sees a miss and computes it again). */
 	if ((fd = rfs_store_open_object(fs->store, &n->key)) < 0)
 		return fd;
-	if (fs_world_is(n)) {
-		if (!(h = fs_handle_text(RFS_WORLDFILE_MAX))) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		if ((rc = fs_world_text(fd, h->text)) == -ENODATA) {
-			rc = 0; /* no georeference: no world file */
-			goto out;
-		}
-		if (rc < 0)
-			goto out;
-		h->len = (size_t)rc;
+	if (fs_sidecar_of(n) != FS_SIDECAR_NONE) {
+		if ((rc = fs_sidecar_open(n, fd, &h)) < 0 || !h)
+			goto out; /* !h: no such text, no such file */
 		if ((rc = fs_node_learn_size(n, h->len, e.created_ns)) < 0)
 			goto out;
 		*out = h;
@@ -200,9 +339,12 @@ static int open_from_store(struct rfs_fs *fs, struct rfs_node *n,
 		goto out;
 	if (!(*out = handle_fd(fd, 1)))
 		return -ENOMEM;
+	(*out)->node = n;
+	pt_attach(fs, req, n, *out);
 	return 0;
 out:
-	free(h);
+	if (h)
+		fs_handle_free(h);
 	close(fd);
 	return rc;
 }
@@ -258,7 +400,7 @@ static void open_job_done(void *arg, int rc, const char *msg)
 		 * before it can evict anything: only another mount sharing
 		 * the store can have removed the object meanwhile. */
 		if (rc == 0 &&
-		    (rc = open_from_store(w->fs, w->n, &h)) < 0) {
+		    (rc = open_from_store(w->fs, w->n, w->req, &h)) < 0) {
 			if (rc == -ENOENT)
 				rc = -RFS_E_STORE_IO;
 			rfs_log(LOG_ERR, "open %s: the output was stored but "
@@ -268,7 +410,7 @@ static void open_job_done(void *arg, int rc, const char *msg)
 		if (rc < 0)
 			open_failed(w->n, rc, msg);
 		else if (!h)
-			rc = -ENOENT; /* a world file without a georeference */
+			rc = -ENOENT; /* a sidecar without its text */
 		w->reply(w->req, &w->fi, rc, h);
 	}
 	free(w);
@@ -359,10 +501,10 @@ int fs_open_virtual(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
 	/* An object can be evicted between its commit and our open of it
 	 * (a tiny cache_size, concurrent readers): ask again, a few times. */
 	for (int tries = 0; tries < 3; tries++) {
-		rc = open_from_store(fs, n, h);
+		rc = open_from_store(fs, n, req, h);
 		if (rc == 0) {
 			rfs_stat_inc(&fs->stats, cache_hits);
-			/* no handle: a world file without a georeference */
+			/* no handle: a sidecar without its text */
 			return *h ? 0 : -ENOENT;
 		}
 		if (rc != -ENOENT)

@@ -113,6 +113,22 @@ int rfs_history_state(const rfs_history *h, const rfs_key *key,
 	return -ENOENT;
 }
 
+unsigned rfs_history_owners(const rfs_history *h, uint64_t id, uid_t *uids,
+			    unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < RFS_HISTORY; i++) {
+		const struct record *r = &h->r[i];
+		if (r->id != id || !id)
+			continue;
+		for (; n < r->nuids && n < max; n++)
+			uids[n] = r->uids[n];
+		break;
+	}
+	return n;
+}
+
 /* One line of the jobs file. */
 static void job_line(struct rfs_json *j, uint64_t id, const char *vpath,
 		     const char *canonical, const char *state,

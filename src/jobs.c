@@ -9,7 +9,12 @@
  *     them without its lock, so they may reply to FUSE or ask for another
  *     job.  rfs_jobs_detach runs from FUSE interrupt callbacks, which hold
  *     the request's lock: the order is request lock -> owner's lock, and
- *     nothing here takes a lock at all.
+ *     nothing here takes a lock but the counters' own (stats.h), a leaf
+ *     held for a few stores.
+ *  5. The table is the only writer of the job counters: a job is counted
+ *     once when added (jobs_started, or prefix_jobs), moves QUEUED ->
+ *     RUNNING when started, and ends in exactly one of done, failed or
+ *     cancelled, so the counters add up (stats.h).
  *  3. Failures (rfs_jobs_remembered) go into a table of RFS_JOBS_FAILURES
  *     keys, the oldest replaced first, that makes a failed key fail fast
  *     for retry_after seconds.  A success forgets the key's failure.
@@ -318,6 +323,7 @@ struct rfs_job *rfs_jobs_add(rfs_jobs *t, const struct rfs_job_spec *spec,
 	clock_gettime(CLOCK_REALTIME, &job->wall_queued);
 	job->warm = spec->warm;
 	job->expect_size = spec->expect_size;
+	job->is_prefix = spec->prefix;
 	job->waiters = w;
 	job->hnext = t->table[bucket(&job->key)];
 	t->table[bucket(&job->key)] = job;
@@ -326,7 +332,7 @@ struct rfs_job *rfs_jobs_add(rfs_jobs *t, const struct rfs_job_spec *spec,
 	else
 		t->qhead = job;
 	t->qtail = job;
-	rfs_stat_inc(t->stats, jobs_queued);
+	rfs_stats_job_added(t->stats, job->is_prefix);
 	return job;
 }
 
@@ -368,8 +374,8 @@ void rfs_jobs_start(rfs_jobs *t, struct rfs_job *job)
 {
 	assert(job->state == RFS_JOB_QUEUED);
 	job->state = RFS_JOB_RUNNING;
-	rfs_stat_dec(t->stats, jobs_queued);
-	rfs_stat_inc(t->stats, jobs_running);
+	rfs_stats_job_moved(t->stats, RFS_JOB_COUNT_QUEUED,
+			    RFS_JOB_COUNT_RUNNING);
 }
 
 void rfs_jobs_commit(rfs_jobs *t, struct rfs_job *job)
@@ -405,10 +411,10 @@ struct rfs_waiter *rfs_jobs_end(rfs_jobs *t, struct rfs_job *job, int rc,
 		failure_note(t, &job->key, rc, msg);
 	if (job->state == RFS_JOB_COMMITTING)
 		t->ncommitting--;
-	if (job->state != RFS_JOB_QUEUED)
-		rfs_stat_dec(t->stats, jobs_running);
-	else
-		rfs_stat_dec(t->stats, jobs_queued);
+	/* note 5 */
+	rfs_stats_job_moved(t->stats, job->state == RFS_JOB_QUEUED ?
+			    RFS_JOB_COUNT_QUEUED : RFS_JOB_COUNT_RUNNING,
+			    rfs_stats_job_end_count(rc));
 	struct rfs_waiter *ws = job->waiters;
 	job->waiters = NULL;
 	return ws;

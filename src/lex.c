@@ -429,7 +429,24 @@ bool rfs_lex_is_resampling(struct rfs_tok t)
 }
 
 /* ------------------------------------------------------------------ */
-/* CRS codes (proj, clip) and resampling methods (proj, res, size) */
+/* CRS codes (proj, clip) and resampling methods (proj, res, size)
+ *
+ * A CRS has two spellings:
+ *   AUTH:CODE  as PROJ writes it (EPSG:3857, IAU_2015:49900, IGNF:STPM50_V);
+ *              the canonical one.
+ *   AUTH_CODE  the portable one, for names that may not hold a ':' (Windows
+ *              and SMB forbid it, rsync reads HOST:PATH, GRASS looks for
+ *              "EPSG:" in a file name).  PROJ has '_' inside authorities
+ *              (IAU_2015) and inside codes (IGNF:STPM50_V), so there a '_'
+ *              of AUTH or CODE is doubled and the one single '_' separates
+ *              them: IAU__2015_49900, IGNF_STPM50__V.
+ * A token with a ':' is read in the first spelling (its '_' are plain
+ * characters), one without in the second.  In both, an authority or code
+ * begins and ends with a letter or digit, as all of PROJ's do: a '_'
+ * beside the separator would make a run of three '_' that reads two ways,
+ * and a code ending in '.' would end a name in '.' (Windows drops it) or
+ * run into an extension ("X..tif", which the grammar refuses).
+ */
 
 static bool crs_auth_char(int c)
 {
@@ -441,30 +458,111 @@ static bool crs_code_char(int c)
 	return rfs_lex_is_alnum(c) || c == '_' || c == '.';
 }
 
-/* AUTH:CODE -> out ("EPSG:3857"). */
+bool rfs_lex_crs_like(struct rfs_tok t)
+{
+	return t.n && (memchr(t.p, ':', t.n) || memchr(t.p, '_', t.n));
+}
+
+static int crs_too_long(struct rfs_pctx *c, const char *op, struct rfs_tok t)
+{
+	return rfs_lex_fail(c, -RFS_E_TOO_LONG,
+		    "%s: CRS '" TOKF "' is longer than %d characters", op,
+		    TOKA(t), RFS_CRS_MAX - 1);
+}
+
+/* Portable AUTH_CODE -> auth and code (RFS_CRS_MAX bytes each, not
+ * NUL-terminated; lengths in *an, *cn).  A run of 2k '_' is k '_' of the
+ * text; a run of one is the separator, of which there is exactly one. */
+static int crs_portable(struct rfs_pctx *c, const char *op, struct rfs_tok t,
+			char *auth, size_t *an, char *code, size_t *cn)
+{
+	char *dst = auth;
+	size_t *dn = an, i = 0, run, k;
+	bool sep = false;
+
+	*an = *cn = 0;
+	while (i < t.n) {
+		for (run = 0; i < t.n && t.p[i] == '_'; i++)
+			run++;
+		if (run == 1) {
+			if (sep)
+				return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+					    "%s: CRS '" TOKF "' has more than one "
+					    "single '_', so where its authority "
+					    "ends is unclear; in this spelling a "
+					    "'_' inside an authority or code is "
+					    "written '__' (IAU__2015_49900 is "
+					    "IAU_2015:49900), or write the CRS "
+					    "with ':'", op, TOKA(t));
+			sep = true;
+			dst = code;
+			dn = cn;
+		} else if (run % 2) {
+			return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+				    "%s: CRS '" TOKF "' has a run of %zu '_', "
+				    "which reads two ways; write AUTHORITY_CODE "
+				    "with one '_' between them and '__' for a "
+				    "'_' inside them (e.g. EPSG_3857, "
+				    "IAU__2015_49900), or use ':'", op, TOKA(t),
+				    run);
+		}
+		for (k = 0; k < run / 2; k++) {
+			if (*dn + 1 >= RFS_CRS_MAX)
+				return crs_too_long(c, op, t);
+			dst[(*dn)++] = '_';
+		}
+		if (i < t.n) {
+			if (*dn + 1 >= RFS_CRS_MAX)
+				return crs_too_long(c, op, t);
+			dst[(*dn)++] = t.p[i++];
+		}
+	}
+	if (!sep)
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "%s: CRS '" TOKF "' has no single '_' between its "
+			    "authority and code ('__' stands for a '_' inside "
+			    "them); write AUTHORITY_CODE or AUTHORITY:CODE, "
+			    "e.g. EPSG_3857 or EPSG:3857", op, TOKA(t));
+	return 0;
+}
+
+/* AUTH:CODE or AUTH_CODE -> out ("EPSG:3857"). */
 int rfs_lex_crs(struct rfs_pctx *c, const char *op, struct rfs_tok t, char *out)
 {
+	char abuf[RFS_CRS_MAX], cbuf[RFS_CRS_MAX];
 	struct rfs_tok auth, code;
-	struct rfs_cbuf b = { out, 0, RFS_CRS_MAX, false };
+	struct rfs_cbuf b = { .p = out, .cap = RFS_CRS_MAX };
 	size_t i;
 	char ch;
+	int rc;
 
-	if (!rfs_tok_split(t, ':', &auth, &code)) {
-		if (rfs_tok_digits(t))
-			return rfs_lex_fail(c, -RFS_E_BAD_ARG,
-				    "%s: CRS must be AUTHORITY:CODE, got '"
-				    TOKF "' (try %sEPSG:" TOKF ")", op,
-				    TOKA(t), strcmp(op, "proj") ? "" : "proj=",
-				    TOKA(t));
+	if (memchr(t.p, ':', t.n)) {
+		rfs_tok_split(t, ':', &auth, &code);
+	} else if (memchr(t.p, '_', t.n)) {
+		rc = crs_portable(c, op, t, abuf, &auth.n, cbuf, &code.n);
+		if (rc)
+			return rc;
+		auth.p = abuf;
+		code.p = cbuf;
+	} else if (rfs_tok_digits(t)) {
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "%s: CRS must be AUTHORITY:CODE or AUTHORITY_CODE, "
+			    "got '" TOKF "' (try %sEPSG:" TOKF " or %sEPSG_"
+			    TOKF ")", op, TOKA(t),
+			    strcmp(op, "proj") ? "" : "proj=", TOKA(t),
+			    strcmp(op, "proj") ? "" : "proj=", TOKA(t));
+	} else {
 		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
 			    "%s: '" TOKF "' is neither a CRS (AUTHORITY:CODE "
-			    "such as EPSG:3857) nor a resampling method (%s)",
+			    "or AUTHORITY_CODE, such as EPSG:3857 or "
+			    "EPSG_3857) nor a resampling method (%s)",
 			    op, TOKA(t), RS_LIST);
 	}
 	if (auth.n == 0 || code.n == 0)
 		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
 			    "%s: CRS '" TOKF "' needs both an authority and "
-			    "a code, as in EPSG:3857", op, TOKA(t));
+			    "a code, as in EPSG:3857 or EPSG_3857", op,
+			    TOKA(t));
 	for (i = 0; i < auth.n; i++)
 		if (!crs_auth_char((unsigned char)auth.p[i]))
 			return rfs_lex_fail(c, -RFS_E_BAD_ARG,
@@ -478,6 +576,14 @@ int rfs_lex_crs(struct rfs_pctx *c, const char *op, struct rfs_tok t, char *out)
 				    "letters, digits, '_' and '.' (e.g. "
 				    "EPSG:3857, IGNF:LAMB93)", op,
 				    TOKA(code));
+	if (!rfs_lex_is_alnum(auth.p[0]) || !rfs_lex_is_alnum(auth.p[auth.n - 1]) ||
+	    !rfs_lex_is_alnum(code.p[0]) || !rfs_lex_is_alnum(code.p[code.n - 1]))
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "%s: in CRS '" TOKF "', the authority '" TOKF
+			    "' or the code '" TOKF "' begins or ends with "
+			    "'_' or '.'; no CRS in PROJ does (e.g. EPSG:3857, "
+			    "IAU_2015:49900)", op, TOKA(t), TOKA(auth),
+			    TOKA(code));
 	for (i = 0; i < auth.n; i++) {
 		ch = auth.p[i];
 		if (ch >= 'a' && ch <= 'z')
@@ -494,10 +600,31 @@ int rfs_lex_crs(struct rfs_pctx *c, const char *op, struct rfs_tok t, char *out)
 		rfs_cb_add(&b, code.p, code.n);
 	}
 	if (b.over)
-		return rfs_lex_fail(c, -RFS_E_TOO_LONG,
-			    "%s: CRS '" TOKF "' is longer than %d characters",
-			    op, TOKA(t), RFS_CRS_MAX - 1);
+		return crs_too_long(c, op, t);
 	return 0;
+}
+
+void rfs_cb_crs(struct rfs_cbuf *b, const char *crs)
+{
+	const char *q;
+
+	if (!b->portable) {
+		rfs_cb_str(b, crs);
+		return;
+	}
+	for (q = crs; *q; q++) {
+		if (*q == '_')
+			rfs_cb_add(b, "__", 2);
+		else if (*q == ':')
+			rfs_cb_add(b, "_", 1);
+		else
+			rfs_cb_add(b, q, 1);
+	}
+}
+
+void rfs_cb_sep(struct rfs_cbuf *b)
+{
+	rfs_cb_add(b, b->portable ? "_" : ":", 1);
 }
 
 int rfs_lex_resampling(struct rfs_pctx *c, const char *op, struct rfs_tok t,

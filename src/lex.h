@@ -42,12 +42,15 @@ struct rfs_pctx {
 };
 
 /* A bounded buffer for canonical text; over is set (and nothing more is
- * written) once something does not fit. */
+ * written) once something does not fit.  With portable set, the writers
+ * spell what differs in the portable spelling (CRS codes, range
+ * separators: rfs_cb_crs, rfs_cb_sep) without ':' (chain.h). */
 struct rfs_cbuf {
 	char *p;
 	size_t n;	/* bytes written, without the NUL */
 	size_t cap;	/* including the NUL */
 	bool over;
+	bool portable;
 };
 
 /* One comma-separated argument, split into key and value.  A positional
@@ -94,6 +97,11 @@ void rfs_cb_add(struct rfs_cbuf *b, const char *s, size_t n);
 void rfs_cb_str(struct rfs_cbuf *b, const char *s);
 void rfs_cb_num(struct rfs_cbuf *b, double v);	/* rfs_format_double */
 void rfs_cb_int(struct rfs_cbuf *b, int v);
+/* A canonical CRS "AUTH:CODE": as it is, or portable "AUTH_CODE" with
+ * each '_' of AUTH and CODE doubled ("IAU__2015_49900"). */
+void rfs_cb_crs(struct rfs_cbuf *b, const char *crs);
+/* The separator inside a reclass range: ':', or '_' when portable. */
+void rfs_cb_sep(struct rfs_cbuf *b);
 
 /* --- numbers --------------------------------------------------------- */
 
@@ -126,7 +134,11 @@ int rfs_lex_step_number(struct rfs_pctx *c, const char *op, const char *what,
 /* A band number 1..RFS_BAND_MAX of step op. */
 int rfs_lex_band(struct rfs_pctx *c, const char *op, struct rfs_tok t,
 		 int *out, const char *usage);
-/* AUTH:CODE -> out ("EPSG:3857", RFS_CRS_MAX bytes). */
+/* True if t is spelt like a CRS: it holds a ':' or a '_' (no number,
+ * keyword or resampling method does). */
+bool rfs_lex_crs_like(struct rfs_tok t);
+/* AUTH:CODE, or the portable AUTH_CODE (a '_' inside AUTH or CODE doubled:
+ * IAU__2015_49900), -> out ("EPSG:3857", RFS_CRS_MAX bytes). */
 int rfs_lex_crs(struct rfs_pctx *c, const char *op, struct rfs_tok t,
 		char *out);
 /* A resampling method of step op ("nearest" is "near"). */

@@ -20,10 +20,13 @@
 #include "rasterfs/confine.h"
 #include "rasterfs/crs.h"
 #include "rasterfs/describer.h"
+#include "rasterfs/doc.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
 #include "rasterfs/log.h"
+#include "rasterfs/mountopt.h"
 #include "rasterfs/pool.h"
+#include "rasterfs/rasterext.h"
 #include "rasterfs/store.h"
 #include "rasterfs/worker.h"
 
@@ -45,6 +48,8 @@ struct options {
 	int keep_prefixes_set;
 	unsigned stall_timeout;
 	int stall_timeout_set;
+	unsigned passthrough;
+	int passthrough_set;
 	/* the workers' user (confine.h) */
 	unsigned uid, gid;
 	int uid_set, gid_set;
@@ -53,106 +58,200 @@ struct options {
 	int describers_set;
 	unsigned describe_timeout;
 	int describe_timeout_set;
+	/* named views: the values of view=NAME:CHAIN, in order */
+	char **views;
+	size_t nviews;
 };
 
-#define OPT(t, p) { t, offsetof(struct options, p), 0 }
-static const struct fuse_opt option_spec[] = {
-	OPT("cache=%s", cache),
-	OPT("workers=%u", workers),
-	OPT("gdal_cache=%u", gdal_cache_mb),
-	OPT("retry_after=%u", retry_after),
-	{ "retry_after=", offsetof(struct options, retry_after_set), 1 },
-	OPT("job_timeout=%u", job_timeout),
-	OPT("worker_mem=%llu", worker_mem_mb),
-	{ "worker_mem=", offsetof(struct options, worker_mem_set), 1 },
-	OPT("max_pixels=%llu", max_pixels),
-	{ "max_pixels=", offsetof(struct options, max_pixels_set), 1 },
-	OPT("cache_size=%s", cache_size),
-	OPT("keep_prefixes=%u", keep_prefixes),
-	{ "keep_prefixes=", offsetof(struct options, keep_prefixes_set), 1 },
-	OPT("stall_timeout=%u", stall_timeout),
-	{ "stall_timeout=", offsetof(struct options, stall_timeout_set), 1 },
-	OPT("uid=%u", uid),
-	{ "uid=", offsetof(struct options, uid_set), 1 },
-	OPT("gid=%u", gid),
-	{ "gid=", offsetof(struct options, gid_set), 1 },
-	OPT("describers=%u", describers),
-	{ "describers=", offsetof(struct options, describers_set), 1 },
-	OPT("describe_timeout=%u", describe_timeout),
-	{ "describe_timeout=", offsetof(struct options, describe_timeout_set),
-	  1 },
-	FUSE_OPT_END
+enum { KEY_VIEW = 1 };
+
+/* Defaults stated by the option table and applied by main(): one number
+ * each, so the documentation cannot say another. */
+#define DFLT_GDAL_CACHE 256
+#define DFLT_MAX_PIXELS 2147483648
+#define DFLT_STALL_TIMEOUT 300
+#define DFLT_RETRY_AFTER 60
+#define DFLT_KEEP_PREFIXES 1
+#define DFLT_PASSTHROUGH 1
+#define DFLT_DESCRIBERS 2           /* 1 on a single CPU */
+#define DFLT_DESCRIBE_TIMEOUT 10
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* The mount options (doc.h): parsed through the fuse_opt list built from
+ * these rows (build_spec) and documented from them (--help, rasterfs(1),
+ * completion).  OWN: the option and where its value goes; GIVEN: where
+ * "it was given" goes, to tell 0 from the default. */
+#define OWN(n, fmt, field) \
+	.name = n, .templ = n "=" fmt, .at = offsetof(struct options, field)
+#define GIVEN(n, flag) \
+	.given = n "=", .given_at = offsetof(struct options, flag)
+
+static const struct rfs_option options[] = {
+	{ OWN("cache", "%s", cache), .arg = "DIR",
+	  .dflt = "$XDG_CACHE_HOME/rasterfs, else ~/.cache/rasterfs",
+	  .what = "the cache store, created if missing",
+	  .more = "Mounts that name the same store share it: what one "
+		  "computed, the other finds. mount(8) removes HOME from the "
+		  "environment, so give cache= in fstab and mount -t lines." },
+	{ OWN("workers", "%u", workers), .arg = "N",
+	  .dflt = "the number of online CPUs",
+	  .what = "worker processes computing outputs in parallel, 1 to 256" },
+	{ OWN("gdal_cache", "%u", gdal_cache_mb), .arg = "MB",
+	  .dflt = STR(DFLT_GDAL_CACHE),
+	  .what = "GDAL's block cache in each worker, up to 65536" },
+	{ OWN("max_pixels", "%llu", max_pixels),
+	  GIVEN("max_pixels", max_pixels_set), .arg = "N",
+	  .dflt = "2^31 = " STR(DFLT_MAX_PIXELS),
+	  .what = "refuse an output or intermediate over N pixels (EFBIG, "
+		  "RFS-E106) before computing any; 0: no limit",
+	  .more = "Each step's grid is worked out from the source's header, "
+		  "so the open fails within a fraction of a second, naming "
+		  "the step and its grid." },
+	{ OWN("worker_mem", "%llu", worker_mem_mb),
+	  GIVEN("worker_mem", worker_mem_set), .arg = "MB",
+	  .dflt = "physical RAM / workers",
+	  .what = "address space each worker may use (RLIMIT_AS); a job that "
+		  "needs more fails with ENOMEM (RFS-E203); 0: no limit" },
+	{ OWN("job_timeout", "%u", job_timeout), .arg = "S",
+	  .dflt = "0, none",
+	  .what = "stop a job running longer than S seconds (RFS-E205)" },
+	{ OWN("stall_timeout", "%u", stall_timeout),
+	  GIVEN("stall_timeout", stall_timeout_set), .arg = "S",
+	  .dflt = STR(DFLT_STALL_TIMEOUT),
+	  .what = "stop a job whose worker reported no progress for S "
+		  "seconds (ETIMEDOUT, RFS-E209); 0: never" },
+	{ OWN("retry_after", "%u", retry_after),
+	  GIVEN("retry_after", retry_after_set), .arg = "S",
+	  .dflt = STR(DFLT_RETRY_AFTER),
+	  .what = "a failed output fails again at once for S seconds instead "
+		  "of being recomputed; 0: always retry",
+	  .more = "A changed source or a remount retries at once; cancelled "
+		  "jobs, dead or stalled workers and sources that changed "
+		  "under their job are not remembered." },
+	{ OWN("cache_size", "%s", cache_size), .arg = "SIZE",
+	  .dflt = "10% of the cache's filesystem, at most 50G",
+	  .what = "keep at most SIZE bytes of outputs (20G, 500M, 64K: powers "
+		  "of 1024, or bytes); the least recently read go first" },
+	{ OWN("keep_prefixes", "%u", keep_prefixes),
+	  GIVEN("keep_prefixes", keep_prefixes_set), .arg = "0|1",
+	  .dflt = STR(DFLT_KEEP_PREFIXES),
+	  .what = "keep the first step of a chain that starts with a warp "
+		  "(proj, res, size) as an output of its own and start later "
+		  "chains from it" },
+	{ OWN("passthrough", "%u", passthrough),
+	  GIVEN("passthrough", passthrough_set), .arg = "0|1",
+	  .dflt = STR(DFLT_PASSTHROUGH),
+	  .what = "serve finished outputs and source files by FUSE "
+		  "passthrough when the daemon may (CAP_SYS_ADMIN, Linux >= "
+		  "6.9, built with libfuse >= 3.16); 0: never",
+	  .more = "The mount's log says at start whether passthrough is on "
+		  "and, if not, why." },
+	{ OWN("describers", "%u", describers),
+	  GIVEN("describers", describers_set), .arg = "N",
+	  .dflt = STR(DFLT_DESCRIBERS) ", 1 on a single CPU",
+	  .what = "processes that describe GeoTIFF outputs before they are "
+		  "computed, so stat and ls -l tell their exact size; 0 to 16; "
+		  "0: size 0 until computed",
+	  .more = "A describe reads headers only and starts no job; the store "
+		  "keeps what it found, so a second ls -l, or one after a "
+		  "remount, asks no describer." },
+	{ OWN("describe_timeout", "%u", describe_timeout),
+	  GIVEN("describe_timeout", describe_timeout_set), .arg = "S",
+	  .dflt = STR(DFLT_DESCRIBE_TIMEOUT),
+	  .what = "a describe not answered in S seconds, 1 to 3600, leaves "
+		  "the output's size 0 until it is computed" },
+	{ OWN("uid", "%u", uid), GIVEN("uid", uid_set), .arg = "N",
+	  .dflt = "the owner of SOURCE_DIR if not root, else root, confined",
+	  .what = "the user the workers run as, when rasterfs runs as root" },
+	{ OWN("gid", "%u", gid), GIVEN("gid", gid_set), .arg = "N",
+	  .dflt = "uid's primary group; without uid, the group of SOURCE_DIR",
+	  .what = "the group the workers run as (needs uid=)" },
+	{ .name = "view", .templ = "view=", .key = KEY_VIEW,
+	  .arg = "NAME:CHAIN",
+	  .what = "a directory NAME in the mount's root mirroring the tree "
+		  "with CHAIN applied, e.g. view=hs:@proj=EPSG:3857@hillshade; "
+		  "repeatable; escape commas: view=peaks:@focal=5\\,max" },
+	/* libfuse's, passed on to it */
+	{ .name = "allow_other",
+	  .what = "let other users use the mount, with the source's "
+		  "permissions (needs user_allow_other in /etc/fuse.conf "
+		  "unless root)" },
+	{ .name = "auto_unmount",
+	  .what = "unmount when rasterfs exits, even when killed" },
+	{ .name = "max_threads", .arg = "N", .dflt = "10",
+	  .what = "threads serving FUSE requests (a waiting open holds none), "
+		  "up to 1024" },
+	{ .name = NULL },
 };
+
+/* libfuse's option list for options[]: each own row, and its GIVEN. */
+static struct fuse_opt option_spec[2 * sizeof(options) / sizeof(options[0])
+				    + 1];
+
+static void build_spec(void)
+{
+	size_t n = 0;
+
+	for (const struct rfs_option *o = options; o->name; o++) {
+		if (!o->templ)
+			continue;
+		if (o->key)
+			option_spec[n++] = (struct fuse_opt)
+				FUSE_OPT_KEY(o->templ, o->key);
+		else
+			option_spec[n++] = (struct fuse_opt){ o->templ, o->at,
+							      0 };
+		if (o->given)
+			option_spec[n++] = (struct fuse_opt){ o->given,
+							      o->given_at, 1 };
+	}
+	option_spec[n] = (struct fuse_opt)FUSE_OPT_END;
+}
 
 /* Subcommands: `rasterfs COMMAND ...`.  A source directory that happens to
  * be named like a command is spelled ./NAME. */
-struct command {
-	const char *name;
-	int (*run)(int argc, char **argv); /* argv[0] is the command name */
-	const char *summary;
+static const struct rfs_command commands[] = {
+	{ "status", rfs_cli_status, "MOUNTPOINT [--json]",
+	  "show the jobs and their progress",
+	  "On a terminal a table with live progress bars, refreshed until no "
+	  "job is queued or running; otherwise a plain table, once. --json "
+	  "prints MOUNTPOINT/.rasterfs/jobs as it is." },
+	{ "warm", rfs_cli_warm, "[--wait] PATH...",
+	  "compute outputs ahead of their readers",
+	  "The part of a PATH before the first @ of its last component may "
+	  "be a glob (quote it). With --wait, wait for every output, with a "
+	  "progress bar on a terminal; exit status 1 if any failed." },
+	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT",
+	  "cancel the jobs of outputs, or all of a mount",
+	  "Readers waiting on them get ECANCELED (RFS-E204)." },
+	{ "cache", rfs_cli_cache,
+	  "[--cache DIR] [--json] stats|ls [PATTERN]|verify|gc [--limit "
+	  "SIZE]|clear",
+	  "look after a cache store, mounted or not",
+	  "stats: objects, bytes, ages, outputs per source. ls: every output "
+	  "by its virtual name, PATTERN a glob. verify: check every object's "
+	  "size and checksum (exit status 1 on a problem). gc: repair, drop "
+	  "outputs of changed or removed sources, evict to SIZE. clear: "
+	  "remove every output (refused while mounted). DIR defaults to the "
+	  "mounts' default." },
+	{ "check", rfs_cli_check, "[--json] NAME...",
+	  "say whether each name is right, and why not",
+	  "Prints the source, the canonical chain and the portable spelling, "
+	  "or the error's code, errno, message and what to do; a path inside "
+	  "a mount is resolved as the mount resolves it. Exit status 1 if "
+	  "any name is bad." },
+	{ "steps", rfs_cli_steps, "",
+	  "list every step, its arguments, defaults and an example", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
 };
 
-static const struct command commands[] = {
-	{ "status", rfs_cli_status, "MOUNTPOINT [--json]  jobs and progress" },
-	{ "warm", rfs_cli_warm, "[--wait] PATH...  compute outputs ahead" },
-	{ "cancel", rfs_cli_cancel, "PATH... | --all MOUNTPOINT  cancel jobs" },
-	{ "cache", rfs_cli_cache, "[--cache DIR] [--json] stats|verify|gc|clear" },
-	{ NULL, NULL, NULL },
-};
-
-static const struct command *find_command(const char *name)
+static const struct rfs_command *find_command(const char *name)
 {
-	for (const struct command *c = commands; c->name; c++)
+	for (const struct rfs_command *c = commands; c->name; c++)
 		if (strcmp(c->name, name) == 0)
 			return c;
 	return NULL;
-}
-
-static void usage(const char *prog)
-{
-	printf("usage: %s [options] SOURCE_DIR MOUNTPOINT\n\n"
-	       "Serve the rasters of SOURCE_DIR at MOUNTPOINT, each with virtual\n"
-	       "siblings named FILE@step[@step...], e.g. dem.tif@proj=EPSG:3857@focal=3\n\n"
-	       "rasterfs options (-o NAME=VALUE[,...]):\n"
-	       "    cache=DIR          cache store (default $XDG_CACHE_HOME/rasterfs\n"
-	       "                       or ~/.cache/rasterfs)\n"
-	       "    workers=N          worker processes (default: online CPUs)\n"
-	       "    gdal_cache=MB      GDAL block cache per worker (default 256)\n"
-	       "    max_pixels=N       refuse outputs over N pixels (EFBIG, RFS-E106;\n"
-	       "                       default 2^31, 0: no limit)\n"
-	       "    worker_mem=MB      address space per worker (RFS-E203 when over;\n"
-	       "                       default RAM / workers, 0: no limit)\n"
-	       "    job_timeout=S      kill jobs running longer (RFS-E205; default 0:\n"
-	       "                       none)\n"
-	       "    stall_timeout=S    kill a job whose worker reports no progress\n"
-	       "                       for S seconds (RFS-E209; default 300, 0: never)\n"
-	       "    retry_after=S      a failed output fails at once for S seconds\n"
-	       "                       (default 60, 0: always retry)\n"
-	       "    cache_size=SIZE    keep at most SIZE bytes of outputs (20G, 500M;\n"
-	       "                       default 10%% of the cache's filesystem, at\n"
-	       "                       most 50G); least recently read go first\n"
-	       "    keep_prefixes=0|1  keep the first step of a chain that starts\n"
-	       "                       with a warp (proj, res, size) as its own\n"
-	       "                       output and start later chains from it\n"
-	       "                       (default 1)\n"
-	       "    describers=N       processes that describe outputs before\n"
-	       "                       they are computed, so stat tells their\n"
-	       "                       exact size (default 2, 1 on one CPU;\n"
-	       "                       0: size 0 until computed)\n"
-	       "    describe_timeout=S a describe not answered in S seconds\n"
-	       "                       leaves the output's size 0 until it is\n"
-	       "                       computed (default 10)\n"
-	       "    uid=N,gid=N        the user and group the worker processes\n"
-	       "                       run as, when rasterfs runs as root\n"
-	       "                       (default: the owner of SOURCE_DIR, if not\n"
-	       "                       root; else root, still confined)\n\n",
-	       prog);
-	if (commands[0].name) {
-		printf("commands:\n");
-		for (const struct command *c = commands; c->name; c++)
-			printf("    %s %-10s %s\n", prog, c->name, c->summary);
-		printf("\n");
-	}
 }
 
 /* The first non-option argument is the source; the second is left for
@@ -165,6 +264,16 @@ static int option_proc(void *data, const char *arg, int key,
 
 	if (key == FUSE_OPT_KEY_NONOPT && !o->source) {
 		o->source = strdup(arg);
+		return 0;
+	}
+	if (key == KEY_VIEW) {
+		char **v = realloc(o->views, (o->nviews + 1) * sizeof(*v));
+		if (!v)
+			return -1;
+		o->views = v;
+		if (!(v[o->nviews] = strdup(arg + strlen("view="))))
+			return -1;
+		o->nviews++;
 		return 0;
 	}
 	return 1;
@@ -254,6 +363,8 @@ static void daemon_ready(int notify_fd, char status)
 
 	if (notify_fd < 0)
 		return;
+	/* the caller stops reading our stderr (daemon_log) */
+	rfs_log_also_stderr(0);
 	if (status == 0 && (null = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
@@ -266,9 +377,46 @@ static void daemon_ready(int notify_fd, char status)
 	close(notify_fd);
 }
 
+/* Once forked, where the log goes: syslog, or, with no syslog socket
+ * (/dev/log; containers often have none), a file in the user's state
+ * directory (log.h, rfs_log_state_file), at most about 2 x 8 MiB.  Said
+ * on stderr while the caller still reads it, and until the mount is up
+ * (daemon_ready) every line goes to that stderr too, so a failed start
+ * shows its reason where it was asked for. */
+#define LOG_FILE_CAP (8u << 20)
+
+static void daemon_log(const char *mountpoint, int level)
+{
+	char abs[PATH_MAX], path[PATH_MAX];
+	int rc;
+
+	rfs_log_also_stderr(1);
+	if (rfs_log_have_syslog()) {
+		rfs_log_init("rasterfs", RFS_LOG_SYSLOG, level);
+		fprintf(stderr, "rasterfs: logging to syslog; the last %d "
+			"lines are in %s/.rasterfs/log\n", RFS_LOG_RING,
+			mountpoint);
+		return;
+	}
+	if (!realpath(mountpoint, abs))
+		snprintf(abs, sizeof(abs), "%s", mountpoint);
+	if ((rc = rfs_log_state_file(abs, path, sizeof(path))) < 0 ||
+	    (rc = rfs_log_open_file("rasterfs", path, LOG_FILE_CAP,
+				    level)) < 0) {
+		fprintf(stderr, "rasterfs: no syslog socket (/dev/log) and no "
+			"log file (%s): the last %d lines are only in "
+			"%s/.rasterfs/log\n", strerror(-rc), RFS_LOG_RING,
+			mountpoint);
+		return;
+	}
+	fprintf(stderr, "rasterfs: no syslog socket (/dev/log): logging to "
+		"%s; the last %d lines are also in %s/.rasterfs/log\n", path,
+		RFS_LOG_RING, mountpoint);
+}
+
 int main(int argc, char **argv)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct options opt = { 0 };
 	rfs_fs *fs = NULL;
@@ -277,20 +425,50 @@ int main(int argc, char **argv)
 	rfs_describer *describer = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
-	int notify_fd = -1, rc, ret = 1, mounted = 0;
-	char fsname[PATH_MAX + 32], *optstr = NULL;
+	int notify_fd = -1, rc, ret = 1, mounted = 0, handlers = 0;
+	char fsname[PATH_MAX + 32], *optstr = NULL, msg[PATH_MAX + 256];
+	unsigned mflags;
 
 	if (argc > 1 && strcmp(argv[1], RFS_WORKER_ARG) == 0)
 		return rfs_worker_main(argc - 1, argv + 1);
-	const struct command *command = argc > 1 ? find_command(argv[1]) : NULL;
+	if (argc > 1 && strcmp(argv[1], RFS_RASTEREXT_ARG) == 0)
+		return rfs_rasterext_main(argc - 1, argv + 1);
+	/* The documentation from the tables (doc.h): the build's man page,
+	 * the completion script's words. */
+	if (argc == 3 && strcmp(argv[1], RFS_DOC_MAN_ARG) == 0)
+		return rfs_doc_man(stdout, argv[2], options, commands) < 0 ||
+		       fflush(stdout) != 0;
+	if (argc == 2 && strcmp(argv[1], RFS_DOC_COMPLETE_ARG) == 0) {
+		rfs_doc_complete(stdout, options, commands);
+		return fflush(stdout) != 0;
+	}
+	/* As mount.fuse.rasterfs, argv[1] is the source, whatever its name. */
+	const struct rfs_command *command = argc > 1 &&
+		!rfs_mountopt_is_helper(argv[0]) ? find_command(argv[1]) : NULL;
 	if (command)
 		return command->run(argc - 1, argv + 1);
 
-	if (fuse_opt_parse(&args, &opt, option_spec, option_proc) < 0 ||
-	    fuse_parse_cmdline(&args, &cmd) != 0)
+	/* mount(8)'s helper convention and the options it adds (mountopt.h);
+	 * every option error on one line, libfuse's too. */
+	if ((rc = rfs_mountopt_args(argc, argv, &args, &mflags, msg,
+				    sizeof(msg))) < 0) {
+		fprintf(stderr, "rasterfs: %s %s\n", rfs_err_name(rc),
+			msg[0] ? msg : rfs_strerror(rc));
 		goto out;
+	}
+	build_spec();
+	rfs_mountopt_capture_begin();
+	rc = fuse_opt_parse(&args, &opt, option_spec, option_proc) < 0 ||
+	     fuse_parse_cmdline(&args, &cmd) != 0;
+	if (rfs_mountopt_capture_end(msg, sizeof(msg)) && !rc)
+		fprintf(stderr, "rasterfs: %s\n", msg);
+	if (rc) {
+		fprintf(stderr, "rasterfs: RFS-E400 %s (see rasterfs "
+			"--help)\n", msg[0] ? msg : "bad arguments");
+		goto out;
+	}
 	if (cmd.show_help) {
-		usage(argv[0]);
+		rfs_doc_help(stdout, argv[0], options, commands);
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
 		ret = 0;
@@ -304,8 +482,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!opt.source || !cmd.mountpoint) {
-		fprintf(stderr, "rasterfs: expected SOURCE_DIR and MOUNTPOINT "
-			"(see %s --help)\n", argv[0]);
+		fprintf(stderr, "rasterfs: RFS-E400 expected SOURCE_DIR and "
+			"MOUNTPOINT (see rasterfs --help)\n");
+		goto out;
+	}
+	if (rfs_mountopt_check_target(cmd.mountpoint, msg, sizeof(msg)) ==
+	    -RFS_E_OPTION) {
+		fprintf(stderr, "rasterfs: RFS-E400 %s\n", msg);
 		goto out;
 	}
 	if (!opt.cache && (rc = rfs_store_default_dir(&opt.cache)) < 0) {
@@ -317,19 +500,22 @@ int main(int argc, char **argv)
 		opt.workers = n > 0 ? (unsigned)n : 1;
 	}
 	if (!opt.gdal_cache_mb)
-		opt.gdal_cache_mb = 256;
+		opt.gdal_cache_mb = DFLT_GDAL_CACHE;
 	if (!opt.retry_after_set)
-		opt.retry_after = 60;
+		opt.retry_after = DFLT_RETRY_AFTER;
 	if (!opt.keep_prefixes_set)
-		opt.keep_prefixes = 1;
+		opt.keep_prefixes = DFLT_KEEP_PREFIXES;
 	if (!opt.stall_timeout_set)
-		opt.stall_timeout = 300;
+		opt.stall_timeout = DFLT_STALL_TIMEOUT;
+	if (!opt.passthrough_set)
+		opt.passthrough = DFLT_PASSTHROUGH;
 	if (!opt.max_pixels_set)
-		opt.max_pixels = 1ULL << 31;
+		opt.max_pixels = DFLT_MAX_PIXELS;
 	if (!opt.describers_set)
-		opt.describers = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+		opt.describers = sysconf(_SC_NPROCESSORS_ONLN) > 1 ?
+				 DFLT_DESCRIBERS : 1;
 	if (!opt.describe_timeout_set)
-		opt.describe_timeout = 10;
+		opt.describe_timeout = DFLT_DESCRIBE_TIMEOUT;
 	if (opt.describers > 16 || opt.describe_timeout < 1 ||
 	    opt.describe_timeout > 3600) {
 		fprintf(stderr, "rasterfs: RFS-E400 describers=%u, "
@@ -349,15 +535,27 @@ int main(int argc, char **argv)
 			"megabytes\n", opt.worker_mem_mb);
 		goto out;
 	}
+	if (opt.passthrough > 1) {
+		fprintf(stderr, "rasterfs: RFS-E400 passthrough=%u: expected 0 "
+			"or 1\n", opt.passthrough);
+		goto out;
+	}
 	if (opt.workers > 256 || opt.gdal_cache_mb > 65536) {
 		fprintf(stderr, "rasterfs: RFS-E400 workers=%u, gdal_cache=%u: "
 			"expected workers from 1 to 256 and gdal_cache up to "
 			"65536 (MB)\n", opt.workers, opt.gdal_cache_mb);
 		goto out;
 	}
+	if (mflags & RFS_MOUNTOPT_FAKE) {
+		ret = 0; /* mount -f: everything but the mount */
+		goto out;
+	}
 
 	rfs_log_init("rasterfs", RFS_LOG_STDERR,
 		     cmd.debug ? LOG_DEBUG : LOG_INFO);
+	/* MOUNTPOINT/.rasterfs/log: the last lines, whatever the sink. */
+	if (rfs_log_ring_open() < 0)
+		goto out;
 	/* Whatever the daemon or its workers create (store directories,
 	 * objects, scratch files) is private to the mount's owner; readers
 	 * reach outputs only through the mount, with the source's
@@ -369,10 +567,37 @@ int main(int argc, char **argv)
 			rfs_strerror(rc));
 		goto out;
 	}
+	rfs_fs_set_passthrough(fs, (int)opt.passthrough);
 	uid_t wuid;
 	gid_t wgid;
 	if (worker_user(&opt, rfs_fs_root(fs), &wuid, &wgid) < 0)
 		goto out;
+	for (size_t i = 0; i < opt.nviews; i++) {
+		char msg[RFS_MSG_MAX + 256];
+		if ((rc = rfs_fs_add_view(fs, opt.views[i], msg,
+					  sizeof(msg))) < 0) {
+			fprintf(stderr, "rasterfs: %s %s\n", rfs_err_name(rc),
+				rc == -RFS_E_OPTION ? msg : rfs_strerror(rc));
+			goto out;
+		}
+	}
+	/* Which files views list: GDAL's raster extensions, from a process
+	 * of our own (GDAL runs only outside the daemon; rasterext.h). */
+	{
+		struct rfs_rasterext *exts = malloc(sizeof(*exts));
+		char msg[RFS_MSG_MAX];
+		rc = exts ? rfs_rasterext_probe("/proc/self/exe",
+						RFS_RASTEREXT_TIMEOUT, exts,
+						msg, sizeof(msg)) : -ENOMEM;
+		if (rc == 0)
+			rc = rfs_fs_set_rasters(fs, exts);
+		free(exts);
+		if (rc < 0) {
+			fprintf(stderr, "rasterfs: %s %s\n", rfs_err_name(rc),
+				rc == -RFS_E_DRIVERS ? msg : rfs_strerror(rc));
+			goto out;
+		}
+	}
 	if ((rc = rfs_store_make_dir(opt.cache)) < 0) {
 		fprintf(stderr, "rasterfs: cache %s: %s\n", opt.cache,
 			rfs_strerror(rc));
@@ -394,14 +619,21 @@ int main(int argc, char **argv)
 	    fuse_opt_add_arg(&args, "-o") < 0 ||
 	    fuse_opt_add_arg(&args, optstr) < 0)
 		goto out;
-
-	if (!cmd.foreground && (rc = daemon_fork(&notify_fd)) < 0) {
-		fprintf(stderr, "rasterfs: cannot daemonise: %s\n",
-			strerror(-rc));
+	/* libfuse's options are known only here: before the fork, the store
+	 * and the workers, so a bad one fails at once, on one line. */
+	rfs_mountopt_capture_begin();
+	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), fs);
+	rfs_mountopt_capture_end(msg, sizeof(msg));
+	rfs_log_init("rasterfs", RFS_LOG_STDERR,
+		     cmd.debug ? LOG_DEBUG : LOG_INFO);
+	if (!se) {
+		fprintf(stderr, "rasterfs: RFS-E400 %s (see rasterfs "
+			"--help)\n", msg[0] ? msg : "libfuse refused the options");
 		goto out;
 	}
-	signal(SIGPIPE, SIG_IGN);
+	rfs_fs_set_session(fs, se);
 
+	/* Every option is checked before the fork: a bad one is one line. */
 	struct rfs_store_options so = { .source_root = rfs_fs_root(fs) };
 	if (opt.cache_size ? rfs_store_parse_size(opt.cache_size, &so.limit) :
 	    rfs_store_default_limit(cache_abs, &so.limit)) {
@@ -410,6 +642,22 @@ int main(int argc, char **argv)
 			opt.cache_size ? opt.cache_size : "(default)");
 		goto out;
 	}
+	if (!cmd.foreground && (rc = daemon_fork(&notify_fd)) < 0) {
+		fprintf(stderr, "rasterfs: cannot daemonise: %s\n",
+			strerror(-rc));
+		goto out;
+	}
+	if (notify_fd >= 0)
+		daemon_log(cmd.mountpoint, cmd.debug ? LOG_DEBUG : LOG_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	/* The workers' lines come through the daemon (log.h), after the
+	 * fork: the reader is a thread. */
+	int log_wfd = -1;
+	if ((rc = rfs_log_capture_start(&log_wfd)) < 0)
+		fprintf(stderr, "rasterfs: cannot read the workers' log lines "
+			"(%s): they go to %s\n", strerror(-rc),
+			cmd.foreground ? "stderr" : "syslog");
+
 	if ((rc = rfs_store_open_opts(cache_abs, &so, &store)) < 0) {
 		fprintf(stderr, "rasterfs: cache store %s: %s %s\n", cache_abs,
 			rfs_err_name(rc), rfs_strerror(rc));
@@ -419,7 +667,9 @@ int main(int argc, char **argv)
 		.workers = opt.workers,
 		.exe = "/proc/self/exe",
 		.gdal_cache_mb = (int)opt.gdal_cache_mb,
-		.log_sink = cmd.foreground ? RFS_LOG_STDERR : RFS_LOG_SYSLOG,
+		.log_sink = log_wfd >= 0 ? RFS_LOG_DAEMON :
+			    cmd.foreground ? RFS_LOG_STDERR : RFS_LOG_SYSLOG,
+		.log_fd = log_wfd,
 		.log_level = cmd.debug ? LOG_DEBUG : LOG_INFO,
 		.retry_after = opt.retry_after,
 		.job_timeout = opt.job_timeout,
@@ -454,6 +704,7 @@ int main(int argc, char **argv)
 				/* a describe reads headers, no pixel */
 				.gdal_cache_mb = 16,
 				.log_sink = pc.log_sink,
+				.log_fd = pc.log_fd,
 				.log_level = pc.log_level,
 				.worker_mem = pc.worker_mem,
 				.max_pixels = pc.max_pixels,
@@ -474,18 +725,15 @@ int main(int argc, char **argv)
 		rfs_fs_attach_describer(fs, describer);
 	}
 
-	se = fuse_session_new(&args, &rfs_fs_ops, sizeof(rfs_fs_ops), fs);
-	if (!se)
-		goto out;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
+	handlers = 1;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out;
 	mounted = 1;
 	rfs_log(LOG_INFO, "serving %s at %s: cache %s, %u workers", rfs_fs_root(fs),
 		cmd.mountpoint, cache_abs, opt.workers);
 	if (notify_fd >= 0) {
-		rfs_log_init("rasterfs", RFS_LOG_SYSLOG, pc.log_level);
 		daemon_ready(notify_fd, 0);
 		notify_fd = -1;
 		if (chdir("/") < 0)
@@ -516,15 +764,18 @@ out:
 	 * (ECONNABORTED), and no reply is written to a closed device.  The
 	 * workers stop before the store closes, so every finished job is
 	 * committed or dropped before the index goes. */
-	rfs_pool_free(pool);
-	/* parked lookups are answered (provisional) while the device is
-	 * open; records on their way are written before the store closes */
+	/* Parked lookups are answered (provisional) while the device is
+	 * open; records on their way are written before the store closes.
+	 * The describers go before the workers: once both are gone the
+	 * pool stops the capture of their lines (log.h), whose pipe they
+	 * share. */
 	rfs_describer_free(describer);
-	if (se) {
-		if (mounted)
-			fuse_session_unmount(se);
+	rfs_pool_free(pool);
+	rfs_log_capture_stop(); /* if the pool did not (no pool) */
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
 		fuse_remove_signal_handlers(se);
-	}
 	rfs_store_close(store);
 	if (se)
 		fuse_session_destroy(se);
@@ -536,6 +787,9 @@ out:
 	free(opt.source);
 	free(opt.cache);
 	free(opt.cache_size);
+	for (size_t i = 0; i < opt.nviews; i++)
+		free(opt.views[i]);
+	free(opt.views);
 	free(cmd.mountpoint);
 	free(optstr);
 	fuse_opt_free_args(&args);

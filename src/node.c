@@ -80,6 +80,12 @@ static bool node_matches(const struct rfs_node *n, const char *path,
 {
 	if (n->kind != kind || strcmp(n->path, path) != 0)
 		return false;
+	if (kind == RFS_NODE_REAL)
+		return n->id.dev == (vi ? vi->id.dev : 0) &&
+		       n->id.ino == (vi ? vi->id.ino : 0);
+	if (kind == RFS_NODE_VIEW)
+		return strcmp(n->canonical, vi->canonical) == 0 &&
+		       strcmp(n->src, vi->src) == 0;
 	return kind != RFS_NODE_VIRTUAL ||
 	       memcmp(n->key.b, vi->key.b, sizeof(vi->key.b)) == 0;
 }
@@ -89,8 +95,9 @@ static struct rfs_node *node_make(const char *path, enum rfs_node_kind kind,
 				  const struct rfs_vnode_info *vi)
 {
 	size_t pl = strlen(path) + 1;
-	size_t sl = vi ? strlen(vi->src) + 1 : 0;
-	size_t cl = vi ? strlen(vi->canonical) + 1 : 0;
+	bool named = kind == RFS_NODE_VIRTUAL || kind == RFS_NODE_VIEW;
+	size_t sl = named ? strlen(vi->src) + 1 : 0;
+	size_t cl = named ? strlen(vi->canonical) + 1 : 0;
 	struct rfs_node *n = calloc(1, sizeof(*n) + pl + sl + cl);
 	char *s;
 
@@ -101,15 +108,20 @@ static struct rfs_node *node_make(const char *path, enum rfs_node_kind kind,
 	n->nlookup = 1;
 	n->path = memcpy(s, path, pl);
 	pthread_mutex_init(&n->lock, NULL);
-	if (kind == RFS_NODE_VIRTUAL) {
+	if (named) {
 		n->src = memcpy(s + pl, vi->src, sl);
 		n->canonical = memcpy(s + pl + sl, vi->canonical, cl);
 		n->format = vi->format;
+	}
+	if (kind == RFS_NODE_VIRTUAL) {
 		n->id = vi->id;
 		n->key = vi->key;
 		n->src_mode = vi->st->st_mode;
 		n->src_uid = vi->st->st_uid;
 		n->src_gid = vi->st->st_gid;
+	} else if (kind == RFS_NODE_REAL && vi) {
+		n->id.dev = vi->id.dev;
+		n->id.ino = vi->id.ino;
 	}
 	n->ino = (fuse_ino_t)(uintptr_t)n;
 	return n;
@@ -123,6 +135,7 @@ struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
 	struct rfs_node *n;
 
 	assert(kind != RFS_NODE_VIRTUAL || (vi && vi->st));
+	assert(kind != RFS_NODE_VIEW || vi);
 	if (path[0] == '\0')
 		return &t->root;
 	pthread_mutex_lock(&t->lock);
@@ -136,7 +149,7 @@ struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
 		n->nlookup++;
 		goto out;
 	}
-	n = node_make(path, kind, kind == RFS_NODE_VIRTUAL ? vi : NULL);
+	n = node_make(path, kind, vi);
 	if (!n)
 		goto out;
 	n->hnext = t->buckets[b];

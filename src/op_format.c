@@ -17,9 +17,15 @@
  * is added: 0 where any used band is nodata (or not finite), else 255; a
  * cell that is not finite without a nodata value becomes 0.  The bytes go
  * to a scratch GTiff in row strips (memory bounded), then GDAL's PNG
- * driver copies that into the output, with the world file text inside it
- * (worldfile.h), where the FUSE layer reads it to serve the X.pgw
- * sibling.
+ * driver copies that into the output, with the text of its two sidecars
+ * inside it (worldfile.h), where the FUSE layer reads them to serve X.pgw
+ * and X.aux.xml: the world file, and a GDAL PAM document holding the CRS
+ * (as GDAL's own PAM writes it: WKT1, else WKT2, with the data axis to
+ * CRS axis mapping), the geotransform and each band's statistics.  The
+ * statistics are those of the bytes written, over every cell (what GDAL
+ * 3.6 computes on the PNG, which has no nodata value: the alpha band is
+ * no mask to it), counted while the strips are written, so a viewer
+ * finds them instead of reading the whole PNG and trying to save them.
  *
  * The format is not a step (no row in the step table: it changes no grid
  * and ends the chain), but its grammar lives here with its writers:
@@ -34,13 +40,16 @@
 #include <unistd.h>
 
 #include <cpl_error.h>
+#include <cpl_minixml.h>
 #include <cpl_string.h>
 #include <gdal.h>
+#include <ogr_srs_api.h>
 
 #include "lex.h"
 #include "ops_int.h"
 #include "steps_int.h"
 #include "rasterfs/err.h"
+#include "rasterfs/number.h"
 #include "rasterfs/worldfile.h"
 
 /* ------------------------------------------------------------------ */
@@ -284,9 +293,30 @@ static unsigned char stretch(double v, const struct pband *pb)
 	return (unsigned char)lround(t * 255);
 }
 
+/* The statistics of one output band's bytes, as GDAL computes them on
+ * the PNG: every cell counts (see the file's comment). */
+struct bstats {
+	uint64_t n, sum, sum2;
+	unsigned char lo, hi;
+};
+
+static void bstats_add(struct bstats *s, const unsigned char *v, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		s->sum += v[k];
+		s->sum2 += (uint64_t)v[k] * v[k];
+		if (v[k] < s->lo)
+			s->lo = v[k];
+		if (v[k] > s->hi)
+			s->hi = v[k];
+	}
+	s->n += n;
+}
+
 struct png_pass {
 	const struct pband *pb;
 	int nb, alpha;
+	struct bstats st[4]; /* per output band */
 };
 
 /* Each used band stretched to a byte, and the alpha band (see the file's
@@ -295,7 +325,7 @@ static int png_strip(void *arg, int y, int nrows, size_t n,
 		     double *const *in, void *const *out, char *msg,
 		     size_t msglen)
 {
-	const struct png_pass *p = arg;
+	struct png_pass *p = arg;
 
 	(void)y, (void)nrows, (void)msg, (void)msglen;
 	for (size_t k = 0; k < n; k++) {
@@ -308,7 +338,109 @@ static int png_strip(void *arg, int y, int nrows, size_t n,
 		if (p->alpha)
 			((unsigned char *)out[p->nb])[k] = ok ? 255 : 0;
 	}
+	for (int i = 0; i < p->nb + p->alpha; i++)
+		bstats_add(&p->st[i], out[i], n);
 	return 0;
+}
+
+static void add_mdi(CPLXMLNode *md, const char *key, double v)
+{
+	char num[64];
+	CPLXMLNode *mdi = CPLCreateXMLElementAndValue(
+		md, "MDI", rfs_format_double(v, num, sizeof(num)) < 0 ? "" :
+		num);
+
+	CPLAddXMLAttributeAndValue(mdi, "key", key);
+}
+
+/* The CRS as GDAL's PAM writes it (gdalpamdataset.cpp, SerializeToXML):
+ * WKT1, or WKT2 where WKT1 cannot say it, with the axis mapping and the
+ * coordinate epoch as attributes. */
+static void add_srs(CPLXMLNode *root, OGRSpatialReferenceH srs)
+{
+	static const char *const wkt2[] = { "FORMAT=WKT2", NULL };
+	char *wkt = NULL, num[64], map[64] = "";
+	const int *m;
+	int nm = 0;
+	size_t ml = 0;
+	double epoch;
+	CPLXMLNode *node;
+
+	CPLPushErrorHandler(CPLQuietErrorHandler);
+	if (OSRExportToWkt(srs, &wkt) != OGRERR_NONE) {
+		CPLFree(wkt);
+		wkt = NULL;
+		if (OSRExportToWktEx(srs, &wkt, wkt2) != OGRERR_NONE) {
+			CPLFree(wkt);
+			wkt = NULL;
+		}
+	}
+	CPLPopErrorHandler();
+	CPLErrorReset();
+	if (!wkt || !*wkt)
+		goto out;
+	node = CPLCreateXMLElementAndValue(root, "SRS", wkt);
+	m = OSRGetDataAxisToSRSAxisMapping(srs, &nm);
+	for (int i = 0; i < nm && ml < sizeof(map); i++)
+		ml += (size_t)snprintf(map + ml, sizeof(map) - ml, "%s%d",
+				       i ? "," : "", m[i]);
+	if (nm > 0 && ml < sizeof(map))
+		CPLAddXMLAttributeAndValue(node, "dataAxisToSRSAxisMapping",
+					   map);
+	epoch = OSRGetCoordinateEpoch(srs);
+	if (epoch > 0 && rfs_format_double(epoch, num, sizeof(num)) > 0)
+		CPLAddXMLAttributeAndValue(node, "coordinateEpoch", num);
+out:
+	CPLFree(wkt);
+}
+
+/* The PAM document of the png (see the file's comment), serialised by
+ * GDAL's XML writer: NULL if out of memory. */
+static char *png_aux_xml(GDALDatasetH cur, const struct png_pass *p)
+{
+	CPLXMLNode *root = CPLCreateXMLNode(NULL, CXT_Element, "PAMDataset");
+	OGRSpatialReferenceH srs = GDALGetSpatialRef(cur);
+	double gt[6];
+	char *text;
+
+	if (srs)
+		add_srs(root, srs);
+	if (GDALGetGeoTransform(cur, gt) == CE_None) {
+		char v[6][64];
+		for (int i = 0; i < 6; i++)
+			if (rfs_format_double(gt[i], v[i], sizeof(v[i])) < 0)
+				v[i][0] = '\0';
+		char *s = CPLStrdup(CPLSPrintf("%s,%s,%s,%s,%s,%s", v[0], v[1],
+					       v[2], v[3], v[4], v[5]));
+		CPLCreateXMLElementAndValue(root, "GeoTransform", s);
+		CPLFree(s);
+	}
+	for (int i = 0; i < p->nb + p->alpha; i++) {
+		const struct bstats *s = &p->st[i];
+		CPLXMLNode *band = CPLCreateXMLNode(root, CXT_Element,
+						    "PAMRasterBand");
+		CPLXMLNode *md;
+		double mean, var;
+
+		if (s->n == 0)
+			continue;
+		/* exact sums; the variance from them in 128 bits */
+		mean = (double)s->sum / (double)s->n;
+		var = (double)((unsigned __int128)s->sum2 * s->n -
+			       (unsigned __int128)s->sum * s->sum) /
+		      ((double)s->n * (double)s->n);
+		CPLAddXMLAttributeAndValue(band, "band",
+					   CPLSPrintf("%d", i + 1));
+		md = CPLCreateXMLNode(band, CXT_Element, "Metadata");
+		add_mdi(md, "STATISTICS_MAXIMUM", s->hi);
+		add_mdi(md, "STATISTICS_MEAN", mean);
+		add_mdi(md, "STATISTICS_MINIMUM", s->lo);
+		add_mdi(md, "STATISTICS_STDDEV", sqrt(var));
+		add_mdi(md, "STATISTICS_VALID_PERCENT", 100);
+	}
+	text = CPLSerializeXMLTree(root);
+	CPLDestroyXMLNode(root);
+	return text;
 }
 
 int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
@@ -325,8 +457,10 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 	GDALDriverH gtiff = GDALGetDriverByName("GTiff");
 	GDALDriverH pngdrv = GDALGetDriverByName("PNG");
 	char world[RFS_WORLDFILE_MAX];
-	char **co = NULL;
+	char **co = NULL, *aux = NULL;
 
+	for (int i = 0; i < 4; i++)
+		pp.st[i].lo = 255; /* the minimum of none yet */
 	for (int i = 0; i < nb; i++) {
 		int has = 0;
 		pb[i].b = GDALGetRasterBand(cur, i + 1);
@@ -377,6 +511,13 @@ int rfs_ops_write_png(GDALDatasetH cur, enum rfs_stretch how,
 	if (GDALGetGeoTransform(cur, gt) == CE_None &&
 	    rfs_worldfile_format(gt, world, sizeof(world)) == 0)
 		GDALSetMetadataItem(tmp, RFS_WORLDFILE_KEY, world, NULL);
+	if (!(aux = png_aux_xml(cur, &pp))) {
+		snprintf(ctx->msg, ctx->msglen, "fmt=png: out of memory");
+		rc = -RFS_E_NOMEM;
+		goto out;
+	}
+	if (strlen(aux) <= RFS_PNG_TEXT_MAX)
+		GDALSetMetadataItem(tmp, RFS_PNG_AUX_KEY, aux, NULL);
 
 	co = CSLAddString(co, "ZLEVEL=6");
 	co = CSLAddString(co, "WORLDFILE=NO");
@@ -397,5 +538,6 @@ out:
 		GDALClose(tmp);
 	unlink(byte_path);
 	CSLDestroy(co);
+	CPLFree(aux);
 	return rc;
 }

@@ -197,7 +197,8 @@ int rfs_clip_parse(struct rfs_pctx *c, const struct rfs_tok *args,
 			return rc;
 		if (a.has_key && !rfs_tok_is(a.key, "crs"))
 			return rfs_lex_unknown_option(c, "clip", &a, keys, 1, "crs=");
-		if (a.has_key || memchr(a.val.p, ':', a.val.n)) {
+		/* no number has a ':' or a '_'; a CRS has one */
+		if (a.has_key || rfs_lex_crs_like(a.val)) {
 			if (have_crs)
 				return rfs_lex_twice(c, "clip", "CRS", &a);
 			have_crs = true;
@@ -209,7 +210,8 @@ int rfs_clip_parse(struct rfs_pctx *c, const struct rfs_tok *args,
 		if (n == 4)
 			return rfs_lex_fail(c, -RFS_E_BAD_ARG,
 				    "clip: a fifth value '" TOKF "' is neither "
-				    "a CRS (AUTHORITY:CODE) nor allowed: %s",
+				    "a CRS (AUTHORITY:CODE or AUTHORITY_CODE) "
+				    "nor allowed: %s",
 				    TOKA(a.val), STEP_USAGE(RFS_OP_CLIP));
 		rc = rfs_lex_step_number(c, "clip", what[n], a.val, &v[n]);
 		if (rc)
@@ -245,7 +247,7 @@ void rfs_clip_write(const struct rfs_step *st, struct rfs_cbuf *cb)
 	rfs_cb_num(cb, st->u.clip.maxy);
 	if (st->u.clip.crs[0]) {
 		rfs_cb_str(cb, ",");
-		rfs_cb_str(cb, st->u.clip.crs);
+		rfs_cb_crs(cb, st->u.clip.crs);
 	}
 }
 

@@ -45,9 +45,10 @@ int rfs_proj_parse(struct rfs_pctx *c, const struct rfs_tok *args,
 		if (rc)
 			return rc;
 		if (!a.has_key) {
-			/* A CRS always has a ':', a method never: no
-			 * ambiguity, so any order. */
-			if (!memchr(a.val.p, ':', a.val.n) &&
+			/* A CRS always has a ':' or a '_' (the portable
+			 * EPSG_3857), a method never: no ambiguity, so
+			 * any order. */
+			if (!rfs_lex_crs_like(a.val) &&
 			    (have_crs || rfs_tok_is(a.val, "nearest") ||
 			     rfs_lex_is_resampling(a.val))) {
 				if (have_rs)
@@ -109,7 +110,7 @@ int rfs_proj_parse(struct rfs_pctx *c, const struct rfs_tok *args,
 void rfs_proj_write(const struct rfs_step *st, struct rfs_cbuf *cb)
 {
 	rfs_cb_str(cb, "proj=");
-	rfs_cb_str(cb, st->u.proj.crs);
+	rfs_cb_crs(cb, st->u.proj.crs);
 	/* res=0 is refused by the parser: 0 means "not given" */
 	if (st->u.proj.res != 0) {
 		rfs_cb_str(cb, ",res=");

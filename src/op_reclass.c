@@ -1,6 +1,10 @@
 /* op_reclass.c - reclass=a:b:v[,a:b:v...][,other=V]: value ranges to
  * classes.
  *
+ * A range may also be written a_b_v, the portable spelling (chain.h): no
+ * number holds a '_', so '_' splits as ':' does, negative numbers and
+ * -inf included (-inf_-5_1).  One range uses one separator.
+ *
  * A value x goes to the v of the range with a <= x < b (ranges are sorted
  * and never overlap, so a binary search finds the one candidate); a value
  * in no range goes to V with other=V, else to nodata; nodata and NaN stay
@@ -23,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cpl_error.h>
 #include <gdal.h>
@@ -70,16 +75,23 @@ static int parse_range(struct rfs_pctx *c, struct rfs_tok t,
 		       struct rfs_range *r)
 {
 	struct rfs_tok a, rest, b, v, extra;
+	const bool colon = memchr(t.p, ':', t.n) != NULL;
+	const char sep = colon ? ':' : '_';
 	char txt[160];
 	int rc;
 
-	if (!rfs_tok_split(t, ':', &a, &rest) ||
-	    !rfs_tok_split(rest, ':', &b, &v) ||
-	    rfs_tok_split(v, ':', &v, &extra))
+	if (colon && memchr(t.p, '_', t.n))
 		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
-			    "reclass: '" TOKF "' is not a range a:b:v (e.g. "
-			    "0:100:1 maps [0,100) to 1; a and b may be inf or "
-			    "-inf)", TOKA(t));
+			    "reclass: range '" TOKF "' mixes ':' and '_'; "
+			    "separate a, b and v with one of them (0:100:1 or "
+			    "0_100_1)", TOKA(t));
+	if (!rfs_tok_split(t, sep, &a, &rest) ||
+	    !rfs_tok_split(rest, sep, &b, &v) ||
+	    rfs_tok_split(v, sep, &v, &extra))
+		return rfs_lex_fail(c, -RFS_E_BAD_ARG,
+			    "reclass: '" TOKF "' is not a range a:b:v or "
+			    "a_b_v (e.g. 0:100:1 or 0_100_1 maps [0,100) to "
+			    "1; a and b may be inf or -inf)", TOKA(t));
 	rc = reclass_number(c, t, a, "a", true, &r->lo);
 	if (!rc)
 		rc = reclass_number(c, t, b, "b", true, &r->hi);
@@ -187,9 +199,9 @@ void rfs_reclass_write(const struct rfs_step *st, struct rfs_cbuf *cb)
 		if (i)
 			rfs_cb_str(cb, ",");
 		rfs_cb_num(cb, r[i].lo);
-		rfs_cb_str(cb, ":");
+		rfs_cb_sep(cb);
 		rfs_cb_num(cb, r[i].hi);
-		rfs_cb_str(cb, ":");
+		rfs_cb_sep(cb);
 		rfs_cb_num(cb, r[i].value);
 	}
 	rfs_cb_str(cb, ",other=");

@@ -28,7 +28,7 @@ int rfs_passthrough_init(struct fuse_conn_info *conn, int want,
 {
 #if RFS_HAVE_PASSTHROUGH
 	if (!want) {
-		*why = "turned off";
+		*why = "turned off (passthrough=0)";
 		return 0;
 	}
 	if (rfs_passthrough_capable() != 1) {

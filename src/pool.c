@@ -28,8 +28,8 @@
  *     first step alone, `S@p1`, which is an ordinary output (statistics
  *     and all, servable as itself).  A request for such a chain that finds
  *     neither S@p1 in the store nor a job for it queues a job for S@p1
- *     (counted in prefix_jobs, not jobs_started) ahead of its own; a queued
- *     job is not dispatched while its prefix's job exists.  At dispatch,
+ *     (counted in prefix_jobs, not jobs_started: stats.h) ahead of its
+ *     own; a queued job is not dispatched while its prefix's job exists.  At dispatch,
  *     if S@p1 is in the store, the pool opens its object (so eviction
  *     cannot remove it from under the worker) and passes the descriptor
  *     to the worker with the rest of the chain; otherwise (the prefix
@@ -140,27 +140,77 @@ static struct rfs_waiter *end_locked(struct rfs_pool *p, struct rfs_job *job,
 	return ws;
 }
 
-/* Log the end of a job, tell its waiters, free it.  p->lock not held. */
-static void end_tail(struct rfs_pool *p, struct rfs_job *job, int rc,
-		     const char *msg, struct rfs_waiter *ws)
+/* Who a line about job id is for (log.h): the users who asked for it,
+ * from the table (a job still in it) or the history (the record took the
+ * job's uids over).  At most max; 0 if neither knows it (the line is then
+ * private).  p->lock held. */
+struct owners_arg {
+	uint64_t id;
+	uid_t *uids;
+	unsigned max, n;
+};
+
+static void owners_of(struct rfs_job *job, void *arg)
 {
+	struct owners_arg *a = arg;
+
+	if (job->id != a->id || a->n)
+		return;
+	for (unsigned i = 0; i < job->nuids && a->n < a->max; i++)
+		a->uids[a->n++] = job->uids[i];
+}
+
+static unsigned job_owners_locked(struct rfs_pool *p, uint64_t id,
+				  uid_t *uids, unsigned max)
+{
+	struct owners_arg a = { id, uids, max, 0 };
+
+	rfs_jobs_each(p->jobs, owners_of, &a);
+	if (!a.n)
+		a.n = rfs_history_owners(p->hist, id, uids, max);
+	return a.n;
+}
+
+/* rfs_log_capture_owners: the owners of a worker's line about job id. */
+static unsigned log_owners(void *arg, uint64_t id, uid_t *uids, unsigned max)
+{
+	struct rfs_pool *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	unsigned n = job_owners_locked(p, id, uids, max);
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+/* Log the end of a job, tell its waiters, free it.  p->lock not held. */
+static void end_tail(struct rfs_job *job, int rc, const char *msg,
+		     struct rfs_waiter *ws)
+{
+	/* The job table counted the end (jobs.c note 5). */
+	struct rfs_pool *p = job->owner;
+	uid_t own[RFS_LOG_OWNERS];
+	unsigned nown = log_owners(p, job->id, own, RFS_LOG_OWNERS);
+
+	rfs_log_capture_sync(); /* its worker's lines first (log.h) */
+
 	if (rc == 0) {
-		rfs_stat_inc(p->stats, jobs_done);
-		rfs_log(LOG_INFO, "job %llu done in %.2f s: %s%s",
-			(unsigned long long)job->id, elapsed(&job->t_queued),
-			job->source_rel, job->canonical);
+		rfs_log_owned(own, nown, LOG_INFO, "job %llu done in %.2f s: "
+			      "%s%s", (unsigned long long)job->id,
+			      elapsed(&job->t_queued), job->source_rel,
+			      job->canonical);
 	} else if (rc == -RFS_E_CANCELLED) {
-		rfs_stat_inc(p->stats, jobs_failed);
-		rfs_log(LOG_NOTICE, "job %llu cancelled after %.2f s: %s%s: "
-			"%s %s", (unsigned long long)job->id,
-			elapsed(&job->t_queued), job->source_rel,
-			job->canonical, rfs_err_name(rc), msg);
+		rfs_log_owned(own, nown, LOG_NOTICE, "job %llu cancelled after "
+			      "%.2f s: %s%s: %s %s",
+			      (unsigned long long)job->id,
+			      elapsed(&job->t_queued), job->source_rel,
+			      job->canonical, rfs_err_name(rc), msg);
 	} else {
-		rfs_stat_inc(p->stats, jobs_failed);
-		rfs_log(rc == -RFS_E_SHUTDOWN ? LOG_INFO : LOG_ERR,
-			"job %llu failed after %.2f s: %s%s: %s %s",
-			(unsigned long long)job->id, elapsed(&job->t_queued),
-			job->source_rel, job->canonical, rfs_err_name(rc), msg);
+		rfs_log_owned(own, nown,
+			      rc == -RFS_E_SHUTDOWN ? LOG_INFO : LOG_ERR,
+			      "job %llu failed after %.2f s: %s%s: %s %s",
+			      (unsigned long long)job->id,
+			      elapsed(&job->t_queued), job->source_rel,
+			      job->canonical, rfs_err_name(rc), msg);
 	}
 	rfs_jobs_notify(ws, rc, msg);
 	rfs_job_free(job);
@@ -174,7 +224,7 @@ static void finish(struct rfs_pool *p, struct rfs_job *job, int rc,
 	pthread_mutex_lock(&p->lock);
 	struct rfs_waiter *ws = end_locked(p, job, rc, msg);
 	pthread_mutex_unlock(&p->lock);
-	end_tail(p, job, rc, msg, ws);
+	end_tail(job, rc, msg, ws);
 }
 
 static void commit_done(void *arg, int rc)
@@ -198,6 +248,7 @@ static int spawn_worker(struct rfs_pool *p, unsigned i)
 		.exe = p->exe,
 		.gdal_cache_mb = p->cfg.gdal_cache_mb,
 		.log_sink = p->cfg.log_sink,
+		.log_fd = p->cfg.log_fd,
 		.log_level = p->cfg.log_level,
 		.worker_mem = p->cfg.worker_mem,
 		.max_pixels = p->cfg.max_pixels,
@@ -283,10 +334,11 @@ static void dispatch(struct rfs_pool *p)
 		s->job = job;
 		if (from_prefix)
 			rfs_stat_inc(p->stats, prefix_hits);
-		rfs_log(LOG_INFO, "job %llu started on worker pid %ld: %s%s%s",
-			(unsigned long long)job->id, (long)s->pid,
-			job->source_rel, job->canonical,
-			from_prefix ? " (from its kept prefix)" : "");
+		rfs_log_owned(job->uids, job->nuids, LOG_INFO,
+			      "job %llu started on worker pid %ld: %s%s%s",
+			      (unsigned long long)job->id, (long)s->pid,
+			      job->source_rel, job->canonical,
+			      from_prefix ? " (from its kept prefix)" : "");
 	}
 }
 
@@ -453,10 +505,11 @@ static int police(struct rfs_pool *p)
 		}
 		if (p->cfg.stall_timeout &&
 		    elapsed(&job->t_heard) >= p->cfg.stall_timeout) {
-			rfs_log(LOG_WARNING, "job %llu: worker pid %ld sent "
-				"nothing for %u s: killing it",
-				(unsigned long long)job->id, (long)s->pid,
-				p->cfg.stall_timeout);
+			rfs_log_owned(job->uids, job->nuids, LOG_WARNING,
+				      "job %llu: worker pid %ld sent nothing "
+				      "for %u s: killing it",
+				      (unsigned long long)job->id,
+				      (long)s->pid, p->cfg.stall_timeout);
 			job->kill_code = RFS_E_STALLED;
 			kill(s->pid, SIGKILL);
 			continue;
@@ -571,6 +624,8 @@ int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 	}
 	for (unsigned i = 0; i < p->nslots; i++)
 		p->slots[i].fd = -1;
+	if (p->cfg.log_sink == RFS_LOG_DAEMON)
+		rfs_log_capture_owners(log_owners, p);
 	/* Workers are spawned by the manager thread (note 3); wait for it. */
 	if ((rc = -pthread_create(&p->manager, NULL, manager_main, p)) < 0)
 		goto fail;
@@ -586,6 +641,7 @@ int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 	*out = p;
 	return 0;
 fail:
+	rfs_log_capture_owners(NULL, NULL);
 	if (p->wakefd >= 0)
 		close(p->wakefd);
 	rfs_jobs_free(p->jobs);
@@ -634,6 +690,12 @@ void rfs_pool_free(rfs_pool *p)
 			usleep(10000);
 		}
 		rfs_store_scratch_clean(s->scratch);
+	}
+	/* Every worker is gone: the log reads their last lines while their
+	 * jobs' owners are still known, and asks the pool no more. */
+	if (p->cfg.log_sink == RFS_LOG_DAEMON) {
+		rfs_log_capture_stop();
+		rfs_log_capture_owners(NULL, NULL);
 	}
 
 	/* Fail what never ran or was cut short; wait for commits under way,
@@ -700,6 +762,7 @@ static int queue_prefix(struct rfs_pool *p, const struct rfs_job_spec *spec,
 	ps.vpath = pv;
 	ps.warm = 1;
 	ps.expect_size = 0; /* the chain's, not the prefix's */
+	ps.prefix = 1;
 	struct rfs_job *job = rfs_jobs_add(p->jobs, &ps, NULL);
 	if (!job) {
 		close(pfd);
@@ -707,10 +770,9 @@ static int queue_prefix(struct rfs_pool *p, const struct rfs_job_spec *spec,
 	}
 	job->owner = p;
 	job->src_fd = pfd;
-	job->is_prefix = 1;
-	rfs_stat_inc(p->stats, prefix_jobs);
-	rfs_log(LOG_INFO, "job %llu keeps the prefix %s%s",
-		(unsigned long long)job->id, spec->source_rel, pc);
+	rfs_log_owned(job->uids, job->nuids, LOG_INFO,
+		      "job %llu keeps the prefix %s%s",
+		      (unsigned long long)job->id, spec->source_rel, pc);
 	return 0;
 }
 
@@ -780,7 +842,6 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		job->prefix_len = plen;
 		job->prefix_key = pk;
 	}
-	rfs_stat_inc(p->stats, jobs_started);
 	wake(p);
 out:
 	pthread_mutex_unlock(&p->lock);
@@ -842,7 +903,7 @@ int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter)
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (ended)
-		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
+		end_tail(ended, -RFS_E_CANCELLED, why, ws);
 	return found;
 }
 
@@ -863,7 +924,7 @@ int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid)
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (ended)
-		end_tail(p, ended, -RFS_E_CANCELLED, why, ws);
+		end_tail(ended, -RFS_E_CANCELLED, why, ws);
 	return rc;
 }
 

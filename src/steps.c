@@ -15,72 +15,128 @@
 #include "steps_int.h"
 #include "rasterfs/step.h"
 
-#define NOARG { NULL, NULL, NULL }
+#define NOARG { NULL, NULL, NULL, NULL, NULL }
+
+/* The words of the arguments (step.h, rfs_step_arg.word).  An enum's
+ * words come from its name function, which reads the array the parser
+ * matches, so a new value is listed here without an edit; "?" is the name
+ * functions' answer past the last value. */
+static const char *enum_word(const char *name)
+{
+	return strcmp(name, "?") != 0 ? name : NULL;
+}
+
+static const char *rs_word(int i)
+{
+	return i >= 0 && i < rfs_lex_n_rs ? rfs_lex_rs_names[i] : NULL;
+}
+
+static const char *stat_word(int i)
+{
+	return enum_word(rfs_focal_stat_name((enum rfs_focal_stat)i));
+}
+
+static const char *shape_word(int i)
+{
+	return enum_word(rfs_focal_shape_name((enum rfs_focal_shape)i));
+}
+
+static const char *type_word(int i)
+{
+	return enum_word(rfs_type_name((enum rfs_type)i));
+}
+
+/* Words a parser matches with rfs_tok_is or a private array; test_steps.c
+ * checks that each one parses where the row puts it. */
+#define WORDS(fn, ...)                                                  \
+	static const char *fn(int i)                                    \
+	{                                                               \
+		static const char *const w[] = { __VA_ARGS__, NULL };   \
+		return i >= 0 && i < (int)(sizeof(w) / sizeof(w[0])) ? \
+			w[i] : NULL;                                    \
+	}
+WORDS(unit_word, "degrees", "percent")
+WORDS(multi_word, "multidirectional")
+WORDS(none_word, "none")
+WORDS(other_word, "nodata")
 
 static const struct rfs_step_arg proj_args[] = {
-	{ "CRS", NULL, "the target CRS, AUTHORITY:CODE (crs=)" },
-	{ "res=R", "GDAL's choice", "pixel size in the target CRS's units" },
-	{ "RESAMPLING", "near", "gdalwarp -r: " RS_LIST " (resampling=)" },
+	{ "CRS", NULL, "the target CRS, AUTHORITY:CODE or the portable "
+	  "AUTHORITY_CODE (crs=)", "crs", NULL },
+	{ "res=R", "GDAL's choice", "pixel size in the target CRS's units",
+	  "res", NULL },
+	{ "RESAMPLING", "near", "gdalwarp -r: " RS_LIST " (resampling=)",
+	  "resampling", rs_word },
 	NOARG,
 };
 static const struct rfs_step_arg focal_args[] = {
-	{ "SIZE", NULL, "odd window size, 3 to 255 (size=)" },
+	{ "SIZE", NULL, "odd window size, 3 to 255 (size=)", "size", NULL },
 	{ "STAT", "mean", "mean, min, max, sum, std, range, median (stat=); "
-	  "median up to 63" },
-	{ "SHAPE", "square", "square or circle (shape=)" },
+	  "median up to 63", "stat", stat_word },
+	{ "SHAPE", "square", "square or circle (shape=)", "shape",
+	  shape_word },
 	NOARG,
 };
 static const struct rfs_step_arg reclass_args[] = {
-	{ "a:b:v", NULL, "maps [a,b) to v; a and b may be inf or -inf; up to "
-	  "64 ranges, never overlapping" },
-	{ "other=V", "nodata", "the value of cells in no range" },
+	{ "a:b:v", NULL, "maps [a,b) to v (portable: a_b_v); a and b may be "
+	  "inf or -inf; up to 64 ranges, never overlapping", NULL, NULL },
+	{ "other=V", "nodata", "the value of cells in no range", "other",
+	  other_word },
 	NOARG,
 };
 static const struct rfs_step_arg slope_args[] = {
-	{ "UNIT", "degrees", "degrees or percent" },
+	{ "UNIT", "degrees", "degrees or percent", NULL, unit_word },
 	NOARG,
 };
 static const struct rfs_step_arg hillshade_args[] = {
-	{ "AZIMUTH", "315", "light from, degrees clockwise from north (az=)" },
-	{ "ALTITUDE", "45", "sun height, degrees (alt=)" },
-	{ "z=F", "1", "vertical exaggeration" },
+	{ "AZIMUTH", "315", "light from, degrees clockwise from north (az=)",
+	  "az", NULL },
+	{ "ALTITUDE", "45", "sun height, degrees (alt=)", "alt", NULL },
+	{ "z=F", "1", "vertical exaggeration", "z", NULL },
 	{ "multidirectional", "off", "light from several azimuths (no "
-	  "AZIMUTH then)" },
+	  "AZIMUTH then)", NULL, multi_word },
 	NOARG,
 };
 static const struct rfs_step_arg none_args[] = { NOARG };
 static const struct rfs_step_arg res_args[] = {
-	{ "R", NULL, "pixel size in the source CRS's units (res=)" },
-	{ "RESAMPLING", "near", "gdalwarp -r (resampling=)" },
+	{ "R", NULL, "pixel size in the source CRS's units (res=)", "res",
+	  NULL },
+	{ "RESAMPLING", "near", "gdalwarp -r (resampling=)", "resampling",
+	  rs_word },
 	NOARG,
 };
 static const struct rfs_step_arg size_args[] = {
-	{ "W", NULL, "width in pixels, 1 to 1000000" },
-	{ "H", NULL, "height in pixels, 1 to 1000000" },
-	{ "RESAMPLING", "near", "gdalwarp -r (resampling=)" },
+	{ "W", NULL, "width in pixels, 1 to 1000000", NULL, NULL },
+	{ "H", NULL, "height in pixels, 1 to 1000000", NULL, NULL },
+	{ "RESAMPLING", "near", "gdalwarp -r (resampling=)", "resampling",
+	  rs_word },
 	NOARG,
 };
 static const struct rfs_step_arg clip_args[] = {
 	{ "MINX,MINY,MAXX,MAXY", NULL, "the window; snapped to whole source "
-	  "pixels (gdal_translate -projwin)" },
-	{ "CRS", "the source's", "the window's CRS, AUTHORITY:CODE (crs=)" },
+	  "pixels (gdal_translate -projwin)", NULL, NULL },
+	{ "CRS", "the source's", "the window's CRS, AUTHORITY:CODE or the "
+	  "portable AUTHORITY_CODE (crs=)", "crs", NULL },
 	NOARG,
 };
 static const struct rfs_step_arg band_args[] = {
-	{ "N", NULL, "band numbers, 1-based, in output order; up to 64" },
+	{ "N", NULL, "band numbers, 1-based, in output order; up to 64",
+	  NULL, NULL },
 	NOARG,
 };
 static const struct rfs_step_arg type_args[] = {
-	{ "TYPE", NULL, "Byte, Int16, UInt16, Int32, Float32, Float64" },
+	{ "TYPE", NULL, "Byte, Int16, UInt16, Int32, Float32, Float64", NULL,
+	  type_word },
 	NOARG,
 };
 static const struct rfs_step_arg nodata_args[] = {
-	{ "V", NULL, "a finite number, or none to remove it" },
+	{ "V", NULL, "a finite number, or none to remove it", NULL,
+	  none_word },
 	NOARG,
 };
 static const struct rfs_step_arg ndi_args[] = {
-	{ "A", NULL, "band A, 1-based" },
-	{ "B", NULL, "band B, 1-based, not A" },
+	{ "A", NULL, "band A, 1-based", NULL, NULL },
+	{ "B", NULL, "band B, 1-based, not A", NULL, NULL },
 	NOARG,
 };
 
@@ -337,7 +393,7 @@ int rfs_step_band_desc(const struct rfs_step *st, const char *const *in,
 int rfs_step_canonical(const struct rfs_step *st, char *buf, size_t len)
 {
 	const struct rfs_step_desc *d = rfs_step_desc(st->op);
-	struct rfs_cbuf cb = { buf, 0, len, false };
+	struct rfs_cbuf cb = { .p = buf, .cap = len };
 
 	if (!d || len == 0)
 		return -1;

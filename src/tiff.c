@@ -874,8 +874,9 @@ int rfs_tiff_layout_limit(const struct rfs_tiff_desc *d, uint64_t classic_max,
 
 		v->width = (int)(((uint64_t)d->width + f - 1) / f);
 		v->height = (int)(((uint64_t)d->height + f - 1) / f);
-		v->tiles_x = (v->width + TILE - 1) / TILE;
-		v->tiles_y = (v->height + TILE - 1) / TILE;
+		/* in 64 bits: a width near INT_MAX must not overflow here */
+		v->tiles_x = (int)(((int64_t)v->width + TILE - 1) / TILE);
+		v->tiles_y = (int)(((int64_t)v->height + TILE - 1) / TILE);
 		if (__builtin_mul_overflow(level_tiles(v), (uint64_t)d->bands,
 					   &v->bytes) ||
 		    __builtin_mul_overflow(v->bytes, l->tile_bytes, &v->bytes) ||

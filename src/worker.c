@@ -257,6 +257,8 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 	ctx.last_time = t0;
 	cur_job = m->job_id;
 	cur_fd = fd;
+	/* the daemon gives this job's lines to its users (log.h) */
+	rfs_log_set_job(m->job_id);
 	rfs_vsi_reset();
 	if (confine_error[0]) {
 		snprintf(msg, sizeof(msg), "%s", confine_error);
@@ -339,6 +341,7 @@ out:
 		rfs_wire_send_failed(fd, m->job_id, rc, 0, msg);
 	}
 	cur_fd = -1;
+	rfs_log_set_job(0);
 }
 
 /* A DESCRIBE (describer.h): the output's layout from the pinned source,
@@ -491,8 +494,11 @@ int rfs_worker_main(int argc, char **argv)
 	int fd = atoi(argv[1]);
 	pid_t parent = (pid_t)atol(argv[2]);
 	int cache_mb = atoi(argv[3]);
+	/* "daemon": stderr is the daemon's pipe for its workers' lines
+	 * (log.h, rfs_log_capture_start); the daemon logs them as its own. */
 	enum rfs_log_sink sink = strcmp(argv[4], "syslog") == 0 ?
-		RFS_LOG_SYSLOG : RFS_LOG_STDERR;
+		RFS_LOG_SYSLOG : strcmp(argv[4], "daemon") == 0 ?
+		RFS_LOG_DAEMON : RFS_LOG_STDERR;
 
 	/* Keep nothing of the daemon's but the socket: not its LMDB files,
 	 * not (once it is a daemon) the terminal or pipe it was started from,
@@ -500,12 +506,13 @@ int rfs_worker_main(int argc, char **argv)
 	if (fd > 3)
 		close_range(3, (unsigned)fd - 1, 0);
 	close_range((unsigned)fd + 1, ~0U, 0);
-	if (sink == RFS_LOG_SYSLOG) {
+	if (sink == RFS_LOG_SYSLOG || sink == RFS_LOG_DAEMON) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {
 			dup2(null, STDIN_FILENO);
 			dup2(null, STDOUT_FILENO);
-			dup2(null, STDERR_FILENO);
+			if (sink == RFS_LOG_SYSLOG)
+				dup2(null, STDERR_FILENO);
 			close(null);
 		}
 	}
@@ -624,11 +631,15 @@ int rfs_worker_spawn(const struct rfs_worker_spawn *w, pid_t *pid, int *fd)
 		 (long)w->gid);
 	char *argv[] = {
 		"rasterfs-worker", RFS_WORKER_ARG, fdarg, ppid, cache,
-		w->log_sink == RFS_LOG_SYSLOG ? "syslog" : "stderr", level,
+		w->log_sink == RFS_LOG_SYSLOG ? "syslog" :
+		w->log_sink == RFS_LOG_DAEMON ? "daemon" : "stderr", level,
 		mem, maxpix, (char *)w->scratch, (char *)w->root, uid, gid,
 		NULL,
 	};
 	posix_spawn_file_actions_init(&fa);
+	/* Its lines come to the daemon's log (and the mount's ring). */
+	if (w->log_sink == RFS_LOG_DAEMON)
+		posix_spawn_file_actions_adddup2(&fa, w->log_fd, STDERR_FILENO);
 	rc = posix_spawn(pid, w->exe, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(sv[1]);

@@ -1,4 +1,5 @@
-/* worldfile.c - the world file of a png output: its text and its chunk. */
+/* worldfile.c - the sidecars of a png output: the world file's text, and
+ * finding a text chunk in a PNG (worldfile.h). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,34 +30,70 @@ int rfs_worldfile_format(const double gt[6], char *buf, size_t len)
 	return 0;
 }
 
+/* Where the text of a tEXt or iTXt chunk starts, the chunk's data being
+ * at off (cl bytes) and keyed key (kl bytes with its NUL, already
+ * matched): 0 and *start, or -1 (a compressed iTXt, or a broken one).
+ * iTXt (PNG 1.2, 4.2.3.3): keyword NUL, compression flag, compression
+ * method, language tag NUL, translated keyword NUL, text. */
+static int itxt_start(int fd, off_t off, uint32_t cl, size_t kl,
+		      uint32_t *start)
+{
+	char head[512];
+	size_t n = cl < sizeof(head) ? cl : sizeof(head), p = kl + 2;
+
+	if (cl < kl + 2 || pread(fd, head, n, off) != (ssize_t)n ||
+	    head[kl] != 0)
+		return -1;
+	for (int nul = 0; nul < 2; nul++) {
+		const char *z = memchr(head + p, '\0', n - p);
+		if (!z)
+			return -1;
+		p = (size_t)(z - head) + 1;
+	}
+	*start = (uint32_t)p;
+	return 0;
+}
+
 /* PNG 1.2 spec: an 8-byte signature, then chunks of a 4-byte big-endian
  * length, a 4-byte type, the data and a CRC.  Only the chunks before the
  * image data are looked at (GDAL's PNG driver writes its text there), a
  * few preads of a file the store keeps immutable: no PNG library is
  * needed to find one text chunk, and none is asked to decode the image. */
-int rfs_worldfile_read_png(int fd, char *buf, size_t len)
+ssize_t rfs_worldfile_read_png(int fd, const char *key, char *buf,
+			       size_t len)
 {
 	static const char sig[8] = "\x89PNG\r\n\x1a\n";
-	const size_t kl = sizeof(RFS_WORLDFILE_KEY); /* with its NUL */
+	const size_t kl = strlen(key) + 1; /* with its NUL */
 	unsigned char h[8];
-	char data[RFS_WORLDFILE_MAX];
+	char kw[80];
 	off_t off = 8;
 
-	if (pread(fd, h, 8, 0) != 8 || memcmp(h, sig, 8) != 0)
-		return -EIO;
+	if (kl > sizeof(kw) || pread(fd, h, 8, 0) != 8 ||
+	    memcmp(h, sig, 8) != 0)
+		return kl > sizeof(kw) ? -ENODATA : -EIO;
 	while (pread(fd, h, 8, off) == 8) {
 		const uint32_t cl = (uint32_t)h[0] << 24 | h[1] << 16 |
 				    h[2] << 8 | h[3];
+		const int text = memcmp(h + 4, "tEXt", 4) == 0;
+		uint32_t start = (uint32_t)kl;
+
 		if (memcmp(h + 4, "IDAT", 4) == 0 ||
 		    memcmp(h + 4, "IEND", 4) == 0)
 			break;
-		if (memcmp(h + 4, "tEXt", 4) == 0 && cl > kl &&
-		    cl - kl < len && cl <= sizeof(data) &&
-		    pread(fd, data, cl, off + 8) == (ssize_t)cl &&
-		    memcmp(data, RFS_WORLDFILE_KEY, kl) == 0) {
-			memcpy(buf, data + kl, cl - kl);
-			buf[cl - kl] = '\0';
-			return (int)(cl - kl);
+		if ((text || memcmp(h + 4, "iTXt", 4) == 0) && cl >= kl &&
+		    pread(fd, kw, kl, off + 8) == (ssize_t)kl &&
+		    memcmp(kw, key, kl) == 0 &&
+		    (text || itxt_start(fd, off + 8, cl, kl, &start) == 0)) {
+			const size_t n = cl - start;
+			if (n > RFS_PNG_TEXT_MAX)
+				return -ENODATA;
+			if (n < len) {
+				if (pread(fd, buf, n, off + 8 + start) !=
+				    (ssize_t)n)
+					return -EIO;
+				buf[n] = '\0';
+			}
+			return (ssize_t)n;
 		}
 		off += 12 + (off_t)cl;
 	}

@@ -51,6 +51,23 @@
  * ("@focal=3,mean,square", so existing keys stay valid), except in a
  * chain with no step ("@fmt=gtiff"); others end with "@fmt=cog" or
  * "@fmt=png,minmax" / "@fmt=png,p2".
+ *
+ * Portable spelling.  A ':' cannot be in a file name on Windows or an SMB
+ * share, makes rsync read "x.tif@proj=EPSG:3857" as HOST:PATH, and makes
+ * GRASS's `grass -c FILE` take the name for an EPSG code.  The only ':'
+ * of the grammar are in CRS codes and reclass ranges, and each has a
+ * second spelling without it, read as the same step (same canonical text,
+ * so the same cache entry):
+ *   CRS    AUTH_CODE: one '_' for the ':', and a '_' inside the authority
+ *          or the code doubled: EPSG_3857, IAU__2015_49900 (IAU_2015:49900),
+ *          IGNF_STPM50__V (IGNF:STPM50_V).  A CRS with a ':' is read as
+ *          before, its '_' as written.
+ *   range  a_b_v: 0_200_1, -inf_0_1, 400_inf_3 (no number holds a '_').
+ * Refused with RFS_E_BAD_ARG, because they read two ways: a portable CRS
+ * with two single '_' (IAU_2015_49900) or a run of three, an authority or
+ * code that begins or ends with '_' or '.' (either spelling; none in PROJ
+ * does), a range that mixes ':' and '_'.  The canonical text keeps the ':' spelling; the portable
+ * one is rfs_chain_portable's.
  */
 #ifndef RASTERFS_CHAIN_H
 #define RASTERFS_CHAIN_H
@@ -63,6 +80,8 @@
 #define RFS_CHAIN_MAX_STEPS 16
 #define RFS_CHAIN_MAX_RANGES 64
 #define RFS_CHAIN_TEXT_MAX 1024   /* longest canonical chain, with NUL */
+/* longest portable spelling, with NUL: a '_' may double, ".tif" is added */
+#define RFS_CHAIN_PORTABLE_MAX (2 * RFS_CHAIN_TEXT_MAX + 4)
 #define RFS_CRS_MAX 64            /* longest CRS code, with NUL */
 #define RFS_FOCAL_MAX_SIZE 255    /* largest focal window */
 #define RFS_FOCAL_MAX_MEDIAN 63   /* largest window for median (O(k^2)) */
@@ -228,6 +247,25 @@ struct rfs_chain {
  */
 int rfs_chain_parse(const char *text, struct rfs_chain *out,
 		    char *msg, size_t msglen);
+
+/* Write the portable spelling of a parsed chain into buf: the canonical
+ * chain with no ':' ("@proj=EPSG_3857,near@reclass=0_200_1,200_inf_2,
+ * other=nodata.tif"), made only of letters, digits and "@=,.-+_", never
+ * ending in '.' or ' ', so a valid name on Windows and SMB, and safe for
+ * rsync and GRASS.  It ends with the output's extension (".tif", ".png")
+ * for programs that go by it; fmt= stays only where the extension does
+ * not say everything ("@fmt=cog.tif", "@fmt=png,p2.png", a chain of no
+ * step).  rfs_chain_parse reads it back to the same canonical text.
+ * Append it to the source's name: "dem.tif" + portable.
+ *
+ * Returns its length (>= 0, without the NUL) on success, or
+ *   -RFS_E_TOO_LONG  it does not fit in len bytes (RFS_CHAIN_PORTABLE_MAX
+ *                    always suffices); buf then holds a truncated string
+ *                    (or nothing if len is 0)
+ *   -RFS_E_BAD_ARG   c is NULL or holds a step that is not in the table
+ *                    (not a chain from rfs_chain_parse)
+ */
+int rfs_chain_portable(const struct rfs_chain *c, char *buf, size_t len);
 
 /* "gtiff", "cog", "png"; "minmax", "p2". */
 const char *rfs_format_name(enum rfs_format f);

@@ -11,6 +11,8 @@
 #ifndef RASTERFS_CLI_H
 #define RASTERFS_CLI_H
 
+#include <stddef.h>
+
 /* rasterfs status MOUNTPOINT [--json] (src/cli_status.c) */
 int rfs_cli_status(int argc, char **argv);
 
@@ -21,7 +23,21 @@ int rfs_cli_warm(int argc, char **argv);
 int rfs_cli_cancel(int argc, char **argv);
 
 /* rasterfs cache [--cache DIR] [--json] [--limit SIZE]
- * stats|verify|gc|clear (src/cli_cache.c) */
+ * stats|ls [PATTERN]|verify|gc|clear (src/cli_cache.c) */
 int rfs_cli_cache(int argc, char **argv);
+
+/* rasterfs check [--json] NAME... (src/cli_check.c): the grammar's
+ * verdict on each name, and, for a path inside a mount, the mount's: exit
+ * status 1 if any name is bad. */
+int rfs_cli_check(int argc, char **argv);
+
+/* rasterfs steps: every step with its arguments, defaults and an
+ * example (step.h, rfs_steps_write). */
+int rfs_cli_steps(int argc, char **argv);
+
+/* Why a mount refused path, as `rasterfs check` says it: 1 with
+ * "RFS-Ennn message" and the remedy on a second line in buf; 0 if the
+ * check finds nothing wrong with the name (buf untouched). */
+int rfs_cli_explain(const char *path, char *buf, size_t len);
 
 #endif

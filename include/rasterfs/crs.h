@@ -15,6 +15,12 @@
  * if it does not, or if it names an object that is not a CRS. */
 int rfs_crs_check(const char *crs, char *msg, size_t msglen);
 
+/* rfs_crs_check for every CRS the steps of chain name (the step table
+ * says which do): 0, or the first failure's code and message. */
+struct rfs_chain;
+int rfs_crs_check_chain(const struct rfs_chain *chain, char *msg,
+			size_t msglen);
+
 /* Free the remembered results and the PROJ context; at shutdown. */
 void rfs_crs_cleanup(void);
 

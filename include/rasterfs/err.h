@@ -12,6 +12,8 @@
 #ifndef RASTERFS_ERR_H
 #define RASTERFS_ERR_H
 
+#include <stddef.h>
+
 #define RFS_E_BASE 20000
 
 enum rfs_err {
@@ -26,6 +28,11 @@ enum rfs_err {
 						  (found by the worker from
 						  the grid, before any pixel;
 						  fails the open) */
+	RFS_E_READONLY = RFS_E_BASE + 107,     /* EROFS: a program tried to
+						  write beside an output
+						  (X.ovr, X.aux.xml); the
+						  log says what to use
+						  instead (fs_hint.c) */
 
 	/* 2xx: the job ran and failed.  The open fails with EIO. */
 	RFS_E_SOURCE = RFS_E_BASE + 200,       /* GDAL cannot open the source */
@@ -57,6 +64,9 @@ enum rfs_err {
 
 	/* 4xx: start-up and configuration. */
 	RFS_E_OPTION = RFS_E_BASE + 400,       /* bad mount option */
+	RFS_E_DRIVERS = RFS_E_BASE + 401,      /* GDAL's raster extensions
+						  could not be listed at
+						  start (rasterext.h) */
 	RFS_E_INTERNAL = RFS_E_BASE + 499,     /* a bug in rasterfs */
 };
 
@@ -67,6 +77,15 @@ const char *rfs_strerror(int rc);
 /* The stable public spelling of rc: "RFS-E101" for rasterfs codes, the
  * errno's symbolic name ("ENOENT") otherwise.  Never NULL. */
 const char *rfs_err_name(int rc);
+
+/* What a user can do about rc, one line ("fix the step name ..."), or
+ * NULL (an errno, or a code without one). */
+const char *rfs_err_remedy(int rc);
+
+/* The i-th rasterfs code of the table, in the table's order (by group,
+ * then number), for listings such as the man page's ERRORS; 0 when i is
+ * past the last. */
+int rfs_err_code_at(size_t i);
 
 /* The positive errno that the FUSE layer replies with for rc. */
 int rfs_err_errno(int rc);

@@ -29,6 +29,17 @@ extern const struct fuse_lowlevel_ops rfs_fs_ops;
  * opened). */
 int rfs_fs_new(const char *source_dir, rfs_fs **out);
 
+/* Which files views list as rasters (rasterext.h; copied).  Before the
+ * session starts; until then views list only directories.  Returns 0 or
+ * -ENOMEM. */
+int rfs_fs_set_rasters(rfs_fs *fs, const struct rfs_rasterext *s);
+
+/* Add the named view spec, the value of the mount option view=NAME:CHAIN
+ * (rfs_resolve_named_view), before the session starts.  Returns 0, or
+ * -RFS_E_OPTION with a sentence in msg (a bad NAME or chain, NAME an entry
+ * of the source root or a view already), -ENOMEM. */
+int rfs_fs_add_view(rfs_fs *fs, const char *spec, char *msg, size_t len);
+
 /* The source root's realpath. */
 const char *rfs_fs_root(const rfs_fs *fs);
 
@@ -44,6 +55,17 @@ void rfs_fs_attach(rfs_fs *fs, rfs_store *store, rfs_pool *pool);
  * session starts.  Not owned.  Without one, outputs are provisional (size
  * 0) until computed. */
 void rfs_fs_attach_describer(rfs_fs *fs, rfs_describer *d);
+
+/* want 0: never serve opens by FUSE passthrough (the mount option
+ * passthrough=0); 1 (the default): when the kernel and the daemon's
+ * privileges allow it, decided at FUSE init and logged.  Before the
+ * session starts. */
+void rfs_fs_set_passthrough(rfs_fs *fs, int want);
+
+/* The session that serves fs, for the notifications it sends the kernel
+ * (a real file's attributes are stale: fs_open.c note 4).  Before the
+ * session starts. */
+void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se);
 
 /* NULL ok. */
 void rfs_fs_free(rfs_fs *fs);

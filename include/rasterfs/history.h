@@ -10,6 +10,7 @@
 #define RASTERFS_HISTORY_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "rasterfs/jobs.h"
@@ -33,6 +34,11 @@ void rfs_history_record(rfs_history *h, struct rfs_job *job, int rc,
  * "failed" and its progress (either may be NULL), or -ENOENT. */
 int rfs_history_state(const rfs_history *h, const rfs_key *key,
 		      const char **state, double *progress);
+
+/* The users who asked for job id, if it is still kept: up to max of them
+ * into uids; returns how many (0: not kept). */
+unsigned rfs_history_owners(const rfs_history *h, uint64_t id, uid_t *uids,
+			    unsigned max);
 
 /* The jobs file for uid (rfs_jobs_may_see): a malloc'd text in *out, its
  * length in *len.  Returns 0 or -ENOMEM. */

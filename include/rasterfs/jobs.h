@@ -62,6 +62,9 @@ struct rfs_job_spec {
 	const char *vpath;         /* the virtual path as named (for humans) */
 	int warm;                  /* warm-up: no waiter; never cancelled
 	                              because readers went away */
+	int prefix;                /* a job for a kept prefix (pool.c note
+	                              7): counted in prefix_jobs, not
+	                              jobs_started (stats.h) */
 	uid_t uid;                 /* who asks (FUSE request's uid) */
 	uint64_t expect_size;      /* the size the output was described
 	                              with (output.h), which the worker holds
@@ -125,8 +128,10 @@ struct rfs_jobs_config {
 	double (*clock)(void);
 };
 
-/* A new, empty table.  stats (kept, not owned) gets the jobs_queued,
- * jobs_running and joined counters.  Returns 0 and *out, or -ENOMEM. */
+/* A new, empty table.  stats (kept, not owned) gets the job counters
+ * (rfs_stats_job_added, rfs_stats_job_moved: jobs_started, prefix_jobs,
+ * jobs_queued, jobs_running, jobs_done, jobs_failed, jobs_cancelled) and
+ * joined.  Returns 0 and *out, or -ENOMEM. */
 int rfs_jobs_new(const struct rfs_jobs_config *cfg, struct rfs_stats *stats,
 		 rfs_jobs **out);
 

@@ -29,11 +29,13 @@
 enum rfs_node_kind {
 	RFS_NODE_REAL,     /* a file, directory or symlink of the source tree */
 	RFS_NODE_VIRTUAL,  /* <source>@<chain> */
+	RFS_NODE_VIEW,     /* a view directory (resolve.h) */
 	RFS_NODE_CTL_DIR,  /* MOUNT/.rasterfs */
 	RFS_NODE_CTL_FILE, /* MOUNT/.rasterfs/<name> */
 };
 
-/* What a virtual node is made of (rfs_nodes_get copies it). */
+/* What a virtual node is made of (rfs_nodes_get copies it).  A view node
+ * is made of src (the directory it mirrors), canonical and format only. */
 struct rfs_vnode_info {
 	const char *src;         /* the source's path below the root */
 	const char *canonical;   /* canonical chain */
@@ -49,11 +51,13 @@ struct rfs_node {
 	uint64_t nlookup;
 	const char *path;        /* below the source root; "" for the root */
 	struct rfs_node *hnext;  /* path table chain */
-	/* RFS_NODE_VIRTUAL, fixed for the node's life */
+	/* RFS_NODE_VIRTUAL (and src, canonical, format of RFS_NODE_VIEW),
+	 * fixed for the node's life */
 	const char *src;
 	const char *canonical;
 	enum rfs_format format;
-	struct rfs_src_id id;
+	struct rfs_src_id id;    /* REAL: dev and ino of a regular file (the
+				    rest 0), fixed too; 0 for the others */
 	rfs_key key;
 	pthread_mutex_t lock;    /* guards the fields below */
 	mode_t src_mode;         /* the source's, as last seen with id */
@@ -65,6 +69,12 @@ struct rfs_node {
 	uint64_t size;
 	int64_t mtime_ns;        /* unused: an output's mtime is its
 	                            source's (fs_node.c note 6) */
+	/* how the kernel serves the node's open files (fs_open.c note 3) */
+	int pt_id;               /* passthrough backing id, 0: none */
+	unsigned pt_handles;     /* open handles served through pt_id */
+	bool pt_refused;         /* registering failed: cached for life */
+	bool seen;               /* REAL: the last open's file, for keep_cache */
+	int64_t seen_size, seen_mtime_ns, seen_ctime_ns;
 };
 
 struct rfs_nodes;
@@ -79,9 +89,11 @@ void rfs_nodes_free(struct rfs_nodes *t);
 struct rfs_node *rfs_nodes_find(struct rfs_nodes *t, fuse_ino_t ino);
 
 /* Find or make the node of path and count one lookup.  A real node is
- * found by path and kind; a virtual one by path and key (vi, required for
- * RFS_NODE_VIRTUAL, is copied into a new node).  Returns NULL when out of
- * memory. */
+ * found by path, kind and vi->id's dev and ino (vi NULL: 0; a regular file
+ * replaced by another gets a new node, fs_open.c note 4); a virtual one by
+ * path and key; a view by path and canonical chain (vi, required for
+ * RFS_NODE_VIRTUAL and RFS_NODE_VIEW, is copied into a new node).  Returns
+ * NULL when out of memory. */
 struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
 			       enum rfs_node_kind kind,
 			       const struct rfs_vnode_info *vi);

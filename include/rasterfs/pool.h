@@ -49,7 +49,10 @@ struct rfs_pool_config {
 	unsigned workers;          /* >= 1 */
 	const char *exe;           /* the rasterfs binary to exec for workers */
 	int gdal_cache_mb;         /* GDAL block cache per worker */
-	enum rfs_log_sink log_sink;
+	enum rfs_log_sink log_sink; /* the workers': RFS_LOG_DAEMON: their
+	                              stderr is log_fd, the daemon's pipe
+	                              (rfs_log_capture_start) */
+	int log_fd;
 	int log_level;
 	unsigned retry_after;      /* s a failed key is not retried; 0: always */
 	unsigned job_timeout;      /* s; 0: no limit */
@@ -72,7 +75,9 @@ struct rfs_pool_config {
 
 #define RFS_POOL_CANCEL_GRACE 1.0  /* s between CANCEL and SIGKILL */
 
-/* Start the workers and the manager thread.  Returns 0 and *out, or -errno
+/* Start the workers and the manager thread.  With log_sink RFS_LOG_DAEMON
+ * the pool tells the log who owns a job's worker lines
+ * (rfs_log_capture_owners) until rfs_pool_free.  Returns 0 and *out, or -errno
  * (a worker could not be started). */
 int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 		 struct rfs_stats *stats, rfs_pool **out);
@@ -123,7 +128,10 @@ int rfs_pool_jobs_json(rfs_pool *p, uid_t uid, char **out, size_t *len);
 unsigned rfs_pool_workers(const rfs_pool *p);
 
 /* Stop: workers are stopped (a busy one is killed), queued and running jobs
- * fail with -RFS_E_SHUTDOWN, jobs being committed finish first.  NULL ok. */
+ * fail with -RFS_E_SHUTDOWN, jobs being committed finish first.  With
+ * log_sink RFS_LOG_DAEMON, once the workers are gone the capture of their
+ * lines is stopped (rfs_log_capture_stop), so their last lines are logged
+ * with their jobs' owners.  NULL ok. */
 void rfs_pool_free(rfs_pool *p);
 
 #endif

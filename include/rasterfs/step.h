@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "rasterfs/chain.h"
 
@@ -73,11 +74,20 @@ typedef int (*rfs_step_bands_fn)(const struct rfs_step *st, int out,
 /* Longest band description, with its NUL (rfs_step_band_desc). */
 #define RFS_BAND_DESC_MAX 1024
 
-/* One argument of a step, for the usage text and the documentation. */
+/* One argument of a step, for the usage text, the documentation and
+ * shell completion (rfs_steps_complete).  An argument whose name holds a
+ * '=' ("res=R") is written only as key=value; the others are positional
+ * and, when key is set, may also be written as key=value. */
 struct rfs_step_arg {
 	const char *name;   /* as written: "CRS", "res=R", "RESAMPLING" */
 	const char *dflt;   /* its default; NULL: required */
 	const char *what;   /* one line */
+	const char *key;    /* "resampling" for resampling=; NULL: none */
+	/* The fixed words the argument takes ("bilinear", "max"): the i-th
+	 * for i = 0, 1, ... until NULL; NULL: none (a number, a CRS).  For
+	 * the words of an enum it is the enum's own name function, so the
+	 * list is the one the parser matches. */
+	const char *(*word)(int i);
 };
 
 struct rfs_step_desc {
@@ -133,5 +143,28 @@ int rfs_step_band_desc(const struct rfs_step *st, const char *const *in,
 /* Write st's canonical spelling into buf (no '@').  Returns its length,
  * or -1 if it does not fit in len bytes or st->op is not a step. */
 int rfs_step_canonical(const struct rfs_step *st, char *buf, size_t len);
+
+/* The table as text for people (src/steps_doc.c): every step with its
+ * summary, usage, arguments and defaults and an example, then fmt=; the
+ * text of `rasterfs steps`, MOUNTPOINT/.rasterfs/steps and the README's
+ * generated block.  rfs_steps_text returns 0 with a malloc'd text in *out
+ * (its length in *len), or -ENOMEM. */
+void rfs_steps_write(FILE *f);
+int rfs_steps_text(char **out, size_t *len);
+
+/* The table as words for shell completion (`rasterfs --internal-complete`,
+ * completions/rasterfs), one line per item, fields separated by one
+ * blank:
+ *   S NAME FORM...         what may follow '@': "proj=", or "slope" and
+ *                          "slope=" for a BARE step, "aspect" (NOARGS)
+ *   P NAME WORD...         the words a positional argument may be
+ *   K NAME KEY WORD...     a key=value argument and the words its value
+ *                          may be (none: a number, a CRS)
+ * for every step, then fmt (the output format) as if it were one. */
+void rfs_steps_complete(FILE *f);
+
+/* The step table as man(7) source for rasterfs(1): a .SS per step with its
+ * summary, usage, arguments, defaults and example, then fmt=. */
+void rfs_steps_man(FILE *f);
 
 #endif

@@ -36,7 +36,9 @@ int rfs_worker_main(int argc, char **argv);
 struct rfs_worker_spawn {
 	const char *exe;           /* the rasterfs binary */
 	int gdal_cache_mb;
-	enum rfs_log_sink log_sink;
+	enum rfs_log_sink log_sink; /* RFS_LOG_DAEMON: its stderr is log_fd,
+	                              the daemon's pipe (log.h) */
+	int log_fd;
 	int log_level;
 	uint64_t worker_mem;       /* 0: no limit */
 	uint64_t max_pixels;       /* 0: no limit */

@@ -3,7 +3,8 @@
  * Built with -Dfuzz=true (clang, see tests/fuzz/README.md).  Any input
  * must be accepted or refused with one of the documented codes and a
  * message; an accepted chain's canonical text must parse again to the very
- * same chain (the canonical text is what keys are made of).  A crash, a
+ * same chain (the canonical text is what keys are made of), and so must its
+ * portable spelling, which holds no character Windows or SMB forbids.  A crash, a
  * sanitizer report or an abort() below is a finding.
  */
 #include <stdint.h>
@@ -28,8 +29,9 @@ static void finding(const char *what, const char *text, const char *detail)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char text[MAX_INPUT + 1];
+	static char port[RFS_CHAIN_PORTABLE_MAX];
 	char msg[RFS_MSG_MAX], msg2[RFS_MSG_MAX];
-	int rc, rc2;
+	int rc, rc2, n;
 
 	if (size > MAX_INPUT)
 		return 0;
@@ -56,5 +58,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (memcmp(&ch, &ch2, sizeof(ch)) != 0)
 		finding("canonical text parses to another chain", text,
 			ch.canonical);
+	n = rfs_chain_portable(&ch, port, sizeof(port));
+	if (n < 0)
+		finding("no portable spelling", text, rfs_err_name(n));
+	if (strpbrk(port, "<>:\"/\\|?* ") || port[n - 1] == '.')
+		finding("a portable spelling Windows refuses", text, port);
+	rc2 = rfs_chain_parse(port, &ch2, msg2, sizeof(msg2));
+	if (rc2 != 0)
+		finding("portable spelling refused", port, msg2);
+	if (memcmp(&ch, &ch2, sizeof(ch)) != 0)
+		finding("portable spelling parses to another chain", text,
+			port);
 	return 0;
 }

@@ -242,6 +242,82 @@ def run(path, size=(400, 400), views=(), png=None, trace=False, watch=None,
             shutil.rmtree(base, ignore_errors=True)
 
 
+def browse(path, timeout=120.0):
+    """What QGIS's Browser panel shows under the directory at path, as its
+    file dialogs and "Add Layer" browser do: a QgsDirectoryItem whose
+    children (createChildren, recursively) come from QGIS's data item
+    providers, which pick layers by file name.  Returns {"items": [[path,
+    kind, name], ...] with kind "dir", "layer" (a QgsLayerItem) or the
+    item's class name, "messages": QGIS's message log}.  Raises
+    QgisRunError on a timeout or a crash."""
+    reason = unavailable_reason()
+    if reason:
+        raise QgisRunError(reason)
+    base = tempfile.mkdtemp(prefix="qgisutil.")
+    out = os.path.join(base, "browse.json")
+    try:
+        proc = subprocess.Popen(
+            [PY, os.path.abspath(__file__), "--browse",
+             os.path.abspath(str(path)), out],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=_child_env(base), cwd=base,
+            start_new_session=True)
+        _ACTIVE.add(proc.pid)
+        try:
+            text, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            text = b"(timed out)"
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait()
+            _ACTIVE.discard(proc.pid)
+        try:
+            with open(out) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            raise QgisRunError("QGIS browse child wrote no result (rc %s):"
+                               "\n%s" % (proc.returncode,
+                                         text.decode(errors="replace")
+                                         [-4000:]))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _browse_child(path, out):
+    import ctypes
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    from qgis.core import (QgsApplication, QgsDirectoryItem, QgsLayerItem,
+                           Qgis)
+    app = QgsApplication([], False)
+    app.initQgis()
+    messages = []
+    QgsApplication.messageLog().messageReceived.connect(
+        lambda msg, tag, level: messages.append(
+            {"tag": tag, "level": _LEVELS.get(int(level), str(level)),
+             "text": msg}))
+
+    def walk(item):
+        res = []
+        for c in item.createChildren():
+            kind = "dir" if isinstance(c, QgsDirectoryItem) else \
+                "layer" if isinstance(c, QgsLayerItem) else \
+                type(c).__name__
+            res.append([c.path(), kind, c.name()])
+            if kind == "dir":
+                res += walk(c)
+        return res
+    items = walk(QgsDirectoryItem(None, os.path.basename(path), path))
+    with open(out, "w") as f:
+        json.dump({"items": items, "messages": messages}, f)
+    app.exitQgis()
+
+
 def _gdal_stderr(raw, marks):
     """GDAL's default error handler's lines ("ERROR 1: ...", "Warning 1:
     ...") in the child's stderr, each with the phase it was written in."""
@@ -682,3 +758,6 @@ def _file_stats(res, path):
 if __name__ == "__main__" and len(sys.argv) == 3 and \
         sys.argv[1] == "--child":
     _child(sys.argv[2])
+if __name__ == "__main__" and len(sys.argv) == 4 and \
+        sys.argv[1] == "--browse":
+    _browse_child(sys.argv[2], sys.argv[3])

@@ -96,10 +96,12 @@ def test_daemon_mode_returns_when_mounted_and_detaches(tmp_path):
     src = rfsmount.copy_data(tmp_path / "src")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
+    # its log file (where there is no syslog) goes to the test's directory
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))
     p = subprocess.Popen([BIN, str(src), str(mnt), "-o",
                           "cache=%s,workers=2" % (tmp_path / "cache")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL)
+                         stdin=subprocess.DEVNULL, env=env)
     try:
         try:
             out, err = p.communicate(timeout=10)

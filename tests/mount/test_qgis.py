@@ -212,19 +212,15 @@ def test_png_with_extension_placed_by_world_file(mount):
     assert mount.path(SRC + "@hillshade.pgw") in probes
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 3: PNG outputs are "
-                   "georeferenced however they are named; today QGIS gives "
-                   "every PNG layer no CRS")
 def test_png_with_extension_has_the_sources_crs(mount):
+    """The CRS comes from the X.png.aux.xml the mount serves (and lists to
+    the process that has X.png open: fs_sidecar.c)."""
     path = mount.path(SRC + "@hillshade.png")
     r = qgisutil.run(path, size=(200, 200))
     assert r["valid"], r["error"]
     assert r["crs"]["authid"] == _gdal(mount.src / SRC)["authid"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 3: `...@fmt=png` "
-                   "without the .png ending reaches QGIS with no CRS and no "
-                   "geotransform (GDAL: 'no affine transformation')")
 @pytest.mark.parametrize("name", [SRC + "@hillshade@fmt=png",
                                   MULTI + "@fmt=png"])
 def test_png_fmt_without_extension_is_georeferenced(mount, name):

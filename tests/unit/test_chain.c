@@ -6,6 +6,12 @@
  * The fuzz loop checks properties instead: any byte string gives 0 or one
  * of the documented codes with a message, and canonical text reparses to
  * exactly the same steps.
+ *
+ * Portable names (issue 12): hand-written portable spellings, and a
+ * generator of valid chains that writes each one three ways (':' only,
+ * the portable '_' only, mixed) and spells the expected portable text
+ * itself from the canonical one, character by character (':' -> '_',
+ * '_' -> "__", then the extension), independently of the step writers.
  */
 #include <errno.h>
 #include <math.h>
@@ -18,6 +24,7 @@
 #include "rasterfs/chain.h"
 #include "rasterfs/crs.h"
 #include "rasterfs/err.h"
+#include "rasterfs/step.h"
 
 #include "check.h"
 
@@ -627,17 +634,518 @@ static void test_formats(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* Fuzz: random and mutated text.  xorshift64* (Vigna 2016). */
+/* Random numbers for the generator and the fuzz loop: xorshift64*
+ * (Vigna 2016). */
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ull;
+}
+
+/* The fuzz loop's sequence, and the generator's own, so that neither
+ * changes the other's cases. */
+static uint64_t rng = 0x9e3779b97f4a7c15ull, gen_rng = 0x2545f4914f6cdd1dull;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 2685821657736338717ull;
+	return xorshift(&rng);
 }
+
+static uint64_t grnd(void)
+{
+	return xorshift(&gen_rng);
+}
+
+/* ------------------------------------------------------------------ */
+/* Portable names: no ':' (Windows, SMB, rsync HOST:PATH, GRASS "EPSG:") */
+
+/* The characters a portable name may hold, and the last one it may end in
+ * (Windows drops a trailing '.' or ' '; < > : " / \ | ? * are forbidden). */
+static int portable_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || s[n - 1] == '.' || s[n - 1] == ' ')
+		return 0;
+	if (strpbrk(s, "<>:\"/\\|?*"))
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("@=,.-+_", *s)))
+			return 0;
+	return 1;
+}
+
+/* The test's own spelling of the portable text of a canonical chain: ':'
+ * becomes '_', '_' becomes "__" (only CRS codes hold either, and reclass
+ * ranges), then the format's extension, with fmt= kept where the
+ * extension does not say it all. */
+static void expect_portable(const char *canonical, char *out, size_t len)
+{
+	const char *fmt = strstr(canonical, "@fmt=");
+	const char *end = fmt ? fmt : canonical + strlen(canonical);
+	size_t n = 0;
+
+	for (const char *q = canonical; q < end && n + 3 < len; q++) {
+		if (*q == ':')
+			out[n++] = '_';
+		else if (*q == '_') {
+			out[n++] = '_';
+			out[n++] = '_';
+		} else
+			out[n++] = *q;
+	}
+	out[n] = '\0';
+	if (!fmt)
+		snprintf(out + n, len - n, ".tif");
+	else if (strcmp(fmt, "@fmt=png,minmax") == 0 && fmt != canonical)
+		snprintf(out + n, len - n, ".png");
+	else
+		snprintf(out + n, len - n, "%s.%s", fmt,
+			 strstr(fmt, "png") ? "png" : "tif");
+}
+
+/* text parses; its portable spelling is the expected one, holds only
+ * allowed characters, and parses back to the same chain; once more from
+ * the canonical text. */
+static void portable_one(const char *text)
+{
+	char msg[RFS_MSG_MAX], port[RFS_CHAIN_PORTABLE_MAX], port2[sizeof(port)];
+	char want[RFS_CHAIN_PORTABLE_MAX + 16];
+	int rc, n;
+
+	rc = rfs_chain_parse(text, &ch, msg, sizeof(msg));
+	if (rc) {
+		check(0, "portable: '%s' does not parse: %s", text, msg);
+		return;
+	}
+	n = rfs_chain_portable(&ch, port, sizeof(port));
+	check(n == (int)strlen(port), "portable of '%s': rc %d", text, n);
+	expect_portable(ch.canonical, want, sizeof(want));
+	check(strcmp(port, want) == 0, "portable of '%s': '%s', want '%s'",
+	      text, port, want);
+	check(portable_ok(port), "portable '%s' holds a character Windows, "
+	      "SMB or rsync cannot take", port);
+	rc = rfs_chain_parse(port, &ch2, msg, sizeof(msg));
+	check(rc == 0 && strcmp(ch2.canonical, ch.canonical) == 0 &&
+	      memcmp(&ch, &ch2, sizeof(ch)) == 0,
+	      "portable '%s' parses to '%s' (%d %s), not '%s'", port,
+	      ch2.canonical, rc, msg, ch.canonical);
+	/* canonical -> portable -> canonical */
+	rc = rfs_chain_parse(ch.canonical, &ch2, msg, sizeof(msg));
+	n = rc ? -1 : rfs_chain_portable(&ch2, port2, sizeof(port2));
+	check(n >= 0 && strcmp(port2, port) == 0,
+	      "canonical '%s' gives portable '%s', not '%s'", ch.canonical,
+	      n >= 0 ? port2 : "", port);
+	/* the portable text is its own portable text */
+	rc = rfs_chain_parse(port, &ch2, msg, sizeof(msg));
+	n = rc ? -1 : rfs_chain_portable(&ch2, port2, sizeof(port2));
+	check(n >= 0 && strcmp(port2, port) == 0,
+	      "portable '%s' is not a fixed point ('%s')", port, port2);
+}
+
+static const struct {
+	const char *in, *portable;
+} portables[] = {
+	{ "proj=EPSG:3857", "@proj=EPSG_3857,near.tif" },
+	{ "proj=EPSG:32633,res=30,bilinear",
+	  "@proj=EPSG_32633,res=30,bilinear.tif" },
+	{ "proj=IAU_2015:49900", "@proj=IAU__2015_49900,near.tif" },
+	{ "proj=IGNF:STPM50_V,cubic", "@proj=IGNF_STPM50__V,cubic.tif" },
+	{ "proj=IGNF:ATIGBONNE.BOURD", "@proj=IGNF_ATIGBONNE.BOURD,near.tif" },
+	{ "proj=OGC:CRS84h", "@proj=OGC_CRS84h,near.tif" },
+	{ "clip=-124.9,48.1,-124.8,48.2,EPSG:4326",
+	  "@clip=-124.9,48.1,-124.8,48.2,EPSG_4326.tif" },
+	{ "clip=0,0,100,50", "@clip=0,0,100,50.tif" },
+	{ "reclass=-inf:0:-1,0:200:1,200:inf:2",
+	  "@reclass=-inf_0_-1,0_200_1,200_inf_2,other=nodata.tif" },
+	{ "reclass=-inf:-5:-1,-5:inf:1,other=-9999",
+	  "@reclass=-inf_-5_-1,-5_inf_1,other=-9999.tif" },
+	{ "reclass=1e20:1e21:1e-7", "@reclass=1e+20_1e+21_1e-07,"
+	  "other=nodata.tif" },
+	{ "proj=EPSG:32631@focal=5,max@reclass=0:200:1,200:400:2,400:inf:3",
+	  "@proj=EPSG_32631,near@focal=5,max,square"
+	  "@reclass=0_200_1,200_400_2,400_inf_3,other=nodata.tif" },
+	{ "focal=3", "@focal=3,mean,square.tif" },
+	{ "slope", "@slope=degrees.tif" },
+	{ "focal=3.png", "@focal=3,mean,square.png" },
+	{ "focal=3@fmt=png,p2", "@focal=3,mean,square@fmt=png,p2.png" },
+	{ "focal=3@fmt=cog", "@focal=3,mean,square@fmt=cog.tif" },
+	{ "proj=EPSG:4326,res=0.5", "@proj=EPSG_4326,res=0.5,near.tif" },
+	{ "nodata=-0.5", "@nodata=-0.5.tif" },
+	{ "fmt=gtiff", "@fmt=gtiff.tif" },
+	{ "fmt=png", "@fmt=png,minmax.png" },
+	{ "fmt=cog", "@fmt=cog.tif" },
+};
+
+/* Portable (or mixed) inputs and the canonical text they must give. */
+static const struct {
+	const char *in, *canonical;
+} portable_in[] = {
+	{ "proj=EPSG_3857", "@proj=EPSG:3857,near" },
+	{ "proj=epsg_3857,bilinear", "@proj=EPSG:3857,bilinear" },
+	{ "proj=bilinear,res=30,EPSG_032633",
+	  "@proj=EPSG:32633,res=30,bilinear" },
+	{ "proj=crs=EPSG_3857,resampling=nearest", "@proj=EPSG:3857,near" },
+	{ "proj=IAU__2015_49900", "@proj=IAU_2015:49900,near" },
+	{ "proj=iau__2015_49900", "@proj=IAU_2015:49900,near" },
+	{ "proj=IAU_2015:49900", "@proj=IAU_2015:49900,near" },
+	{ "proj=IGNF_STPM50__V", "@proj=IGNF:STPM50_V,near" },
+	{ "proj=ignf_LAMB93", "@proj=IGNF:LAMB93,near" },
+	{ "proj=OGC_CRS84h", "@proj=OGC:CRS84h,near" },
+	{ "proj=A____B_C", "@proj=A__B:C,near" },
+	{ "clip=0,0,1,1,EPSG_4326", "@clip=0,0,1,1,EPSG:4326" },
+	{ "clip=crs=epsg_4326,-1,-2,3,4", "@clip=-1,-2,3,4,EPSG:4326" },
+	{ "reclass=0_200_1,200_400_2,400_inf_3",
+	  "@reclass=0:200:1,200:400:2,400:inf:3,other=nodata" },
+	{ "reclass=-INF_-5_-1,-5_Inf_1,other=0",
+	  "@reclass=-inf:-5:-1,-5:inf:1,other=0" },
+	{ "reclass=-1e3_-1e-3_2.50", "@reclass=-1000:-0.001:2.5,other=nodata" },
+	{ "reclass=0:1:1,1_2_2", "@reclass=0:1:1,1:2:2,other=nodata" },
+	{ "proj=EPSG_32631@focal=5,max@reclass=0_200_1,200_inf_3.tif",
+	  "@proj=EPSG:32631,near@focal=5,max,square"
+	  "@reclass=0:200:1,200:inf:3,other=nodata" },
+	{ "proj=EPSG_3857,near@fmt=png,p2.png",
+	  "@proj=EPSG:3857,near@fmt=png,p2" },
+};
+
+static const struct {
+	const char *in;
+	const char *needle;
+} portable_errs[] = {
+	{ "proj=IAU_2015_49900", "more than one single '_'" },
+	{ "proj=IAU_2015_49900", "IAU__2015_49900 is IAU_2015:49900" },
+	{ "proj=EPSG_3857_", "more than one single '_'" },
+	{ "proj=EPSG_38_57", "more than one single '_'" },
+	{ "proj=EPSG___3857", "run of 3 '_'" },
+	{ "proj=EPSG_____3857", "run of 5 '_'" },
+	{ "proj=EPSG__3857", "no single '_'" },
+	{ "proj=_EPSG_3857", "more than one single '_'" },
+	{ "proj=_3857", "needs both an authority and a code" },
+	{ "proj=EPSG_", "needs both an authority and a code" },
+	{ "proj=__EPSG_3857", "begins or ends with '_'" },
+	{ "proj=EPSG_3857__", "begins or ends with '_'" },
+	{ "proj=EPSG_:3857", "begins or ends with '_'" },
+	{ "proj=EPSG:_3857", "begins or ends with '_'" },
+	{ "clip=0,0,1,1,IGNF:X.", "begins or ends with '_' or '.'" },
+	{ "proj=IGNF_.X", "begins or ends with '_' or '.'" },
+	{ "proj=EP-SG_3857", "CRS authority" },
+	{ "proj=EPSG_38.57!", "character '!'" },
+	{ "proj=3857", "proj=EPSG_3857" },
+	{ "proj=EPSG_3857,EPSG_4326", "twice" },
+	{ "clip=0,0,1,1,EPSG__4326", "no single '_'" },
+	{ "clip=0,0,1,1,EPSG_4326,EPSG:4326", "twice" },
+	{ "reclass=0_100:1", "mixes ':' and '_'" },
+	{ "reclass=0_100", "a:b:v or a_b_v" },
+	{ "reclass=0_100_1_2", "a:b:v or a_b_v" },
+	{ "reclass=0__100_1", "a:b:v or a_b_v" },
+	{ "reclass=100_0_1", "less than" },
+	{ "reclass=0_100_inf", "finite" },
+};
+
+static void test_portable(void)
+{
+	char msg[RFS_MSG_MAX], port[RFS_CHAIN_PORTABLE_MAX], small[8];
+	size_t i;
+	int rc, n;
+
+	for (i = 0; i < sizeof(portables) / sizeof(portables[0]); i++) {
+		rc = rfs_chain_parse(portables[i].in, &ch, msg, sizeof(msg));
+		check(rc == 0, "parse '%s': %s", portables[i].in, msg);
+		if (rc)
+			continue;
+		n = rfs_chain_portable(&ch, port, sizeof(port));
+		check(n > 0 && strcmp(port, portables[i].portable) == 0,
+		      "portable of '%s': '%s', want '%s'", portables[i].in,
+		      port, portables[i].portable);
+		portable_one(portables[i].in);
+	}
+	/* every step's example, and every canonical example above */
+	for (i = 0; i < RFS_OP_COUNT; i++)
+		portable_one(rfs_steps[i].example);
+	for (i = 0; i < sizeof(canon) / sizeof(canon[0]); i++)
+		portable_one(canon[i].in);
+	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
+		portable_one(fmts[i].in);
+
+	for (i = 0; i < sizeof(portable_in) / sizeof(portable_in[0]); i++) {
+		rc = rfs_chain_parse(portable_in[i].in, &ch, msg, sizeof(msg));
+		check(rc == 0 && strcmp(ch.canonical,
+					portable_in[i].canonical) == 0,
+		      "'%s': rc %d (%s), canonical '%s', want '%s'",
+		      portable_in[i].in, rc, msg, rc ? "" : ch.canonical,
+		      portable_in[i].canonical);
+		if (rc == 0)
+			portable_one(portable_in[i].in);
+	}
+	for (i = 0; i < sizeof(portable_errs) / sizeof(portable_errs[0]);
+	     i++) {
+		strcpy(msg, "stale");
+		rc = rfs_chain_parse(portable_errs[i].in, &ch, msg,
+				     sizeof(msg));
+		check(rc == -RFS_E_BAD_ARG, "'%s': rc %d (%s), want EINVAL "
+		      "[%s]", portable_errs[i].in, rc, rfs_err_name(rc), msg);
+		check(strstr(msg, portable_errs[i].needle) != NULL,
+		      "'%s': message '%s' lacks '%s'", portable_errs[i].in,
+		      msg, portable_errs[i].needle);
+	}
+
+	/* a buffer too small, NULL, a chain that is not one */
+	rc = rfs_chain_parse("proj=EPSG:3857", &ch, msg, sizeof(msg));
+	n = rfs_chain_portable(&ch, small, sizeof(small));
+	check(rc == 0 && n == -RFS_E_TOO_LONG && strlen(small) < sizeof(small),
+	      "portable into 8 bytes: %d '%s'", n, small);
+	check(rfs_chain_portable(&ch, NULL, 0) == -RFS_E_TOO_LONG,
+	      "portable into nothing");
+	check(rfs_chain_portable(NULL, port, sizeof(port)) == -RFS_E_BAD_ARG,
+	      "portable of NULL");
+	ch.steps[0].op = RFS_OP_COUNT;
+	check(rfs_chain_portable(&ch, port, sizeof(port)) == -RFS_E_BAD_ARG,
+	      "portable of a step not in the table");
+	/* a CRS of many '_', each doubled */
+	rc = rfs_chain_parse("proj=A_B_C_D_E_F_G_H_I_J_K_L:M_N_O_P_Q_R_S_T_U_V_"
+			     "W_X", &ch, msg, sizeof(msg));
+	n = rc ? -1 : rfs_chain_portable(&ch, port, sizeof(port));
+	check(n > 0 && strcmp(port, "@proj=A__B__C__D__E__F__G__H__I__J__K__"
+			      "L_M__N__O__P__Q__R__S__T__U__V__W__X,near.tif")
+	      == 0,
+	      "CRS with many '_': %d %s '%s'", rc, msg, n > 0 ? port : "");
+}
+
+/* A generator of valid chains over every step, each written with ':'
+ * only, with '_' only (portable) and mixed; all three must give one
+ * canonical text, and its portable spelling must be the expected one. */
+
+static const char *const gen_crs_pool[] = {
+	"EPSG:3857", "EPSG:32633", "EPSG:4326", "ESRI:54009", "IGNF:LAMB93",
+	"IGNF:STPM50_V", "IGNF:ATIGBONNE.BOURD", "IAU_2015:49900",
+	"IAU_2015:30100", "OGC:CRS84h", "OGC:CRS84", "NKG:ETRF14",
+};
+
+/* A CRS in the ':' spelling: from PROJ's shapes, or made up with '_' and
+ * '.' inside (never at either end, never "..", the grammar's rules). */
+static void gen_crs(char *out, size_t len)
+{
+	static const char a_chars[] = "AEIOUXYZ0123456789eps__";
+	static const char c_chars[] = "ABCxyz0123456789__.";
+	size_t an, cn, k = 0;
+
+	if (grnd() % 2) {
+		snprintf(out, len, "%s",
+			 gen_crs_pool[grnd() % (sizeof(gen_crs_pool) /
+					       sizeof(gen_crs_pool[0]))]);
+		return;
+	}
+	an = 1 + grnd() % 9;
+	cn = 1 + grnd() % 12;
+	for (size_t i = 0; i < an; i++) {
+		char c = a_chars[grnd() % (sizeof(a_chars) - 1)];
+		if (c == '_' && (i == 0 || i + 1 == an))
+			c = 'Q';
+		out[k++] = c;
+	}
+	out[k++] = ':';
+	for (size_t i = 0; i < cn; i++) {
+		char c = c_chars[grnd() % (sizeof(c_chars) - 1)];
+		if (((c == '_' || c == '.') && (i == 0 || i + 1 == cn)) ||
+		    (c == '.' && out[k - 1] == '.'))
+			c = 'k';
+		out[k++] = c;
+	}
+	out[k] = '\0';
+}
+
+/* Spell a ':' text portable: '_' -> "__", ':' -> '_'. */
+static void to_portable(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (; *in && n + 3 < len; in++) {
+		if (*in == '_') {
+			out[n++] = '_';
+			out[n++] = '_';
+		} else {
+			out[n++] = *in == ':' ? '_' : *in;
+		}
+	}
+	out[n] = '\0';
+}
+
+/* A number of a range: integers, eighths, exponents (exact doubles, so
+ * the order below is the order of the values). */
+static double gen_step_size(void)
+{
+	switch (grnd() % 4) {
+	case 0:
+		return (double)(1 + grnd() % 1000);
+	case 1:
+		return (double)(1 + grnd() % 64) / 8;
+	case 2:
+		return 1e6 * (double)(1 + grnd() % 9);
+	default:
+		return 0.001 * (double)(1 + grnd() % 5);
+	}
+}
+
+/* Append to the three spellings: t[0] ':' only, t[1] '_' only, t[2]
+ * each piece either way. */
+struct gen_text {
+	char t[3][2048];
+	size_t n[3];
+};
+
+static void gen_add(struct gen_text *g, const char *colon)
+{
+	char port[512];
+
+	to_portable(colon, port, sizeof(port));
+	for (int i = 0; i < 3; i++) {
+		const char *s = i == 0 ? colon : i == 1 ? port :
+				(grnd() % 2 ? colon : port);
+		g->n[i] += (size_t)snprintf(g->t[i] + g->n[i],
+					    sizeof(g->t[i]) - g->n[i], "%s", s);
+	}
+}
+
+/* Text without ':' or '_', the same in all three. */
+static void gen_plain(struct gen_text *g, const char *s)
+{
+	for (int i = 0; i < 3; i++)
+		g->n[i] += (size_t)snprintf(g->t[i] + g->n[i],
+					    sizeof(g->t[i]) - g->n[i], "%s", s);
+}
+
+static void gen_reclass(struct gen_text *g)
+{
+	char piece[256], a[48], b[48], v[48];
+	int n = 1 + (int)(grnd() % 6), order[8];
+	double x = -1000.0 * (double)(grnd() % 3), bounds[9];
+
+	for (int i = 0; i <= n; i++) {
+		bounds[i] = x;
+		x += gen_step_size();
+	}
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	for (int i = n - 1; i > 0; i--) {	/* ranges in any order */
+		int j = (int)(grnd() % (uint64_t)(i + 1)), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	gen_plain(g, "reclass=");
+	for (int k = 0; k < n; k++) {
+		int i = order[k];
+
+		if (i == 0 && grnd() % 3 == 0)
+			snprintf(a, sizeof(a), grnd() % 2 ? "-inf" : "-INF");
+		else
+			snprintf(a, sizeof(a), "%.17g", bounds[i]);
+		if (i == n - 1 && grnd() % 3 == 0)
+			snprintf(b, sizeof(b), grnd() % 2 ? "inf" : "+Inf");
+		else
+			snprintf(b, sizeof(b), "%.17g", bounds[i + 1]);
+		snprintf(v, sizeof(v), "%d", (int)(grnd() % 2001) - 1000);
+		snprintf(piece, sizeof(piece), "%s%s:%s:%s", k ? "," : "", a,
+			 b, v);
+		gen_add(g, piece);
+	}
+	if (grnd() % 3 == 0)
+		gen_plain(g, grnd() % 2 ? ",other=nodata" : ",other=-9999");
+}
+
+static void gen_chain(struct gen_text *g)
+{
+	static const char *const plain[] = {
+		"focal=3", "focal=5,max,circle", "focal=size=7,stat=median",
+		"slope", "slope=percent", "aspect", "roughness", "tri", "tpi",
+		"hillshade", "hillshade=300,30,z=2",
+		"hillshade=multidirectional", "res=30", "res=0.5,bilinear",
+		"size=512,256", "size=100,100,average", "clip=0,0,100,50",
+		"band=3,2,1", "type=Byte", "type=float32", "nodata=-9999",
+		"nodata=none", "ndi=4,3",
+	};
+	static const char *const tails[] = {
+		"", "", "", ".tif", ".TIFF", ".png", "@fmt=png", "@fmt=png,p2",
+		"@fmt=cog", "@fmt=cog.tif", "@fmt=gtiff", "@fmt=png,p2.png",
+	};
+	char crs[80], piece[160];
+	int nsteps = 1 + (int)(grnd() % 5);
+
+	memset(g, 0, sizeof(*g));
+	for (int s = 0; s < nsteps; s++) {
+		if (s)
+			gen_plain(g, "@");
+		switch (grnd() % 5) {
+		case 0:
+			gen_crs(crs, sizeof(crs));
+			gen_plain(g, "proj=");
+			switch (grnd() % 3) {
+			case 0:
+				gen_add(g, crs);
+				break;
+			case 1:
+				gen_plain(g, "bilinear,");
+				gen_add(g, crs);
+				break;
+			default:
+				snprintf(piece, sizeof(piece), "crs=%s", crs);
+				gen_add(g, piece);
+				gen_plain(g, ",res=30");
+			}
+			break;
+		case 1:
+			gen_crs(crs, sizeof(crs));
+			snprintf(piece, sizeof(piece), "clip=-%d,-5,10.5,%d,%s",
+				 (int)(grnd() % 100), 1 + (int)(grnd() % 100),
+				 crs);
+			gen_add(g, piece);
+			break;
+		case 2:
+			gen_reclass(g);
+			break;
+		default:
+			gen_plain(g, plain[grnd() % (sizeof(plain) /
+						   sizeof(plain[0]))]);
+		}
+	}
+	gen_plain(g, tails[grnd() % (sizeof(tails) / sizeof(tails[0]))]);
+}
+
+static void test_portable_generated(void)
+{
+	struct gen_text g;
+	char msg[RFS_MSG_MAX], canonical[RFS_CHAIN_TEXT_MAX];
+	int rc, i, n = 0;
+
+	for (int iter = 0; iter < 30000; iter++) {
+		gen_chain(&g);
+		rc = rfs_chain_parse(g.t[0], &ch, msg, sizeof(msg));
+		if (rc) {
+			check(0, "generated '%s' does not parse: %s", g.t[0],
+			      msg);
+			continue;
+		}
+		snprintf(canonical, sizeof(canonical), "%s", ch.canonical);
+		check(strchr(g.t[1], ':') == NULL, "'%s' has a ':'", g.t[1]);
+		for (i = 1; i < 3; i++) {
+			rc = rfs_chain_parse(g.t[i], &ch, msg, sizeof(msg));
+			check(rc == 0 && strcmp(ch.canonical, canonical) == 0,
+			      "'%s' gives '%s' (%d %s), but '%s' gives '%s'",
+			      g.t[i], rc ? "" : ch.canonical, rc, msg, g.t[0],
+			      canonical);
+		}
+		portable_one(g.t[0]);
+		portable_one(g.t[1]);
+		n++;
+	}
+	printf("portable: %d generated chains, each written three ways\n", n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fuzz: random and mutated text (rnd() above). */
 
 static const char *const seeds[] = {
 	"proj=EPSG:3857", "proj=EPSG:32633,res=30,bilinear", "focal=3",
@@ -754,8 +1262,10 @@ static void test_fuzz(void)
 			buf[len] = '\0';
 		}
 		fuzz_one(buf);
-		if (rfs_chain_parse(buf, &ch, NULL, 0) == 0)
+		if (rfs_chain_parse(buf, &ch, NULL, 0) == 0) {
 			accepted++;
+			portable_one(buf);
+		}
 	}
 	/* The mutations must exercise both paths. */
 	check(accepted > 1000 && accepted < 190000,
@@ -986,6 +1496,8 @@ int main(void)
 	test_fields();
 	test_errors();
 	test_formats();
+	test_portable();
+	test_portable_generated();
 	test_fuzz();
 	test_format_double();
 	test_crs();

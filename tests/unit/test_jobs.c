@@ -89,8 +89,7 @@ static rfs_jobs *table(unsigned retry_after, struct rfs_stats *st)
 	};
 	rfs_jobs *t;
 
-	memset(st, 0, sizeof(*st));
-	if (rfs_jobs_new(&cfg, st, &t) < 0) {
+	if (rfs_stats_init(st) < 0 || rfs_jobs_new(&cfg, st, &t) < 0) {
 		perror("rfs_jobs_new");
 		exit(2);
 	}
@@ -429,6 +428,73 @@ static void test_queue_order(void)
 	rfs_jobs_free(t);
 }
 
+/* stats.h: done + failed + cancelled + running + queued == started +
+ * prefix_jobs, counted from the outside: every job added is in exactly
+ * one of the five. */
+static int add_up(struct rfs_stats *st, unsigned long long started,
+		  unsigned long long prefixes)
+{
+	unsigned long long sum = atomic_load(&st->jobs_done) +
+		atomic_load(&st->jobs_failed) +
+		atomic_load(&st->jobs_cancelled) +
+		atomic_load(&st->jobs_running) + atomic_load(&st->jobs_queued);
+
+	return atomic_load(&st->jobs_started) == started &&
+	       atomic_load(&st->prefix_jobs) == prefixes &&
+	       sum == started + prefixes;
+}
+
+static void test_counters_add_up(void)
+{
+	static const char why[] = "every reader was interrupted";
+	struct rfs_stats st;
+	rfs_jobs *t = table(60, &st);
+	struct reader a = { 0 };
+	struct rfs_job_spec pre = spec(20, 1000, 1), done = spec(21, 1000, 0),
+			    fail = spec(22, 1000, 0), cq = spec(23, 1000, 0),
+			    cr = spec(24, 1000, 0), warm = spec(25, 1000, 1);
+	struct rfs_job *ended;
+	struct rfs_waiter *ws;
+
+	pre.prefix = 1;
+	struct rfs_job *pj = rfs_jobs_add(t, &pre, NULL);
+	struct rfs_job *dj = rfs_jobs_add(t, &done, NULL);
+	struct rfs_job *fj = rfs_jobs_add(t, &fail, NULL);
+	rfs_jobs_add(t, &cq, waiter(&a));
+	struct rfs_job *rj = rfs_jobs_add(t, &cr, NULL);
+	struct rfs_job *wj = rfs_jobs_add(t, &warm, NULL);
+	check(pj->is_prefix && !dj->is_prefix, "a prefix job is one");
+	check(add_up(&st, 5, 1) && atomic_load(&st.jobs_queued) == 6,
+	      "six queued: five asked for, one prefix");
+	/* all but the one with a reader run */
+	struct rfs_job *j, *cj = NULL;
+	while ((j = rfs_jobs_next(t))) {
+		if (j->waiters)
+			cj = j;
+		else
+			rfs_jobs_start(t, j);
+	}
+	rfs_jobs_requeue(t, cj);
+	check(add_up(&st, 5, 1), "adds up with jobs running");
+	end(t, pj, 0, NULL);
+	end(t, dj, 0, NULL);
+	end(t, fj, -RFS_E_PROCESS, "x");
+	check(rfs_jobs_detach(t, &cq.key, &a, why, &ended, &ws) == 1 && ended,
+	      "a queued job cancelled");
+	rfs_jobs_notify(ws, -RFS_E_CANCELLED, why);
+	rfs_job_free(ended);
+	end(t, rj, -RFS_E_CANCELLED, why);
+	end(t, wj, -RFS_E_SHUTDOWN, "x");
+	check(add_up(&st, 5, 1) && atomic_load(&st.jobs_done) == 2 &&
+	      atomic_load(&st.jobs_failed) == 2 &&
+	      atomic_load(&st.jobs_cancelled) == 2 &&
+	      atomic_load(&st.jobs_running) == 0 &&
+	      atomic_load(&st.jobs_queued) == 0,
+	      "2 done, 2 failed (an unmount too), 2 cancelled apart");
+	rfs_jobs_free(t);
+	rfs_stats_destroy(&st);
+}
+
 /* The table owns descriptors given to its jobs: freed with the job, and
  * with the table (jobs still in it, waiters freed, not told). */
 static void test_free(void)
@@ -463,6 +529,7 @@ int main(void)
 	test_warm_never_cancelled_by_readers();
 	test_who_may();
 	test_queue_order();
+	test_counters_add_up();
 	test_free();
 	return check_report();
 }

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,158 @@ static void test_table(void)
 	      !rfs_step_first_has("@fmt=png,minmax", RFS_STEP_WARP) &&
 	      !rfs_step_first_has("", RFS_STEP_WARP),
 	      "rfs_step_first_has");
+}
+
+/* ------------------------------------------------------------------ */
+/* The completion words (rfs_steps_complete), against the grammar */
+
+/* Arguments that put a word where the row says it goes: the required
+ * arguments before it (fmt's stretch needs png). */
+static const char *const *word_prefixes(const char *step)
+{
+	static const struct {
+		const char *step;
+		const char *pre[3];
+	} ctx[] = {
+		{ "proj", { "EPSG:3857,", NULL } },
+		{ "focal", { "3,", NULL } },
+		{ "reclass", { "0:1:1,", NULL } },
+		{ "res", { "30,", NULL } },
+		{ "size", { "8,8,", NULL } },
+		{ "clip", { "0,0,1,1,", NULL } },
+		{ "fmt", { "", "png,", NULL } },
+	};
+	static const char *const none[] = { "", NULL };
+
+	for (size_t i = 0; i < sizeof(ctx) / sizeof(ctx[0]); i++)
+		if (strcmp(ctx[i].step, step) == 0)
+			return ctx[i].pre;
+	return none;
+}
+
+/* Does "step=PRE TEXT" parse, for one of the step's prefixes, to a
+ * canonical chain that holds want (case-insensitive)? */
+static bool word_parses(const char *step, const char *text, const char *want)
+{
+	const char *const *pre = word_prefixes(step);
+	struct rfs_chain chain;
+	char name[256], msg[RFS_MSG_MAX];
+
+	for (; *pre; pre++) {
+		snprintf(name, sizeof(name), "%s=%s%s", step, *pre, text);
+		if (rfs_chain_parse(name, &chain, msg, sizeof(msg)) == 0 &&
+		    strcasestr(chain.canonical, want))
+			return true;
+	}
+	return false;
+}
+
+static void test_words(void)
+{
+	char *text = NULL, *save = NULL, msg[RFS_MSG_MAX], name[256];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct rfs_chain chain;
+	int nsteps = 0, nwords = 0, nkeys = 0;
+
+	rfs_steps_complete(f);
+	fclose(f);
+	for (char *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char tag[4], step[32], rest[1024] = "", *w, *ws = NULL;
+		int n = sscanf(line, "%3s %31s %1023[^\n]", tag, step, rest);
+		check(n >= 2, "line '%s'", line);
+		const struct rfs_step_desc *d = rfs_step_find(step,
+							      strlen(step));
+		check(d || strcmp(step, "fmt") == 0, "%s: a step", step);
+		if (strcmp(tag, "S") == 0) {
+			nsteps++;
+			/* each form: a bare name parses alone, "name=" leads
+			 * to arguments */
+			for (w = strtok_r(rest, " ", &ws); w;
+			     w = strtok_r(NULL, " ", &ws)) {
+				size_t l = strlen(w);
+				if (w[l - 1] == '=')
+					check(strncmp(w, step, l - 1) == 0 &&
+					      l - 1 == strlen(step) &&
+					      (!d || !(d->flags &
+						       RFS_STEP_NOARGS)),
+					      "%s: form %s", step, w);
+				else
+					check(d && strcmp(w, step) == 0 &&
+					      rfs_chain_parse(w, &chain, msg,
+							      sizeof(msg)) == 0,
+					      "%s: bare form %s (%s)", step, w,
+					      msg);
+			}
+		} else if (strcmp(tag, "P") == 0) {
+			for (w = strtok_r(rest, " ", &ws); w;
+			     w = strtok_r(NULL, " ", &ws), nwords++)
+				check(word_parses(step, w, w),
+				      "%s: positional word %s parses", step, w);
+		} else if (strcmp(tag, "K") == 0) {
+			char key[32], kv[128];
+			nkeys++;
+			w = strtok_r(rest, " ", &ws);
+			snprintf(key, sizeof(key), "%s", w ? w : "");
+			check(key[0] != '\0', "%s: K line with a key", step);
+			/* the parser knows the key: a bad value is not an
+			 * unknown option */
+			const char *const *pre = word_prefixes(step);
+			snprintf(name, sizeof(name), "%s=%s%s=zz9", step, pre[0],
+				 key);
+			rfs_chain_parse(name, &chain, msg, sizeof(msg));
+			check(!strstr(msg, "unknown option"),
+			      "%s: key %s= is known (%s)", step, key, msg);
+			while ((w = strtok_r(NULL, " ", &ws)) != NULL) {
+				snprintf(kv, sizeof(kv), "%s=%s", key, w);
+				nwords++;
+				check(word_parses(step, kv, w),
+				      "%s: %s parses", step, kv);
+			}
+		} else {
+			check(0, "unknown tag in '%s'", line);
+		}
+	}
+	check(nsteps == RFS_OP_COUNT + 1, "an S line per step and fmt: %d",
+	      nsteps);
+	check(nwords > 40 && nkeys > 10, "words %d, keys %d", nwords, nkeys);
+
+	/* and the other way: every key a parser lists in its "Options:"
+	 * message is on a K line of its step */
+	free(text);
+	f = open_memstream(&text, &len);
+	rfs_steps_complete(f);
+	fclose(f);
+	for (int i = 0; i <= RFS_OP_COUNT; i++) {
+		const char *step = i < RFS_OP_COUNT ? rfs_steps[i].name : "fmt";
+		const char *o;
+		snprintf(name, sizeof(name), "%s=%szqx=1", step,
+			 word_prefixes(step)[0]);
+		rfs_chain_parse(name, &chain, msg, sizeof(msg));
+		if (!(o = strstr(msg, "Options: "))) {
+			char k[64];
+			snprintf(k, sizeof(k), "\nK %s ", step);
+			check(!strstr(text, k), "%s: keys listed, none parsed "
+			      "(%s)", step, msg);
+			continue;
+		}
+		for (o += strlen("Options: "); *o;) {
+			size_t n = strcspn(o, "=");
+			char k[96];
+			if (!o[n])
+				break;
+			snprintf(k, sizeof(k), "\nK %s %.*s", step, (int)n, o);
+			size_t kl = strlen(k);
+			const char *at = strstr(text, k);
+			check(at && (at[kl] == ' ' || at[kl] == '\n'),
+			      "%s: the parser's key %.*s= is on a K line", step,
+			      (int)n, o);
+			o += n + 1;
+			o += strspn(o, ", ");
+		}
+	}
+	free(text);
 }
 
 /* ------------------------------------------------------------------ */
@@ -527,6 +680,7 @@ int main(void)
 	CPLSetErrorHandler(CPLQuietErrorHandler); /* messages are in msg */
 
 	test_table();
+	test_words();
 	test_describe();
 	test_limits();
 
