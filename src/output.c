@@ -270,8 +270,17 @@ int rfs_output_check(const struct rfs_output *out, GDALDatasetH ds,
 			 g.gt[3]);
 		goto out;
 	}
+	/* The same CRS, whatever the order of its axes: a GeoTIFF has no
+	 * place for it, so OGC:CRS84 (longitude first) as described reads
+	 * back from the steps' GeoTIFF as EPSG:4326 with the traditional
+	 * data axis mapping.  Every GDAL dataset maps its first data axis
+	 * to east (OAMS_TRADITIONAL_GIS_ORDER), so the mapping tells
+	 * nothing here. */
+	static const char *const same_opts[] = {
+		"IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES", NULL
+	};
 	if (!((!p->srs && !g.srs) ||
-	      (p->srs && g.srs && OSRIsSame(p->srs, g.srs)))) {
+	      (p->srs && g.srs && OSRIsSameEx(p->srs, g.srs, same_opts)))) {
 		snprintf(msg, msglen, "describe and the steps disagree on the "
 			 "CRS");
 		goto out;

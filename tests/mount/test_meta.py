@@ -95,7 +95,10 @@ ORACLES = (
       ["gdalwarp", "-t_srs", "EPSG:4326", "-tr", "0.0001", "0.0001", "-r",
        "bilinear"]),
      (MULTI, "proj=EPSG:32725,average",
-      ["gdalwarp", "-t_srs", "EPSG:32725", "-r", "average"])])
+      ["gdalwarp", "-t_srs", "EPSG:32725", "-r", "average"]),
+     # longitude first: a GeoTIFF stores it as EPSG:4326 (the describe's
+     # CRS and the steps' differ only in their axis order)
+     (PROJECTED, "proj=OGC:CRS84", ["gdalwarp", "-t_srs", "OGC:CRS84"])])
 
 
 @pytest.mark.parametrize("src,step,cmd", ORACLES,
