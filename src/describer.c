@@ -464,6 +464,9 @@ static void *manager_main(void *arg)
 	static __thread struct rfs_msg m;
 	int rc = pfd ? 0 : -ENOMEM;
 
+	/* Its lines name sources and chains that whoever listed a directory
+	 * asked about, not one user: private (log.h). */
+	rfs_log_set_owner(RFS_LOG_PRIVATE);
 	for (unsigned i = 0; i < d->nprocs && rc == 0; i++)
 		rc = spawn(d, i);
 	pthread_mutex_lock(&d->lock);

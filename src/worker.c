@@ -357,6 +357,8 @@ static void run_describe(int fd, struct rfs_msg *m, uint64_t max_pixels)
 	int rc;
 
 	memset(&out, 0, sizeof(out));
+	/* the daemon keeps a describe's lines private (log.h) */
+	rfs_log_set_job(RFS_LOG_JOB_PRIVATE);
 	rfs_vsi_reset();
 	if (confine_error[0]) {
 		snprintf(msg, sizeof(msg), "%s", confine_error);
@@ -411,6 +413,7 @@ out:
 	}
 	free(blob);
 	rfs_output_clear(&out);
+	rfs_log_set_job(0);
 }
 
 /* The first failure of a job that met a full disk (ops.h): report it and
