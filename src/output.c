@@ -169,11 +169,14 @@ int rfs_output_describe(const char *source, const char *source_rel,
 	/* Warnings (a nodata clamped by -ot ...) come again, logged, when
 	 * the job runs; here they would only be said twice. */
 	CPLPushErrorHandler(CPLQuietErrorHandler);
-	ds = GDALOpenEx(source, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL,
-			NULL);
+	/* VERBOSE_ERROR: a file no driver takes says so (it is otherwise
+	 * no error) */
+	ds = GDALOpenEx(source, GDAL_OF_RASTER | GDAL_OF_READONLY |
+			GDAL_OF_VERBOSE_ERROR, NULL, NULL, NULL);
 	if (!ds) {
 		snprintf(msg, msglen, "cannot open the source: %s",
-			 CPLGetLastErrorMsg());
+			 *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() :
+			 "no GDAL driver takes it");
 		rc = -RFS_E_SOURCE;
 		goto out;
 	}
