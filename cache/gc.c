@@ -47,6 +47,28 @@ static int parent_exists(const char *path)
 	return ok;
 }
 
+/* Has the source at abs (len bytes) another identity than id now, or
+ * was it removed from a directory that still exists (note 10)? */
+static int source_changed(const char *abs, size_t len,
+			  const struct rfs_src_id *id)
+{
+	char path[PATH_MAX];
+	struct rfs_src_id now;
+	struct stat sb;
+
+	if (len >= sizeof(path))
+		return 0;
+	memcpy(path, abs, len);
+	path[len] = '\0';
+	if (stat(path, &sb) == 0) {
+		rfs_src_id_from_stat(&now, &sb);
+		return !(S_ISREG(sb.st_mode) && now.dev == id->dev &&
+			 now.ino == id->ino && now.size == id->size &&
+			 now.mtime_ns == id->mtime_ns);
+	}
+	return errno == ENOENT && parent_exists(path);
+}
+
 /* rfs_store_gc's work, on the committer. */
 int store_gc_run(rfs_store *st, uint64_t limit,
 		 struct rfs_store_gc_report *rep)
@@ -128,7 +150,12 @@ int store_gc_run(rfs_store *st, uint64_t limit,
 		rep->changed = gone.n;
 	}
 
-	/* 3. Evict to the limit. */
+	/* 3. The description records of changed sources (desc.c). */
+	mrc = store_desc_gc(st, source_changed, &rep->descriptions);
+	if (mrc)
+		goto out;
+
+	/* 4. Evict to the limit. */
 	if (limit)
 		mrc = store_evict_now(st, limit, &rep->evicted,
 				      &rep->evicted_bytes);
@@ -195,6 +222,8 @@ int store_clear_run(rfs_store *st, uint64_t *removed, long *pid)
 		mrc = mdb_drop(txn, st->dbi_entries, 0);
 	if (!mrc)
 		mrc = mdb_drop(txn, st->dbi_bysrc, 0);
+	if (!mrc)
+		mrc = mdb_drop(txn, st->dbi_desc, 0);
 	if (!mrc)
 		mrc = store_counters_put(st, txn, 0, 0);
 	if (mrc) {

@@ -103,7 +103,7 @@
 #include "store_int.h"
 
 #define STORE_MAP_SIZE ((size_t)1 << 30)
-#define STORE_MAX_DBS 3
+#define STORE_MAX_DBS 4
 #define STORE_MAX_READERS 256
 #define STORE_MAX_STRING (1u << 20) /* canonical chain, source path */
 
@@ -153,6 +153,21 @@ static void sync_done(struct sync_req *s, int rc)
 	pthread_mutex_unlock(&s->mu);
 }
 
+#define DESC_BATCH 512
+
+/* Description records, written together (desc.c note 12). */
+static void run_describe(rfs_store *st, struct commit_req **r, size_t n)
+{
+	int mrc = store_desc_batch(st, r, n);
+	int rc = mrc ? store_mdb_fail(st, "descriptions", mrc) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (r[i]->cb)
+			r[i]->cb(r[i]->arg, rc);
+		free(r[i]);
+	}
+}
+
 static void run_req(rfs_store *st, struct commit_req *r)
 {
 	int rc;
@@ -176,6 +191,9 @@ static void run_req(rfs_store *st, struct commit_req *r)
 		/* store_atimes_flush() has logged a failure */
 		sync_done(r->sync, store_mdb_rc(store_atimes_flush(st)));
 		break;
+	case REQ_DESCRIBE:
+		run_describe(st, &r, 1);
+		return; /* freed there */
 	}
 	free(r);
 }
@@ -241,6 +259,25 @@ static void *committer_main(void *arg)
 			break; /* stopping, and the queue is drained */
 		}
 		st->head = r->next;
+		if (r->kind == REQ_DESCRIBE) {
+			/* note 12: the records queued together, one
+			 * transaction */
+			struct commit_req *batch[DESC_BATCH];
+			size_t n = 0;
+
+			batch[n++] = r;
+			while (n < DESC_BATCH && st->head &&
+			       st->head->kind == REQ_DESCRIBE) {
+				batch[n++] = st->head;
+				st->head = st->head->next;
+			}
+			if (!st->head)
+				st->tail = NULL;
+			pthread_mutex_unlock(&st->mu);
+			run_describe(st, batch, n);
+			pthread_mutex_lock(&st->mu);
+			continue;
+		}
 		if (!st->head)
 			st->tail = NULL;
 		pthread_mutex_unlock(&st->mu);
@@ -372,6 +409,12 @@ static int open_dbs_rdonly(rfs_store *st)
 	if (mrc == MDB_NOTFOUND) {
 		store_txn_abort(st, txn);
 		return 0; /* an empty store */
+	}
+	if (!mrc) {
+		mrc = mdb_dbi_open(txn, "described", 0, &st->dbi_desc);
+		st->have_desc = mrc == 0;
+		if (mrc == MDB_NOTFOUND)
+			mrc = 0;
 	}
 	if (mrc) {
 		store_txn_abort(st, txn);
@@ -878,10 +921,7 @@ static int scratch_path_ok(const rfs_store *st, const char *path)
 	return 1;
 }
 
-/* Hand r to the committer.  Returns 0, or -RFS_E_SHUTDOWN when the store
- * is closing (or, with need_thread, its committer never started); then r
- * is still the caller's. */
-static int queue_push(rfs_store *st, struct commit_req *r, int need_thread)
+int store_queue_push(rfs_store *st, struct commit_req *r, int need_thread)
 {
 	pthread_mutex_lock(&st->mu);
 	if (st->stopping || (need_thread && !st->thread_started)) {
@@ -948,7 +988,7 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
 	else
 		r->buf[fl + cl + sl + 3] = '\0';
 
-	int rc = queue_push(st, r, 0);
+	int rc = store_queue_push(st, r, 0);
 	if (rc < 0)
 		free(r);
 	return rc;
@@ -968,7 +1008,7 @@ int store_run_sync(rfs_store *st, enum req_kind kind, struct sync_req *s)
 	r->sync = s;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	int rc = queue_push(st, r, 1);
+	int rc = store_queue_push(st, r, 1);
 	if (rc < 0) {
 		free(r);
 		return rc;

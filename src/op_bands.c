@@ -226,6 +226,22 @@ void rfs_ndi_write(const struct rfs_step *st, struct rfs_cbuf *cb)
 }
 
 
+/* Band descriptions (step.h): band= selects (an output band is the input
+ * band it names, description and all); ndi reads bands A and B. */
+int rfs_band_bands(const struct rfs_step *st, int out, int from[2])
+{
+	from[0] = out < st->u.band.n ? st->u.band.bands[out] - 1 : -1;
+	return 0;
+}
+
+int rfs_ndi_bands(const struct rfs_step *st, int out, int from[2])
+{
+	(void)out;
+	from[0] = st->u.ndi.a - 1;
+	from[1] = st->u.ndi.b - 1;
+	return 2;
+}
+
 /* ------------------------------------------------------------------ */
 /* Engine */
 

@@ -251,6 +251,15 @@ void rfs_bare_write(const struct rfs_step *st, struct rfs_cbuf *cb)
 }
 
 
+/* Band descriptions (step.h): gdaldem reads band 1 only. */
+int rfs_terrain_bands(const struct rfs_step *st, int out, int from[2])
+{
+	(void)st;
+	(void)out;
+	from[0] = 0;
+	return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Engine */
 

@@ -66,6 +66,9 @@ struct rfs_job_spec {
 	                              7): counted in prefix_jobs, not
 	                              jobs_started (stats.h) */
 	uid_t uid;                 /* who asks (FUSE request's uid) */
+	uint64_t expect_size;      /* the size the output was described
+	                              with (output.h), which the worker holds
+	                              the file to; 0: not described */
 };
 
 enum rfs_job_state { RFS_JOB_QUEUED, RFS_JOB_RUNNING, RFS_JOB_COMMITTING };
@@ -97,6 +100,8 @@ struct rfs_job {
 	struct rfs_waiter *waiters;
 	struct timespec t_queued, wall_queued;   /* MONOTONIC, REALTIME */
 	int is_prefix;            /* a job for a kept prefix (pool.c note 7) */
+	uint64_t expect_size;     /* rfs_job_spec's; a joining request with
+	                             a description gives it if 0 */
 	size_t prefix_len;        /* >0: waits for the job of prefix_key */
 	rfs_key prefix_key;
 	struct rfs_job *hnext;    /* table chain */

@@ -55,6 +55,12 @@ struct rfs_stats {
 					       reached the daemon */
 	atomic_uint_fast64_t nodes;         /* inodes the kernel holds now
 					       (set when rendered) */
+	atomic_uint_fast64_t describes;     /* describes sent to a describer
+					       process (describer.h) */
+	atomic_uint_fast64_t describe_hits; /* sizes of outputs never
+					       computed answered without
+					       one: a description record, or
+					       a describe just ended */
 };
 
 /* Where a job is counted (rfs_stats_job_moved). */
