@@ -127,6 +127,11 @@ static int benign(const char *m)
 	return 0;
 }
 
+int rfs_ops_benign(const char *m)
+{
+	return m && benign(m);
+}
+
 static void (*nospace_hook)(const char *msg);
 
 void rfs_ops_set_nospace_hook(void (*fn)(const char *msg))
