@@ -271,6 +271,9 @@ int rfs_describe_warp(const struct rfs_grid *in, char **argv, double tr,
 		argv = rfs_gdal_add_tr(argv, tr);
 	}
 	rc = warp_vrt(src, argv, what, out, msg, msglen);
+	/* the warped VRT is copied to the GeoTIFF (rfs_ops_warp) */
+	if (rc == 0)
+		gtiff_holds(out, true);
 out:
 	rfs_grid_clear(&g);
 	if (src)

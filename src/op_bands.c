@@ -391,8 +391,15 @@ static int translate_run(GDALDatasetH src, const struct rfs_step *step,
 				 rfs_op_name(step->op), ctx, out);
 }
 
+/* band, type, nodata and ndi work cell by cell: the same window. */
+static int bands_need(const struct rfs_step *step, struct rfs_win_job *job)
+{
+	(void)step;
+	return rfs_win_need_same(job, 0);
+}
+
 const struct rfs_step_engine rfs_translate_bands_engine = {
-	translate_describe, translate_run,
+	translate_describe, translate_run, bands_need, rfs_win_by_run,
 };
 
 static int ndi_describe(const struct rfs_step *step,
@@ -409,4 +416,6 @@ static int ndi_describe(const struct rfs_step *step,
 	return 0;
 }
 
-const struct rfs_step_engine rfs_ndi_engine = { ndi_describe, run_ndi };
+const struct rfs_step_engine rfs_ndi_engine = {
+	ndi_describe, run_ndi, bands_need, rfs_win_by_run,
+};

@@ -138,6 +138,11 @@ static int benign(const char *m)
 	return 0;
 }
 
+int rfs_ops_benign(const char *m)
+{
+	return m && benign(m);
+}
+
 static void (*nospace_hook)(const char *msg);
 
 void rfs_ops_set_nospace_hook(void (*fn)(const char *msg))
@@ -226,6 +231,40 @@ static void warm_up(void)
 		GDALWarpAppOptionsFree(opts);
 	}
 	GDALClose(src);
+}
+
+void rfs_ops_start_threads(void)
+{
+	static const char *const args[] = {
+		"-q", "-t_srs", "EPSG:3857", "-of", "VRT", "-r", "bilinear",
+		NULL,
+	};
+	GDALDriverH mem = GDALGetDriverByName("MEM");
+	GDALDatasetH src = mem ? GDALCreate(mem, "", 64, 64, 1, GDT_Int16,
+					    NULL) : NULL;
+	char **argv = rfs_gdal_warp_options(CSLDuplicate((char **)args));
+	GDALWarpAppOptions *opts = NULL;
+	double gt[6] = { 10, 0.01, 0, 50, 0, -0.01 }, px[4];
+
+	if (src) {
+		GDALSetGeoTransform(src, gt);
+		GDALSetProjection(src, SRS_WKT_WGS84_LAT_LONG);
+		opts = GDALWarpAppOptionsNew(argv, NULL);
+	}
+	if (opts) {
+		GDALDatasetH out = GDALWarp("", NULL, 1, &src, opts, NULL);
+		/* one block warped: the pool's threads are running */
+		if (out && GDALRasterIO(GDALGetRasterBand(out, 1), GF_Read, 0,
+					0, 2, 2, px, 2, 2, GDT_Float64, 0,
+					0) != CE_None)
+			CPLErrorReset();
+		if (out)
+			GDALClose(out);
+		GDALWarpAppOptionsFree(opts);
+	}
+	CSLDestroy(argv);
+	if (src)
+		GDALClose(src);
 }
 
 void rfs_ops_init(int cache_mb)

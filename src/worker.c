@@ -563,6 +563,9 @@ int rfs_worker_main(int argc, char **argv)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		return 1;
+	/* confined (single-threaded until here), not yet capped */
+	if (!confine_error[0])
+		rfs_ops_start_threads();
 	if (worker_mem) {
 		/* Above the idle footprint: libraries map hundreds of MB of
 		 * address space that cost no memory. */

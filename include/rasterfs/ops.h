@@ -41,6 +41,14 @@ struct rfs_ops_result {
  * compute). */
 void rfs_ops_init(int cache_mb);
 
+/* Start the warper's threads (GDAL's global thread pool, as many as
+ * rfs_gdal_warp_options asks) with a tiny warp.  A worker calls it once it
+ * is confined (a confined worker must have been single-threaded) and
+ * before it caps its address space (worker_mem): GDAL 3.6 hangs a warp
+ * whose pool could not start a thread (CPLJobQueue::WaitCompletion waits
+ * for a job no thread runs), which a warped VRT under worker_mem=16 met. */
+void rfs_ops_start_threads(void);
+
 /* Run chain on the raster at source (an absolute path), writing out_path.
  * progress (may be NULL) is called with the fraction of the whole chain
  * done; returning FALSE cancels.  scratch_dir holds intermediates.
