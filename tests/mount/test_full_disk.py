@@ -1,6 +1,6 @@
 """A worker that meets a full disk fails at once, and never hands in a
 short output: the store on a small tmpfs, filled to a few free-space
-levels, every output format.  libtiff used to retry its directory write
+levels (ten), every output format.  libtiff used to retry its directory write
 forever at 0 bytes free (the job never ended); now the first write error
 ends the job (RFS-E300), and an output whose structure is cut is refused
 before DONE.
@@ -17,14 +17,17 @@ import pytest
 from osgeo import gdal
 
 from rfsmount import open_errno, read_bytes
-from storeutil import verify_clean
+from storeutil import cache_cmd, verify_clean
 
 gdal.UseExceptions()
 
 DEM = "opengeos_dtm.tif"
 NAMES = [DEM + "@hillshade", DEM + "@slope@fmt=cog", DEM + "@focal=3.png",
          DEM + "@fmt=cog", DEM + "@proj=EPSG:4326@focal=3"]
-LEVELS = [0, 4096, 65536, 200000, 400000, 1100000, 1 << 40]  # last: no filler
+# ten free-space levels, from nothing to more than every output needs;
+# the last leaves the filesystem as it is (no filler)
+LEVELS = [0, 1024, 4096, 16384, 65536, 200000, 400000, 700000, 1100000,
+          1 << 40]
 
 
 @pytest.fixture
@@ -88,5 +91,12 @@ def test_full_disk_fails_fast_and_whole(mount_factory, tmpfs):
         left = [p for p in (cache / "scratch").rglob("*")
                 if p.is_file() and p.name != "lock"]
         assert not left, left
+    # the store a full disk left behind: verify still finds an object
+    # truncated behind its back (the committer never stores one)
+    objs = sorted((cache / "objects").rglob("*.tif"))
+    assert objs, "nothing was stored with room"
+    os.truncate(objs[0], objs[0].stat().st_size // 2)
+    rc, doc = cache_cmd(cache, "verify", check=False)
+    assert rc == 1 and [p["kind"] for p in doc["problems"]] == ["size"], doc
     print("full disk: %r" % seen)
     assert seen["ok"] and seen["ENOSPC"], seen
