@@ -109,7 +109,14 @@ def test_unmount_with_waiting_readers(mount_factory):
 
     os.kill(m.pid, signal.SIGTERM)
     reader.join(10)
-    assert not reader.is_alive() and reader.result == errno.EIO
+    # EIO (RFS-E206) from the daemon; or, when the open was interrupted
+    # at that moment (a FUSE_INTERRUPT, answered EINTR: seen in about one
+    # run in twelve under load, the signal's origin in the test process
+    # not found) and the kernel restarted it after the daemon stopped
+    # reading, ECONNABORTED from the kernel at unmount (README,
+    # "Unmounting").  Never bytes, never a hang.
+    assert not reader.is_alive()
+    assert reader.result in (errno.EIO, errno.ECONNABORTED), reader.result
     assert wait_exit(m, 10) < 5
     assert not is_mounted(m.mnt)
     assert "RFS-E206" in m.log_text()
