@@ -47,11 +47,34 @@ static int parent_exists(const char *path)
 	return ok;
 }
 
+/* Has the source at abs (len bytes) another identity than id now, or
+ * was it removed from a directory that still exists (note 10)? */
+static int source_changed(const char *abs, size_t len,
+			  const struct rfs_src_id *id)
+{
+	char path[PATH_MAX];
+	struct rfs_src_id now;
+	struct stat sb;
+
+	if (len >= sizeof(path))
+		return 0;
+	memcpy(path, abs, len);
+	path[len] = '\0';
+	if (stat(path, &sb) == 0) {
+		rfs_src_id_from_stat(&now, &sb);
+		return !(S_ISREG(sb.st_mode) && now.dev == id->dev &&
+			 now.ino == id->ino && now.size == id->size &&
+			 now.mtime_ns == id->mtime_ns);
+	}
+	return errno == ENOENT && parent_exists(path);
+}
+
 /* rfs_store_gc's work, on the committer. */
 int store_gc_run(rfs_store *st, uint64_t limit,
 		 struct rfs_store_gc_report *rep)
 {
 	struct keylist garbage = { 0 }, gone = { 0 };
+	uint64_t hashes = 0;
 	MDB_cursor *cur = NULL;
 	MDB_txn *txn = NULL;
 	MDB_val k, v;
@@ -132,6 +155,15 @@ int store_gc_run(rfs_store *st, uint64_t limit,
 	if (limit)
 		mrc = store_evict_now(st, limit, &rep->evicted,
 				      &rep->evicted_bytes);
+	if (mrc)
+		goto out;
+
+	/* The content hashes of changed sources (content.c, note 12). */
+	mrc = store_content_gc(st, source_changed, &hashes);
+	if (!mrc && hashes)
+		rfs_log(LOG_INFO, "store %s: dropped %llu content hashes of "
+			"changed or removed sources", st->dir,
+			(unsigned long long)hashes);
 out:
 	free(garbage.k);
 	free(gone.k);

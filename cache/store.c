@@ -176,6 +176,11 @@ static void run_req(rfs_store *st, struct commit_req *r)
 		/* store_atimes_flush() has logged a failure */
 		sync_done(r->sync, store_mdb_rc(store_atimes_flush(st)));
 		break;
+	case REQ_CONTENT:
+		/* a hint that is computed again if lost: logged only */
+		if ((rc = store_content_put_one(st, r)))
+			store_mdb_fail(st, "content hash", rc);
+		break;
 	}
 	free(r);
 }
@@ -878,10 +883,7 @@ static int scratch_path_ok(const rfs_store *st, const char *path)
 	return 1;
 }
 
-/* Hand r to the committer.  Returns 0, or -RFS_E_SHUTDOWN when the store
- * is closing (or, with need_thread, its committer never started); then r
- * is still the caller's. */
-static int queue_push(rfs_store *st, struct commit_req *r, int need_thread)
+int store_queue_push(rfs_store *st, struct commit_req *r, int need_thread)
 {
 	pthread_mutex_lock(&st->mu);
 	if (st->stopping || (need_thread && !st->thread_started)) {
@@ -948,7 +950,7 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
 	else
 		r->buf[fl + cl + sl + 3] = '\0';
 
-	int rc = queue_push(st, r, 0);
+	int rc = store_queue_push(st, r, 0);
 	if (rc < 0)
 		free(r);
 	return rc;
@@ -968,7 +970,7 @@ int store_run_sync(rfs_store *st, enum req_kind kind, struct sync_req *s)
 	r->sync = s;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	int rc = queue_push(st, r, 1);
+	int rc = store_queue_push(st, r, 1);
 	if (rc < 0) {
 		free(r);
 		return rc;

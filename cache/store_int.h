@@ -33,7 +33,9 @@ struct keylist {
 	size_t n, cap;
 };
 
-enum req_kind { REQ_COMMIT, REQ_GC, REQ_CLEAR, REQ_FLUSH };
+enum req_kind { REQ_COMMIT, REQ_GC, REQ_CLEAR, REQ_FLUSH,
+		REQ_CONTENT /* content.c: the hash rides in key, the path in
+			       source_abs; no callback */ };
 
 /* A maintenance request waited for by its caller. */
 struct sync_req {
@@ -201,6 +203,10 @@ void store_object_rel(const rfs_key *key, char *buf, size_t len);
 int store_object_name(const char *shard, const char *n, rfs_key *key);
 /* 1 when n is a shard directory's name (two lower-case hex digits). */
 int store_is_shard(const char *n);
+/* Hand r to the committer.  Returns 0, or -RFS_E_SHUTDOWN when the
+ * store is closing (or, with need_thread, its committer never started);
+ * then r is still the caller's. */
+int store_queue_push(rfs_store *st, struct commit_req *r, int need_thread);
 /* Hand a maintenance request to the committer and wait for it.  Returns
  * the committer's result (already the store's code), or -EROFS (read-only
  * open), -ENOMEM, -RFS_E_SHUTDOWN (closing, or no committer). */
@@ -301,6 +307,19 @@ int store_commit_one(rfs_store *st, const struct commit_req *r);
 int store_gc_run(rfs_store *st, uint64_t limit,
 		 struct rfs_store_gc_report *rep);
 int store_clear_run(rfs_store *st, uint64_t *removed, long *pid);
+
+/* ---- content.c: content hashes of sources (note 12) ----------------- */
+
+/* Write r's content record (REQ_CONTENT); the committer only.  LMDB
+ * code (logged by the caller). */
+int store_content_put_one(rfs_store *st, const struct commit_req *r);
+/* gc: drop the content records of changed or removed sources (changed()
+ * is gc.c's rule) in one write transaction; *dropped counts them.  LMDB
+ * code. */
+int store_content_gc(rfs_store *st,
+		     int (*changed)(const char *abs, size_t len,
+				    const struct rfs_src_id *id),
+		     uint64_t *dropped);
 
 /* ---- fsutil.c: small filesystem helpers ----------------------------- */
 
