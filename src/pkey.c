@@ -116,7 +116,7 @@ static void versions_init(void)
 	 * transformations differently with the same PROJ. */
 	snprintf(versions, sizeof(versions), "gdal=%s proj=%s epsg=%s",
 		 GDALVersionInfo("RELEASE_NAME"),
-		 info.version[0] ? info.version : "?", epsg ? epsg : "?");
+		 info.version && info.version[0] ? info.version : "?", epsg ? epsg : "?");
 	if (ctx)
 		proj_context_destroy(ctx);
 }

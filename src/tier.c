@@ -448,6 +448,8 @@ static void publish(struct rfs_tier *t, struct item *it)
 			"to %s", it->source_rel, it->canonical,
 			(unsigned long long)it->meta.size,
 			rfs_shared_dir(t->sh));
+	if (t->cfg.on_publish)
+		t->cfg.on_publish(t->cfg.arg, &it->key, rc);
 	item_drop(t, it);
 }
 

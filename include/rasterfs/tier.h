@@ -53,6 +53,11 @@ struct rfs_tier_config {
 	const char *source_root;  /* absolute: content records name
 	                             root/source for gc; NULL: none */
 	mode_t mode;              /* of the directories made in DIR */
+	/* Called after each publication of a computed output (on a tier
+	 * thread): rc 0 (published, or it was there already), or why not.
+	 * May be NULL. */
+	void (*on_publish)(void *arg, const rfs_key *key, int rc);
+	void *arg;
 };
 
 /* Open DIR (rfs_shared_open), start the threads and set the tier on pool
