@@ -245,6 +245,19 @@ static const struct rfs_command commands[] = {
 	  "or the error's code, errno, message and what to do; a path inside "
 	  "a mount is resolved as the mount resolves it. Exit status 1 if "
 	  "any name is bad." },
+	{ "run", rfs_cli_run,
+	  "[--root DIR] [--cache DIR] [--shared DIR] [-o OPTIONS] "
+	  "[--progress] SRC@CHAIN [OUT]",
+	  "compute one output without FUSE, as a mount would",
+	  "The same steps, limits, confinement and error codes as a mount; "
+	  "OUT is written whole or not at all (OUT.tmp-XXXXXX, fsync, "
+	  "rename). --cache DIR commits into a store a mount with cache=DIR "
+	  "serves; --shared DIR looks in and publishes to a shared tier. "
+	  "OPTIONS: max_pixels=, worker_mem=, job_timeout=, stall_timeout=, "
+	  "gdal_cache=, keep_prefixes=, shared_lease=, shared_wait=, "
+	  "cache_size=, uid=, gid=. Exit status 0 done, 1 the output cannot "
+	  "be made, 2 bad usage, 3 a failure a retry may not repeat (worker "
+	  "crashed or stalled, interrupted, store or shared tier failed)." },
 	{ "steps", rfs_cli_steps, "",
 	  "list every step, its arguments, defaults and an example", NULL },
 	{ NULL, NULL, NULL, NULL, NULL },

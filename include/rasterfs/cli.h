@@ -31,6 +31,12 @@ int rfs_cli_cache(int argc, char **argv);
  * status 1 if any name is bad. */
 int rfs_cli_check(int argc, char **argv);
 
+/* rasterfs run [options] SRC@CHAIN [OUT] (src/cli_run.c): one output
+ * without FUSE, computed as a mount computes it.  Exit status: 0 done, 1
+ * the output cannot be made, 2 bad usage, 3 a failure a retry may not
+ * repeat. */
+int rfs_cli_run(int argc, char **argv);
+
 /* rasterfs steps: every step with its arguments, defaults and an
  * example (step.h, rfs_steps_write). */
 int rfs_cli_steps(int argc, char **argv);
