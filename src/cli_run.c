@@ -425,8 +425,11 @@ static void wait_job(rfs_pool *pool, const rfs_key *key, struct done *d,
 		pthread_mutex_lock(&d->mu);
 	}
 	pthread_mutex_unlock(&d->mu);
-	if (bars)
-		fprintf(stderr, "\r\033[K");
+	if (bars) {
+		draw_bar(name, d->rc ? "failed" : "done", d->rc ? 0 : 1,
+			 mono() - t0);
+		fputc('\n', stderr);
+	}
 }
 
 /* ---- OUT (note 3) ------------------------------------------------------ */

@@ -228,10 +228,11 @@ static void end_tail(struct rfs_job *job, int rc, const char *msg,
 			      elapsed(&job->t_queued), job->source_rel,
 			      job->canonical, rfs_err_name(rc), msg);
 	}
-	rfs_jobs_notify(ws, rc, msg);
-	/* note 11: the tier publishes what was computed, or lets go */
+	/* note 11: the tier publishes what was computed, or lets go; told
+	 * first, so a waiter that asks the tier next finds it publishing */
 	if (job->tiered && p->tier)
 		p->tier->ended(p->tier_arg, job->id, &job->key, rc);
+	rfs_jobs_notify(ws, rc, msg);
 	rfs_job_free(job);
 }
 
