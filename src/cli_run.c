@@ -754,13 +754,18 @@ static void run(const struct run_opts *o, struct outcome *res)
 			   o->progress;
 		wait_job(pool, &key, &d, bars, o->name);
 		rc = d.rc;
+		if (rc && stop_signal) {
+			/* a scheduler signals every process of the task, the
+			 * worker too: what ended the job was the signal */
+			snprintf(res->msg, sizeof(res->msg), "interrupted by %s "
+				 "(the job: %s %.300s)", strsignal(stop_signal),
+				 rfs_err_name(rc), d.msg);
+			rc = -RFS_E_CANCELLED;
+			goto out;
+		}
 		if (rc) {
 			snprintf(res->msg, sizeof(res->msg), "%s",
 				 d.msg[0] ? d.msg : rfs_strerror(rc));
-			if (rc == -RFS_E_CANCELLED && stop_signal)
-				snprintf(res->msg, sizeof(res->msg),
-					 "interrupted by %s", strsignal(
-						 stop_signal));
 			goto out;
 		}
 		if (atomic_load(&stats.shared_hits))

@@ -202,10 +202,11 @@ def test_run_cache_then_mount_serves(tree, tmp_path):
 
 @pytest.fixture(scope="module")
 def big(tree):
-    """A 6000 x 6000 Float32 source: focal=31 on it takes seconds."""
+    """A 2500 x 2500 Float32 source: focal=15,median on it takes seconds
+    (about 4 s on 2 cores)."""
     base, src = tree
     p = src / "big.tif"
-    gdal.Translate(str(p), str(src / DEM), width=6000, height=6000,
+    gdal.Translate(str(p), str(src / DEM), width=2500, height=2500,
                    creationOptions=["TILED=YES"])
     return p
 
@@ -215,7 +216,7 @@ def test_run_interrupted_leaves_nothing(tree, big, tmp_path, sig):
     base, src = tree
     out = tmp_path / "out.tif"
     env = dict(os.environ, TMPDIR=str(tmp_path))
-    p = subprocess.Popen([BIN, "run", str(big) + "@focal=31", str(out)],
+    p = subprocess.Popen([BIN, "run", str(big) + "@focal=15,median", str(out)],
                          stderr=subprocess.PIPE, text=True, env=env)
     # wait until its worker runs the job (a child of ours is busy)
     deadline = time.monotonic() + 30

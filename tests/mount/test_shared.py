@@ -195,8 +195,8 @@ def test_foreign_shared_dir_refused(mount_factory, tmp_path):
 @pytest.fixture
 def big_src(mount_factory):
     src = mount_factory.source()
-    gdal.Translate(str(src / "big.tif"), str(src / DEM), width=5000,
-                   height=5000, creationOptions=["TILED=YES"])
+    gdal.Translate(str(src / "big.tif"), str(src / DEM), width=2500,
+                   height=2500, creationOptions=["TILED=YES"])
     return src
 
 
@@ -204,7 +204,7 @@ def test_claimed_key_is_waited_for(big_src, tmp_path):
     """A second runner finds the first one's claim, waits, and copies its
     object instead of computing it."""
     shared = tmp_path / "shared"
-    name = str(big_src / "big.tif") + "@focal=25"
+    name = str(big_src / "big.tif") + "@focal=15,median"  # seconds
     first = subprocess.Popen([BIN, "run", "-v", "--shared", str(shared),
                               name], stderr=subprocess.PIPE, text=True)
     wait_for(lambda: list((shared / "claims").glob("*"))
