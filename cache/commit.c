@@ -175,6 +175,8 @@ static int index_put(rfs_store *st, MDB_txn *txn, const struct commit_req *r,
 	}
 	if (!mrc)
 		mrc = store_counters_put(st, txn, objects + 1, bytes + size);
+	if (!mrc)
+		mrc = store_desc_drop_other(st, txn, &r->key, size);
 	return mrc;
 }
 

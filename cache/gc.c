@@ -151,7 +151,12 @@ int store_gc_run(rfs_store *st, uint64_t limit,
 		rep->changed = gone.n;
 	}
 
-	/* 3. Evict to the limit. */
+	/* 3. The description records of changed sources (desc.c). */
+	mrc = store_desc_gc(st, source_changed, &rep->descriptions);
+	if (mrc)
+		goto out;
+
+	/* 4. Evict to the limit. */
 	if (limit)
 		mrc = store_evict_now(st, limit, &rep->evicted,
 				      &rep->evicted_bytes);
@@ -227,6 +232,8 @@ int store_clear_run(rfs_store *st, uint64_t *removed, long *pid)
 		mrc = mdb_drop(txn, st->dbi_entries, 0);
 	if (!mrc)
 		mrc = mdb_drop(txn, st->dbi_bysrc, 0);
+	if (!mrc)
+		mrc = mdb_drop(txn, st->dbi_desc, 0);
 	if (!mrc)
 		mrc = store_counters_put(st, txn, 0, 0);
 	if (mrc) {

@@ -107,6 +107,17 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 	if (!mrc)
 		mrc = mdb_dbi_open(txn, "bysrc", MDB_CREATE, &st->dbi_bysrc);
 	if (!mrc)
+		mrc = mdb_dbi_open(txn, "described", MDB_CREATE,
+				   &st->dbi_desc);
+	if (!mrc) {
+		unsigned bad = 0;
+		/* desc.c note 12: undecodable description records */
+		mrc = store_desc_repair(st, txn, &bad);
+		if (bad)
+			rfs_log(LOG_WARNING, "store %s: dropped %u description "
+				"records that cannot be read", st->dir, bad);
+	}
+	if (!mrc)
 		mrc = mdb_cursor_open(txn, st->dbi_entries, &cur);
 	if (mrc) {
 		rc = store_mdb_fail(st, "repair: open databases", mrc);
@@ -186,7 +197,7 @@ static int repair_index(rfs_store *st, struct repair_report *rep)
 	if (mrc)
 		rc = store_mdb_fail(st, "repair: commit", mrc);
 	else
-		st->have_dbs = 1;
+		st->have_dbs = st->have_desc = 1;
 out:
 	if (cur)
 		mdb_cursor_close(cur);

@@ -103,7 +103,7 @@
 #include "store_int.h"
 
 #define STORE_MAP_SIZE ((size_t)1 << 30)
-#define STORE_MAX_DBS 3
+#define STORE_MAX_DBS 4
 #define STORE_MAX_READERS 256
 #define STORE_MAX_STRING (1u << 20) /* canonical chain, source path */
 
@@ -153,6 +153,21 @@ static void sync_done(struct sync_req *s, int rc)
 	pthread_mutex_unlock(&s->mu);
 }
 
+#define DESC_BATCH 512
+
+/* Description records, written together (desc.c note 12). */
+static void run_describe(rfs_store *st, struct commit_req **r, size_t n)
+{
+	int mrc = store_desc_batch(st, r, n);
+	int rc = mrc ? store_mdb_fail(st, "descriptions", mrc) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (r[i]->cb)
+			r[i]->cb(r[i]->arg, rc);
+		free(r[i]);
+	}
+}
+
 static void run_req(rfs_store *st, struct commit_req *r)
 {
 	int rc;
@@ -181,6 +196,9 @@ static void run_req(rfs_store *st, struct commit_req *r)
 		if ((rc = store_content_put_one(st, r)))
 			store_mdb_fail(st, "content hash", rc);
 		break;
+	case REQ_DESCRIBE:
+		run_describe(st, &r, 1);
+		return; /* freed there */
 	}
 	free(r);
 }
@@ -246,6 +264,25 @@ static void *committer_main(void *arg)
 			break; /* stopping, and the queue is drained */
 		}
 		st->head = r->next;
+		if (r->kind == REQ_DESCRIBE) {
+			/* note 12: the records queued together, one
+			 * transaction */
+			struct commit_req *batch[DESC_BATCH];
+			size_t n = 0;
+
+			batch[n++] = r;
+			while (n < DESC_BATCH && st->head &&
+			       st->head->kind == REQ_DESCRIBE) {
+				batch[n++] = st->head;
+				st->head = st->head->next;
+			}
+			if (!st->head)
+				st->tail = NULL;
+			pthread_mutex_unlock(&st->mu);
+			run_describe(st, batch, n);
+			pthread_mutex_lock(&st->mu);
+			continue;
+		}
 		if (!st->head)
 			st->tail = NULL;
 		pthread_mutex_unlock(&st->mu);
@@ -377,6 +414,12 @@ static int open_dbs_rdonly(rfs_store *st)
 	if (mrc == MDB_NOTFOUND) {
 		store_txn_abort(st, txn);
 		return 0; /* an empty store */
+	}
+	if (!mrc) {
+		mrc = mdb_dbi_open(txn, "described", 0, &st->dbi_desc);
+		st->have_desc = mrc == 0;
+		if (mrc == MDB_NOTFOUND)
+			mrc = 0;
 	}
 	if (mrc) {
 		store_txn_abort(st, txn);

@@ -35,7 +35,8 @@ struct keylist {
 
 enum req_kind { REQ_COMMIT, REQ_GC, REQ_CLEAR, REQ_FLUSH,
 		REQ_CONTENT /* content.c: the hash rides in key, the path in
-			       source_abs; no callback */ };
+			       source_abs; no callback */,
+		REQ_DESCRIBE };
 
 /* A maintenance request waited for by its caller. */
 struct sync_req {
@@ -64,6 +65,10 @@ struct commit_req {
 	const char *canonical;
 	const char *source;
 	const char *source_abs;   /* "" when unknown */
+	const void *layout;       /* REQ_DESCRIBE: the packed layout (into
+				     buf), layout_len bytes; checksum holds
+				     the stamp, size the described size */
+	size_t layout_len;
 	char buf[];
 };
 
@@ -99,7 +104,9 @@ struct rfs_store {
 	MDB_dbi dbi_entries;
 	MDB_dbi dbi_meta;
 	MDB_dbi dbi_bysrc;
+	MDB_dbi dbi_desc;	/* "described" (desc.c) */
 	int have_dbs;		/* the named DBs exist (read-only opens) */
+	int have_desc;		/* "described" exists (read-only opens) */
 	/* Every transaction of this process holds it shared; resizing the
 	 * map holds it exclusive (note 9). */
 	pthread_rwlock_t txn_rw;
@@ -320,6 +327,32 @@ int store_content_gc(rfs_store *st,
 		     int (*changed)(const char *abs, size_t len,
 				    const struct rfs_src_id *id),
 		     uint64_t *dropped);
+/* ---- desc.c: description records ------------------------------------ */
+
+/* Write the n REQ_DESCRIBE requests r[] in one write transaction (and
+ * drop the oldest records over RFS_STORE_DESC_MAX); the committer only.
+ * LMDB code (logged by the caller). */
+int store_desc_batch(rfs_store *st, struct commit_req *const *r, size_t n);
+/* Within txn (a commit of key's object of size bytes): drop key's record
+ * if it says another size.  LMDB code. */
+int store_desc_drop_other(rfs_store *st, MDB_txn *txn, const rfs_key *key,
+			  uint64_t size);
+/* Within txn (repair): drop records that cannot be decoded; counts them
+ * in *dropped.  LMDB code. */
+int store_desc_repair(rfs_store *st, MDB_txn *txn, unsigned *dropped);
+/* gc: drop the records whose recorded source has another identity now,
+ * or was removed from a directory that still exists (gc.c's rule, given
+ * as changed()); *dropped counts them.  LMDB code. */
+int store_desc_gc(rfs_store *st, int (*changed)(const char *abs, size_t len,
+						const struct rfs_src_id *id),
+		  uint64_t *dropped);
+/* verify: check every record within txn (decodes; the object of the same
+ * key, if indexed, has its size); fn gets each problem.  Counts records
+ * in *n, problems in *problems.  LMDB code. */
+int store_desc_verify(rfs_store *st, MDB_txn *txn,
+		      void (*fn)(void *arg, enum rfs_store_problem kind,
+				 const char *what, const char *detail),
+		      void *arg, uint64_t *n, uint64_t *problems);
 
 /* ---- fsutil.c: small filesystem helpers ----------------------------- */
 

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lmdb.h>
+
 #include "rasterfs/err.h"
 #include "rasterfs/store.h"
 #include "test_store.h"
@@ -47,7 +49,7 @@ static int hit(rfs_store *st, const rfs_key *k, const struct rfs_src_id *src,
 	return rfs_store_lookup(st, k, src, canon, NULL) == 0;
 }
 
-static unsigned problems_seen[8];
+static unsigned problems_seen[16];
 
 static void count_problem(void *arg, enum rfs_store_problem kind,
 			  const char *what, const char *detail)
@@ -333,6 +335,164 @@ static void test_verify_and_clear(const char *dir)
 	}
 }
 
+/* ---- description records (desc.c note 12) ---------------------------- */
+
+static int describe_wait(rfs_store *st, const rfs_key *k,
+			 const struct rfs_store_desc *d)
+{
+	struct waiter w;
+	int rc;
+
+	waiter_init(&w);
+	rc = rfs_store_describe_put(st, k, d, waiter_cb, &w);
+	if (rc == 0) {
+		REQUIRE(waiter_wait(&w, 1));
+		rc = w.rc;
+	}
+	waiter_destroy(&w);
+	return rc;
+}
+
+/* A record the store cannot decode, put with LMDB itself (no store of
+ * this process may be open on dir: one environment per process). */
+static void put_garbage(const char *dir)
+{
+	char path[600];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	unsigned char kb[16] = { 0xee };
+	MDB_val k = { 16, kb }, v = { 7, "garbage" };
+
+	pathf(path, sizeof(path), "%s/index", dir);
+	REQUIRE(mdb_env_create(&env) == 0);
+	REQUIRE(mdb_env_set_maxdbs(env, 8) == 0);
+	REQUIRE(mdb_env_set_mapsize(env, (size_t)1 << 30) == 0);
+	REQUIRE(mdb_env_open(env, path, 0, 0600) == 0);
+	REQUIRE(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+	REQUIRE(mdb_dbi_open(txn, "described", 0, &dbi) == 0);
+	REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+	REQUIRE(mdb_txn_commit(txn) == 0);
+	mdb_env_close(env);
+}
+
+static void test_descriptions(const char *dir, const char *srcroot)
+{
+	struct rfs_store_options o = { .source_root = srcroot };
+	struct rfs_store_gc_report gr;
+	struct rfs_store_meta m;
+	struct rfs_src_id id;
+	struct stat sb;
+	rfs_store *st;
+	rfs_key k, k2, many[100];
+	char sdir[512], file[600], path[600], canon[64];
+	uint64_t size = 0, n = 0;
+	void *layout = NULL;
+	size_t len = 0;
+	struct waiter w;
+
+	REQUIRE(mkdir(srcroot, 0755) == 0);
+	write_file(srcroot, "d.tif", 100, 5, path, sizeof(path));
+	REQUIRE(stat(path, &sb) == 0);
+	rfs_src_id_from_stat(&id, &sb);
+	REQUIRE_RC(rfs_store_open_opts(dir, &o, &st), 0);
+	REQUIRE_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+
+	/* put, then get with the key material and the stamp */
+	struct rfs_store_desc d = {
+		.src = id, .canonical = "@d1", .source = "d.tif", .stamp = 7,
+		.size = 5000, .layout = "LAYOUT-1", .layout_len = 8,
+	};
+	rfs_key_make(&k, &id, "@d1");
+	REQUIRE_RC(describe_wait(st, &k, &d), 0);
+	REQUIRE_RC(rfs_store_describe_get(st, &k, &id, "@d1", 7, &size,
+					  &layout, &len), 0);
+	REQUIRE(size == 5000 && len == 8 && !memcmp(layout, "LAYOUT-1", 8));
+	free(layout);
+	REQUIRE_RC(rfs_store_describe_get(st, &k, &id, "@d1", 8, &size, NULL,
+					  NULL), -ENOENT); /* another stamp */
+	REQUIRE_RC(rfs_store_describe_get(st, &k, &id, "@d2", 7, &size, NULL,
+					  NULL), -ENOENT); /* a collision */
+	struct rfs_src_id other = id;
+	other.mtime_ns++;
+	REQUIRE_RC(rfs_store_describe_get(st, &k, &other, "@d1", 7, &size,
+					  NULL, NULL), -ENOENT);
+	d.layout_len = 0;
+	REQUIRE_RC(rfs_store_describe_put(st, &k, &d, NULL, NULL), -EINVAL);
+	d.layout_len = 8;
+
+	/* a hundred at once: one batch or a few, every callback called */
+	waiter_init(&w);
+	for (unsigned i = 0; i < 100; i++) {
+		pathf(canon, sizeof(canon), "@m%u", i);
+		d.canonical = canon;
+		d.size = 1000 + i;
+		rfs_key_make(&many[i], &id, canon);
+		REQUIRE_RC(rfs_store_describe_put(st, &many[i], &d, waiter_cb,
+						  &w), 0);
+	}
+	REQUIRE(waiter_wait(&w, 100) && w.rc == 0);
+	waiter_destroy(&w);
+	REQUIRE_RC(rfs_store_describe_count(st, &n), 0);
+	REQUIRE(n == 101);
+	REQUIRE_RC(rfs_store_describe_get(st, &many[42], &id, "@m42", 7,
+					  &size, NULL, NULL), 0);
+	REQUIRE(size == 1042);
+
+	/* an object of the size described agrees; one of another size
+	 * drops the record; a record of another size than its object is
+	 * not written */
+	make_meta(&m, &id, "@d1", 5000, 21);
+	m.source = "d.tif";
+	write_file(sdir, "o", 5000, 21, file, sizeof(file));
+	REQUIRE_RC(commit_wait(st, &k, file, &m), 0);
+	REQUIRE_RC(rfs_store_describe_get(st, &k, &id, "@d1", 7, &size, NULL,
+					  NULL), 0);
+	make_meta(&m, &id, "@m1", 999, 22);
+	m.source = "d.tif";
+	write_file(sdir, "o", 999, 22, file, sizeof(file));
+	REQUIRE_RC(commit_wait(st, &many[1], file, &m), 0);
+	REQUIRE_RC(rfs_store_describe_get(st, &many[1], &id, "@m1", 7, &size,
+					  NULL, NULL), -ENOENT);
+	d.canonical = "@m1";
+	d.size = 1001;
+	REQUIRE_RC(describe_wait(st, &many[1], &d), 0);
+	REQUIRE_RC(rfs_store_describe_get(st, &many[1], &id, "@m1", 7, &size,
+					  NULL, NULL), -ENOENT);
+	rfs_store_close(st);
+	REQUIRE(verify_problems(dir) == 0);
+
+	/* after a reopen (a remount), still there; an undecodable record is
+	 * a problem for verify, and repair drops it */
+	put_garbage(dir);
+	REQUIRE(verify_problems(dir) == 1);
+	REQUIRE(problems_seen[RFS_PROBLEM_DESCRIBED] == 1);
+	REQUIRE_RC(rfs_store_open_opts(dir, &o, &st), 0);
+	REQUIRE_RC(rfs_store_describe_get(st, &k, &id, "@d1", 7, &size, NULL,
+					  NULL), 0);
+	REQUIRE(size == 5000);
+	rfs_store_close(st);
+	REQUIRE(verify_problems(dir) == 0);
+
+	/* gc: the source changed, every record of it goes (the object of
+	 * the old identity too) */
+	REQUIRE_RC(rfs_store_open_opts(dir, &o, &st), 0);
+	write_file(srcroot, "d.tif", 300, 6, path, sizeof(path));
+	REQUIRE_RC(rfs_store_gc(st, 0, &gr), 0);
+	REQUIRE(gr.descriptions == 100 && gr.changed == 2);
+	REQUIRE_RC(rfs_store_describe_count(st, &n), 0);
+	REQUIRE(n == 0);
+	/* clear drops them all */
+	rfs_key_make(&k2, &id, "@x");
+	d.canonical = "@x";
+	REQUIRE_RC(describe_wait(st, &k2, &d), 0);
+	REQUIRE_RC(rfs_store_clear(st, &n, NULL), 0);
+	REQUIRE_RC(rfs_store_describe_count(st, &n), 0);
+	REQUIRE(n == 0);
+	rfs_store_close(st);
+	REQUIRE(verify_problems(dir) == 0);
+}
+
 /* An existing store directory of ours that others could enter (made by an
  * older rasterfs with 0755) is made private at open. */
 static void test_private(const char *dir)
@@ -457,6 +617,13 @@ int main(void)
 	}
 	pathf(dir, sizeof(dir), "%s/verify", root);
 	test_verify_and_clear(dir);
+	{
+		char src[640];
+
+		pathf(dir, sizeof(dir), "%s/desc", root);
+		pathf(src, sizeof(src), "%s/dsrc", root);
+		test_descriptions(dir, src);
+	}
 	test_default_dir();
 	test_make_dir();
 

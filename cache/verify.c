@@ -211,6 +211,15 @@ static int verify_entries(rfs_store *st, problem_fn fn, void *arg,
 		rc = store_mdb_fail(st, "verify: scan", mrc);
 		goto out;
 	}
+	/* description records (desc.c note 12), in the same snapshot */
+	if (st->have_desc) {
+		mrc = store_desc_verify(st, txn, fn, arg, &rep->descriptions,
+					&rep->problems);
+		if (mrc) {
+			rc = store_mdb_fail(st, "verify: descriptions", mrc);
+			goto out;
+		}
+	}
 	if (cnt_o != sum_o || cnt_b != sum_b) {
 		char detail[160];
 

@@ -204,6 +204,66 @@ echo
 echo "(PASS/MISS compare the ratio with the target; times are wall-clock seconds.)"
 [ $reads = 1 ] && exit 0
 
+# --- 5. the size before the pixels: ls -l of never-computed outputs -----
+# 1000 small rasters: 100 x 100 tiles of the SRTM crop of tests/data
+# (EPSG:4326, Int16), each at its own offset, cut by GDAL in one process.
+# `ls -l` of the 1000 names SRC@hillshade given on the command line stats
+# them one after another, each one's exact size worked out by a describer
+# (describer.h).  Cold: a fresh mount and store.  Warm: the same mount a
+# second later (the kernel's attribute cache has expired: the daemon
+# answers from its nodes).  Remount: a new daemon, answered from the
+# store's records.
+unmount
+nfiles=1000
+many=$work/many
+mkdir -p "$many"
+$py - "$here/tests/data/srtm1_N48W125_crop.tif" "$many" $nfiles <<'PYEOF'
+import sys
+from osgeo import gdal
+gdal.UseExceptions()
+src, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for i in range(n):
+    x, y = (i * 7) % 500, (i * 13 // 7) % 500
+    gdal.Translate("%s/r%04d.tif" % (out, i + 1), src,
+                   srcWin=[x, y, 100, 100])
+PYEOF
+src_saved=$src
+src=$many
+names=() pnames=()
+for i in $(seq -f %04g 1 $nfiles); do
+	names+=("$mnt/r$i.tif@hillshade")
+	pnames+=("$mnt/r$i.tif@proj=EPSG:3857")
+done
+cache=$work/cache-ls
+mount_fs
+ls -l "$mnt/r0001.tif" >/dev/null
+t_cold=$(timeit ls -l --color=never "${names[@]}")
+sleep 1.2
+t_warm=$(timeit ls -l --color=never "${names[@]}")
+zero=$(ls -l "${names[@]}" | awk '$5 == 0' | wc -l)
+t_pcold=$(timeit ls -l --color=never "${pnames[@]}")
+unmount
+mount_fs
+ls -l "$mnt/r0001.tif" >/dev/null
+t_remount=$(timeit ls -l --color=never "${names[@]}")
+describes=$(sed -n 's/.*"describes": \([0-9]*\).*/\1/p' "$mnt/.rasterfs/stats")
+unmount
+src=$src_saved
+cache=$work/cache
+echo
+printf '%-58s %8.3f s   (target <= 2 s) %s\n' \
+	"cold ls -l of $nfiles never-computed @hillshade outputs" "$t_cold" \
+	"$([ "$(echo "$t_cold <= 2" | bc -l)" = 1 ] && echo PASS || echo MISS)"
+printf '%-58s %8.3f s   (target <= 0.2 s) %s\n' \
+	"warm ls -l of the same $nfiles (a second later)" "$t_warm" \
+	"$([ "$(echo "$t_warm <= 0.2" | bc -l)" = 1 ] && echo PASS || echo MISS)"
+printf '%-58s %8.3f s   (%s describes after the remount)\n' \
+	"ls -l of the same $nfiles after a remount" "$t_remount" "$describes"
+printf '%-58s %8.3f s   (for context: a warp described)\n' \
+	"cold ls -l of $nfiles never-computed @proj=EPSG:3857" "$t_pcold"
+printf '%-58s %8d\n' "  outputs listed with size 0 (provisional)" "$zero"
+rm -rf "$many" "$work/cache-ls"
+
 # --- 4. memory: a worker's peak RSS on a 20000 x 20000 Float32 chain ----
 # Every step streams (GDAL's block cache, gdal_cache=MB, plus strips of a
 # fixed height), so a worker's peak memory must not grow with the raster.
@@ -221,7 +281,8 @@ if [ "$avail" -lt "$need" ]; then
 else
 	gdalwarp -q -overwrite -ts $m $m -r bilinear -ot Float32 -co TILED=YES \
 		-co BIGTIFF=YES "$dem" "$src/huge.tif"
-	"$bin" -f "$src" "$mnt" -o "cache=$cache,workers=1,gdal_cache=256" \
+	# describers=0: the daemon's only child is then the worker measured
+	"$bin" -f "$src" "$mnt" -o "cache=$cache,workers=1,gdal_cache=256,describers=0" \
 		2>>"$work/rasterfs.log" &
 	pid=$!
 	for _ in $(seq 100); do mountpoint -q "$mnt" && break; sleep 0.05; done

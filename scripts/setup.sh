@@ -29,7 +29,7 @@ PKGS=(
 	libgdal-dev gdal-bin libproj-dev
 	liblmdb-dev lmdb-utils libxxhash-dev
 	python3-pytest python3-gdal python3-numpy python3-scipy python3-rasterio
-	attr bc libtiff-tools
+	attr bc libtiff-tools rsync
 	# QGIS 3.22's Python bindings (with its GDAL provider): test_qgis.py
 	# runs QGIS headless on a mount, the desktop client most users have;
 	# strace counts the bytes a client reads and the files it tries to write.

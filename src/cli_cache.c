@@ -393,6 +393,7 @@ static const char *const problem_name[] = {
 	[RFS_PROBLEM_SCRATCH] = "scratch",
 	[RFS_PROBLEM_COUNTERS] = "counters",
 	[RFS_PROBLEM_UNKNOWN] = "unknown",
+	[RFS_PROBLEM_DESCRIBED] = "described",
 };
 
 struct verify_out {
@@ -444,6 +445,8 @@ static int cmd_verify(const struct cli *c)
 		rfs_json_u64(&o.j, rep.entries);
 		rfs_json_key(&o.j, "bytes_checked");
 		rfs_json_u64(&o.j, rep.bytes_checked);
+		rfs_json_key(&o.j, "descriptions");
+		rfs_json_u64(&o.j, rep.descriptions);
 		rfs_json_key(&o.j, "problem_count");
 		rfs_json_u64(&o.j, rep.problems);
 		rfs_json_key(&o.j, "ok");
@@ -455,8 +458,9 @@ static int cmd_verify(const struct cli *c)
 		rfs_json_end(&o.j);
 		rfs_json_newline(&o.j);
 	} else if (!rc) {
-		printf("%" PRIu64 " entries, %" PRIu64 " bytes checked: %s%"
-		       PRIu64 " problems\n", rep.entries, rep.bytes_checked,
+		printf("%" PRIu64 " entries, %" PRIu64 " bytes, %" PRIu64
+		       " descriptions checked: %s%" PRIu64 " problems\n",
+		       rep.entries, rep.bytes_checked, rep.descriptions,
 		       rep.problems ? "" : "ok, ", rep.problems);
 	}
 	if (rc) {
@@ -500,6 +504,7 @@ static int cmd_gc(const struct cli *c)
 			{ "changed_bytes", r.changed_bytes },
 			{ "evicted", r.evicted },
 			{ "evicted_bytes", r.evicted_bytes },
+			{ "descriptions_dropped", r.descriptions },
 			{ "limit", limit },
 			{ "objects", r.objects },
 			{ "bytes", r.bytes },
@@ -522,7 +527,8 @@ static int cmd_gc(const struct cli *c)
 		       "%u temp files, %u dangling entries\n", r.scratch_dirs,
 		       r.orphans, r.tmp_files, r.dangling);
 		printf("changed or removed sources: %" PRIu64 " outputs "
-		       "dropped\n", r.changed);
+		       "and %" PRIu64 " descriptions dropped\n", r.changed,
+		       r.descriptions);
 		printf("evicted: %" PRIu64 " outputs (%" PRIu64 " bytes)%s\n",
 		       r.evicted, r.evicted_bytes,
 		       limit ? "" : " (no limit recorded; use --limit)");

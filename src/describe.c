@@ -49,12 +49,36 @@ void rfs_grid_init(struct rfs_grid *g)
 	memset(g, 0, sizeof(*g));
 }
 
+static void desc_free(char **desc, int n)
+{
+	for (int b = 0; desc && b < n; b++)
+		free(desc[b]);
+	free(desc);
+}
+
 void rfs_grid_clear(struct rfs_grid *g)
 {
 	if (g->srs)
 		OSRDestroySpatialReference(g->srs);
 	free(g->bands);
+	desc_free(g->desc, g->nbands);
 	rfs_grid_init(g);
+}
+
+int rfs_grid_set_desc(struct rfs_grid *g, const char *const *desc)
+{
+	char **d = calloc(g->nbands > 0 ? (size_t)g->nbands : 1, sizeof(*d));
+
+	if (!d)
+		return -RFS_E_NOMEM;
+	for (int b = 0; b < g->nbands; b++)
+		if (!(d[b] = strdup(desc[b] ? desc[b] : ""))) {
+			desc_free(d, g->nbands);
+			return -RFS_E_NOMEM;
+		}
+	desc_free(g->desc, g->nbands);
+	g->desc = d;
+	return 0;
 }
 
 static int grid_bands(struct rfs_grid *g, int nbands)
@@ -72,6 +96,8 @@ int rfs_grid_from_dataset(GDALDatasetH ds, struct rfs_grid *g)
 	g->width = GDALGetRasterXSize(ds);
 	g->height = GDALGetRasterYSize(ds);
 	g->has_gt = GDALGetGeoTransform(ds, g->gt) == CE_None;
+	const char *aop = GDALGetMetadataItem(ds, "AREA_OR_POINT", NULL);
+	g->point = aop && EQUAL(aop, "Point");
 	if (srs && !(g->srs = OSRClone(srs)))
 		goto nomem;
 	if (grid_bands(g, GDALGetRasterCount(ds)) < 0)
@@ -131,6 +157,10 @@ GDALDatasetH rfs_grid_dataset(const struct rfs_grid *g)
 	if (g->has_gt && GDALSetGeoTransform(ds, (double *)g->gt) != CE_None)
 		goto fail;
 	if (g->srs && GDALSetSpatialRef(ds, g->srs) != CE_None)
+		goto fail;
+	/* the tools carry AREA_OR_POINT on (gdalwarp, gdal_translate) */
+	if (g->point &&
+	    GDALSetMetadataItem(ds, "AREA_OR_POINT", "Point", NULL) != CE_None)
 		goto fail;
 	return ds;
 fail:
@@ -241,6 +271,9 @@ int rfs_describe_warp(const struct rfs_grid *in, char **argv, double tr,
 		argv = rfs_gdal_add_tr(argv, tr);
 	}
 	rc = warp_vrt(src, argv, what, out, msg, msglen);
+	/* the warped VRT is copied to the GeoTIFF (rfs_ops_warp) */
+	if (rc == 0)
+		gtiff_holds(out, true);
 out:
 	rfs_grid_clear(&g);
 	if (src)
@@ -296,6 +329,39 @@ int rfs_describe_step(const struct rfs_step *st, const struct rfs_grid *in,
 	return rc;
 }
 
+/* The band descriptions of out, the output of step st from in (the step
+ * table says which input bands each output band is made of).  Returns 0,
+ * -RFS_E_PROCESS (a band the step names is missing: msg says so, as the
+ * step's run would fail), -RFS_E_NOMEM. */
+static int step_desc(const struct rfs_step *st, const struct rfs_grid *in,
+		     struct rfs_grid *out, char *msg, size_t msglen)
+{
+	char **d = calloc(out->nbands > 0 ? (size_t)out->nbands : 1,
+			  sizeof(*d));
+	int rc = 0;
+
+	if (!d)
+		return -RFS_E_NOMEM;
+	for (int b = 0; b < out->nbands && !rc; b++) {
+		if (!(d[b] = malloc(RFS_BAND_DESC_MAX))) {
+			rc = -RFS_E_NOMEM;
+		} else if (rfs_step_band_desc(st, (const char *const *)in->desc,
+					      in->nbands, b, d[b],
+					      RFS_BAND_DESC_MAX) < 0) {
+			snprintf(msg, msglen, "%s: output band %d names a band "
+				 "the input (%d bands) does not have",
+				 rfs_op_name(st->op), b + 1, in->nbands);
+			rc = -RFS_E_PROCESS;
+		}
+	}
+	if (rc) {
+		desc_free(d, out->nbands);
+		return rc;
+	}
+	out->desc = d;
+	return 0;
+}
+
 /* "4000000", or "more than 18446744073709551615" past uint64_t. */
 static void pixel_count(long long w, long long h, char *buf, size_t len)
 {
@@ -325,6 +391,9 @@ int rfs_describe_chain(const struct rfs_chain *chain,
 
 		rc = rfs_describe_step(st, i ? &cur : src, &next, msg, msglen);
 		if (rc && rc != -RFS_E_TOO_BIG)
+			goto out;
+		if (rc == 0 && (i ? &cur : src)->desc &&
+		    (rc = step_desc(st, i ? &cur : src, &next, msg, msglen)))
 			goto out;
 		const unsigned long long uw = (unsigned long long)next.width;
 		const unsigned long long uh = (unsigned long long)next.height;
@@ -362,6 +431,10 @@ int rfs_describe_chain(const struct rfs_chain *chain,
 			memcpy(cur.bands, src->bands,
 			       (size_t)src->nbands * sizeof(*cur.bands));
 			gtiff_holds(&cur, true);
+			cur.point = src->point;
+			if (src->desc && (rc = rfs_grid_set_desc(&cur,
+					(const char *const *)src->desc)))
+				goto out;
 		}
 		*out = cur;
 		rfs_grid_init(&cur);

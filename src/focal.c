@@ -1047,8 +1047,11 @@ int rfs_focal_band(GDALRasterBandH in, GDALRasterBandH out, int size,
 
 	focal_setup(&f, W, H, size, stat, shape);
 	f.nd_in = has_nd ? nd : NAN;
-	f.nd_out = rfs_focal_out_nodata(GDALGetRasterDataType(in), ot, stat,
-					 has_nd, nd);
+	/* The output declares a nodata value exactly when the input does
+	 * (describe.h: a function of the metadata); without one, a window
+	 * with no valid cell (only NaN cells) gives NaN. */
+	f.nd_out = has_nd ? rfs_focal_out_nodata(GDALGetRasterDataType(in),
+						 ot, stat, has_nd, nd) : NAN;
 	if (focal_alloc(&f) < 0) {
 		snprintf(msg, msglen, "focal: out of memory for strips of "
 			 "%d x %d cells", W, f.B + 2 * f.r);
@@ -1093,11 +1096,6 @@ int rfs_focal_band(GDALRasterBandH in, GDALRasterBandH out, int size,
 			goto out;
 		}
 	}
-	/* An input without nodata gets one only if a window held nothing
-	 * but NaN cells. */
-	if (!has_nd && f.nodata_cells &&
-	    GDALSetRasterNoDataValue(out, f.nd_out) != CE_None)
-		goto gdal_fail;
 	goto out;
 
 gdal_fail:

@@ -41,16 +41,54 @@ static void reply_err(fuse_req_t req, int rc)
 
 /* ---- names and attributes --------------------------------------------- */
 
+/* Answer a lookup: now, or later for one that waited for a describe
+ * (fs_node.c note 7).  Returns fuse_reply_entry's result for an entry
+ * (nonzero: the kernel did not take the node), else nonzero. */
+static int reply_entry(fuse_req_t req, int rc,
+		       const struct fuse_entry_param *e)
+{
+	if (rc == -ENOENT) {
+		/* A negative entry: the kernel remembers it for a while, so
+		 * GDAL's repeated sibling probes never reach us twice. */
+		struct fuse_entry_param ne;
+		memset(&ne, 0, sizeof(ne));
+		ne.entry_timeout = fs_of(req)->timeout;
+		fuse_reply_entry(req, &ne);
+		return -1;
+	}
+	if (rc < 0) {
+		reply_err(req, rc);
+		return -1;
+	}
+	return fuse_reply_entry(req, e);
+}
+
+static void reply_attr(fuse_req_t req, int rc, const struct stat *st,
+		       double timeout)
+{
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, st, timeout);
+}
+
+static const struct fs_node_replies node_replies = {
+	.entry = reply_entry,
+	.attr = reply_attr,
+};
+
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
-	int rc = fs_node_lookup(fs_of(req), node_of(req, parent), name, &e);
+	int rc = fs_node_lookup_async(fs_of(req), node_of(req, parent), name,
+				      req, &node_replies, &e);
 
+	if (rc == FS_NODE_PARKED)
+		return; /* answered through reply_entry */
 	if (rc == -ENOENT) {
-		/* A negative entry: the kernel remembers it for a while, so
-		 * GDAL's repeated sibling probes never reach us twice; but
-		 * not the names programs write beside an output (fs_hint.c,
-		 * which logs what to use instead). */
+		/* Not kept like other negative entries: the names programs
+		 * write beside an output (fs_hint.c, which logs what to use
+		 * instead). */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = fs_hint_lookup(fs_of(req),
 						 node_of(req, parent), name,
@@ -58,17 +96,15 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (rc < 0) {
-		reply_err(req, rc);
-		return;
-	}
 	/* A png's .aux.xml is a name programs write beside an output: not
-	 * kept either, so that a write reaches us as a lookup (fs_hint.c). */
-	if (fs_sidecar_of(node_of(req, e.ino)) == FS_SIDECAR_AUX)
+	 * kept either, so that a write reaches us as a lookup (fs_hint.c).
+	 * (Never parked: only GeoTIFF outputs are described.) */
+	if (rc == 0 && fs_sidecar_of(node_of(req, e.ino)) == FS_SIDECAR_AUX)
 		e.entry_timeout = fs_hint_lookup(fs_of(req),
 						 node_of(req, parent), name,
 						 fuse_req_ctx(req)->pid);
-	fuse_reply_entry(req, &e);
+	if (reply_entry(req, rc, &e) != 0 && rc == 0)
+		rfs_nodes_forget(fs_of(req)->nodes, e.ino, 1);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -94,13 +130,12 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	struct stat st;
 	double timeout;
-	int rc = fs_node_attr(fs_of(req), node_of(req, ino), &st, &timeout);
+	int rc = fs_node_getattr_async(fs_of(req), node_of(req, ino), req,
+				       &node_replies, &st, &timeout);
 	(void)fi;
 
-	if (rc < 0)
-		reply_err(req, rc);
-	else
-		fuse_reply_attr(req, &st, timeout);
+	if (rc != FS_NODE_PARKED)
+		reply_attr(req, rc, &st, timeout);
 }
 
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -536,6 +571,11 @@ void rfs_fs_attach(rfs_fs *fs, rfs_store *store, rfs_pool *pool)
 {
 	fs->store = store;
 	fs->pool = pool;
+}
+
+void rfs_fs_attach_describer(rfs_fs *fs, rfs_describer *d)
+{
+	fs->describer = d;
 }
 
 void rfs_fs_set_passthrough(rfs_fs *fs, int want)

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "rasterfs/describer.h"
 #include "rasterfs/node.h"
 #include "rasterfs/pool.h"
 #include "rasterfs/resolve.h"
@@ -38,6 +39,7 @@ struct rfs_fs {
 	struct rfs_nodes *nodes;
 	rfs_store *store;
 	rfs_pool *pool;
+	rfs_describer *describer; /* NULL: outputs stay provisional */
 	struct rfs_stats stats;
 	double timeout;          /* entry/attr timeout of stable answers */
 	int want_passthrough;    /* the mount option passthrough= (default 1) */
@@ -115,8 +117,9 @@ int fs_sidecar_list(struct rfs_fs *fs, const char *dir, pid_t pid,
 int fs_node_source_check(struct rfs_fs *fs, struct rfs_node *n,
 			 struct stat *sst);
 
-/* Note 5: the first size known for n's output sticks.  Returns 0, or
- * -RFS_E_INTERNAL when size differs from the size first seen. */
+/* Note 3: the first size known for n's output sticks.  Returns 0, or
+ * -RFS_E_INTERNAL when size differs from the size first seen.  mtime_ns
+ * is not used (note 6: an output's mtime is its source's). */
 int fs_node_learn_size(struct rfs_node *n, uint64_t size, int64_t mtime_ns);
 
 /* The attributes of n, and how long the kernel may keep them.  Returns 0,
@@ -130,6 +133,31 @@ int fs_node_attr(struct rfs_fs *fs, struct rfs_node *n, struct stat *st,
  * a bad virtual name (logged, counted). */
 int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
 		   struct fuse_entry_param *e);
+
+/* How fs.c answers a lookup or a getattr that waited for a describe
+ * (note 7): with e or st (rc 0), or the error rc.  entry returns what
+ * fuse_reply_entry returned (nonzero: the kernel did not take the node). */
+struct fs_node_replies {
+	int (*entry)(fuse_req_t req, int rc, const struct fuse_entry_param *e);
+	void (*attr)(fuse_req_t req, int rc, const struct stat *st,
+		     double timeout);
+};
+
+#define FS_NODE_PARKED 1
+
+/* fs_node_lookup, but a GeoTIFF output whose size is not known yet is
+ * described first (note 7): 0 (answer e now), FS_NODE_PARKED (answered
+ * through r->entry when the describe ends), or a negative code. */
+int fs_node_lookup_async(struct rfs_fs *fs, struct rfs_node *dir,
+			 const char *name, fuse_req_t req,
+			 const struct fs_node_replies *r,
+			 struct fuse_entry_param *e);
+
+/* fs_node_attr for a getattr, with the same waiting (note 7): 0 (answer
+ * now), FS_NODE_PARKED (answered through r->attr), or a negative code. */
+int fs_node_getattr_async(struct rfs_fs *fs, struct rfs_node *n,
+			  fuse_req_t req, const struct fs_node_replies *r,
+			  struct stat *st, double *timeout);
 
 /* readlink of a real node into buf (size bytes, NUL-terminated).
  * Returns 0, -EINVAL (not a real node), -errno. */

@@ -2,10 +2,13 @@
  * them.
  *
  * Design notes:
- *  1. Lookup and getattr never compute.  A virtual name whose output is not
- *     known yet reports size 0 with attribute timeout 0, so the kernel asks
- *     again (it also refreshes attributes on a read past the provisional
- *     EOF); open starts or joins the job and is answered when it ends.
+ *  1. Lookup and getattr never compute pixels.  A GeoTIFF output whose
+ *     size is not known yet is described first (note 7), which gives its
+ *     exact size; an output that cannot be described (fmt=cog, fmt=png, a
+ *     describe that fails or times out) reports size 0 with attribute
+ *     timeout 0, so the kernel asks again (it also refreshes attributes on
+ *     a read past the provisional EOF); open starts or joins the job and
+ *     is answered when it ends.
  *  2. A virtual node stands for one key: its path, its source's identity
  *     when the lookup made it, and its canonical chain, all fixed for the
  *     node's life.  A later lookup that finds another identity for the name
@@ -28,9 +31,25 @@
  *     node's key computed from the new file.
  *  5. A node holds only what serving it needs (node.h): the canonical text,
  *     not the parsed chain, so 10^5 looked-up names cost tens of MB.
+ *  6. An output's mtime (and ctime, atime) is its source's, before and
+ *     after it is computed: the file's content is a function of the
+ *     source and the name, so it changed exactly when the source did
+ *     (rsync and make compare mtimes; a commit time would make every
+ *     computed output look new).
+ *  7. The size before the pixels.  Where a node's size comes from, first
+ *     found first: the node (sticky, note 3); the store's object; the
+ *     output's description (a record in the store, or a describe that
+ *     just ended: rfs_describer_lookup, counted in describe_hits); a
+ *     describe (describer.h).  A lookup or getattr that needs a describe
+ *     holds no thread: it is parked with the describe, holding one lookup
+ *     count of the node, and answered from the describer's thread through
+ *     fs.c's reply functions when the describe ends (or fails: then with
+ *     provisional attributes), at the latest after describe_timeout.  An
+ *     interrupt answers EINTR at once and detaches it, as a parked open.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,11 +85,12 @@ int fs_node_learn_size(struct rfs_node *n, uint64_t size, int64_t mtime_ns)
 {
 	int rc = 0;
 
+	(void)mtime_ns; /* note 6 */
 	pthread_mutex_lock(&n->lock);
 	if (!n->sized) {
 		n->sized = true;
 		n->size = size;
-		n->mtime_ns = mtime_ns;
+		n->mtime_ns = n->id.mtime_ns;
 	} else if (n->size != size) {
 		rc = -RFS_E_INTERNAL;
 	}
@@ -84,6 +104,25 @@ int fs_node_learn_size(struct rfs_node *n, uint64_t size, int64_t mtime_ns)
 }
 
 /* ---- attributes ------------------------------------------------------- */
+
+/* Can n's size be known before it is computed (note 7)?  A GeoTIFF output
+ * (not a sidecar, not fmt=cog or png) of a mount with describers. */
+static bool describable(const struct rfs_fs *fs, const struct rfs_node *n)
+{
+	return fs->describer && n->kind == RFS_NODE_VIRTUAL &&
+	       n->format == RFS_FMT_GTIFF &&
+	       fs_sidecar_of(n) == FS_SIDECAR_NONE;
+}
+
+static void learn_described(struct rfs_node *n, uint64_t size)
+{
+	if (fs_node_learn_size(n, size, 0) == 0) {
+		pthread_mutex_lock(&n->lock);
+		if (n->size == size)
+			n->described = true;
+		pthread_mutex_unlock(&n->lock);
+	}
+}
 
 static int virtual_attr(struct rfs_fs *fs, struct rfs_node *n,
 			struct stat *st, double *timeout)
@@ -107,6 +146,7 @@ static int virtual_attr(struct rfs_fs *fs, struct rfs_node *n,
 	    rfs_store_lookup(fs->store, &n->key, &n->id, n->canonical,
 			     &e) == 0) {
 		int rc = 0;
+		sized = true;
 		if (fs_sidecar_of(n) == FS_SIDECAR_NONE)
 			fs_node_learn_size(n, e.size, e.created_ns);
 		else if ((rc = fs_sidecar_size(fs, n, &wsize)) == 0)
@@ -116,6 +156,13 @@ static int virtual_attr(struct rfs_fs *fs, struct rfs_node *n,
 	} else if (!sized && fs_sidecar_of(n) == FS_SIDECAR_AUX) {
 		return -ENOENT; /* not before its png (fs_sidecar.c note 4) */
 	}
+	/* note 7: described already (no describer asked) */
+	if (!sized && describable(fs, n) &&
+	    rfs_describer_lookup(fs->describer, &n->key, &n->id, n->canonical,
+				 &wsize) == 0) {
+		rfs_stat_inc(&fs->stats, describe_hits);
+		learn_described(n, wsize);
+	}
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
 	st->st_nlink = 1;
@@ -124,16 +171,15 @@ static int virtual_attr(struct rfs_fs *fs, struct rfs_node *n,
 	st->st_mode = S_IFREG | (n->src_mode & 0444);
 	st->st_uid = n->src_uid;
 	st->st_gid = n->src_gid;
+	/* note 6: the source's mtime, before and after */
+	st->st_mtim.tv_sec = n->id.mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = n->id.mtime_ns % 1000000000;
 	if (n->sized) {
 		st->st_size = (off_t)n->size;
 		st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
-		st->st_mtim.tv_sec = n->mtime_ns / 1000000000;
-		st->st_mtim.tv_nsec = n->mtime_ns % 1000000000;
 		*timeout = fs->timeout;
 	} else {
 		/* Note 1: provisional until the output is known. */
-		st->st_mtim.tv_sec = n->id.mtime_ns / 1000000000;
-		st->st_mtim.tv_nsec = n->id.mtime_ns % 1000000000;
 		*timeout = 0;
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -331,4 +377,174 @@ int fs_node_lookup(struct rfs_fs *fs, struct rfs_node *dir, const char *name,
 	e->attr_timeout = timeout;
 	e->entry_timeout = fs->timeout;
 	return 0;
+}
+
+/* ---- waiting for a describe (note 7) ---------------------------------- */
+
+struct desc_waiter {
+	fuse_req_t req;
+	struct rfs_fs *fs;
+	struct rfs_node *n;        /* one lookup count is ours */
+	rfs_key key;
+	int is_lookup;
+	const struct fs_node_replies *r;
+	atomic_int replied;        /* whoever sets it first replies */
+};
+
+/* Answer w's request with n's attributes as they are now. */
+static void desc_reply(struct desc_waiter *w)
+{
+	struct fuse_entry_param e;
+	double timeout;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	rc = fs_node_attr(w->fs, w->n, &e.attr, &timeout);
+	if (!w->is_lookup) {
+		w->r->attr(w->req, rc, &e.attr, timeout);
+		rfs_nodes_forget(w->fs->nodes, w->n->ino, 1);
+		return;
+	}
+	e.ino = w->n->ino;
+	e.attr_timeout = timeout;
+	e.entry_timeout = w->fs->timeout;
+	/* the kernel takes our lookup count with the entry */
+	if (w->r->entry(w->req, rc, &e) != 0 || rc < 0)
+		rfs_nodes_forget(w->fs->nodes, w->n->ino, 1);
+}
+
+static int desc_claim(struct desc_waiter *w)
+{
+	if (atomic_exchange(&w->replied, 1) != 0)
+		return 0;
+	/* serialises with an interrupt callback under way, stops later ones */
+	fuse_req_interrupt_func(w->req, NULL, NULL);
+	return 1;
+}
+
+static void desc_done(void *arg, int rc, uint64_t size)
+{
+	struct desc_waiter *w = arg;
+
+	if (rc == 0)
+		learn_described(w->n, size);
+	if (desc_claim(w))
+		desc_reply(w);
+	else
+		rfs_nodes_forget(w->fs->nodes, w->n->ino, 1);
+	free(w);
+}
+
+static void desc_interrupted(fuse_req_t req, void *arg)
+{
+	struct desc_waiter *w = arg;
+
+	if (atomic_exchange(&w->replied, 1) != 0)
+		return;
+	if (w->is_lookup)
+		w->r->entry(req, -EINTR, NULL);
+	else
+		w->r->attr(req, -EINTR, NULL, 0);
+	/* Detached: desc_done will not run for w, so it and its count are
+	 * ours.  Not found: desc_done gives them back. */
+	if (rfs_describer_cancel_waiter(w->fs->describer, &w->key, w) == 1) {
+		rfs_nodes_forget(w->fs->nodes, w->n->ino, 1);
+		free(w);
+	}
+}
+
+/* Describe n for req, if it needs it.  Returns FS_NODE_PARKED (answered
+ * later), or 0 (answer now: sized, or provisional). */
+static int describe_for(struct rfs_fs *fs, struct rfs_node *n,
+			fuse_req_t req, int is_lookup,
+			const struct fs_node_replies *r)
+{
+	struct desc_waiter *w;
+	uint64_t size;
+	int fd, rc;
+
+	pthread_mutex_lock(&n->lock);
+	bool sized = n->sized;
+	pthread_mutex_unlock(&n->lock);
+	if (sized || !describable(fs, n))
+		return 0;
+	/* the file the key was made from, read as a job reads it */
+	if ((fd = fs_open_pin_source(fs, n)) < 0)
+		return 0;
+	if (!(w = calloc(1, sizeof(*w)))) {
+		close(fd);
+		return 0;
+	}
+	w->req = req;
+	w->fs = fs;
+	w->n = n;
+	w->key = n->key;
+	w->is_lookup = is_lookup;
+	w->r = r;
+	/* a lookup's count is ours already (rfs_nodes_get); a getattr's
+	 * node is the kernel's, which may forget it while we wait */
+	if (!is_lookup)
+		rfs_nodes_hold(fs->nodes, n);
+	struct rfs_describe_spec spec = {
+		.key = n->key,
+		.src = n->id,
+		.src_fd = fd, /* the describer's from here on */
+		.source_rel = n->src,
+		.canonical = n->canonical,
+	};
+	fuse_req_interrupt_func(req, desc_interrupted, w);
+	rc = rfs_describer_request(fs->describer, &spec, desc_done, w, &size);
+	if (rc == 0)
+		return FS_NODE_PARKED;
+	if (rc == 1) {
+		rfs_stat_inc(&fs->stats, describe_hits);
+		learn_described(n, size);
+	}
+	if (!desc_claim(w)) {
+		/* answered EINTR by the interrupt, which found no waiter:
+		 * the count and w are ours to give back */
+		rfs_nodes_forget(fs->nodes, n->ino, 1);
+		free(w);
+		return FS_NODE_PARKED;
+	}
+	if (!is_lookup)
+		rfs_nodes_forget(fs->nodes, n->ino, 1);
+	free(w);
+	return 0;
+}
+
+int fs_node_lookup_async(struct rfs_fs *fs, struct rfs_node *dir,
+			 const char *name, fuse_req_t req,
+			 const struct fs_node_replies *r,
+			 struct fuse_entry_param *e)
+{
+	int rc = fs_node_lookup(fs, dir, name, e);
+
+	if (rc < 0 || !e->ino)
+		return rc;
+	struct rfs_node *n = rfs_nodes_find(fs->nodes, e->ino);
+	rc = describe_for(fs, n, req, 1, r);
+	if (rc == FS_NODE_PARKED)
+		return rc;
+	/* answered now: sized meanwhile, or provisional */
+	double timeout;
+	if ((rc = fs_node_attr(fs, n, &e->attr, &timeout)) < 0) {
+		rfs_nodes_forget(fs->nodes, n->ino, 1);
+		return rc;
+	}
+	e->attr_timeout = timeout;
+	return 0;
+}
+
+int fs_node_getattr_async(struct rfs_fs *fs, struct rfs_node *n,
+			  fuse_req_t req, const struct fs_node_replies *r,
+			  struct stat *st, double *timeout)
+{
+	int rc = fs_node_attr(fs, n, st, timeout);
+
+	if (rc < 0)
+		return rc;
+	if (describe_for(fs, n, req, 0, r) == FS_NODE_PARKED)
+		return FS_NODE_PARKED;
+	return fs_node_attr(fs, n, st, timeout);
 }

@@ -385,6 +385,10 @@ static int open_request(struct rfs_fs *fs, struct rfs_node *n,
 	struct open_waiter *w;
 	int rc;
 
+	/* the worker holds the file to the size stat told (describer.h) */
+	pthread_mutex_lock(&n->lock);
+	spec.expect_size = n->described ? n->size : 0;
+	pthread_mutex_unlock(&n->lock);
 	if (src_fd < 0) {
 		if (src_fd == -ESTALE)
 			rfs_stat_inc(&fs->stats, stale_opens);

@@ -294,6 +294,8 @@ int rfs_jobs_join(rfs_jobs *t, const struct rfs_job_spec *spec,
 	}
 	if (spec->warm)
 		job->warm = 1;
+	if (!job->expect_size)
+		job->expect_size = spec->expect_size;
 	/* A cancel not yet sent is withdrawn: someone wants it. */
 	if (job->cancel && !job->cancel_sent)
 		job->cancel = 0;
@@ -325,6 +327,7 @@ struct rfs_job *rfs_jobs_add(rfs_jobs *t, const struct rfs_job_spec *spec,
 	clock_gettime(CLOCK_MONOTONIC, &job->t_queued);
 	clock_gettime(CLOCK_REALTIME, &job->wall_queued);
 	job->warm = spec->warm;
+	job->expect_size = spec->expect_size;
 	job->is_prefix = spec->prefix;
 	job->waiters = w;
 	job->hnext = t->table[bucket(&job->key)];

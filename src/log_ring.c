@@ -191,6 +191,12 @@ void rfs_log_capture_line(const char *line)
 		rfs_log_owned(NULL, 0, LOG_WARNING, "worker: %s", line);
 		return;
 	}
+	if (job == RFS_LOG_JOB_PRIVATE) {
+		/* a describe's: about a source, for no user in particular */
+		rfs_log_owned(NULL, 0, level, "worker[%ld] describe: %s", pid,
+			      line + off);
+		return;
+	}
 	if (job == 0) {
 		/* start-up and confinement: about the worker, not a job */
 		uid_t nobody = RFS_LOG_NOBODY;

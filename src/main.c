@@ -19,6 +19,7 @@
 #include "rasterfs/cli.h"
 #include "rasterfs/confine.h"
 #include "rasterfs/crs.h"
+#include "rasterfs/describer.h"
 #include "rasterfs/doc.h"
 #include "rasterfs/err.h"
 #include "rasterfs/fs.h"
@@ -53,6 +54,11 @@ struct options {
 	/* the workers' user (confine.h) */
 	unsigned uid, gid;
 	int uid_set, gid_set;
+	/* describers (describer.h) */
+	unsigned describers;
+	int describers_set;
+	unsigned describe_timeout;
+	int describe_timeout_set;
 	/* named views: the values of view=NAME:CHAIN, in order */
 	char **views;
 	size_t nviews;
@@ -74,6 +80,8 @@ enum { KEY_VIEW = 1 };
 #define DFLT_RETRY_AFTER 60
 #define DFLT_KEEP_PREFIXES 1
 #define DFLT_PASSTHROUGH 1
+#define DFLT_DESCRIBERS 2           /* 1 on a single CPU */
+#define DFLT_DESCRIBE_TIMEOUT 10
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -146,6 +154,20 @@ static const struct rfs_option options[] = {
 		  "6.9, built with libfuse >= 3.16); 0: never",
 	  .more = "The mount's log says at start whether passthrough is on "
 		  "and, if not, why." },
+	{ OWN("describers", "%u", describers),
+	  GIVEN("describers", describers_set), .arg = "N",
+	  .dflt = STR(DFLT_DESCRIBERS) ", 1 on a single CPU",
+	  .what = "processes that describe GeoTIFF outputs before they are "
+		  "computed, so stat and ls -l tell their exact size; 0 to 16; "
+		  "0: size 0 until computed",
+	  .more = "A describe reads headers only and starts no job; the store "
+		  "keeps what it found, so a second ls -l, or one after a "
+		  "remount, asks no describer." },
+	{ OWN("describe_timeout", "%u", describe_timeout),
+	  GIVEN("describe_timeout", describe_timeout_set), .arg = "S",
+	  .dflt = STR(DFLT_DESCRIBE_TIMEOUT),
+	  .what = "a describe not answered in S seconds, 1 to 3600, leaves "
+		  "the output's size 0 until it is computed" },
 	{ OWN("uid", "%u", uid), GIVEN("uid", uid_set), .arg = "N",
 	  .dflt = "the owner of SOURCE_DIR if not root, else root, confined",
 	  .what = "the user the workers run as, when rasterfs runs as root" },
@@ -475,6 +497,7 @@ int main(int argc, char **argv)
 	rfs_store *store = NULL;
 	rfs_pool *pool = NULL;
 	rfs_tier *tier = NULL;
+	rfs_describer *describer = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	int notify_fd = -1, rc, ret = 1, mounted = 0, handlers = 0;
@@ -563,6 +586,19 @@ int main(int argc, char **argv)
 		opt.passthrough = DFLT_PASSTHROUGH;
 	if (!opt.max_pixels_set)
 		opt.max_pixels = DFLT_MAX_PIXELS;
+	if (!opt.describers_set)
+		opt.describers = sysconf(_SC_NPROCESSORS_ONLN) > 1 ?
+				 DFLT_DESCRIBERS : 1;
+	if (!opt.describe_timeout_set)
+		opt.describe_timeout = DFLT_DESCRIBE_TIMEOUT;
+	if (opt.describers > 16 || opt.describe_timeout < 1 ||
+	    opt.describe_timeout > 3600) {
+		fprintf(stderr, "rasterfs: RFS-E400 describers=%u, "
+			"describe_timeout=%u: expected describers from 0 to 16 "
+			"and describe_timeout from 1 to 3600 (s)\n",
+			opt.describers, opt.describe_timeout);
+		goto out;
+	}
 	if (!opt.worker_mem_set) {
 		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
 		if (pages > 0 && psz > 0)
@@ -746,6 +782,34 @@ int main(int argc, char **argv)
 	rfs_fs_attach(fs, store, pool);
 	if ((rc = start_tier(&opt, fs, store, pool, &tier)) < 0)
 		goto out;
+	if (opt.describers) {
+		struct rfs_describer_config dc = {
+			.procs = opt.describers,
+			.spawn = {
+				.exe = pc.exe,
+				/* a describe reads headers, no pixel */
+				.gdal_cache_mb = 16,
+				.log_sink = pc.log_sink,
+				.log_fd = pc.log_fd,
+				.log_level = pc.log_level,
+				.worker_mem = pc.worker_mem,
+				.max_pixels = pc.max_pixels,
+				.root = pc.root,
+				.uid = wuid,
+				.gid = wgid,
+			},
+			.timeout = opt.describe_timeout,
+			.retry_after = opt.retry_after,
+			.first_slot = 1000,
+		};
+		if ((rc = rfs_describer_new(&dc, store, rfs_fs_stats(fs),
+					    &describer)) < 0) {
+			fprintf(stderr, "rasterfs: cannot start describers: "
+				"%s\n", rfs_strerror(rc));
+			goto out;
+		}
+		rfs_fs_attach_describer(fs, describer);
+	}
 
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
@@ -787,6 +851,12 @@ out:
 	 * workers stop before the store closes, so every finished job is
 	 * committed or dropped before the index goes. */
 	rfs_tier_stop(tier); /* tier.h: stop, pool, free */
+	/* Parked lookups are answered (provisional) while the device is
+	 * open; records on their way are written before the store closes.
+	 * The describers go before the workers: once both are gone the
+	 * pool stops the capture of their lines (log.h), whose pipe they
+	 * share. */
+	rfs_describer_free(describer);
 	rfs_pool_free(pool);
 	rfs_tier_free(tier);
 	rfs_log_capture_stop(); /* if the pool did not (no pool) */

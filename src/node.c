@@ -160,6 +160,17 @@ out:
 	return n;
 }
 
+void rfs_nodes_hold(struct rfs_nodes *t, struct rfs_node *n)
+{
+	if (n == &t->root || n->kind == RFS_NODE_CTL_DIR ||
+	    n->kind == RFS_NODE_CTL_FILE)
+		return;
+	pthread_mutex_lock(&t->lock);
+	assert(n->nlookup > 0);
+	n->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+}
+
 void rfs_nodes_forget(struct rfs_nodes *t, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct rfs_node *n = rfs_nodes_find(t, ino);

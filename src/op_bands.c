@@ -226,6 +226,22 @@ void rfs_ndi_write(const struct rfs_step *st, struct rfs_cbuf *cb)
 }
 
 
+/* Band descriptions (step.h): band= selects (an output band is the input
+ * band it names, description and all); ndi reads bands A and B. */
+int rfs_band_bands(const struct rfs_step *st, int out, int from[2])
+{
+	from[0] = out < st->u.band.n ? st->u.band.bands[out] - 1 : -1;
+	return 0;
+}
+
+int rfs_ndi_bands(const struct rfs_step *st, int out, int from[2])
+{
+	(void)out;
+	from[0] = st->u.ndi.a - 1;
+	from[1] = st->u.ndi.b - 1;
+	return 2;
+}
+
 /* ------------------------------------------------------------------ */
 /* Engine */
 
@@ -375,8 +391,15 @@ static int translate_run(GDALDatasetH src, const struct rfs_step *step,
 				 rfs_op_name(step->op), ctx, out);
 }
 
+/* band, type, nodata and ndi work cell by cell: the same window. */
+static int bands_need(const struct rfs_step *step, struct rfs_win_job *job)
+{
+	(void)step;
+	return rfs_win_need_same(job, 0);
+}
+
 const struct rfs_step_engine rfs_translate_bands_engine = {
-	translate_describe, translate_run,
+	translate_describe, translate_run, bands_need, rfs_win_by_run,
 };
 
 static int ndi_describe(const struct rfs_step *step,
@@ -393,4 +416,6 @@ static int ndi_describe(const struct rfs_step *step,
 	return 0;
 }
 
-const struct rfs_step_engine rfs_ndi_engine = { ndi_describe, run_ndi };
+const struct rfs_step_engine rfs_ndi_engine = {
+	ndi_describe, run_ndi, bands_need, rfs_win_by_run,
+};

@@ -1,16 +1,19 @@
 /* op_proj.c - proj=CRS[,res=R][,RESAMPLING]: reprojection by GDAL's warper.
  *
- * The step is exactly `gdalwarp -t_srs CRS [-tr R R] -r RESAMPLING` with
- * GDAL's defaults for everything else, so with no options the grid and the
- * pixels equal those of a plain `gdalwarp -t_srs CRS`.  The two options
- * that change pixels without appearing in the name are written out:
- * -wm 64 (warp memory, MB; it sets the chunking, and the approximate
- * transformer is fitted per chunk) and -et 0.125 (error threshold, pixels).
- * Both are GDAL 3.6's defaults; spelling them here keeps a cache key
+ * The step is exactly `gdalwarp -of VRT -t_srs CRS [-tr R R] -r RESAMPLING`
+ * copied by gdal_translate (rfs_ops_warp: GDAL's warped VRT warps each of
+ * its 512 x 128 blocks alone, so any window has the bytes of the whole),
+ * with GDAL's defaults for everything else: the grid equals that of a plain
+ * `gdalwarp -t_srs CRS`.  The options that could change pixels without
+ * appearing in the name are written out: -et 0.125 (error threshold,
+ * pixels; the approximate transformer is fitted per block) and -wm 64
+ * (warp memory, MB; a warped VRT does not chunk, but its descriptions say
+ * it).  Both are GDAL 3.6's defaults; spelling them here keeps a cache key
  * meaning the same bytes if a later GDAL changes its defaults.
  *
  * Here: the grammar (parse, canonical text; pure), describe (GDALWarp to a
- * VRT with the same arguments, describe.c) and run.
+ * VRT with the same arguments, describe.c), run, and the window engine's
+ * need and run_window (window.h).
  */
 #include <stdbool.h>
 #include <string.h>
@@ -152,4 +155,21 @@ static int proj_run(GDALDatasetH src, const struct rfs_step *step,
 			    ctx, out);
 }
 
-const struct rfs_step_engine rfs_proj_engine = { proj_describe, proj_run };
+/* proj's window (window.h): the same warp; at a level onto the level
+ * grid (window.c adds -te and -ts, and then no -tr). */
+static int proj_need(const struct rfs_step *step, struct rfs_win_job *job)
+{
+	return rfs_win_need_warp(proj_argv(step), step->u.proj.res,
+				 step->u.proj.resampling, "proj", job);
+}
+
+static int proj_run_window(const struct rfs_step *step,
+			   const struct rfs_win_job *job, GDALDatasetH *out)
+{
+	return rfs_win_warp(proj_argv(step), step->u.proj.res, "proj", job,
+			    out);
+}
+
+const struct rfs_step_engine rfs_proj_engine = {
+	proj_describe, proj_run, proj_need, proj_run_window,
+};

@@ -418,6 +418,13 @@ static int reclass_describe(const struct rfs_step *step,
 	return 0;
 }
 
+/* Cell by cell: the same window. */
+static int reclass_need(const struct rfs_step *step, struct rfs_win_job *job)
+{
+	(void)step;
+	return rfs_win_need_same(job, 0);
+}
+
 const struct rfs_step_engine rfs_reclass_engine = {
-	reclass_describe, reclass_run,
+	reclass_describe, reclass_run, reclass_need, rfs_win_by_run,
 };

@@ -251,6 +251,15 @@ void rfs_bare_write(const struct rfs_step *st, struct rfs_cbuf *cb)
 }
 
 
+/* Band descriptions (step.h): gdaldem reads band 1 only. */
+int rfs_terrain_bands(const struct rfs_step *st, int out, int from[2])
+{
+	(void)st;
+	(void)out;
+	from[0] = 0;
+	return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Engine */
 
@@ -367,6 +376,16 @@ static int terrain_describe(const struct rfs_step *step,
 	return 0;
 }
 
+/* Each cell from its 3 x 3 neighbours (gdaldem, checked against whole
+ * runs by tests/unit/test_window.c): the window grown by one cell, whose
+ * outer ring gdaldem leaves nodata, is cut away; at the raster's edges the
+ * ring is the whole raster's. */
+static int terrain_need(const struct rfs_step *step, struct rfs_win_job *job)
+{
+	(void)step;
+	return rfs_win_need_same(job, 1);
+}
+
 const struct rfs_step_engine rfs_terrain_engine = {
-	terrain_describe, terrain_run,
+	terrain_describe, terrain_run, terrain_need, rfs_win_by_run,
 };

@@ -12,10 +12,19 @@
  * 20000 x 20000 Float32 proj -> focal=9 -> reclass: 30.3 s and 402 MiB
  * peak RSS materialised, against 27.9 s and 366 MiB streamed).  The
  * COG and PNG writers read the last step's dataset twice (statistics,
- * then the copy), so it is a file for them.  Then the
- * band statistics go into out_path itself (GDAL_METADATA tag; PAM is off,
- * so no .aux.xml), the file is closed, fsynced and hashed.  Any failure
- * removes out_path and every intermediate.
+ * then the copy), so it is a file for them.
+ *
+ * The default GeoTIFF is rasterfs's own (tiff.h, output.h): the last
+ * step writes its result to scratch too, which is closed, opened again,
+ * held to the output's description (what `stat` told before any pixel:
+ * a disagreement is RFS-E499), and copied into the description's layout
+ * with its exact statistics counted on the way (write_layout); that
+ * pass replaces the statistics pass, so the extra cost is one more write
+ * of the output.  A type that writer does not take is written as before
+ * by GDAL's GTiff driver (the last step writes out_path, the band
+ * statistics go into its GDAL_METADATA tag; PAM is off, so no .aux.xml).
+ * Then the file is fsynced and hashed.  Any failure removes out_path and
+ * every intermediate.
  *
  * Progress: the steps share [0, 1) equally, with the statistics pass
  * counted as a quarter step at the end.  A FALSE from the caller's callback
@@ -65,6 +74,8 @@
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
+#include "rasterfs/output.h"
+#include "rasterfs/tiff.h"
 #include "rasterfs/step.h"
 
 #define STATS_WEIGHT 0.25 /* the statistics pass, in steps */
@@ -125,6 +136,11 @@ static int benign(const char *m)
 		if (benign_text[i][0] && !strcmp(m, benign_text[i]))
 			return 1;
 	return 0;
+}
+
+int rfs_ops_benign(const char *m)
+{
+	return m && benign(m);
 }
 
 static void (*nospace_hook)(const char *msg);
@@ -217,6 +233,40 @@ static void warm_up(void)
 	GDALClose(src);
 }
 
+void rfs_ops_start_threads(void)
+{
+	static const char *const args[] = {
+		"-q", "-t_srs", "EPSG:3857", "-of", "VRT", "-r", "bilinear",
+		NULL,
+	};
+	GDALDriverH mem = GDALGetDriverByName("MEM");
+	GDALDatasetH src = mem ? GDALCreate(mem, "", 64, 64, 1, GDT_Int16,
+					    NULL) : NULL;
+	char **argv = rfs_gdal_warp_options(CSLDuplicate((char **)args));
+	GDALWarpAppOptions *opts = NULL;
+	double gt[6] = { 10, 0.01, 0, 50, 0, -0.01 }, px[4];
+
+	if (src) {
+		GDALSetGeoTransform(src, gt);
+		GDALSetProjection(src, SRS_WKT_WGS84_LAT_LONG);
+		opts = GDALWarpAppOptionsNew(argv, NULL);
+	}
+	if (opts) {
+		GDALDatasetH out = GDALWarp("", NULL, 1, &src, opts, NULL);
+		/* one block warped: the pool's threads are running */
+		if (out && GDALRasterIO(GDALGetRasterBand(out, 1), GF_Read, 0,
+					0, 2, 2, px, 2, 2, GDT_Float64, 0,
+					0) != CE_None)
+			CPLErrorReset();
+		if (out)
+			GDALClose(out);
+		GDALWarpAppOptionsFree(opts);
+	}
+	CSLDestroy(argv);
+	if (src)
+		GDALClose(src);
+}
+
 void rfs_ops_init(int cache_mb)
 {
 	char buf[32];
@@ -281,14 +331,82 @@ static int write_format(GDALDatasetH cur, const struct rfs_chain *chain,
 	return rfs_ops_write_png(cur, chain->stretch, byte_path, &ctx);
 }
 
+/* The own writer's pass (output.h): cur, checked against the
+ * description, into out_path in its layout, with exact statistics. */
+static int write_layout(GDALDatasetH cur, int is_source,
+			struct rfs_output *o, const char *out_path,
+			struct chain_progress *prog, char *msg, size_t msglen)
+{
+	struct rfs_tiff_stats *stats = NULL;
+	int rc;
+
+	/* note 2 of output.c: a source copied as it is keeps what a GeoTIFF
+	 * keeps of it (describe.h), so only a step's result is held to it */
+	if (!is_source && (rc = rfs_output_check(o, cur, msg, msglen)))
+		return rc;
+	if (!(stats = calloc((size_t)o->layout.bands, sizeof(*stats)))) {
+		snprintf(msg, msglen, "out of memory for the statistics");
+		return -RFS_E_NOMEM;
+	}
+	unlink(out_path);
+	CPLErrorReset();
+	errno = 0;
+	rc = rfs_tiff_write_from_dataset(cur, &o->layout, out_path, stats,
+					 chain_progress_cb, prog);
+	if (rc == -RFS_E_PROCESS)
+		rfs_gdal_error("cannot read the last step's result", msg,
+			       msglen);
+	else if (rc == -RFS_E_CANCELLED)
+		snprintf(msg, msglen, "cancelled while writing the output");
+	else if (rc == -EINVAL)
+		snprintf(msg, msglen, "the last step's result does not have "
+			 "the described size or bands");
+	else if (rc == -ENOMEM)
+		rc = -RFS_E_NOMEM;
+	else if (rc == -RFS_E_NOSPACE || rc == -RFS_E_STORE_IO)
+		snprintf(msg, msglen, "cannot write the output: %s",
+			 rfs_strerror(rc));
+	else if (rc < 0 && !rfs_err_is_rfs(rc))
+		snprintf(msg, msglen, "cannot write the output: %s",
+			 strerror(-rc));
+	if (rc == -RFS_E_STORE_IO || (rc < 0 && !rfs_err_is_rfs(rc)))
+		rc = -RFS_E_PROCESS;
+	free(stats);
+	return rc;
+}
+
 int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		const char *scratch_dir, const char *out_path,
 		GDALProgressFunc progress, void *progress_arg,
 		struct rfs_ops_result *res, char *msg, size_t msglen)
 {
+	struct rfs_output o;
+	const char *rel = strrchr(source, '/');
+	int rc;
+
+	/* A chain that cannot be described is left to its run to fail on,
+	 * with the run's own message. */
+	rel = rel ? rel + 1 : source;
+	rc = rfs_output_describe(source, rel, chain, 0, &o, msg, msglen);
+	rc = rfs_ops_run_output(source, chain, rc == 0 ? &o : NULL,
+				scratch_dir, out_path, progress, progress_arg,
+				res, msg, msglen);
+	rfs_output_clear(&o);
+	return rc;
+}
+
+int rfs_ops_run_output(const char *source, const struct rfs_chain *chain,
+		       struct rfs_output *o, const char *scratch_dir,
+		       const char *out_path, GDALProgressFunc progress,
+		       void *progress_arg, struct rfs_ops_result *res,
+		       char *msg, size_t msglen)
+{
 	struct chain_progress prog = { .fn = progress, .arg = progress_arg };
 	struct err_watch watch = { 0 };
 	const int gtiff = chain->format == RFS_FMT_GTIFF;
+	/* the own writer: every step's result is an intermediate, the last
+	 * one copied into the layout (write_layout) */
+	const int own = gtiff && o && o->has_layout;
 	const double total = (chain->nsteps ? chain->nsteps : 1) +
 		STATS_WEIGHT + (gtiff ? 0 : FORMAT_WEIGHT);
 	char tmp[2][4096];      /* intermediates: the one read, the one made */
@@ -322,7 +440,7 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		goto out;
 	}
 	cur = src;
-	if (chain->nsteps == 0) {
+	if (chain->nsteps == 0 && !own) {
 		/* Only a format: the source itself, as a tiled GeoTIFF, or
 		 * as an in-memory VRT that can take the statistics for the
 		 * COG or PNG writer. */
@@ -345,8 +463,9 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 	for (int i = 0; i < chain->nsteps; i++) {
 		const struct rfs_step *step = &chain->steps[i];
 		/* the last step writes out_path only for the default
-		 * format; the others are written from its result */
-		const int last = i == chain->nsteps - 1 && gtiff;
+		 * format with GDAL's writer; otherwise the output is
+		 * written from its result */
+		const int last = i == chain->nsteps - 1 && gtiff && !own;
 		const int slot = cur_tmp == 0 ? 1 : 0;
 		rfs_op_run_fn run = find_op(step->op);
 		const char *dst = out_path;
@@ -406,6 +525,38 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 
 	prog.base = (chain->nsteps ? chain->nsteps : 1) / total;
 	prog.scale = STATS_WEIGHT / total;
+	if (own) {
+		/* The step's file as it is on disk, which holds one nodata
+		 * value and one type (describe.h note 3), is what describe
+		 * promised: closed (flushed) and opened again. */
+		if (cur != src) {
+			rc = rfs_gdal_close_checked(cur, "cannot write the "
+						    "last step's result", msg,
+						    msglen);
+			cur = NULL;
+			if (rc)
+				goto out;
+			cur = GDALOpenEx(tmp[cur_tmp], GDAL_OF_RASTER |
+					 GDAL_OF_READONLY |
+					 GDAL_OF_VERBOSE_ERROR, NULL, NULL,
+					 NULL);
+			if (!cur) {
+				rc = rfs_gdal_error("cannot read the last "
+						    "step's result", msg,
+						    msglen);
+				goto out;
+			}
+		}
+		/* the statistics are counted while the file is written */
+		rc = write_layout(cur, cur == src, o, out_path, &prog, msg,
+				  msglen);
+		if (rc)
+			goto out;
+		if (cur != src)
+			GDALClose(cur);
+		cur = NULL;
+		goto written;
+	}
 	/* A last step that counted what it wrote has set them already. */
 	if (!last_stats)
 		rc = rfs_bstats_compute(cur, chain_progress_cb, &prog, msg,
@@ -415,6 +566,8 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 	if (!gtiff) {
 		prog.base += prog.scale;
 		prog.scale = FORMAT_WEIGHT / total;
+		if (o && (rc = rfs_output_annotate(o, cur, msg, msglen)))
+			goto out;
 		rc = write_format(cur, chain, scratch_dir, out_path, &prog,
 				  msg, msglen);
 		if (rc)
@@ -423,12 +576,15 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 			GDALClose(cur);
 		cur = NULL;
 	} else {
+		if (o && (rc = rfs_output_annotate(o, cur, msg, msglen)))
+			goto out;
 		rc = rfs_gdal_close_checked(cur, "cannot write the output", msg,
 				   msglen);
 		cur = NULL;
 		if (rc)
 			goto out;
 	}
+written:
 	rc = rfs_gdal_fsync_hash(out_path, &res->size, &res->checksum,
 				 msg, msglen);
 	if (rc == 0 && progress)
@@ -450,7 +606,7 @@ out:
 	}
 	if (rc && rc != -RFS_E_CANCELLED && watch.nomem) {
 		rc = -RFS_E_NOMEM;
-	} else if (rc && rc != -RFS_E_CANCELLED &&
+	} else if (rc && rc != -RFS_E_CANCELLED && rc != -RFS_E_INTERNAL &&
 		   (watch.nospace || out_of_space(scratch_dir) ||
 		    (rc == -RFS_E_PROCESS && (strstr(msg, "No space left") ||
 					      strstr(msg, "disk space"))))) {

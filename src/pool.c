@@ -72,7 +72,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,8 +90,6 @@
 #include "rasterfs/step.h"
 #include "rasterfs/wire.h"
 #include "rasterfs/worker.h"
-
-extern char **environ;
 
 struct slot {
 	pid_t pid;                /* 0: no worker */
@@ -259,63 +256,30 @@ static void commit_done(void *arg, int rc)
 static int spawn_worker(struct rfs_pool *p, unsigned i)
 {
 	struct slot *s = &p->slots[i];
-	int sv[2], rc;
-	char fdarg[16], ppid[24], cache[16], level[8], mem[24], maxpix[24];
-	char uid[24], gid[24];
-	posix_spawn_file_actions_t fa;
+	int rc;
 
 	rc = rfs_store_scratch_dir(p->store, i, s->scratch, sizeof(s->scratch));
 	if (rc < 0)
 		return rc;
-	/* A worker that drops to another user still writes its scratch: it
-	 * is that user's (the directories above it stay the daemon's; the
-	 * worker works in it by relative paths, confine.h). */
-	if (p->cfg.worker_uid != (uid_t)-1 &&
-	    chown(s->scratch, p->cfg.worker_uid, p->cfg.worker_gid) < 0) {
-		rc = -errno;
-		rfs_log(LOG_ERR, "cannot give scratch %s to uid %ld: %s",
-			s->scratch, (long)p->cfg.worker_uid, strerror(errno));
+	struct rfs_worker_spawn ws = {
+		.exe = p->exe,
+		.gdal_cache_mb = p->cfg.gdal_cache_mb,
+		.log_sink = p->cfg.log_sink,
+		.log_fd = p->cfg.log_fd,
+		.log_level = p->cfg.log_level,
+		.worker_mem = p->cfg.worker_mem,
+		.max_pixels = p->cfg.max_pixels,
+		.scratch = s->scratch,
+		.root = p->cfg.root,
+		.uid = p->cfg.worker_uid,
+		.gid = p->cfg.worker_gid,
+	};
+	rc = rfs_worker_spawn(&ws, &s->pid, &s->fd);
+	if (rc < 0) {
+		s->pid = 0;
+		s->fd = -1;
 		return rc;
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	/* The worker's end is the only descriptor it inherits. */
-	fcntl(sv[1], F_SETFD, 0);
-	snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
-	snprintf(ppid, sizeof(ppid), "%ld", (long)getpid());
-	snprintf(cache, sizeof(cache), "%d", p->cfg.gdal_cache_mb);
-	snprintf(level, sizeof(level), "%d", p->cfg.log_level);
-	snprintf(mem, sizeof(mem), "%llu",
-		 (unsigned long long)p->cfg.worker_mem);
-	snprintf(maxpix, sizeof(maxpix), "%llu",
-		 (unsigned long long)p->cfg.max_pixels);
-	snprintf(uid, sizeof(uid), "%ld", p->cfg.worker_uid == (uid_t)-1 ?
-		 -1L : (long)p->cfg.worker_uid);
-	snprintf(gid, sizeof(gid), "%ld", p->cfg.worker_uid == (uid_t)-1 ?
-		 -1L : (long)p->cfg.worker_gid);
-	char *argv[] = {
-		"rasterfs-worker", RFS_WORKER_ARG, fdarg, ppid, cache,
-		p->cfg.log_sink == RFS_LOG_SYSLOG ? "syslog" :
-		p->cfg.log_sink == RFS_LOG_DAEMON ? "daemon" : "stderr", level,
-		mem, maxpix, s->scratch, (char *)p->cfg.root, uid, gid, NULL,
-	};
-	posix_spawn_file_actions_init(&fa);
-	/* Its lines come to the daemon's log (and the mount's ring). */
-	if (p->cfg.log_sink == RFS_LOG_DAEMON)
-		posix_spawn_file_actions_adddup2(&fa, p->cfg.log_fd,
-						 STDERR_FILENO);
-	rc = posix_spawn(&s->pid, p->exe, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(sv[1]);
-	if (rc != 0) {
-		close(sv[0]);
-		s->pid = 0;
-		rfs_log(LOG_ERR, "cannot start a worker (%s): %s", p->exe,
-			strerror(rc));
-		return -rc;
-	}
-	s->fd = sv[0];
-	fcntl(s->fd, F_SETFL, O_NONBLOCK);
 	s->job = NULL;
 	s->exiting = 0;
 	rfs_log(LOG_DEBUG, "worker %u started: pid %ld, scratch %s", i,
@@ -345,6 +309,7 @@ static void dispatch(struct rfs_pool *p)
 			.out_name = strrchr(job->out_path, '/') + 1,
 			.src_fd = job->src_fd,
 			.prefix_fd = -1,
+			.expect_size = job->expect_size,
 		};
 		if (job->prefix_len) {
 			char *pc = strndup(job->canonical, job->prefix_len);
@@ -355,7 +320,7 @@ static void dispatch(struct rfs_pool *p)
 			free(pc);
 			if (job->prefix_fd >= 0) {
 				wj.prefix_fd = job->prefix_fd;
-				wj.canonical = job->canonical + job->prefix_len;
+				wj.prefix_len = (uint32_t)job->prefix_len;
 			} else {
 				job->prefix_fd = -1;
 			}
@@ -816,6 +781,7 @@ static int queue_prefix(struct rfs_pool *p, const struct rfs_job_spec *spec,
 	ps.canonical = pc;
 	ps.vpath = pv;
 	ps.warm = 1;
+	ps.expect_size = 0; /* the chain's, not the prefix's */
 	ps.prefix = 1;
 	struct rfs_job *job = rfs_jobs_add(p->jobs, &ps, NULL);
 	if (!job) {

@@ -147,7 +147,7 @@ static const struct rfs_step_arg ndi_args[] = {
 	ROW(o, .name = n, .flags = RFS_STEP_BARE | (fl),                \
 	    .parse = rfs_##fam##_parse, .write = rfs_##fam##_write,     \
 	    .summary = what, .usage = u, .args = a, .example = ex,      \
-	    .engine = &rfs_terrain_engine)
+	    .bands = rfs_terrain_bands, .engine = &rfs_terrain_engine)
 
 const struct rfs_step_desc rfs_steps[] = {
 	ROW(RFS_OP_PROJ,
@@ -246,6 +246,7 @@ const struct rfs_step_desc rfs_steps[] = {
 		.usage = "band=N[,N...] (1-based), e.g. band=1 or band=3,2,1",
 		.args = band_args,
 		.example = "band=3,2,1",
+		.bands = rfs_band_bands,
 		.engine = &rfs_translate_bands_engine,
 	),
 	ROW(RFS_OP_TYPE,
@@ -278,6 +279,7 @@ const struct rfs_step_desc rfs_steps[] = {
 		.usage = "ndi=A,B (bands, 1-based), e.g. ndi=4,3",
 		.args = ndi_args,
 		.example = "ndi=4,3",
+		.bands = rfs_ndi_bands,
 		.engine = &rfs_ndi_engine,
 	),
 };
@@ -333,6 +335,59 @@ bool rfs_step_first_has(const char *canonical, unsigned flags)
 	n = strcspn(canonical, "=@");
 	d = rfs_step_find(canonical, n);
 	return d && (d->flags & flags) == flags;
+}
+
+/* Append s to buf (len bytes used at most, NUL kept) at *n. */
+static void desc_add(char *buf, size_t len, size_t *n, const char *s)
+{
+	size_t k = strlen(s);
+
+	if (*n + k >= len)
+		k = len - 1 - *n;
+	memcpy(buf + *n, s, k);
+	*n += k;
+	buf[*n] = '\0';
+}
+
+int rfs_step_band_desc(const struct rfs_step *st, const char *const *in,
+		       int nin, int out, char *buf, size_t len)
+{
+	const struct rfs_step_desc *d = rfs_step_desc(st->op);
+	char text[RFS_CHAIN_TEXT_MAX];
+	int from[2] = { out, -1 }, k = 1;
+	size_t n = 0;
+
+	if (len > RFS_BAND_DESC_MAX)
+		len = RFS_BAND_DESC_MAX;
+	if (!d || len < 8 || out < 0)
+		return -1;
+	if (d->bands)
+		k = d->bands(st, out, from);
+	for (int i = 0; i < (k ? k : 1); i++)
+		if (from[i] < 0 || from[i] >= nin)
+			return -1;
+	buf[0] = '\0';
+	if (k == 0) {
+		desc_add(buf, len, &n, in[from[0]] ? in[from[0]] : "");
+	} else {
+		if (rfs_step_canonical(st, text, sizeof(text)) < 0)
+			return -1;
+		desc_add(buf, len, &n, text);
+		desc_add(buf, len, &n, " of ");
+		desc_add(buf, len, &n, in[from[0]] ? in[from[0]] : "");
+		if (k == 2) {
+			desc_add(buf, len, &n, " and ");
+			desc_add(buf, len, &n, in[from[1]] ? in[from[1]] : "");
+		}
+	}
+	/* Cut: end with "..." on a character boundary (UTF-8). */
+	if (n == len - 1) {
+		size_t c = len - 4;
+		while (c > 0 && ((unsigned char)buf[c] & 0xC0) == 0x80)
+			c--;
+		memcpy(buf + c, "...", 4);
+	}
+	return 0;
 }
 
 int rfs_step_canonical(const struct rfs_step *st, char *buf, size_t len)

@@ -32,6 +32,7 @@ extern const struct rfs_step_engine rfs_reclass_engine;
 RFS_FAMILY(slope);
 RFS_FAMILY(hillshade);
 RFS_FAMILY(bare);
+int rfs_terrain_bands(const struct rfs_step *st, int out, int from[2]);
 extern const struct rfs_step_engine rfs_terrain_engine;
 
 /* op_grid.c: res, size (the warper), clip (gdal_translate -projwin) */
@@ -46,6 +47,8 @@ RFS_FAMILY(band);
 RFS_FAMILY(type);
 RFS_FAMILY(nodata);
 RFS_FAMILY(ndi);
+int rfs_band_bands(const struct rfs_step *st, int out, int from[2]);
+int rfs_ndi_bands(const struct rfs_step *st, int out, int from[2]);
 extern const struct rfs_step_engine rfs_translate_bands_engine;
 extern const struct rfs_step_engine rfs_ndi_engine;
 

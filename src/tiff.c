@@ -51,6 +51,16 @@
  *    role="description">.  GDAL_NODATA is printed as GDAL prints it
  *    ("%.18g", "nan", "inf", "-inf").
  *
+ * 5. A packed layout (rfs_tiff_layout_pack) is what the daemon keeps of a
+ *    description: "RFSL", u16 version, u16 0, then u32 bigtiff, bands,
+ *    type, sample_bytes, n_levels, has_nodata, f64 nodata, u64
+ *    tile_bytes, header_size, total_size, arrays_offset, arrays_end, u64
+ *    head_len; per level i32 width, height, tiles_x, tiles_y, u64 offset,
+ *    bytes, array_at[0], array_at[1]; per band u64 slot; then head_len
+ *    header bytes.  All little-endian.  Unpacking checks every number
+ *    against the others (the bytes come from another process and a
+ *    database), so a layout that unpacks is one rfs_tiff_layout could
+ *    have made.
  */
 #include <assert.h>
 #include <errno.h>
@@ -1038,4 +1048,266 @@ int rfs_tiff_tile_at(const struct rfs_tiff_layout *l, uint64_t off,
 		return 0;
 	}
 	return -RFS_E_INTERNAL;   /* the levels cover [header_size, total) */
+}
+
+/* ------------------------------------------------------------------ */
+/* Packed layouts (note 5) */
+
+#define PACK_MAGIC "RFSL"
+#define PACK_VERSION 1
+#define PACK_HEAD (8 + 6 * 4 + 8 + 6 * 8)
+#define PACK_LEVEL (4 * 4 + 4 * 8)
+
+static int slot_width(int band)
+{
+	int w = 0;
+
+	for (int i = 0; i < 6; i++)
+		w += slot_line_len(i, band);
+	return w;
+}
+
+unsigned char *rfs_tiff_layout_pack(const struct rfs_tiff_layout *l,
+				    size_t *len)
+{
+	size_t n = PACK_HEAD + (size_t)l->n_levels * PACK_LEVEL +
+		   (size_t)l->bands * 8 + l->head_len;
+	unsigned char *b = malloc(n), *p = b;
+
+	if (!b)
+		return NULL;
+	memcpy(p, PACK_MAGIC, 4);
+	put16(p + 4, PACK_VERSION);
+	put16(p + 6, 0);
+	p += 8;
+	const uint64_t u32s[6] = { (uint64_t)l->bigtiff, (uint64_t)l->bands,
+				   (uint64_t)l->type,
+				   (uint64_t)l->sample_bytes,
+				   (uint64_t)l->n_levels,
+				   (uint64_t)l->has_nodata };
+	for (int i = 0; i < 6; i++, p += 4)
+		put32(p, u32s[i]);
+	uint64_t nd;
+	memcpy(&nd, &l->nodata, 8);
+	put64(p, nd);
+	p += 8;
+	const uint64_t u64s[6] = { l->tile_bytes, l->header_size,
+				   l->total_size, l->arrays_offset,
+				   l->arrays_end, (uint64_t)l->head_len };
+	for (int i = 0; i < 6; i++, p += 8)
+		put64(p, u64s[i]);
+	for (int lv = 0; lv < l->n_levels; lv++) {
+		const struct rfs_tiff_level *v = &l->level[lv];
+		put32(p, (uint64_t)v->width);
+		put32(p + 4, (uint64_t)v->height);
+		put32(p + 8, (uint64_t)v->tiles_x);
+		put32(p + 12, (uint64_t)v->tiles_y);
+		put64(p + 16, v->offset);
+		put64(p + 24, v->bytes);
+		put64(p + 32, l->array_at[lv][0]);
+		put64(p + 40, l->array_at[lv][1]);
+		p += PACK_LEVEL;
+	}
+	for (int b2 = 0; b2 < l->bands; b2++, p += 8)
+		put64(p, (uint64_t)l->slot[b2]);
+	memcpy(p, l->head, l->head_len);
+	*len = n;
+	return b;
+}
+
+/* The header's IFDs say what the levels say: one IFD per level, in
+ * order, each with the level's width, length and tile arrays.  0 or
+ * -EINVAL. */
+static int head_check(const struct rfs_tiff_layout *l)
+{
+	const int big = l->bigtiff;
+	const uint64_t esz = big ? 20 : 12, vsz = big ? 8 : 4;
+	const unsigned char *h = l->head;
+	uint64_t ifd;
+
+	if (get_le(h + 2, 2) != (big ? 43u : 42u))
+		return -EINVAL;
+	ifd = big ? get_le(h + 8, 8) : get_le(h + 4, 4);
+	for (int lv = 0; lv < l->n_levels; lv++) {
+		const struct rfs_tiff_level *v = &l->level[lv];
+		uint64_t n, found = 0;
+
+		if (ifd < 8 || ifd > l->head_len - (big ? 8 : 2))
+			return -EINVAL;
+		n = big ? get_le(h + ifd, 8) : get_le(h + ifd, 2);
+		ifd += big ? 8 : 2;
+		if (l->head_len - ifd < vsz ||
+		    n > (l->head_len - ifd - vsz) / esz)
+			return -EINVAL;
+		for (uint64_t i = 0; i < n; i++) {
+			const unsigned char *e = h + ifd + i * esz;
+			const unsigned char *val = e + (big ? 12 : 8);
+			unsigned tag = (unsigned)get_le(e, 2);
+
+			if (tag == TAG_WIDTH || tag == TAG_LENGTH) {
+				if (get_le(val, 4) != (uint64_t)(tag == TAG_WIDTH ?
+						v->width : v->height))
+					return -EINVAL;
+				found++;
+			} else if ((tag == TAG_TILE_OFF || tag == TAG_TILE_CNT) &&
+				   l->array_at[lv][tag == TAG_TILE_CNT]) {
+				if (get_le(val, (int)vsz) !=
+				    l->array_at[lv][tag == TAG_TILE_CNT])
+					return -EINVAL;
+			}
+		}
+		if (found != 2)
+			return -EINVAL;
+		ifd = get_le(h + ifd + n * esz, (int)vsz);
+	}
+	return ifd == 0 ? 0 : -EINVAL;
+}
+
+/* The checks of note 5.  0 or -EINVAL. */
+static int unpacked_check(const struct rfs_tiff_layout *l)
+{
+	static const int size_of[] = { [1] = 1, [2] = 2, [3] = 4, [4] = 8 };
+	const uint64_t elem = l->bigtiff ? 8 : 4, inl = l->bigtiff ? 8 : 4;
+	int sf = sample_format(l->type);
+	int want = 0;
+
+	if (sf == 0 || l->bands < 1 || l->bands > RFS_TIFF_MAX_BANDS ||
+	    (l->bigtiff != 0 && l->bigtiff != 1) ||
+	    (l->has_nodata != 0 && l->has_nodata != 1) ||
+	    l->n_levels < 1 || l->n_levels > RFS_TIFF_MAX_LEVELS)
+		return -EINVAL;
+	switch (l->type) {
+	case GDT_Byte: want = size_of[1]; break;
+	case GDT_UInt16: case GDT_Int16: want = size_of[2]; break;
+	case GDT_UInt32: case GDT_Int32: case GDT_Float32:
+		want = size_of[3]; break;
+	default: want = size_of[4]; break;
+	}
+	if (l->sample_bytes != want ||
+	    l->tile_bytes != TILE_PIXELS * (uint64_t)want ||
+	    l->header_size % RFS_TIFF_ALIGN != 0 ||
+	    l->head_len < 16 || l->head_len > l->arrays_offset ||
+	    l->arrays_offset > l->arrays_end ||
+	    l->arrays_end > l->header_size ||
+	    l->header_size > l->total_size ||
+	    memcmp(l->head, "II", 2) != 0)
+		return -EINVAL;
+	/* the arrays and the header's end, placed as place() places them */
+	uint64_t at = l->arrays_offset;
+	if (at != align_up(l->head_len, 8))
+		return -EINVAL;
+	for (int lv = 0; lv < l->n_levels; lv++) {
+		uint64_t n = level_tiles(&l->level[lv]) * (uint64_t)l->bands;
+		for (int k = 0; k < 2; k++) {
+			if (n * elem <= inl) {
+				if (l->array_at[lv][k] != 0)
+					return -EINVAL;
+				continue;
+			}
+			if (l->array_at[lv][k] != at)
+				return -EINVAL;
+			at += n * elem;
+		}
+	}
+	if (at != l->arrays_end ||
+	    l->header_size != align_up(l->arrays_end, RFS_TIFF_ALIGN))
+		return -EINVAL;
+	/* levels: each half the one below it, coarsest first after the
+	 * header, the base last, ending at total_size */
+	uint64_t pos = l->header_size;
+	for (int lv = l->n_levels - 1; lv >= 0; lv--) {
+		const struct rfs_tiff_level *v = &l->level[lv];
+		uint64_t tiles, bytes;
+
+		if (v->width < 1 || v->height < 1 ||
+		    v->tiles_x != (v->width + TILE - 1) / TILE ||
+		    v->tiles_y != (v->height + TILE - 1) / TILE ||
+		    v->offset != pos)
+			return -EINVAL;
+		if (lv > 0 &&
+		    (v->width != (l->level[lv - 1].width + 1) / 2 ||
+		     v->height != (l->level[lv - 1].height + 1) / 2))
+			return -EINVAL;
+		tiles = level_tiles(v) * (uint64_t)l->bands;
+		if (__builtin_mul_overflow(tiles, l->tile_bytes, &bytes) ||
+		    bytes != v->bytes || bytes > INT64_MAX - pos)
+			return -EINVAL;
+		pos += bytes;
+	}
+	if (pos != l->total_size)
+		return -EINVAL;
+	for (int b = 0; b < l->bands; b++)
+		if (l->slot[b] > l->head_len ||
+		    (size_t)slot_width(b) > l->head_len - l->slot[b])
+			return -EINVAL;
+	return head_check(l);
+}
+
+int rfs_tiff_layout_unpack(const void *buf, size_t len,
+			   struct rfs_tiff_layout *l)
+{
+	const unsigned char *p = buf, *end = p + len;
+	uint64_t u32s[6], u64s[6], nd;
+
+	memset(l, 0, sizeof(*l));
+	if (len < PACK_HEAD || memcmp(p, PACK_MAGIC, 4) != 0 ||
+	    get_le(p + 4, 2) != PACK_VERSION || get_le(p + 6, 2) != 0)
+		return -EINVAL;
+	p += 8;
+	for (int i = 0; i < 6; i++, p += 4)
+		u32s[i] = get_le(p, 4);
+	nd = get_le(p, 8);
+	p += 8;
+	for (int i = 0; i < 6; i++, p += 8)
+		u64s[i] = get_le(p, 8);
+	if (u32s[1] < 1 || u32s[1] > RFS_TIFF_MAX_BANDS || u32s[4] < 1 ||
+	    u32s[4] > RFS_TIFF_MAX_LEVELS || u32s[2] > 64 || u32s[3] > 8)
+		return -EINVAL;
+	l->bigtiff = (int)u32s[0];
+	l->bands = (int)u32s[1];
+	l->type = (GDALDataType)u32s[2];
+	l->sample_bytes = (int)u32s[3];
+	l->n_levels = (int)u32s[4];
+	l->has_nodata = (int)u32s[5];
+	memcpy(&l->nodata, &nd, 8);
+	l->tile_bytes = u64s[0];
+	l->header_size = u64s[1];
+	l->total_size = u64s[2];
+	l->arrays_offset = u64s[3];
+	l->arrays_end = u64s[4];
+	if ((size_t)(end - p) < (size_t)l->n_levels * PACK_LEVEL +
+	    (size_t)l->bands * 8 ||
+	    u64s[5] != (uint64_t)(end - p) - (size_t)l->n_levels * PACK_LEVEL -
+	    (size_t)l->bands * 8)
+		return -EINVAL;
+	l->head_len = (size_t)u64s[5];
+	for (int lv = 0; lv < l->n_levels; lv++, p += PACK_LEVEL) {
+		struct rfs_tiff_level *v = &l->level[lv];
+		uint64_t w = get_le(p, 4), h = get_le(p + 4, 4);
+		uint64_t tx = get_le(p + 8, 4), ty = get_le(p + 12, 4);
+
+		if (w > INT32_MAX || h > INT32_MAX || tx > INT32_MAX ||
+		    ty > INT32_MAX)
+			return -EINVAL;
+		v->width = (int)w;
+		v->height = (int)h;
+		v->tiles_x = (int)tx;
+		v->tiles_y = (int)ty;
+		v->offset = get_le(p + 16, 8);
+		v->bytes = get_le(p + 24, 8);
+		l->array_at[lv][0] = get_le(p + 32, 8);
+		l->array_at[lv][1] = get_le(p + 40, 8);
+	}
+	l->slot = calloc((size_t)l->bands, sizeof(*l->slot));
+	l->head = malloc(l->head_len ? l->head_len : 1);
+	if (!l->slot || !l->head)
+		return -ENOMEM;
+	for (int b = 0; b < l->bands; b++, p += 8) {
+		uint64_t s = get_le(p, 8);
+		if (s > SIZE_MAX)
+			return -EINVAL;
+		l->slot[b] = (size_t)s;
+	}
+	memcpy(l->head, p, l->head_len);
+	return unpacked_check(l);
 }

@@ -11,6 +11,14 @@
 struct job_fixed {
 	struct rfs_src_id src;
 	uint32_t flags;
+	uint32_t prefix_len; /* 0 without RFS_WIRE_JOB_PREFIX */
+	uint64_t expect_size;
+};
+
+/* DESCRIBE payload before its strings. */
+struct describe_fixed {
+	struct rfs_src_id src;
+	uint32_t flags;    /* 0 */
 	uint32_t reserved; /* 0 */
 };
 
@@ -74,7 +82,8 @@ static int pack_strings(char *buf, size_t cap, size_t off,
 int rfs_wire_send_job(int fd, uint64_t id, const struct rfs_wire_job *job)
 {
 	char buf[RFS_WIRE_MAX];
-	struct job_fixed f = { .src = job->src };
+	struct job_fixed f = { .src = job->src,
+			       .expect_size = job->expect_size };
 	const char *s[] = { job->source_rel, job->canonical, job->out_name };
 	int fds[2] = { job->src_fd, job->prefix_fd };
 	int nfds = 1;
@@ -82,7 +91,11 @@ int rfs_wire_send_job(int fd, uint64_t id, const struct rfs_wire_job *job)
 	if (job->src_fd < 0)
 		return -EINVAL;
 	if (job->prefix_fd >= 0) {
+		if (job->prefix_len == 0 ||
+		    job->prefix_len >= strlen(job->canonical))
+			return -EINVAL;
 		f.flags |= RFS_WIRE_JOB_PREFIX;
+		f.prefix_len = job->prefix_len;
 		nfds = 2;
 	}
 	memcpy(buf, &f, sizeof(f));
@@ -90,6 +103,36 @@ int rfs_wire_send_job(int fd, uint64_t id, const struct rfs_wire_job *job)
 
 	return n < 0 ? n : rfs_wire_send_raw(fd, RFS_MSG_JOB, id, buf,
 					     (size_t)n, fds, nfds);
+}
+
+int rfs_wire_send_describe(int fd, uint64_t id, const struct rfs_src_id *src,
+			   const char *source_rel, const char *canonical,
+			   int src_fd)
+{
+	char buf[RFS_WIRE_MAX];
+	struct describe_fixed f = { .src = *src };
+	const char *s[] = { source_rel, canonical };
+
+	if (src_fd < 0)
+		return -EINVAL;
+	memcpy(buf, &f, sizeof(f));
+	int n = pack_strings(buf, sizeof(buf), sizeof(f), s, 2);
+
+	return n < 0 ? n : rfs_wire_send_raw(fd, RFS_MSG_DESCRIBE, id, buf,
+					     (size_t)n, &src_fd, 1);
+}
+
+int rfs_wire_send_described(int fd, uint64_t id, uint64_t size,
+			    const void *blob, size_t len)
+{
+	static __thread char buf[RFS_WIRE_MAX];
+
+	if (len < 1 || len > RFS_WIRE_MAX - sizeof(size))
+		return len < 1 ? -EINVAL : -EMSGSIZE;
+	memcpy(buf, &size, sizeof(size));
+	memcpy(buf + sizeof(size), blob, len);
+	return rfs_wire_send_raw(fd, RFS_MSG_DESCRIBED, id, buf,
+				 sizeof(size) + len, NULL, 0);
 }
 
 int rfs_wire_send_cancel(int fd, uint64_t id)
@@ -162,19 +205,44 @@ static int parse(struct rfs_msg *m, const struct rfs_wire_hdr *h,
 			return -EPROTO;
 		memcpy(&f, p, sizeof(f));
 		p += sizeof(f);
-		if ((f.flags & ~RFS_WIRE_JOB_PREFIX) || f.reserved ||
-		    nfds != ((f.flags & RFS_WIRE_JOB_PREFIX) ? 2 : 1))
+		if ((f.flags & ~RFS_WIRE_JOB_PREFIX) ||
+		    nfds != ((f.flags & RFS_WIRE_JOB_PREFIX) ? 2 : 1) ||
+		    !(f.flags & RFS_WIRE_JOB_PREFIX) != !f.prefix_len)
 			return -EPROTO;
 		if (take_string(&p, end, &m->source_rel) ||
 		    take_string(&p, end, &m->canonical) ||
-		    take_string(&p, end, &m->out_name) || p != end)
+		    take_string(&p, end, &m->out_name) || p != end ||
+		    f.prefix_len >= strlen(m->canonical))
 			return -EPROTO;
 		m->src = f.src;
 		m->flags = f.flags;
+		m->prefix_len = f.prefix_len;
+		m->expect_size = f.expect_size;
 		m->src_fd = fds[0];
 		m->prefix_fd = nfds == 2 ? fds[1] : -1;
 		return 0;
 	}
+	case RFS_MSG_DESCRIBE: {
+		struct describe_fixed f;
+		if (h->len < sizeof(f) || nfds != 1)
+			return -EPROTO;
+		memcpy(&f, p, sizeof(f));
+		p += sizeof(f);
+		if (f.flags || f.reserved ||
+		    take_string(&p, end, &m->source_rel) ||
+		    take_string(&p, end, &m->canonical) || p != end)
+			return -EPROTO;
+		m->src = f.src;
+		m->src_fd = fds[0];
+		return 0;
+	}
+	case RFS_MSG_DESCRIBED:
+		if (h->len < sizeof(uint64_t) + 1 || nfds)
+			return -EPROTO;
+		memcpy(&m->size, p, sizeof(uint64_t));
+		m->blob = (const unsigned char *)p + sizeof(uint64_t);
+		m->blob_len = h->len - sizeof(uint64_t);
+		return 0;
 	case RFS_MSG_CANCEL:
 		return h->len == 0 && nfds == 0 ? 0 : -EPROTO;
 	case RFS_MSG_PROGRESS:

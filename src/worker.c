@@ -33,11 +33,13 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -53,6 +55,8 @@
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
+#include "rasterfs/output.h"
+#include "rasterfs/tiff.h"
 #include "rasterfs/vsi.h"
 #include "rasterfs/wire.h"
 #include "rasterfs/worker.h"
@@ -149,33 +153,30 @@ static int CPL_STDCALL job_progress(double frac, const char *msg, void *arg)
 	return TRUE;
 }
 
-/* Refuse an output over max_pixels (0: no limit) before computing
- * anything (describe.h), and one that cannot fit in what is left of the
- * scratch's disk: an uncompressed tiled GeoTIFF of the last step is
+/* Refuse an output that cannot fit in what is left of the scratch's
+ * disk (out: its description, output.h; max_pixels was held to by
+ * rfs_output_describe): an uncompressed tiled GeoTIFF of the last step is
  * written (the output, or the file a COG or PNG is made from), whole
  * 256 x 256 tiles of every band; only a COG of the source itself may be
  * smaller.  A lower bound, so nothing that could fit is refused; it
  * catches a full disk before libtiff meets it.  Returns 0, or
- * -RFS_E_TOO_BIG or -RFS_E_NOSPACE with msg set.  A grid that cannot be
- * worked out is left for the job itself to fail on. */
-static int check_limits(const char *source, const struct rfs_chain *chain,
-			uint64_t max_pixels, char *msg, size_t msglen)
+ * -RFS_E_NOSPACE with msg set. */
+static int check_space(const struct rfs_output *o,
+		       const struct rfs_chain *chain, char *msg,
+		       size_t msglen)
 {
-	struct rfs_grid out;
+	const struct rfs_grid *out = &o->grid;
 	struct statvfs sv;
 	uint64_t need = 0;
-	int rc = rfs_describe_source(source, chain, max_pixels, &out, msg,
-				     msglen);
 
-	if (rc < 0 || out.width <= 0)
-		return rc;
-	for (int b = 0; b < out.nbands; b++) {
-		int sz = GDALGetDataTypeSizeBytes(out.bands[b].type);
+	if (out->width <= 0)
+		return 0;
+	for (int b = 0; b < out->nbands; b++) {
+		int sz = GDALGetDataTypeSizeBytes(out->bands[b].type);
 		need += (uint64_t)(sz > 0 ? sz : 1);
 	}
-	need *= (uint64_t)(out.width + 255) / 256 *
-		(uint64_t)(out.height + 255) / 256 * 65536;
-	rfs_grid_clear(&out);
+	need *= (uint64_t)(out->width + 255) / 256 *
+		(uint64_t)(out->height + 255) / 256 * 65536;
 	if (chain->format == RFS_FMT_COG && chain->nsteps == 0)
 		need = 0;
 	if (need && statvfs(".", &sv) == 0 &&
@@ -214,9 +215,35 @@ static int same_source(int fd, const struct rfs_src_id *want, const char *rel,
 	return -RFS_E_SOURCE_CHANGED;
 }
 
+/* The output described from the pinned source (output.h), the whole
+ * chain: the same description the describers give, whatever the job
+ * starts from.  Returns 0 with *have set when it could be described,
+ * -RFS_E_TOO_BIG (msg set); any other failure is left for the job itself
+ * to fail on, with its own message (*have 0). */
+static int describe_job(const char *name, const char *rel,
+			const struct rfs_chain *chain, uint64_t max_pixels,
+			struct rfs_output *o, int *have, char *msg,
+			size_t msglen)
+{
+	char why[RFS_MSG_MAX];
+	int rc = rfs_output_describe(name, rel, chain, max_pixels, o, why,
+				     sizeof(why));
+
+	*have = rc == 0;
+	if (rc == -RFS_E_TOO_BIG) {
+		snprintf(msg, msglen, "%s", why);
+		return rc;
+	}
+	if (rc)
+		rfs_log(LOG_DEBUG, "describe: %s (left to the job)", why);
+	return 0;
+}
+
 static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 {
-	struct rfs_chain chain;
+	struct rfs_chain chain, rest;
+	struct rfs_output out;
+	int described = 0;
 	struct rfs_ops_result res = { 0 };
 	char msg[RFS_MSG_MAX] = "", refused[RFS_MSG_MAX];
 	char name[PATH_MAX];
@@ -225,6 +252,7 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 	struct timespec t0;
 	int rc;
 
+	memset(&out, 0, sizeof(out));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ctx.last_time = t0;
 	cur_job = m->job_id;
@@ -256,13 +284,35 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 				 sizeof(msg));
 	if (rc == 0)
 		rc = rfs_chain_parse(m->canonical, &chain, msg, sizeof(msg));
+	/* a chain from its kept prefix runs the steps after it */
+	if (rc == 0 && m->prefix_fd >= 0)
+		rc = rfs_chain_parse(m->canonical + m->prefix_len, &rest, msg,
+				     sizeof(msg));
 	if (rc == 0)
-		rc = check_limits(source, &chain, max_pixels, msg,
-				  sizeof(msg));
+		rc = describe_job(name, m->source_rel, &chain, max_pixels,
+				  &out, &described, msg, sizeof(msg));
+	if (rc == 0 && described)
+		rc = check_space(&out, &chain, msg, sizeof(msg));
 	/* The scratch directory is the working directory (confine.h). */
 	if (rc == 0)
-		rc = rfs_ops_run(source, &chain, ".", m->out_name,
-				 job_progress, &ctx, &res, msg, sizeof(msg));
+		rc = rfs_ops_run_output(source, m->prefix_fd >= 0 ? &rest :
+					&chain, described ? &out : NULL, ".",
+					m->out_name, job_progress, &ctx, &res,
+					msg, sizeof(msg));
+	/* The size stat told is the size written, or the job fails loudly
+	 * (output.c note 1: both come from one description). */
+	if (rc == 0 && ((m->expect_size && res.size != m->expect_size) ||
+			(described && out.has_layout &&
+			 res.size != out.layout.total_size))) {
+		snprintf(msg, sizeof(msg), "the output has %llu bytes, but it "
+			 "was described with %llu (the layout here says %llu): "
+			 "describe and the job disagree",
+			 (unsigned long long)res.size,
+			 (unsigned long long)m->expect_size,
+			 (unsigned long long)(described && out.has_layout ?
+					      out.layout.total_size : 0));
+		rc = -RFS_E_INTERNAL;
+	}
 	/* A cancel stays a cancel.  Otherwise a source that changed under
 	 * the job says nothing about its new version (not remembered), and
 	 * a refusal is why whatever GDAL made of it went wrong. */
@@ -276,6 +326,7 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 		rc = -RFS_E_FORBIDDEN;
 	}
 out:
+	rfs_output_clear(&out);
 	rfs_vsi_unpin_all();
 	rfs_wire_close_fds(m);
 	if (rc == 0) {
@@ -290,6 +341,78 @@ out:
 		rfs_wire_send_failed(fd, m->job_id, rc, 0, msg);
 	}
 	cur_fd = -1;
+	rfs_log_set_job(0);
+}
+
+/* A DESCRIBE (describer.h): the output's layout from the pinned source,
+ * read exactly as a job reads it, answered DESCRIBED with its size and
+ * packed layout, or FAILED (the output stays provisional). */
+static void run_describe(int fd, struct rfs_msg *m, uint64_t max_pixels)
+{
+	struct rfs_chain chain;
+	struct rfs_output out;
+	char msg[RFS_MSG_MAX] = "", name[PATH_MAX];
+	unsigned char *blob = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(&out, 0, sizeof(out));
+	/* the daemon keeps a describe's lines private (log.h) */
+	rfs_log_set_job(RFS_LOG_JOB_PRIVATE);
+	rfs_vsi_reset();
+	if (confine_error[0]) {
+		snprintf(msg, sizeof(msg), "%s", confine_error);
+		rc = -RFS_E_INTERNAL;
+		goto out;
+	}
+	rc = snprintf(name, sizeof(name), "%s%s", RFS_VSI_TREE, m->source_rel);
+	if (rc < 0 || (size_t)rc >= sizeof(name)) {
+		snprintf(msg, sizeof(msg), "bad describe message");
+		rc = -RFS_E_INTERNAL;
+		goto out;
+	}
+	if ((rc = rfs_vsi_pin(name, m->src_fd)) < 0) {
+		rc = -RFS_E_INTERNAL;
+		goto out;
+	}
+	rc = same_source(m->src_fd, &m->src, m->source_rel, msg, sizeof(msg));
+	if (rc == 0)
+		rc = rfs_chain_parse(m->canonical, &chain, msg, sizeof(msg));
+	if (rc == 0 && chain.format != RFS_FMT_GTIFF) {
+		snprintf(msg, sizeof(msg), "only a GeoTIFF is described");
+		rc = -RFS_E_INTERNAL;
+	}
+	if (rc == 0)
+		rc = rfs_output_describe(name, m->source_rel, &chain,
+					 max_pixels, &out, msg, sizeof(msg));
+	if (rc == 0 && !out.has_layout) {
+		snprintf(msg, sizeof(msg), "a GeoTIFF of %s is written by "
+			 "GDAL's driver: no size before it is computed",
+			 GDALGetDataTypeName(out.grid.bands[0].type));
+		rc = -RFS_E_PROCESS;
+	}
+	if (rc == 0 && rfs_vsi_refusal(msg, sizeof(msg)))
+		rc = -RFS_E_FORBIDDEN;
+	if (rc == 0 && !(blob = rfs_tiff_layout_pack(&out.layout, &len))) {
+		snprintf(msg, sizeof(msg), "out of memory");
+		rc = -RFS_E_NOMEM;
+	}
+out:
+	rfs_vsi_unpin_all();
+	rfs_wire_close_fds(m);
+	if (rc == 0 &&
+	    (rc = rfs_wire_send_described(fd, m->job_id,
+					  out.layout.total_size, blob,
+					  len)) == -EMSGSIZE)
+		snprintf(msg, sizeof(msg), "the header (%zu bytes packed) is "
+			 "larger than a message", len);
+	if (rc < 0) {
+		if (!msg[0])
+			snprintf(msg, sizeof(msg), "%s", rfs_strerror(rc));
+		rfs_wire_send_failed(fd, m->job_id, rc, 0, msg);
+	}
+	free(blob);
+	rfs_output_clear(&out);
 	rfs_log_set_job(0);
 }
 
@@ -440,6 +563,9 @@ int rfs_worker_main(int argc, char **argv)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		return 1;
+	/* confined (single-threaded until here), not yet capped */
+	if (!confine_error[0])
+		rfs_ops_start_threads();
 	if (worker_mem) {
 		/* Above the idle footprint: libraries map hundreds of MB of
 		 * address space that cost no memory. */
@@ -468,6 +594,68 @@ int rfs_worker_main(int argc, char **argv)
 		}
 		if (m.type == RFS_MSG_JOB)
 			run_job(fd, &m, max_pixels);
+		else if (m.type == RFS_MSG_DESCRIBE)
+			run_describe(fd, &m, max_pixels);
 		/* A CANCEL for a job that already ended needs nothing. */
 	}
+}
+
+/* ---- the daemon's side ------------------------------------------------ */
+
+extern char **environ;
+
+int rfs_worker_spawn(const struct rfs_worker_spawn *w, pid_t *pid, int *fd)
+{
+	int sv[2], rc;
+	char fdarg[16], ppid[24], cache[16], level[8], mem[24], maxpix[24];
+	char uid[24], gid[24];
+	posix_spawn_file_actions_t fa;
+
+	/* A worker that drops to another user still writes its scratch: it
+	 * is that user's (the directories above it stay the daemon's; the
+	 * worker works in it by relative paths, confine.h). */
+	if (w->uid != (uid_t)-1 && chown(w->scratch, w->uid, w->gid) < 0) {
+		rc = -errno;
+		rfs_log(LOG_ERR, "cannot give scratch %s to uid %ld: %s",
+			w->scratch, (long)w->uid, strerror(errno));
+		return rc;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	/* The worker's end is the only descriptor it inherits. */
+	fcntl(sv[1], F_SETFD, 0);
+	snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
+	snprintf(ppid, sizeof(ppid), "%ld", (long)getpid());
+	snprintf(cache, sizeof(cache), "%d", w->gdal_cache_mb);
+	snprintf(level, sizeof(level), "%d", w->log_level);
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)w->worker_mem);
+	snprintf(maxpix, sizeof(maxpix), "%llu",
+		 (unsigned long long)w->max_pixels);
+	snprintf(uid, sizeof(uid), "%ld", w->uid == (uid_t)-1 ? -1L :
+		 (long)w->uid);
+	snprintf(gid, sizeof(gid), "%ld", w->uid == (uid_t)-1 ? -1L :
+		 (long)w->gid);
+	char *argv[] = {
+		"rasterfs-worker", RFS_WORKER_ARG, fdarg, ppid, cache,
+		w->log_sink == RFS_LOG_SYSLOG ? "syslog" :
+		w->log_sink == RFS_LOG_DAEMON ? "daemon" : "stderr", level,
+		mem, maxpix, (char *)w->scratch, (char *)w->root, uid, gid,
+		NULL,
+	};
+	posix_spawn_file_actions_init(&fa);
+	/* Its lines come to the daemon's log (and the mount's ring). */
+	if (w->log_sink == RFS_LOG_DAEMON)
+		posix_spawn_file_actions_adddup2(&fa, w->log_fd, STDERR_FILENO);
+	rc = posix_spawn(pid, w->exe, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(sv[1]);
+	if (rc != 0) {
+		close(sv[0]);
+		rfs_log(LOG_ERR, "cannot start a worker (%s): %s", w->exe,
+			strerror(rc));
+		return -rc;
+	}
+	*fd = sv[0];
+	fcntl(*fd, F_SETFL, O_NONBLOCK);
+	return 0;
 }

@@ -12,9 +12,17 @@
  * Every step writes a GeoTIFF, which holds one type and one nodata value:
  * a description says what that file keeps of a source with mixed bands.
  *
- * One known imprecision: focal on a floating-point band without nodata
- * declares a nodata value only if some window holds nothing but NaN
- * cells, which only the pixels tell; describe says "no nodata" then.
+ * A description is authoritative: the final GeoTIFF of a chain is
+ * written with the metadata describe gives (output.h), and the worker
+ * checks that what the steps made agrees with it (ops.c).  So every rule
+ * here is a function of the metadata alone (focal on a float band without
+ * nodata writes NaN where a window held no valid cell, never a nodata
+ * value only the pixels would call for).
+ *
+ * Band descriptions: when the source grid carries them (desc), each step
+ * passes them on as its row of the step table says (rfs_step_band_desc),
+ * so the output's bands say what they are: "hillshade=315,45,z=1 of
+ * dem.tif".
  *
  * GDAL side: worker processes and tests only.
  */
@@ -45,6 +53,9 @@ struct rfs_grid {
 	OGRSpatialReferenceH srs; /* owned; NULL: no CRS */
 	int nbands;
 	struct rfs_band_info *bands; /* owned, nbands */
+	bool point;               /* AREA_OR_POINT=Point: what GDAL's GTiff
+	                             writes as RasterPixelIsPoint */
+	char **desc;              /* owned, nbands descriptions, or NULL */
 };
 
 /* An empty grid (nothing owned). */
@@ -52,11 +63,13 @@ void rfs_grid_init(struct rfs_grid *g);
 /* Free what g owns and make it empty. */
 void rfs_grid_clear(struct rfs_grid *g);
 
-/* The grid of an open dataset.  Returns 0, or -RFS_E_NOMEM. */
+/* The grid of an open dataset (no descriptions: desc NULL).  Returns 0,
+ * or -RFS_E_NOMEM. */
 int rfs_grid_from_dataset(GDALDatasetH ds, struct rfs_grid *g);
 
-/* out = in's size, geotransform and CRS with nbands bands of type t and
- * no nodata (the caller fills them in).  Returns 0 or -RFS_E_NOMEM. */
+/* out = in's size, geotransform and CRS with nbands bands of type t, no
+ * nodata, AREA_OR_POINT=Area and no descriptions (the caller fills them
+ * in): a file a step creates.  Returns 0 or -RFS_E_NOMEM. */
 int rfs_grid_like(const struct rfs_grid *in, int nbands, GDALDataType t,
 		  struct rfs_grid *out);
 
@@ -77,6 +90,10 @@ GDALDatasetH rfs_grid_dataset(const struct rfs_grid *g);
  * and msg says why. */
 int rfs_describe_step(const struct rfs_step *st, const struct rfs_grid *in,
 		      struct rfs_grid *out, char *msg, size_t msglen);
+
+/* Give g the band descriptions desc[0..g->nbands) (copied).  Returns 0 or
+ * -RFS_E_NOMEM. */
+int rfs_grid_set_desc(struct rfs_grid *g, const char *const *desc);
 
 /* The output of chain from the source grid src, step after step, with
  * each step's output held to max_pixels (0: no limit).  Returns 0 and

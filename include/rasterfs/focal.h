@@ -47,7 +47,8 @@ double rfs_focal_out_nodata(GDALDataType in_type, GDALDataType out_type,
  * the output's statistics without reading it back. (same size; out's type as
  * rfs_focal_out_type says).  size is odd and >= 3.  progress gets the
  * fraction of this band done (scaled by the caller); FALSE from it cancels.
- * Sets out's nodata value when the output can contain nodata.
+ * Sets out's nodata value when the input has one; an input without one
+ * gives an output without one, NaN where a window held no valid cell.
  * Returns 0, -RFS_E_CANCELLED, -RFS_E_NOMEM, or -RFS_E_PROCESS (message in
  * msg) when GDAL fails to read or write. */
 int rfs_focal_band(GDALRasterBandH in, GDALRasterBandH out, int size,

@@ -12,6 +12,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "rasterfs/describer.h"
 #include "rasterfs/pool.h"
 #include "rasterfs/resolve.h"
 #include "rasterfs/stats.h"
@@ -48,6 +49,12 @@ struct rfs_stats *rfs_fs_stats(rfs_fs *fs);
 /* Serve from store with pool; before the session starts.  Neither is
  * owned. */
 void rfs_fs_attach(rfs_fs *fs, rfs_store *store, rfs_pool *pool);
+
+/* Describe GeoTIFF outputs with d before they are computed, so that
+ * lookups and getattrs report their exact size (describer.h); before the
+ * session starts.  Not owned.  Without one, outputs are provisional (size
+ * 0) until computed. */
+void rfs_fs_attach_describer(rfs_fs *fs, rfs_describer *d);
 
 /* want 0: never serve opens by FUSE passthrough (the mount option
  * passthrough=0); 1 (the default): when the kernel and the daemon's

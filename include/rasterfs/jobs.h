@@ -75,6 +75,9 @@ struct rfs_job_spec {
 	int held;                  /* held for a tier (pool.h, "Tiers"):
 	                              out of the queue and not counted
 	                              until rfs_jobs_release() */
+	uint64_t expect_size;      /* the size the output was described
+	                              with (output.h), which the worker holds
+	                              the file to; 0: not described */
 };
 
 enum rfs_job_state { RFS_JOB_QUEUED, RFS_JOB_RUNNING, RFS_JOB_COMMITTING };
@@ -110,6 +113,8 @@ struct rfs_job {
 	                             tier looks for its key (note 6) */
 	int tiered;               /* the tier has state for it and is told
 	                             how it ended (pool.c note 11) */
+	uint64_t expect_size;     /* rfs_job_spec's; a joining request with
+	                             a description gives it if 0 */
 	size_t prefix_len;        /* >0: waits for the job of prefix_key */
 	rfs_key prefix_key;
 	struct rfs_job *hnext;    /* table chain */

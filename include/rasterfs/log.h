@@ -16,9 +16,9 @@
  *     (rfs_log_set_owner) belongs to that user;
  *   - a line about a job (rfs_log_owned) to the users who asked for it;
  *   - a worker's line to the users of the job it was running;
- *   - RFS_LOG_PRIVATE lines (the store's committer, debug lines, a
- *     worker's raw stderr) to nobody: only root and the mount's owner
- *     read them;
+ *   - RFS_LOG_PRIVATE lines (the store's committer, the describers,
+ *     debug lines, a worker's raw stderr) to nobody: only root and the
+ *     mount's owner read them;
  *   - any other line (start-up, workers restarted, ...) to everyone.
  * rfs_log_ring_text() gives a user the lines that are theirs or
  * everyone's; root and the mount's owner get all of them.
@@ -108,7 +108,10 @@ void rfs_log_set_owner(uid_t uid);
 uid_t rfs_log_get_owner(void);
 
 /* In a worker: the job its lines are about from now on (0: none).  The
- * daemon gives them to that job's users. */
+ * daemon gives them to that job's users; the lines of a describe
+ * (RFS_LOG_JOB_PRIVATE: not a job of the pool, asked for by whoever
+ * listed a directory) are private. */
+#define RFS_LOG_JOB_PRIVATE UINT64_MAX
 void rfs_log_set_job(uint64_t job);
 
 /* Should a notice keyed by key (e.g. "uid path" of a bad name) be logged

@@ -64,8 +64,11 @@ struct rfs_node {
 	uid_t src_uid;
 	gid_t src_gid;
 	bool sized;              /* the output's size is known: sticky */
+	bool described;          /* ... from its description, before it was
+	                            computed (describer.h) */
 	uint64_t size;
-	int64_t mtime_ns;
+	int64_t mtime_ns;        /* unused: an output's mtime is its
+	                            source's (fs_node.c note 6) */
 	/* how the kernel serves the node's open files (fs_open.c note 3) */
 	int pt_id;               /* passthrough backing id, 0: none */
 	unsigned pt_handles;     /* open handles served through pt_id */
@@ -94,6 +97,11 @@ struct rfs_node *rfs_nodes_find(struct rfs_nodes *t, fuse_ino_t ino);
 struct rfs_node *rfs_nodes_get(struct rfs_nodes *t, const char *path,
 			       enum rfs_node_kind kind,
 			       const struct rfs_vnode_info *vi);
+
+/* Count one more lookup of n, held by the caller (a request waiting for
+ * a describe), which gives it back with rfs_nodes_forget(t, n->ino, 1).
+ * n must be held already (the kernel's, or the caller's). */
+void rfs_nodes_hold(struct rfs_nodes *t, struct rfs_node *n);
 
 /* Take n lookups off ino; the node is freed at zero (except the root and
  * the control nodes, which live as long as the table). */

@@ -8,10 +8,14 @@
  * are written as uncompressed tiled GeoTIFFs into the worker's scratch
  * directory and removed when the chain ends; the last step writes out_path.
  *
- * The output is a tiled GeoTIFF (256x256 blocks, BIGTIFF=IF_SAFER, no
- * compression) carrying the CRS, geotransform and nodata, and per band the
- * STATISTICS_MINIMUM/MAXIMUM/MEAN/STDDEV metadata (so viewers never try to
- * write X.aux.xml beside it).  It is fsynced before rfs_ops_run returns.
+ * The output is rasterfs's own tiled GeoTIFF (tiff.h: 256x256 tiles, no
+ * compression, a layout known before any pixel) carrying the CRS,
+ * geotransform and nodata that describe gives, the provenance of
+ * output.h, and per band its description and exact
+ * STATISTICS_MINIMUM/MAXIMUM/MEAN/STDDEV/VALID_PERCENT (so viewers never
+ * try to write X.aux.xml beside it); a type that writer does not take
+ * (complex, 64-bit integers) is written by GDAL's GTiff driver.  It is
+ * fsynced before rfs_ops_run returns.
  * chain->format picks another output: fmt=cog (a COG with the same
  * statistics) or fmt=png (an 8-bit quicklook whose world file text is in
  * a tEXt chunk before the image data: worldfile.h).
@@ -37,6 +41,14 @@ struct rfs_ops_result {
  * compute). */
 void rfs_ops_init(int cache_mb);
 
+/* Start the warper's threads (GDAL's global thread pool, as many as
+ * rfs_gdal_warp_options asks) with a tiny warp.  A worker calls it once it
+ * is confined (a confined worker must have been single-threaded) and
+ * before it caps its address space (worker_mem): GDAL 3.6 hangs a warp
+ * whose pool could not start a thread (CPLJobQueue::WaitCompletion waits
+ * for a job no thread runs), which a warped VRT under worker_mem=16 met. */
+void rfs_ops_start_threads(void);
+
 /* Run chain on the raster at source (an absolute path), writing out_path.
  * progress (may be NULL) is called with the fraction of the whole chain
  * done; returning FALSE cancels.  scratch_dir holds intermediates.
@@ -58,6 +70,23 @@ int rfs_ops_run(const char *source, const struct rfs_chain *chain,
 		const char *scratch_dir, const char *out_path,
 		GDALProgressFunc progress, void *progress_arg,
 		struct rfs_ops_result *res, char *msg, size_t msglen);
+
+struct rfs_output;
+
+/* rfs_ops_run with the output described already (output.h; the worker
+ * describes it from the pinned source, which may not be source: a chain
+ * computed from its kept prefix).  With o (may be NULL: GDAL's GTiff
+ * driver, as for a GeoTIFF o has no layout for) a GeoTIFF is written by
+ * rasterfs's own writer: every step's result goes to scratch, is checked
+ * against o (rfs_output_check: a disagreement fails with
+ * -RFS_E_INTERNAL) and is copied into o's layout with exact statistics;
+ * a COG carries o's provenance and band descriptions too.  rfs_ops_run
+ * itself describes chain from source, named by its file name. */
+int rfs_ops_run_output(const char *source, const struct rfs_chain *chain,
+		       struct rfs_output *o, const char *scratch_dir,
+		       const char *out_path, GDALProgressFunc progress,
+		       void *progress_arg, struct rfs_ops_result *res,
+		       char *msg, size_t msglen);
 
 /* Called (from GDAL's error handler, maybe on one of GDAL's threads) at
  * the first failure of a job that met a full disk, with a message; NULL

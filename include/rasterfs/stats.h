@@ -64,6 +64,12 @@ struct rfs_stats {
 					       (RFS-E304), not served */
 	atomic_uint_fast64_t content_hashes; /* sources read whole for their
 					       content hash (pkey.h) */
+	atomic_uint_fast64_t describes;     /* describes sent to a describer
+					       process (describer.h) */
+	atomic_uint_fast64_t describe_hits; /* sizes of outputs never
+					       computed answered without
+					       one: a description record, or
+					       a describe just ended */
 };
 
 /* Where a job is counted (rfs_stats_job_moved). */

@@ -64,6 +64,16 @@ typedef int (*rfs_step_parse_fn)(struct rfs_pctx *c, const struct rfs_tok *args,
 typedef void (*rfs_step_write_fn)(const struct rfs_step *st,
 				  struct rfs_cbuf *cb);
 
+/* Which input bands output band out (0-based) of st is made of: their
+ * 0-based indices go into from[], their number is returned (1 or 2), or 0
+ * when the output band IS input band from[0], only selected (band=).  A
+ * row without one (NULL) makes output band i from input band i. */
+typedef int (*rfs_step_bands_fn)(const struct rfs_step *st, int out,
+				 int from[2]);
+
+/* Longest band description, with its NUL (rfs_step_band_desc). */
+#define RFS_BAND_DESC_MAX 1024
+
 /* One argument of a step, for the usage text, the documentation and
  * shell completion (rfs_steps_complete).  An argument whose name holds a
  * '=' ("res=R") is written only as key=value; the others are positional
@@ -94,6 +104,9 @@ struct rfs_step_desc {
 	                                 synopsis, then examples */
 	const struct rfs_step_arg *args; /* ends with a NULL name */
 	const char *example;          /* one step, in canonical spelling */
+	rfs_step_bands_fn bands;      /* what each output band is made of
+	                                 (band descriptions); NULL: band i
+	                                 of band i */
 	/* engine half (GDAL; worker processes only) */
 	const struct rfs_step_engine *engine;
 };
@@ -115,6 +128,17 @@ const char *rfs_step_crs(const struct rfs_step *st);
 /* True if the chain text canonical ("@proj=EPSG:3857,near@focal=...")
  * starts with a step whose row has every flag in flags. */
 bool rfs_step_first_has(const char *canonical, unsigned flags);
+
+/* The description of output band out (0-based) of step st, given the
+ * descriptions of its input's nin bands, in buf (len bytes, at most
+ * RFS_BAND_DESC_MAX are used; a longer text is cut, never inside a UTF-8
+ * sequence, and ends with "..."): "<canonical step> of <input band>"
+ * ("slope=degrees of dem.tif"), "<canonical step> of <band A> and <band
+ * B>" for a step of two bands (ndi), or the input band's own description
+ * for a selection (band=).  Pure.  Returns 0, or -1 when st names an input
+ * band beyond nin, or is not a step. */
+int rfs_step_band_desc(const struct rfs_step *st, const char *const *in,
+		       int nin, int out, char *buf, size_t len);
 
 /* Write st's canonical spelling into buf (no '@').  Returns its length,
  * or -1 if it does not fit in len bytes or st->op is not a step. */

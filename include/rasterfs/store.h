@@ -24,7 +24,7 @@
 
 /* Bump when the key formula, object format or processing defaults change in
  * a way that changes the bytes a key names; old entries then never match. */
-#define RFS_FORMAT_VERSION 1
+#define RFS_FORMAT_VERSION 2
 
 typedef struct rfs_store rfs_store;
 
@@ -221,6 +221,8 @@ struct rfs_store_gc_report {
 	/* by rfs_store_gc */
 	uint64_t changed, changed_bytes; /* entries of changed/removed sources */
 	uint64_t evicted, evicted_bytes; /* entries evicted to the limit */
+	uint64_t descriptions;           /* description records of changed
+					    or removed sources dropped */
 	uint64_t objects, bytes;         /* left in the store */
 };
 
@@ -244,6 +246,54 @@ int rfs_store_gc(rfs_store *st, uint64_t limit,
  * (LMDB; logged), or the first -errno met removing the object files (the
  * index is empty by then; what is left is repaired at the next open). */
 int rfs_store_clear(rfs_store *st, uint64_t *removed, long *pid);
+
+/* ---- descriptions ------------------------------------------------------
+ *
+ * A description record says what a key's object will be before it
+ * exists: its exact size and its packed layout (tiff.h; opaque here), so
+ * `stat` of an output never computed needs no describer once it was
+ * described (also after a remount).  Records live in their own database
+ * ("described", keyed by the cache key; cache/README.md), are written by
+ * the committer only, in batches (one write transaction for all the
+ * records queued when it gets to them), and carry the key material, so a
+ * hash collision reads as a miss.  A record without an object is normal;
+ * the object, once committed, has the record's size (`rasterfs cache
+ * verify` checks it).  gc drops the records of changed or removed
+ * sources; clear drops them all; at most RFS_STORE_DESC_MAX are kept
+ * (the oldest go first). */
+
+#define RFS_STORE_DESC_MAX 1000000
+
+struct rfs_store_desc {
+	struct rfs_src_id src;
+	const char *canonical;
+	const char *source;      /* relative to the mount's source root */
+	uint64_t stamp;          /* who described it (the caller's versions:
+	                            a record of another stamp is a miss) */
+	uint64_t size;           /* the output's exact size */
+	const void *layout;      /* the packed layout, layout_len bytes */
+	size_t layout_len;
+};
+
+/* Queue the record of key for the committer.  cb (may be NULL) is called
+ * on the committer thread when it is written (rc 0) or not (-RFS_E_*).
+ * Returns 0 if queued (cb will be called), or -EINVAL, -EROFS, -ENOMEM,
+ * -ENAMETOOLONG, -RFS_E_SHUTDOWN (cb will not be called). */
+int rfs_store_describe_put(rfs_store *st, const rfs_key *key,
+			   const struct rfs_store_desc *d,
+			   rfs_store_commit_cb cb, void *arg);
+
+/* Key's record, with a read transaction, if it was made from (src,
+ * canonical) with stamp: 0 and *size (and, when layout is not NULL, a
+ * malloc'ed copy of the packed layout in *layout, *len bytes), or -ENOENT,
+ * -ENOMEM, -RFS_E_STORE_IO. */
+int rfs_store_describe_get(rfs_store *st, const rfs_key *key,
+			   const struct rfs_src_id *src, const char *canonical,
+			   uint64_t stamp, uint64_t *size, void **layout,
+			   size_t *len);
+
+/* Number of description records.  Returns 0 or -RFS_E_STORE_IO. */
+int rfs_store_describe_count(rfs_store *st, uint64_t *n);
 
 /* One index entry, for rfs_store_foreach. */
 struct rfs_store_info {
@@ -272,10 +322,13 @@ enum rfs_store_problem {
 	RFS_PROBLEM_SCRATCH,   /* a scratch dir no live process holds */
 	RFS_PROBLEM_COUNTERS,  /* counters record disagrees with the entries */
 	RFS_PROBLEM_UNKNOWN,   /* a file the store does not know */
+	RFS_PROBLEM_DESCRIBED, /* a description record cannot be decoded, or
+				  says another size than its object has */
 };
 
 struct rfs_store_verify_report {
 	uint64_t entries, bytes_checked, problems;
+	uint64_t descriptions;   /* description records checked */
 };
 
 /* Check every entry (reads each object and compares size and checksum),

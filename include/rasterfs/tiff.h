@@ -168,6 +168,23 @@ int rfs_tiff_layout_limit(const struct rfs_tiff_desc *desc,
 /* Free what a layout holds; the struct may be reused.  NULL is fine. */
 void rfs_tiff_layout_free(struct rfs_tiff_layout *l);
 
+/* A layout as bytes, to keep or send it without GDAL (the describer
+ * sends it, the store keeps it: issue 11 serves the header before any tile
+ * exists).  The format (little-endian; tiff.c note 5) holds every public
+ * field, each level, the statistics slots and the header's IFD bytes; the
+ * tile arrays are generated again from the levels.
+ *
+ * rfs_tiff_layout_pack: returns a malloc'ed buffer of *len bytes, or NULL
+ * when memory ran out.
+ * rfs_tiff_layout_unpack: fills *out (free it with rfs_tiff_layout_free,
+ * also after a failure) from len bytes at p.  Pure: no GDAL call.  Returns
+ * 0, -EINVAL (not a packed layout of this version, or inconsistent), or
+ * -ENOMEM. */
+unsigned char *rfs_tiff_layout_pack(const struct rfs_tiff_layout *l,
+				    size_t *len);
+int rfs_tiff_layout_unpack(const void *p, size_t len,
+			   struct rfs_tiff_layout *out);
+
 /* Replace band's statistics (0-based band) in the layout's header text.
  * Changes only the characters of that band's statistics slot.
  * Returns 0, or -EINVAL (band out of range, bad state). */

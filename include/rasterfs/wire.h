@@ -7,22 +7,33 @@
  *
  *   daemon -> worker
  *     JOB       a job to run: the source's identity (struct rfs_src_id),
- *               flags, then three strings: the source's path below the
- *               source root, the canonical chain, the output's file name
+ *               flags, the length of the kept prefix in the chain, the
+ *               size the output was described with (0: not described),
+ *               then three strings: the source's path below the source
+ *               root, the whole canonical chain, the output's file name
  *               (inside the worker's scratch directory, its working
  *               directory).  Descriptors: the source, opened by the daemon
  *               (the worker never opens it by name: it is pinned), and with
  *               RFS_WIRE_JOB_PREFIX the kept prefix object the chain starts
- *               from (pool.c note 7) - exactly 1, or 2 with the flag.
+ *               from (pool.c note 7; the steps after the prefix's length
+ *               run from it) - exactly 1, or 2 with the flag.
  *     CANCEL    stop the running job (its job_id); the worker answers FAILED
  *               with RFS_E_CANCELLED
+ *     DESCRIBE  describe an output without computing it (output.h): the
+ *               source's identity, then two strings: the source's path
+ *               below the root and the canonical chain.  Descriptor: the
+ *               pinned source, exactly 1.  Sent to describer processes
+ *               only (describer.h).
  *   worker -> daemon
  *     PROGRESS  fraction of the job done (0..1), at most ~1 per percent
  *     DONE      the output is written, checked and fsynced: size and
  *               checksum
  *     FAILED    rasterfs code, flags and a one-line message; with
  *               RFS_WIRE_FAILED_EXIT the worker is exiting (it must be
- *               given no other job)
+ *               given no other job); also the answer to a DESCRIBE that
+ *               could not be described
+ *     DESCRIBED the answer to a DESCRIBE: the output's exact size, then its
+ *               packed layout (tiff.h), at least one byte
  *
  * Both ends run on the same machine and binary, so integers travel in host
  * byte order.  Strings travel NUL-terminated.  Everything is checked on
@@ -38,7 +49,7 @@
 
 #include "rasterfs/store.h"
 
-#define RFS_WIRE_MAX 16384 /* largest payload */
+#define RFS_WIRE_MAX 65536 /* largest payload (a DESCRIBED's layout) */
 #define RFS_WIRE_MAX_FDS 2 /* descriptors one message may carry */
 
 enum rfs_msg_type {
@@ -47,6 +58,8 @@ enum rfs_msg_type {
 	RFS_MSG_PROGRESS = 3,
 	RFS_MSG_DONE = 4,
 	RFS_MSG_FAILED = 5,
+	RFS_MSG_DESCRIBE = 6,
+	RFS_MSG_DESCRIBED = 7,
 };
 
 /* The header in front of every payload (public so tests can forge
@@ -64,10 +77,13 @@ struct rfs_wire_hdr {
 struct rfs_wire_job {
 	struct rfs_src_id src;  /* identity the key was made from */
 	const char *source_rel; /* path below the source root */
-	const char *canonical;  /* chain to run (the rest, after a prefix) */
+	const char *canonical;  /* the whole chain */
 	const char *out_name;   /* file name in the worker's scratch */
 	int src_fd;             /* the pinned source (not closed here) */
 	int prefix_fd;          /* the kept prefix object, or -1 */
+	uint32_t prefix_len;    /* with prefix_fd: the prefix's length in
+	                           canonical; the rest runs from it */
+	uint64_t expect_size;   /* the described size; 0: none */
 };
 
 struct rfs_msg {
@@ -80,7 +96,10 @@ struct rfs_msg {
 	const char *source_rel;
 	const char *canonical;
 	const char *out_name;
-	int src_fd;             /* -1 unless JOB */
+	uint32_t prefix_len;    /* JOB with RFS_WIRE_JOB_PREFIX: < strlen
+	                           of canonical, and > 0 */
+	uint64_t expect_size;   /* JOB */
+	int src_fd;             /* -1 unless JOB or DESCRIBE */
 	int prefix_fd;          /* -1 unless JOB with RFS_WIRE_JOB_PREFIX */
 	/* PROGRESS */
 	double progress;
@@ -90,6 +109,9 @@ struct rfs_msg {
 	/* FAILED */
 	int code;              /* negative rasterfs code or errno */
 	const char *message;
+	/* DESCRIBED: size, and the packed layout (into buf) */
+	const unsigned char *blob;
+	size_t blob_len;
 	/* storage the string pointers point into */
 	char buf[RFS_WIRE_MAX];
 };
@@ -103,6 +125,14 @@ int rfs_wire_send_progress(int fd, uint64_t id, double progress);
 int rfs_wire_send_done(int fd, uint64_t id, uint64_t size, uint64_t checksum);
 int rfs_wire_send_failed(int fd, uint64_t id, int code, unsigned flags,
 			 const char *message);
+/* DESCRIBE of (src, source_rel, canonical) with the pinned source src_fd
+ * (-EINVAL when it is < 0); DESCRIBED with size and len (>= 1) bytes of
+ * blob (-EMSGSIZE when they do not fit in RFS_WIRE_MAX). */
+int rfs_wire_send_describe(int fd, uint64_t id, const struct rfs_src_id *src,
+			   const char *source_rel, const char *canonical,
+			   int src_fd);
+int rfs_wire_send_described(int fd, uint64_t id, uint64_t size,
+			    const void *blob, size_t len);
 
 /* One message as it is framed: header, payload, descriptors (nfds up to
  * RFS_WIRE_MAX_FDS; they stay the caller's).  The senders above use it;

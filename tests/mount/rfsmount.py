@@ -151,8 +151,14 @@ class Mount:
         return json.loads(b"".join(chunks))
 
     def workers_pids(self):
-        """Pids of the daemon's child processes (its workers)."""
-        return children(self.pid)
+        """Pids of the daemon's pool workers (not its describers)."""
+        return [p for p in children(self.pid) if _scratch_slot(p) < 1000]
+
+    def describer_pids(self):
+        """Pids of the daemon's describer processes (describer.h): worker
+        processes of the same binary whose scratch slot is 1000 or more
+        (main.c gives the pool's workers 0..N-1)."""
+        return [p for p in children(self.pid) if _scratch_slot(p) >= 1000]
 
 
 def is_mounted(path):
@@ -192,6 +198,20 @@ def children(pid):
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             kids.add(int(p.name))
     return sorted(kids)
+
+
+def _scratch_slot(pid):
+    """The scratch slot of a worker process: its scratch directory
+    (an argument, .../scratch/<daemon>/w<slot>) names it; -1 if none."""
+    try:
+        argv = Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")
+    except OSError:
+        return -1
+    for a in argv:
+        last = a.rstrip(b"/").rsplit(b"/", 1)[-1]
+        if b"/scratch/" in a and last[:1] == b"w" and last[1:].isdigit():
+            return int(last[1:])
+    return -1
 
 
 def cpu_ticks(pid):

@@ -186,17 +186,29 @@ def reclass(a, nodata, ranges, other=None):
     return out
 
 
-def gdalwarp(src, dst, crs, res=None, resampling=None):
-    """Reproject with GDAL's own gdalwarp, default options otherwise."""
-    cmd = ["gdalwarp", "-q", "-overwrite", "-t_srs", crs]
-    if res is not None:
-        cmd += ["-tr", str(res), str(res)]
-    if resampling is not None:
-        cmd += ["-r", resampling]
-    cmd += [str(src), str(dst)]
+def gdalwarp_vrt(args, src, dst):
+    """The README's warp oracle: `gdalwarp -of VRT ARGS SRC DST.vrt` then
+    `gdal_translate DST.vrt DST` (GDAL's warped VRT warps each of its
+    blocks alone, so a window of it is a window of the whole)."""
     env = dict(os.environ, GDAL_PAM_ENABLED="NO")
-    subprocess.run(cmd, check=True, env=env, timeout=300)
+    vrt = str(dst) + ".vrt"
+    subprocess.run(["gdalwarp", "-q", "-overwrite", "-of", "VRT"] +
+                   list(args) + [str(src), vrt], check=True, env=env,
+                   timeout=300)
+    subprocess.run(["gdal_translate", "-q", vrt, str(dst)], check=True,
+                   env=env, timeout=300)
     return dst
+
+
+def gdalwarp(src, dst, crs, res=None, resampling=None):
+    """Reproject with GDAL's own gdalwarp (the oracle above), default
+    options otherwise."""
+    args = ["-t_srs", crs]
+    if res is not None:
+        args += ["-tr", str(res), str(res)]
+    if resampling is not None:
+        args += ["-r", resampling]
+    return gdalwarp_vrt(args, src, dst)
 
 
 class Raster:

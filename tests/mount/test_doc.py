@@ -134,7 +134,8 @@ def _help_options():
 def test_man_names_every_option(page):
     own, fuse = _help_options()
     names = [n for n, _ in own]
-    for n in ("cache", "workers", "max_pixels", "cache_size", "view", "uid"):
+    for n in ("cache", "workers", "max_pixels", "cache_size", "view", "uid",
+              "describers", "describe_timeout"):
         assert n in names, names
     options = _section(page, "OPTIONS")
     for name, arg in own + fuse:

@@ -119,6 +119,8 @@ def public(mount_factory):
 
 
 def test_other_users_read_only_their_lines(mount_factory, public):
+    (public / "src" / "undescribed.tif").write_bytes(b"not a raster\n" * 99)
+    os.chmod(public / "src" / "undescribed.tif", 0o644)
     m = mount_factory(src=public / "src", cache=public / "cache",
                       mnt=public / "mnt", options=["allow_other"])
     # root's requests: a failed job and a bad name
@@ -126,22 +128,30 @@ def test_other_users_read_only_their_lines(mount_factory, public):
         read_bytes(m.path("broken.tif@focal=5"))
     with pytest.raises(OSError):
         os.stat(m.path("opengeos_dtm.tif@rootsecret=1"))
+    # and a describe that fails (a source GDAL cannot open): provisional
+    assert os.stat(m.path("undescribed.tif@slope")).st_size == 0
     # nobody's: a bad name of its own
     as_nobody_stat(m.path("rgbify_elev.tif@nobodys=1"))
 
     mine = as_nobody_read(m.path(".rasterfs/log"))
     assert "rgbify_elev.tif@nobodys=1: RFS-E100" in mine, mine
     assert "[uid=%d]" % NOBODY in mine
-    for secret in ("rootsecret", "broken.tif", "[uid=0]", "[private]"):
+    for secret in ("rootsecret", "broken.tif", "undescribed.tif",
+                   "[uid=0]", "[private]"):
         assert secret not in mine, (secret, mine)
     assert "serving" in mine, "lines of nobody's are everyone's"
 
     everything = "\n".join(log_lines(m))
     for line in ("rgbify_elev.tif@nobodys=1: RFS-E100",
                  "opengeos_dtm.tif@rootsecret=1: RFS-E100",
-                 "broken.tif@focal=5,mean,square: RFS-E201"):
+                 "broken.tif@focal=5,mean,square: RFS-E201",
+                 "[private]: describe of undescribed.tif@slope"):
         assert line in everything, (line, everything)
     assert "[uid=%d]: rgbify_elev.tif@nobodys=1" % NOBODY in everything
+    # the describe says why, not only that it failed
+    assert re.search(r"describe of undescribed\.tif@slope\S*: RFS-E200 "
+                     r"cannot open the source: [^;]*not recognized",
+                     everything), everything
 
 
 def _pids_serving(mnt):

@@ -73,7 +73,9 @@ def test_stalled_worker_is_killed(mount_factory):
     assert [(x["state"], x["error"]) for x in j] == [("failed", "RFS-E209")]
     assert "stall_timeout=3" in j[0]["message"]
     wait_for(lambda: worker[0] not in m.workers_pids(), 5, "dead worker")
-    assert len(m.workers_pids()) == 1 and m.stats()["workers_restarted"] == 1
+    # the pool answers the job's readers, then starts the new worker
+    wait_for(lambda: len(m.workers_pids()) == 1, 5, "new worker")
+    assert m.stats()["workers_restarted"] == 1
 
     # Not remembered as a failure: the next read computes it, right.
     data = read_bytes(m.path(NAME))

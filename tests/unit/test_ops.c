@@ -1,6 +1,7 @@
 /* test_ops.c - rfs_ops_run on real GeoTIFFs in a private temporary dir.
  *
- * Oracles: the gdalwarp command line (same grid, geotransform, nodata and
+ * Oracles: the gdalwarp command lines of the README (-of VRT, then
+ * gdal_translate: same grid, geotransform, nodata and
  * per-band checksum as proj), a plain reclassification loop written here,
  * the same chain run one step at a time, XXH3 of the whole file read
  * back, and exact expected codes for a bad source and a cancelled job.
@@ -250,8 +251,10 @@ static void test_proj(const char *src, const char *crs, const char *opts,
 
 	snprintf(chain, sizeof(chain), "proj=%s%s", crs, opts);
 	unlink(ref);
-	snprintf(cmd, sizeof(cmd), "gdalwarp -q -t_srs %s %s '%s' '%s'", crs,
-		 gdalwarp_opts, src, ref);
+	/* the README's oracle: GDAL's warped VRT, copied */
+	snprintf(cmd, sizeof(cmd), "gdalwarp -q -overwrite -of VRT -t_srs %s "
+		 "%s '%s' '%s.vrt' && gdal_translate -q '%s.vrt' '%s'", crs,
+		 gdalwarp_opts, src, ref, ref, ref);
 	if (system(cmd) != 0) {
 		check(0, "%s failed", cmd);
 		return;

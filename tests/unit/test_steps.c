@@ -35,6 +35,7 @@
 #include "rasterfs/describe.h"
 #include "rasterfs/err.h"
 #include "rasterfs/ops.h"
+#include "rasterfs/output.h"
 #include "rasterfs/step.h"
 
 #include "check.h"
@@ -328,6 +329,8 @@ static void compare(const struct rfs_grid *p, const char *path,
 	      "%s: same CRS", what);
 	check(p->nbands == g.nbands, "%s: %d bands predicted, %d made", what,
 	      p->nbands, g.nbands);
+	check(p->point == g.point, "%s: AREA_OR_POINT=%s predicted", what,
+	      p->point ? "Point" : "Area");
 	for (int b = 0; b < p->nbands && b < g.nbands; b++) {
 		const struct rfs_band_info *x = &p->bands[b], *y = &g.bands[b];
 		check(x->type == y->type, "%s: band %d type %s / %s", what,
@@ -339,6 +342,45 @@ static void compare(const struct rfs_grid *p, const char *path,
 		      x->has_nodata, x->nodata, y->has_nodata, y->nodata);
 	}
 	rfs_grid_clear(&g);
+}
+
+/* The output's description (output.h) against the file rfs_ops_run
+ * made: the size predicted from the metadata alone is the file's size,
+ * and GDAL reads back the band descriptions and provenance items. */
+static void check_output(const char *src, const struct rfs_chain *chain,
+			 const char *out, const struct rfs_ops_result *res,
+			 const char *what)
+{
+	struct rfs_output o;
+	char msg[RFS_MSG_MAX];
+	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+	int rc = rfs_output_describe(src, base, chain, 0, &o, msg,
+				     sizeof(msg));
+
+	check(rc == 0, "%s: rfs_output_describe %d (%s)", what, rc, msg);
+	if (rc == 0 && chain->format == RFS_FMT_GTIFF) {
+		check(o.has_layout, "%s: a layout for the GeoTIFF", what);
+		check(!o.has_layout || o.layout.total_size == res->size,
+		      "%s: %llu bytes predicted, %llu written", what,
+		      (unsigned long long)o.layout.total_size,
+		      (unsigned long long)res->size);
+		GDALDatasetH ds = GDALOpen(out, GA_ReadOnly);
+		if (ds) {
+			const char *c = GDALGetMetadataItem(
+				ds, "RASTERFS_CHAIN", NULL);
+			check(c && strcmp(c, chain->canonical) == 0,
+			      "%s: RASTERFS_CHAIN %s", what, c ? c : "(none)");
+			for (int b = 0; b < o.grid.nbands; b++) {
+				const char *d = GDALGetDescription(
+					GDALGetRasterBand(ds, b + 1));
+				check(o.grid.desc && strcmp(d, o.grid.desc[b]) == 0,
+				      "%s: band %d description '%s'", what,
+				      b + 1, d);
+			}
+			GDALClose(ds);
+		}
+	}
+	rfs_output_clear(&o);
 }
 
 static void describe_vs_run(const char *file, const char *text)
@@ -377,6 +419,8 @@ static void describe_vs_run(const char *file, const char *text)
 	      drc ? dmsg : "", rc, rc ? msg : "");
 	if (rc == 0 && drc == 0)
 		compare(&pred, out, what);
+	if (rc == 0 && drc == 0)
+		check_output(src, &chain, out, &res, what);
 	if (rc && drc)
 		check(drc == rc || drc == -RFS_E_PROCESS,
 		      "%s: describe fails as run does (%d, %d)", what, drc,

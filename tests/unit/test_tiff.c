@@ -1296,6 +1296,127 @@ static int find_data(void)
 	return check_find_data(datadir, sizeof(datadir));
 }
 
+/* Packed layouts: unpacking gives a layout whose every public number and
+ * every header byte (IFDs, values, generated tile arrays) are the
+ * original's, and which places statistics the same way; a packed layout
+ * cut short, grown, or with any single number changed is refused. */
+static void pack_case(const struct rfs_tiff_desc *d, uint64_t classic_max,
+		      const char *name)
+{
+	struct rfs_tiff_layout l, u;
+	size_t len;
+	unsigned char *p;
+	int rc = rfs_tiff_layout_limit(d, classic_max, &l);
+
+	check(rc == 0, "pack %s: layout %d", name, rc);
+	if (rc) {
+		rfs_tiff_layout_free(&l);
+		return;
+	}
+	p = rfs_tiff_layout_pack(&l, &len);
+	check(p != NULL, "pack %s", name);
+	rc = p ? rfs_tiff_layout_unpack(p, len, &u) : -ENOMEM;
+	check(rc == 0, "unpack %s: %d", name, rc);
+	if (rc == 0) {
+		check(u.bigtiff == l.bigtiff && u.bands == l.bands &&
+		      u.type == l.type && u.n_levels == l.n_levels &&
+		      u.header_size == l.header_size &&
+		      u.total_size == l.total_size &&
+		      u.tile_bytes == l.tile_bytes &&
+		      u.has_nodata == l.has_nodata &&
+		      (u.nodata == l.nodata ||
+		       (isnan(u.nodata) && isnan(l.nodata))),
+		      "unpack %s: the numbers", name);
+		unsigned char *a = malloc(l.header_size);
+		unsigned char *b = malloc(l.header_size);
+		struct rfs_tiff_stats st = { RFS_TIFF_STATS_EXACT, -1.5, 2e300,
+					     0.25, 3, 99.5 };
+		if (a && b) {
+			rfs_tiff_set_stats(&l, l.bands - 1, &st);
+			rfs_tiff_set_stats(&u, u.bands - 1, &st);
+			rfs_tiff_header_read(&l, 0, a, l.header_size);
+			rfs_tiff_header_read(&u, 0, b, u.header_size);
+			check(memcmp(a, b, l.header_size) == 0,
+			      "unpack %s: the same %llu header bytes", name,
+			      (unsigned long long)l.header_size);
+		}
+		free(a);
+		free(b);
+		for (int lv = 0; lv < l.n_levels; lv++) {
+			uint64_t o1 = 0, o2 = 1;
+			rfs_tiff_tile_offset(&l, lv, l.bands - 1,
+					     l.level[lv].tiles_x - 1,
+					     l.level[lv].tiles_y - 1, &o1);
+			rfs_tiff_tile_offset(&u, lv, u.bands - 1,
+					     u.level[lv].tiles_x - 1,
+					     u.level[lv].tiles_y - 1, &o2);
+			check(o1 == o2, "unpack %s: level %d tiles", name, lv);
+		}
+	}
+	rfs_tiff_layout_free(&u);
+	if (p) {
+		struct rfs_tiff_layout x;
+		check(rfs_tiff_layout_unpack(p, len - 1, &x) == -EINVAL,
+		      "unpack %s: cut short", name);
+		rfs_tiff_layout_free(&x);
+		unsigned char *q = malloc(len + 1);
+		memcpy(q, p, len);
+		q[len] = 0;
+		check(rfs_tiff_layout_unpack(q, len + 1, &x) == -EINVAL,
+		      "unpack %s: a byte too many", name);
+		rfs_tiff_layout_free(&x);
+		/* every number of the fixed part and of the levels */
+		size_t nums = 8 + 6 * 4 + 8 + 6 * 8 +
+			      (size_t)l.n_levels * 48;
+		int refused = 0, tried = 0;
+		for (size_t off = 0; off < nums; off++) {
+			if (off >= 32 && off < 40)
+				continue; /* the nodata value: any double */
+			memcpy(q, p, len);
+			q[off] ^= 0x10;
+			tried++;
+			int r = rfs_tiff_layout_unpack(q, len, &x) != 0;
+			if (!r)
+				printf("  accepted change at byte %zu\n", off);
+			refused += r;
+			rfs_tiff_layout_free(&x);
+		}
+		check(refused == tried, "unpack %s: %d of %d changed bytes "
+		      "refused", name, refused, tried);
+		free(q);
+	}
+	free(p);
+	rfs_tiff_layout_free(&l);
+}
+
+static void test_pack(void)
+{
+	static const struct rfs_tiff_item items[] = {
+		{ "RASTERFS_SOURCE", "sub/d\xc3\xa9m <&> .tif" },
+		{ "RASTERFS_CHAIN", "@focal=3,mean,square" },
+	};
+	static const char *const descs[] = { "a", "focal of b", "" };
+	const double gt[6] = { 500000, 30, 0, 4200000, 0, -30 };
+	struct rfs_tiff_desc d = {
+		.width = 1000, .height = 700, .bands = 3, .type = GDT_Int16,
+		.has_geotransform = 1, .srs_wkt = "EPSG:32633",
+		.has_nodata = 1, .nodata = -32768, .items = items,
+		.n_items = 2, .band_desc = descs,
+	};
+
+	memcpy(d.geotransform, gt, sizeof(gt));
+	pack_case(&d, RFS_TIFF_CLASSIC_MAX, "Int16 1000x700x3");
+	d.overviews = 1;
+	pack_case(&d, RFS_TIFF_CLASSIC_MAX, "Int16 1000x700x3 overviews");
+	pack_case(&d, 0, "Int16 1000x700x3 overviews BigTIFF");
+	d.bands = 1;
+	d.width = d.height = 1;
+	d.type = GDT_Float64;
+	d.nodata = NAN;
+	d.srs_wkt = NULL;
+	pack_case(&d, RFS_TIFF_CLASSIC_MAX, "Float64 1x1 NaN nodata");
+}
+
 int main(void)
 {
 	GDALAllRegister();
@@ -1318,6 +1439,7 @@ int main(void)
 	test_matrix();
 	test_real();
 	test_threshold();
+	test_pack();
 
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

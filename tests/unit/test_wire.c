@@ -70,6 +70,7 @@ static void test_job_roundtrip(int sv[2])
 		.out_name = "0123.tif",
 		.src_fd = src,
 		.prefix_fd = -1,
+		.expect_size = 123456789012ULL,
 	};
 	static struct rfs_msg m;
 	char buf[32] = "";
@@ -88,17 +89,25 @@ static void test_job_roundtrip(int sv[2])
 	check(pread(m.src_fd, buf, sizeof(buf) - 1, 0) == 12 &&
 	      !strcmp(buf, "source bytes"), "its bytes");
 	check(fcntl(m.src_fd, F_GETFD) == FD_CLOEXEC, "received close-on-exec");
-	check(m.prefix_fd == -1 && !(m.flags & RFS_WIRE_JOB_PREFIX),
-	      "no prefix descriptor");
+	check(m.prefix_fd == -1 && !(m.flags & RFS_WIRE_JOB_PREFIX) &&
+	      m.prefix_len == 0, "no prefix descriptor");
+	check(m.expect_size == 123456789012ULL, "the described size");
 	check(open_fds() == base + 1, "one descriptor received");
 	rfs_wire_close_fds(&m);
 	check(open_fds() == base && m.src_fd == -1, "closed by close_fds");
 
 	j.prefix_fd = pre;
+	check(rfs_wire_send_job(sv[0], 8, &j) == -EINVAL,
+	      "a prefix of length 0 is not sent");
+	j.prefix_len = (uint32_t)strlen(j.canonical);
+	check(rfs_wire_send_job(sv[0], 8, &j) == -EINVAL,
+	      "a prefix as long as the chain is not sent");
+	j.prefix_len = 8;
 	check(rfs_wire_send_job(sv[0], 8, &j) == 0, "send JOB with prefix");
 	check(rfs_wire_recv(sv[1], &m) == 0, "receive JOB with prefix");
 	check((m.flags & RFS_WIRE_JOB_PREFIX) && same_file(m.src_fd, src) &&
-	      same_file(m.prefix_fd, pre), "both descriptors, in order");
+	      same_file(m.prefix_fd, pre) && m.prefix_len == 8,
+	      "both descriptors, in order, and the prefix's length");
 	rfs_wire_close_fds(&m);
 	check(open_fds() == base, "both closed");
 
@@ -107,6 +116,61 @@ static void test_job_roundtrip(int sv[2])
 	      "a JOB without a source is not sent");
 	close(src);
 	close(pre);
+}
+
+static void expect_eproto(int sv[2], const char *what);
+
+static void test_describe(int sv[2])
+{
+	int src = temp_file("source bytes");
+	struct rfs_src_id id = { 5, 6, 7, -8 };
+	static struct rfs_msg m;
+	static unsigned char blob[RFS_WIRE_MAX];
+	int base = open_fds();
+
+	check(rfs_wire_send_describe(sv[0], 11, &id, "a/b.tif",
+				     "@hillshade=315,45,z=1", src) == 0,
+	      "send DESCRIBE");
+	check(rfs_wire_recv(sv[1], &m) == 0 && m.type == RFS_MSG_DESCRIBE &&
+	      m.job_id == 11 && !strcmp(m.source_rel, "a/b.tif") &&
+	      !strcmp(m.canonical, "@hillshade=315,45,z=1") &&
+	      m.src.dev == 5 && m.src.mtime_ns == -8 &&
+	      same_file(m.src_fd, src) && m.prefix_fd == -1,
+	      "receive DESCRIBE: identity, strings, the pinned source");
+	rfs_wire_close_fds(&m);
+	check(open_fds() == base, "closed");
+	check(rfs_wire_send_describe(sv[0], 11, &id, "a", "b", -1) == -EINVAL,
+	      "a DESCRIBE without a source is not sent");
+	for (size_t i = 0; i < sizeof(blob); i++)
+		blob[i] = (unsigned char)(i * 7);
+	const size_t most = RFS_WIRE_MAX - 8;
+	check(rfs_wire_send_described(sv[1], 11, 987654321, blob, most) == 0 &&
+	      rfs_wire_recv(sv[0], &m) == 0 && m.type == RFS_MSG_DESCRIBED &&
+	      m.size == 987654321 && m.blob_len == most &&
+	      memcmp(m.blob, blob, most) == 0,
+	      "DESCRIBED with the largest layout");
+	check(rfs_wire_send_described(sv[1], 11, 1, blob, most + 1) ==
+	      -EMSGSIZE, "a layout too large is not sent");
+	check(rfs_wire_send_described(sv[1], 11, 1, blob, 0) == -EINVAL,
+	      "an empty layout is not sent");
+	/* malformed: no fd, two fds, an empty DESCRIBED, an fd on one */
+	char p[64] = { 0 };
+	memcpy(p + sizeof(struct rfs_src_id) + 8, "a\0b", 4);
+	size_t n = sizeof(struct rfs_src_id) + 8 + 4;
+	rfs_wire_send_raw(sv[0], RFS_MSG_DESCRIBE, 1, p, n, NULL, 0);
+	expect_eproto(sv, "DESCRIBE without its source");
+	int two[2] = { src, src };
+	rfs_wire_send_raw(sv[0], RFS_MSG_DESCRIBE, 1, p, n, two, 2);
+	expect_eproto(sv, "DESCRIBE with two descriptors");
+	p[sizeof(struct rfs_src_id)] = 1;
+	rfs_wire_send_raw(sv[0], RFS_MSG_DESCRIBE, 1, p, n, &src, 1);
+	expect_eproto(sv, "DESCRIBE with a flag");
+	rfs_wire_send_raw(sv[0], RFS_MSG_DESCRIBED, 1, p, 8, NULL, 0);
+	expect_eproto(sv, "DESCRIBED without a layout");
+	rfs_wire_send_raw(sv[0], RFS_MSG_DESCRIBED, 1, p, 9, &src, 1);
+	expect_eproto(sv, "DESCRIBED with a descriptor");
+	check(open_fds() == base, "every descriptor closed");
+	close(src);
 }
 
 static void test_others(int sv[2])
@@ -153,18 +217,21 @@ static void send_fds(int s, const void *buf, size_t len, int fd, int nfds)
 	}
 }
 
-/* A JOB payload: identity, flags, reserved, then the strings as given
- * (len bytes, NULs included or not). */
+/* A JOB payload: identity, flags, prefix length (1 with the PREFIX flag,
+ * else 0), described size, then the strings as given (len bytes, NULs
+ * included or not). */
 static size_t job_payload(char *buf, uint32_t flags, const char *strs,
 			  size_t len)
 {
 	struct rfs_src_id id = { 1, 2, 3, 4 };
-	uint32_t f[2] = { flags, 0 };
+	uint32_t f[2] = { flags, (flags & RFS_WIRE_JOB_PREFIX) ? 1 : 0 };
+	uint64_t size = 0;
 
 	memcpy(buf, &id, sizeof(id));
 	memcpy(buf + sizeof(id), f, sizeof(f));
-	memcpy(buf + sizeof(id) + sizeof(f), strs, len);
-	return sizeof(id) + sizeof(f) + len;
+	memcpy(buf + sizeof(id) + sizeof(f), &size, sizeof(size));
+	memcpy(buf + sizeof(id) + sizeof(f) + sizeof(size), strs, len);
+	return sizeof(id) + sizeof(f) + sizeof(size) + len;
 }
 
 static void expect_eproto(int sv[2], const char *what)
@@ -292,11 +359,18 @@ static void test_malformed_more(int sv[2])
 	expect_eproto(sv, "an empty message with an fd");
 	check(open_fds() == base, "closed");
 
-	/* a JOB whose reserved word is not 0 */
+	/* a JOB with a prefix length but no prefix */
 	n = job_payload(p, 0, "a\0b\0c", 6);
 	p[sizeof(struct rfs_src_id) + 4] = 1;
 	rfs_wire_send_raw(sv[0], RFS_MSG_JOB, 1, p, n, &f, 1);
-	expect_eproto(sv, "JOB with its reserved word set");
+	expect_eproto(sv, "JOB with a prefix length and no prefix");
+	check(open_fds() == base, "closed");
+
+	/* a prefix as long as the chain ("b") */
+	int two[2] = { f, f };
+	n = job_payload(p, RFS_WIRE_JOB_PREFIX, "a\0b\0c", 6);
+	rfs_wire_send_raw(sv[0], RFS_MSG_JOB, 1, p, n, two, 2);
+	expect_eproto(sv, "JOB whose prefix is the whole chain");
 	check(open_fds() == base, "closed");
 
 	/* a JOB with only two of its three strings */
@@ -341,6 +415,7 @@ int main(void)
 		return 2;
 	}
 	test_job_roundtrip(sv);
+	test_describe(sv);
 	test_others(sv);
 	test_malformed(sv);
 	test_malformed_more(sv);
