@@ -256,13 +256,19 @@ def test_run_root_confines_the_name(tree, tmp_path):
     r = run("--root", src / "sub", str(src / "sub/dem.tif") + "@focal=3",
             tmp_path / "o.tif")
     assert r.returncode == 1 and "RFS-E103" in r.stderr, r.stderr
-    # with the tree's root it is inside, and the same output as DEM's
+    # with the tree's root it is inside, and the same pixels as DEM's
+    # (not the same bytes: an output names its source, RASTERFS_SOURCE)
     r = run("--root", src, str(src / "sub/dem.tif") + "@focal=3",
             tmp_path / "o.tif")
     assert r.returncode == 0, r.stderr
     r2 = run(str(src / DEM) + "@focal=3", tmp_path / "p.tif")
     assert r2.returncode == 0, r2.stderr
-    assert (tmp_path / "o.tif").read_bytes() == (tmp_path / "p.tif").read_bytes()
+    o, p = (gdal.Open(str(tmp_path / n)) for n in ("o.tif", "p.tif"))
+    assert o.RasterCount == p.RasterCount == 1
+    assert o.GetGeoTransform() == p.GetGeoTransform()
+    assert o.ReadRaster() == p.ReadRaster()
+    assert (o.GetMetadataItem("RASTERFS_SOURCE"),
+            p.GetMetadataItem("RASTERFS_SOURCE")) == ("sub/dem.tif", DEM)
 
 
 def test_run_progress_only_when_asked(tree, tmp_path):
