@@ -74,6 +74,7 @@ int store_gc_run(rfs_store *st, uint64_t limit,
 		 struct rfs_store_gc_report *rep)
 {
 	struct keylist garbage = { 0 }, gone = { 0 };
+	uint64_t hashes = 0;
 	MDB_cursor *cur = NULL;
 	MDB_txn *txn = NULL;
 	MDB_val k, v;
@@ -159,6 +160,15 @@ int store_gc_run(rfs_store *st, uint64_t limit,
 	if (limit)
 		mrc = store_evict_now(st, limit, &rep->evicted,
 				      &rep->evicted_bytes);
+	if (mrc)
+		goto out;
+
+	/* The content hashes of changed sources (content.c, note 12). */
+	mrc = store_content_gc(st, source_changed, &hashes);
+	if (!mrc && hashes)
+		rfs_log(LOG_INFO, "store %s: dropped %llu content hashes of "
+			"changed or removed sources", st->dir,
+			(unsigned long long)hashes);
 out:
 	free(garbage.k);
 	free(gone.k);

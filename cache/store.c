@@ -191,6 +191,11 @@ static void run_req(rfs_store *st, struct commit_req *r)
 		/* store_atimes_flush() has logged a failure */
 		sync_done(r->sync, store_mdb_rc(store_atimes_flush(st)));
 		break;
+	case REQ_CONTENT:
+		/* a hint that is computed again if lost: logged only */
+		if ((rc = store_content_put_one(st, r)))
+			store_mdb_fail(st, "content hash", rc);
+		break;
 	case REQ_DESCRIBE:
 		run_describe(st, &r, 1);
 		return; /* freed there */

@@ -33,7 +33,10 @@ struct keylist {
 	size_t n, cap;
 };
 
-enum req_kind { REQ_COMMIT, REQ_GC, REQ_CLEAR, REQ_FLUSH, REQ_DESCRIBE };
+enum req_kind { REQ_COMMIT, REQ_GC, REQ_CLEAR, REQ_FLUSH,
+		REQ_CONTENT /* content.c: the hash rides in key, the path in
+			       source_abs; no callback */,
+		REQ_DESCRIBE };
 
 /* A maintenance request waited for by its caller. */
 struct sync_req {
@@ -312,6 +315,18 @@ int store_gc_run(rfs_store *st, uint64_t limit,
 		 struct rfs_store_gc_report *rep);
 int store_clear_run(rfs_store *st, uint64_t *removed, long *pid);
 
+/* ---- content.c: content hashes of sources (note 12) ----------------- */
+
+/* Write r's content record (REQ_CONTENT); the committer only.  LMDB
+ * code (logged by the caller). */
+int store_content_put_one(rfs_store *st, const struct commit_req *r);
+/* gc: drop the content records of changed or removed sources (changed()
+ * is gc.c's rule) in one write transaction; *dropped counts them.  LMDB
+ * code. */
+int store_content_gc(rfs_store *st,
+		     int (*changed)(const char *abs, size_t len,
+				    const struct rfs_src_id *id),
+		     uint64_t *dropped);
 /* ---- desc.c: description records ------------------------------------ */
 
 /* Write the n REQ_DESCRIBE requests r[] in one write transaction (and

@@ -55,7 +55,12 @@ static void usage(FILE *f)
 		"    gc [--limit SIZE] repair, drop outputs of changed or removed\n"
 		"                     sources, evict to SIZE (default: the\n"
 		"                     cache_size the last mount recorded)\n"
-		"    clear            remove every output (not while mounted)\n\n"
+		"    clear            remove every output (not while mounted)\n"
+		"    gc --shared DIR [--limit SIZE] [--min-age S]\n"
+		"                     a shared tier: evict the least recently\n"
+		"                     used or published objects to SIZE, never\n"
+		"                     one used within S s (default 3600); remove\n"
+		"                     stale temporary files, claims and runs\n\n"
 		"DIR defaults to the mounts' default, $XDG_CACHE_HOME/rasterfs or\n"
 		"~/.cache/rasterfs.\n");
 }
@@ -583,12 +588,15 @@ int rfs_cli_cache(int argc, char **argv)
 		{ "cache", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "limit", required_argument, NULL, 'l' },
+		{ "shared", required_argument, NULL, 's' },
+		{ "min-age", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli c = { 0 };
-	char *dir = NULL;
-	const char *cmd;
+	char *dir = NULL, *end;
+	const char *cmd, *shared = NULL;
+	long min_age = RFS_CLI_SHARED_MIN_AGE;
 	int opt, ret;
 
 	rfs_log_init("rasterfs", RFS_LOG_STDERR, LOG_WARNING);
@@ -608,6 +616,17 @@ int rfs_cli_cache(int argc, char **argv)
 				fprintf(stderr, "rasterfs cache: --limit %s: "
 					"expected a size such as 20G, 500M or "
 					"a number of bytes\n", optarg);
+				return 2;
+			}
+			break;
+		case 's':
+			shared = optarg;
+			break;
+		case 'm':
+			min_age = strtol(optarg, &end, 10);
+			if (*end || min_age < 0) {
+				fprintf(stderr, "rasterfs cache: --min-age %s: "
+					"expected seconds\n", optarg);
 				return 2;
 			}
 			break;
@@ -631,6 +650,9 @@ int rfs_cli_cache(int argc, char **argv)
 			argv[optind]);
 		return 2;
 	}
+	if (shared) /* cli_slurm.c: a shared tier is no store */
+		return rfs_cli_cache_shared(cmd, shared, c.limit,
+					    (unsigned)min_age, c.json);
 	if (!c.dir) {
 		int rc = rfs_store_default_dir(&dir);
 

@@ -223,12 +223,7 @@ int rfs_cli_status(int argc, char **argv)
 
 /* --- warm and cancel ----------------------------------------------- */
 
-struct paths {
-	char **v;
-	size_t n, cap;
-};
-
-static int paths_add(struct paths *p, const char *s)
+static int paths_add(struct rfs_cli_paths *p, const char *s)
 {
 	if (p->n == p->cap) {
 		size_t nc = p->cap ? 2 * p->cap : 16;
@@ -241,7 +236,7 @@ static int paths_add(struct paths *p, const char *s)
 	return (p->v[p->n++] = strdup(s)) ? 0 : -1;
 }
 
-static void paths_free(struct paths *p)
+void rfs_cli_paths_free(struct rfs_cli_paths *p)
 {
 	for (size_t i = 0; i < p->n; i++)
 		free(p->v[i]);
@@ -252,7 +247,7 @@ static void paths_free(struct paths *p)
  * DIR (virtual names are never listed), then @CHAIN is appended.  The
  * chain never holds a '/', so the first '@' after the last '/' starts it.
  * A pattern that matches nothing is kept as it is, to fail visibly. */
-static int expand(const char *pattern, struct paths *out)
+int rfs_cli_expand(const char *pattern, struct rfs_cli_paths *out)
 {
 	const char *slash = strrchr(pattern, '/');
 	const char *at = strchr(slash ? slash + 1 : pattern, '@');
@@ -313,21 +308,24 @@ static int is_end_state(const char *s)
 
 int rfs_cli_warm(int argc, char **argv)
 {
-	struct paths ps = { 0 };
+	struct rfs_cli_paths ps = { 0 };
 	int wait = 0, bad = 0, rc = 0;
 	char buf[1024];
 
+	for (int i = 1; i < argc; i++)
+		if (strncmp(argv[i], "--slurm", 7) == 0)
+			return rfs_cli_warm_slurm(argc, argv); /* cli_slurm.c */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--wait") == 0)
 			wait = 1;
-		else if (expand(argv[i], &ps) < 0)
+		else if (rfs_cli_expand(argv[i], &ps) < 0)
 			return 1;
 	}
 	if (ps.n == 0) {
 		fprintf(stderr, "usage: rasterfs warm [--wait] PATH...\n"
 			"  PATH: a virtual path; a glob before the first '@' "
 			"is expanded, e.g. 'mnt/*.tif@focal=3'\n");
-		paths_free(&ps);
+		rfs_cli_paths_free(&ps);
 		return 2;
 	}
 	char *state = calloc(ps.n, 1); /* 1: ended */
@@ -403,26 +401,26 @@ int rfs_cli_warm(int argc, char **argv)
 	printf("%zu done, %d failed\n", ps.n - (size_t)bad, bad);
 out:
 	free(state);
-	paths_free(&ps);
+	rfs_cli_paths_free(&ps);
 	return bad ? 1 : 0;
 }
 
 int rfs_cli_cancel(int argc, char **argv)
 {
-	struct paths ps = { 0 };
+	struct rfs_cli_paths ps = { 0 };
 	int all = 0, bad = 0, n = 0;
 	char buf[64];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--all") == 0)
 			all = 1;
-		else if (expand(argv[i], &ps) < 0)
+		else if (rfs_cli_expand(argv[i], &ps) < 0)
 			return 1;
 	}
 	if (ps.n == 0 || (all && ps.n != 1)) {
 		fprintf(stderr, "usage: rasterfs cancel PATH... | "
 			"rasterfs cancel --all MOUNTPOINT\n");
-		paths_free(&ps);
+		rfs_cli_paths_free(&ps);
 		return 2;
 	}
 	if (all) {
@@ -433,10 +431,10 @@ int rfs_cli_cancel(int argc, char **argv)
 		if (!text) {
 			fprintf(stderr, "rasterfs cancel: %s: %s\n", jp,
 				strerror(errno));
-			paths_free(&ps);
+			rfs_cli_paths_free(&ps);
 			return 1;
 		}
-		struct paths live = { 0 };
+		struct rfs_cli_paths live = { 0 };
 		for (char *l = text; l && *l;) {
 			char *nl = strchr(l, '\n');
 			if (nl)
@@ -449,7 +447,7 @@ int rfs_cli_cancel(int argc, char **argv)
 			l = nl ? nl + 1 : NULL;
 		}
 		free(text);
-		paths_free(&ps);
+		rfs_cli_paths_free(&ps);
 		ps = live;
 	}
 	for (size_t i = 0; i < ps.n; i++) {
@@ -463,6 +461,6 @@ int rfs_cli_cancel(int argc, char **argv)
 		}
 	}
 	printf("%d cancelled\n", n);
-	paths_free(&ps);
+	rfs_cli_paths_free(&ps);
 	return bad ? 1 : 0;
 }

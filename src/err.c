@@ -105,6 +105,15 @@ static const struct rfs_err_info rfs_err_table[] = {
 	{ RFS_E_STORE_VERSION, "RFS-E303", EIO,
 	  "cache store made by another format version",
 	  "use another cache=DIR, or remove the old cache directory" },
+	{ RFS_E_SHARED_CORRUPT, "RFS-E304", EIO,
+	  "an object of the shared tier does not match its sidecar",
+	  "nothing to do: it is never served, the output is computed and "
+	  "published again; `rasterfs cache gc --shared DIR` removes what "
+	  "is left" },
+	{ RFS_E_SHARED, "RFS-E305", EIO,
+	  "the shared tier cannot be used",
+	  "check that shared=DIR exists, is mounted and writable, and was "
+	  "made by this rasterfs (DIR/FORMAT)" },
 
 	{ RFS_E_OPTION, "RFS-E400", EINVAL,
 	  "bad mount option",
@@ -113,6 +122,14 @@ static const struct rfs_err_info rfs_err_table[] = {
 	  "GDAL's raster drivers could not be listed at start",
 	  "run rasterfs --internal-raster-extensions and gdalinfo "
 	  "--formats to see GDAL's complaint" },
+	{ RFS_E_SUBMIT, "RFS-E402", EIO,
+	  "the batch scheduler refused the job array",
+	  "read sbatch's message; check the --slurm=OPTIONS and that sbatch "
+	  "reaches the cluster (SLURM_CONF)" },
+	{ RFS_E_NO_SHARED, "RFS-E403", EINVAL,
+	  "the mount has no shared tier",
+	  "mount with -o shared=DIR (a directory on the cluster's "
+	  "filesystem): the tasks of a job array publish there" },
 	{ RFS_E_INTERNAL, "RFS-E499", EIO,
 	  "internal error in rasterfs (a bug)",
 	  "please report it with the log" },

@@ -588,10 +588,17 @@ void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se)
 	fs->se = se;
 }
 
+int rfs_fs_set_run(rfs_fs *fs, const char *text)
+{
+	free(fs->run);
+	return (fs->run = strdup(text)) ? 0 : -ENOMEM;
+}
+
 void rfs_fs_free(rfs_fs *fs)
 {
 	if (!fs)
 		return;
+	free(fs->run);
 	rfs_nodes_free(fs->nodes);
 	free((char *)fs->root.path);
 	free((void *)fs->root.rasters);

@@ -73,7 +73,10 @@ int fs_ctl_open(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
  * Two more names are commands, never listed (getfattr -d must not run
  * them): user.rasterfs.warm queues the output's job with no reader
  * (answers "done", "queued", or "failed RFS-Ennn message"), and
- * user.rasterfs.cancel cancels its job (answers "cancelled" or "none"). */
+ * user.rasterfs.cancel cancels its job (answers "cancelled" or "none").
+ * user.rasterfs.run, not listed either, says how `rasterfs run` computes
+ * the output elsewhere: the mount's shared tier and options, then its
+ * source root, source and chain, one "name=value" line each (fs.h). */
 static const char *const vattrs[] = {
 	"user.rasterfs.chain", "user.rasterfs.key", "user.rasterfs.state",
 	"user.rasterfs.source", "user.rasterfs.progress",
@@ -153,6 +156,10 @@ static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 					sizeof(msg), NULL) < 0)
 			return -ENODATA;
 		w = snprintf(buf, len, "%s %s", rfs_err_name(code), msg);
+	} else if (strcmp(name, "user.rasterfs.run") == 0) {
+		w = snprintf(buf, len, "%sroot=%s\nsource=%s\nchain=%s\n",
+			     fs->run ? fs->run : "", fs->root.path, n->src,
+			     n->canonical);
 	} else if (strcmp(name, "user.rasterfs.chain") == 0) {
 		w = snprintf(buf, len, "%s", n->canonical);
 	} else if (strcmp(name, "user.rasterfs.key") == 0) {

@@ -47,6 +47,8 @@ struct rfs_fs {
 				    served by passthrough (fs_open.c note 3) */
 	atomic_int pt_refusals;  /* logged loudly once */
 	struct fuse_session *se; /* for notifications (fs_open.c note 4) */
+	char *run;               /* user.rasterfs.run's head (fs.h), or
+				    NULL */
 	struct rfs_node ctl_dir;
 	struct rfs_node ctl_file[RFS_CTL_NFILES];
 	struct fs_holders {      /* open png outputs (fs_sidecar.c note 2) */

@@ -56,15 +56,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fs_int.h"
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/passthrough.h"
+#include "rasterfs/pin.h"
 #include "rasterfs/resolve.h"
 
 /* ---- handles ---------------------------------------------------------- */
@@ -229,62 +228,11 @@ int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
 
 /* ---- the source (note 2) --------------------------------------------- */
 
-/* Open the source at path (below the root) once, for a job (pool.c note
- * 10): beneath the root whatever its symlinks say (openat2
- * RESOLVE_BENEATH), without blocking on a FIFO (O_NONBLOCK, then only a
- * regular file is kept), read-only.  The key is made from this
- * descriptor's fstat, so the key and the bytes a worker reads agree by
- * construction.  Returns the descriptor (O_CLOEXEC, blocking again) and
- * its stat in *st, or -RFS_E_ESCAPE (it leads outside the root), -ENOENT
- * (gone, or not a regular file), -errno. */
-static int pin_source(struct rfs_fs *fs, const char *path, struct stat *st)
-{
-	struct open_how how = {
-		.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-	char abs[PATH_MAX];
-	int fd = (int)syscall(SYS_openat2, fs->root.fd, path, &how, sizeof(how));
-	int rc;
-
-	if (fd < 0 && errno == EXDEV) {
-		/* RESOLVE_BENEATH refuses every absolute symlink, even one
-		 * that points inside the root: resolve it and open the
-		 * result beneath the root again, so a swap in between can
-		 * only fail, never leave the root. */
-		if ((rc = rfs_resolve_inside(&fs->root, path, abs)) < 0)
-			return rc;
-		const char *r = abs + fs->root.len;
-		while (*r == '/')
-			r++;
-		fd = (int)syscall(SYS_openat2, fs->root.fd, fs_rel(r), &how,
-				  sizeof(how));
-	}
-	if (fd < 0)
-		return errno == EXDEV ? -RFS_E_ESCAPE : -errno;
-	if (fstat(fd, st) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		rc = -ENOENT;
-		goto fail;
-	}
-	if (fcntl(fd, F_SETFL, 0) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	return rc;
-}
-
 int fs_open_pin_source(struct rfs_fs *fs, struct rfs_node *n)
 {
 	struct stat st;
 	struct rfs_src_id id;
-	int fd = pin_source(fs, n->src, &st);
+	int fd = rfs_pin_source(&fs->root, n->src, &st); /* pin.h */
 
 	if (fd < 0)
 		return fd;

@@ -18,6 +18,11 @@
  *  3. Failures (rfs_jobs_remembered) go into a table of RFS_JOBS_FAILURES
  *     keys, the oldest replaced first, that makes a failed key fail fast
  *     for retry_after seconds.  A success forgets the key's failure.
+ *  6. Held jobs (jobs.h): in the table but not in the queue, uncounted,
+ *     while their owner's tier looks for the key elsewhere (pool.c note
+ *     11).  rfs_jobs_release queues and counts them; an end while held
+ *     moves no counter, so the counters still add up and jobs_started
+ *     counts only what was queued to be computed.
  *  4. Jobs belong to the users who asked for them (job->uids): a user sees
  *     their own, and may cancel a job only if nobody else asked for it;
  *     root and the mount's owner see and cancel all.
@@ -327,6 +332,10 @@ struct rfs_job *rfs_jobs_add(rfs_jobs *t, const struct rfs_job_spec *spec,
 	job->waiters = w;
 	job->hnext = t->table[bucket(&job->key)];
 	t->table[bucket(&job->key)] = job;
+	if (spec->held) {
+		job->held = 1; /* note 6 */
+		return job;
+	}
 	if (t->qtail)
 		t->qtail->qnext = job;
 	else
@@ -334,6 +343,18 @@ struct rfs_job *rfs_jobs_add(rfs_jobs *t, const struct rfs_job_spec *spec,
 	t->qtail = job;
 	rfs_stats_job_added(t->stats, job->is_prefix);
 	return job;
+}
+
+void rfs_jobs_release(rfs_jobs *t, struct rfs_job *job)
+{
+	assert(job->held && job->state == RFS_JOB_QUEUED);
+	job->held = 0;
+	if (t->qtail)
+		t->qtail->qnext = job;
+	else
+		t->qhead = job;
+	t->qtail = job;
+	rfs_stats_job_added(t->stats, job->is_prefix);
 }
 
 struct rfs_job *rfs_jobs_next(rfs_jobs *t)
@@ -411,10 +432,12 @@ struct rfs_waiter *rfs_jobs_end(rfs_jobs *t, struct rfs_job *job, int rc,
 		failure_note(t, &job->key, rc, msg);
 	if (job->state == RFS_JOB_COMMITTING)
 		t->ncommitting--;
-	/* note 5 */
-	rfs_stats_job_moved(t->stats, job->state == RFS_JOB_QUEUED ?
-			    RFS_JOB_COUNT_QUEUED : RFS_JOB_COUNT_RUNNING,
-			    rfs_stats_job_end_count(rc));
+	/* note 5; a held job was never counted (note 6) */
+	if (!job->held)
+		rfs_stats_job_moved(t->stats, job->state == RFS_JOB_QUEUED ?
+				    RFS_JOB_COUNT_QUEUED :
+				    RFS_JOB_COUNT_RUNNING,
+				    rfs_stats_job_end_count(rc));
 	struct rfs_waiter *ws = job->waiters;
 	job->waiters = NULL;
 	return ws;

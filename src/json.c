@@ -1,7 +1,9 @@
 /* json.c - a small JSON writer over a stdio stream (see json.h). */
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "rasterfs/json.h"
@@ -130,4 +132,170 @@ void rfs_json_time(struct rfs_json *j, time_t t)
 void rfs_json_newline(struct rfs_json *j)
 {
 	fputc('\n', j->f);
+}
+
+/* ---- reading a flat object (rfs_json_flat_get) ------------------------ */
+
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static int hex4(const char *p, unsigned *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0' :
+			c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return -1;
+		*v = *v << 4 | (unsigned)d;
+	}
+	return 0;
+}
+
+/* Put one byte into out (o < len - 1), or note that it did not fit. */
+#define PUT(c)                                                         \
+	do {                                                           \
+		if (out && *o + 1 < len)                               \
+			out[(*o)++] = (char)(c);                       \
+		else if (out)                                          \
+			*full = 1;                                     \
+	} while (0)
+
+/* A string at p (its opening quote); unescaped into out when out is not
+ * NULL.  Returns the character after the closing quote, or NULL. */
+static const char *scan_string(const char *p, char *out, size_t len,
+			       size_t *o, int *full)
+{
+	if (*p++ != '"')
+		return NULL;
+	for (;;) {
+		unsigned char c = (unsigned char)*p++;
+		if (c == '"')
+			return p;
+		if (c < 0x20)
+			return NULL; /* the end of text, or a raw control */
+		if (c != '\\') {
+			PUT(c);
+			continue;
+		}
+		c = (unsigned char)*p++;
+		switch (c) {
+		case '"': case '\\': case '/': PUT(c); break;
+		case 'b': PUT('\b'); break;
+		case 'f': PUT('\f'); break;
+		case 'n': PUT('\n'); break;
+		case 'r': PUT('\r'); break;
+		case 't': PUT('\t'); break;
+		case 'u': {
+			unsigned v;
+			if (hex4(p, &v) < 0 || v == 0 ||
+			    (v >= 0xd800 && v <= 0xdfff))
+				return NULL; /* no NUL, no surrogates */
+			p += 4;
+			if (v < 0x80) {
+				PUT(v);
+			} else if (v < 0x800) {
+				PUT(0xc0 | v >> 6);
+				PUT(0x80 | (v & 0x3f));
+			} else {
+				PUT(0xe0 | v >> 12);
+				PUT(0x80 | (v >> 6 & 0x3f));
+				PUT(0x80 | (v & 0x3f));
+			}
+			break;
+		}
+		default:
+			return NULL;
+		}
+	}
+}
+
+/* A number or a literal at p: its end, or NULL. */
+static const char *scan_scalar(const char *p)
+{
+	const char *s = p;
+
+	if (!strncmp(p, "true", 4) || !strncmp(p, "null", 4))
+		return p + 4;
+	if (!strncmp(p, "false", 5))
+		return p + 5;
+	if (*p == '-')
+		p++;
+	if (*p < '0' || *p > '9')
+		return NULL;
+	while ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' ||
+	       *p == 'E' || *p == '+' || (*p == '-' && p > s + 1))
+		p++;
+	return p;
+}
+
+int rfs_json_flat_get(const char *text, const char *key, char *out,
+		      size_t len)
+{
+	const char *p = skip_ws(text);
+	char name[256];
+	int found = 0, full = 0;
+
+	if (!len)
+		return -ENOSPC;
+	out[0] = '\0';
+	if (*p++ != '{')
+		return -EINVAL;
+	p = skip_ws(p);
+	if (*p == '}')
+		goto end;
+	for (;;) {
+		size_t o = 0;
+		int nfull = 0;
+		if (!(p = scan_string(p, name, sizeof(name), &o, &nfull)))
+			return -EINVAL;
+		name[o] = '\0';
+		int match = !nfull && !found && strcmp(name, key) == 0;
+		p = skip_ws(p);
+		if (*p++ != ':')
+			return -EINVAL;
+		p = skip_ws(p);
+		if (*p == '"') {
+			o = 0;
+			p = scan_string(p, match ? out : NULL, len, &o, &full);
+			if (!p)
+				return -EINVAL;
+			if (match)
+				out[o] = '\0';
+		} else {
+			const char *e = scan_scalar(p);
+			if (!e)
+				return -EINVAL;
+			if (match) {
+				size_t n = strncmp(p, "null", 4) ? (size_t)(e - p) : 0;
+				if (n + 1 > len) {
+					full = 1;
+				} else {
+					memcpy(out, p, n);
+					out[n] = '\0';
+				}
+			}
+			p = e;
+		}
+		found |= match;
+		p = skip_ws(p);
+		if (*p == '}')
+			break;
+		if (*p++ != ',')
+			return -EINVAL;
+		p = skip_ws(p);
+	}
+end:
+	p = skip_ws(p + 1);
+	if (*p)
+		return -EINVAL; /* something after the object */
+	if (!found)
+		return -ENOENT;
+	return full ? -ENOSPC : 0;
 }

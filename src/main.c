@@ -28,6 +28,7 @@
 #include "rasterfs/pool.h"
 #include "rasterfs/rasterext.h"
 #include "rasterfs/store.h"
+#include "rasterfs/tier.h"
 #include "rasterfs/worker.h"
 
 struct options {
@@ -61,6 +62,12 @@ struct options {
 	/* named views: the values of view=NAME:CHAIN, in order */
 	char **views;
 	size_t nviews;
+	/* the shared tier (tier.h) */
+	char *shared;
+	unsigned shared_lease;
+	int shared_lease_set;
+	unsigned shared_wait;
+	int shared_wait_set;
 };
 
 enum { KEY_VIEW = 1 };
@@ -167,6 +174,25 @@ static const struct rfs_option options[] = {
 	{ OWN("gid", "%u", gid), GIVEN("gid", gid_set), .arg = "N",
 	  .dflt = "uid's primary group; without uid, the group of SOURCE_DIR",
 	  .what = "the group the workers run as (needs uid=)" },
+	{ OWN("shared", "%s", shared), .arg = "DIR", .dflt = "none",
+	  .what = "a shared tier on the cluster's filesystem: outputs not in "
+		  "the store are looked for there (by portable key) before "
+		  "they are computed, and what is computed is published there",
+	  .more = "Reading a source whole for its content hash is the price "
+		  "(once per source version). See \"On a cluster\" in the "
+		  "README; rasterfs warm --slurm needs it." },
+	{ OWN("shared_lease", "%u", shared_lease),
+	  GIVEN("shared_lease", shared_lease_set), .arg = "S",
+	  .dflt = STR(RFS_TIER_LEASE),
+	  .what = "claims in the shared tier: a key being computed is claimed "
+		  "for S seconds, renewed while it runs; others wait for it, "
+		  "and take a claim not renewed for S seconds over; 0: no "
+		  "claims" },
+	{ OWN("shared_wait", "%u", shared_wait),
+	  GIVEN("shared_wait", shared_wait_set), .arg = "S",
+	  .dflt = STR(RFS_TIER_WAIT),
+	  .what = "wait at most S seconds for another node's claimed "
+		  "computation, then compute it too; 0: never wait" },
 	{ .name = "view", .templ = "view=", .key = KEY_VIEW,
 	  .arg = "NAME:CHAIN",
 	  .what = "a directory NAME in the mount's root mirroring the tree "
@@ -241,6 +267,19 @@ static const struct rfs_command commands[] = {
 	  "or the error's code, errno, message and what to do; a path inside "
 	  "a mount is resolved as the mount resolves it. Exit status 1 if "
 	  "any name is bad." },
+	{ "run", rfs_cli_run,
+	  "[--root DIR] [--cache DIR] [--shared DIR] [-o OPTIONS] "
+	  "[--progress] SRC@CHAIN [OUT]",
+	  "compute one output without FUSE, as a mount would",
+	  "The same steps, limits, confinement and error codes as a mount; "
+	  "OUT is written whole or not at all (OUT.tmp-XXXXXX, fsync, "
+	  "rename). --cache DIR commits into a store a mount with cache=DIR "
+	  "serves; --shared DIR looks in and publishes to a shared tier. "
+	  "OPTIONS: max_pixels=, worker_mem=, job_timeout=, stall_timeout=, "
+	  "gdal_cache=, keep_prefixes=, shared_lease=, shared_wait=, "
+	  "cache_size=, uid=, gid=. Exit status 0 done, 1 the output cannot "
+	  "be made, 2 bad usage, 3 a failure a retry may not repeat (worker "
+	  "crashed or stalled, interrupted, store or shared tier failed)." },
 	{ "steps", rfs_cli_steps, "",
 	  "list every step, its arguments, defaults and an example", NULL },
 	{ NULL, NULL, NULL, NULL, NULL },
@@ -315,6 +354,41 @@ static int worker_user(const struct options *o, const char *root,
 		*gid = st.st_gid;
 	}
 	return 0;
+}
+
+/* shared=DIR: the tier (tier.h) on the pool (none: *out NULL); and what
+ * user.rasterfs.run says (fs.h): the tier and the options a task that
+ * computes this mount's outputs elsewhere takes, the same limits
+ * (worker_mem only when given: its default depends on the machine).
+ * Returns 0, or a code (said on stderr). */
+static int start_tier(const struct options *o, rfs_fs *fs, rfs_store *store,
+		      rfs_pool *pool, rfs_tier **out)
+{
+	struct rfs_tier_config tc = {
+		.dir = o->shared,
+		.lease = o->shared_lease,
+		.wait = o->shared_wait,
+		.source_root = rfs_fs_root(fs),
+	};
+	char text[PATH_MAX + 512], mem[40] = "";
+	int rc = o->shared ? rfs_tier_new(&tc, store, pool, rfs_fs_stats(fs),
+					  out) : 0;
+
+	if (rc < 0) {
+		fprintf(stderr, "rasterfs: shared=%s: %s %s\n", o->shared,
+			rfs_err_name(rc), rfs_strerror(rc));
+		return rc;
+	}
+	if (o->worker_mem_set)
+		snprintf(mem, sizeof(mem), ",worker_mem=%llu",
+			 o->worker_mem_mb);
+	snprintf(text, sizeof(text), "shared=%s\noptions=max_pixels=%llu,"
+		 "job_timeout=%u,stall_timeout=%u,gdal_cache=%u,"
+		 "keep_prefixes=%u,shared_lease=%u,shared_wait=%u%s\n",
+		 *out ? rfs_tier_dir(*out) : "", o->max_pixels, o->job_timeout,
+		 o->stall_timeout, o->gdal_cache_mb, o->keep_prefixes,
+		 o->shared_lease, o->shared_wait, mem);
+	return rfs_fs_set_run(fs, text);
 }
 
 /* Each open handle of an output holds one descriptor of the daemon: the
@@ -422,6 +496,7 @@ int main(int argc, char **argv)
 	rfs_fs *fs = NULL;
 	rfs_store *store = NULL;
 	rfs_pool *pool = NULL;
+	rfs_tier *tier = NULL;
 	rfs_describer *describer = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
@@ -533,6 +608,15 @@ int main(int argc, char **argv)
 	if (opt.worker_mem_mb > (1ULL << 40)) {
 		fprintf(stderr, "rasterfs: RFS-E400 worker_mem=%llu: expected "
 			"megabytes\n", opt.worker_mem_mb);
+		goto out;
+	}
+	if (!opt.shared_lease_set)
+		opt.shared_lease = RFS_TIER_LEASE;
+	if (!opt.shared_wait_set)
+		opt.shared_wait = RFS_TIER_WAIT;
+	if (opt.shared_lease > 3600) {
+		fprintf(stderr, "rasterfs: RFS-E400 shared_lease=%u: expected "
+			"seconds up to 3600\n", opt.shared_lease);
 		goto out;
 	}
 	if (opt.passthrough > 1) {
@@ -696,6 +780,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rfs_fs_attach(fs, store, pool);
+	if ((rc = start_tier(&opt, fs, store, pool, &tier)) < 0)
+		goto out;
 	if (opt.describers) {
 		struct rfs_describer_config dc = {
 			.procs = opt.describers,
@@ -764,6 +850,7 @@ out:
 	 * (ECONNABORTED), and no reply is written to a closed device.  The
 	 * workers stop before the store closes, so every finished job is
 	 * committed or dropped before the index goes. */
+	rfs_tier_stop(tier); /* tier.h: stop, pool, free */
 	/* Parked lookups are answered (provisional) while the device is
 	 * open; records on their way are written before the store closes.
 	 * The describers go before the workers: once both are gone the
@@ -771,6 +858,7 @@ out:
 	 * share. */
 	rfs_describer_free(describer);
 	rfs_pool_free(pool);
+	rfs_tier_free(tier);
 	rfs_log_capture_stop(); /* if the pool did not (no pool) */
 	if (mounted)
 		fuse_session_unmount(se);
@@ -787,6 +875,7 @@ out:
 	free(opt.source);
 	free(opt.cache);
 	free(opt.cache_size);
+	free(opt.shared);
 	for (size_t i = 0; i < opt.nviews; i++)
 		free(opt.views[i]);
 	free(opt.views);

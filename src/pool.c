@@ -53,6 +53,17 @@
  *     to the name meanwhile; a source changed in place (same inode, new
  *     size or mtime) fails with RFS_E_SOURCE_CHANGED, which is not
  *     remembered: the next open makes a new key.
+ * 11. Tiers (pool.h).  With a tier set, rfs_pool_request() adds a new job
+ *     held (jobs.c note 6) and, once p->lock is dropped, hands the tier a
+ *     duplicate of the pinned source; single flight, cancels, the jobs
+ *     file and shutdown treat a held job as a queued one.  The tier's
+ *     answer comes through rfs_pool_tier_answer(): found, the tier has
+ *     already committed the key (note 2 holds: the entry is there before
+ *     the job leaves the table), the job ends done and uncounted; not
+ *     found, the job is released into the queue, its kept prefix is
+ *     queued only now (a chain found in the tier needs no prefix), and
+ *     job->tiered makes end_tail() tell the tier how it ended.  Kept
+ *     prefixes themselves are never looked for in a tier.
  */
 #include <assert.h>
 #include <errno.h>
@@ -104,6 +115,8 @@ struct rfs_pool {
 	pthread_t manager;
 	int started;              /* the manager has spawned the workers */
 	int start_rc;
+	const struct rfs_pool_tier *tier; /* note 11, or NULL */
+	void *tier_arg;
 };
 
 static double elapsed(const struct timespec *t)
@@ -212,6 +225,10 @@ static void end_tail(struct rfs_job *job, int rc, const char *msg,
 			      elapsed(&job->t_queued), job->source_rel,
 			      job->canonical, rfs_err_name(rc), msg);
 	}
+	/* note 11: the tier publishes what was computed, or lets go; told
+	 * first, so a waiter that asks the tier next finds it publishing */
+	if (job->tiered && p->tier)
+		p->tier->ended(p->tier_arg, job->id, &job->key, rc);
 	rfs_jobs_notify(ws, rc, msg);
 	rfs_job_free(job);
 }
@@ -740,6 +757,9 @@ static size_t prefix_len(const char *canonical)
 	return (size_t)(rest - canonical);
 }
 
+static int tier_release(struct rfs_pool *p, uint64_t id, const rfs_key *key,
+			int tiered);
+
 /* Note 7: queue a job for the prefix pc of spec's chain, ahead of the
  * chain's own, unless it exists, is stored or failed lately (then the
  * chain runs from its source).  p->lock held.  Returns 0 or -ENOMEM. */
@@ -782,6 +802,7 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 	struct rfs_waiter *w = NULL;
 	struct rfs_job *job;
 	int src_fd = spec->src_fd; /* ours now, whatever happens (note 10) */
+	struct rfs_tier_req treq = { .src_fd = -1 };
 	int rc = 0;
 
 	if (fn) {
@@ -819,7 +840,12 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 	/* A recent failure fails at once (jobs.h). */
 	if ((rc = rfs_jobs_recent_failure(p->jobs, &spec->key)) < 0)
 		goto out;
-	size_t plen = p->cfg.keep_prefixes ? prefix_len(spec->canonical) : 0;
+	/* note 11: a tier looks first; the prefix waits for its answer */
+	struct rfs_job_spec js = *spec;
+	js.held = p->tier != NULL && !spec->prefix &&
+		  (treq.src_fd = fcntl(src_fd, F_DUPFD_CLOEXEC, 0)) >= 0;
+	size_t plen = p->cfg.keep_prefixes && !js.held ?
+		      prefix_len(spec->canonical) : 0;
 	rfs_key pk;
 	if (plen) {
 		char pc[RFS_CHAIN_TEXT_MAX];
@@ -829,7 +855,7 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		if ((rc = queue_prefix(p, spec, pc, &pk, src_fd)) < 0)
 			goto out;
 	}
-	job = rfs_jobs_add(p->jobs, spec, w);
+	job = rfs_jobs_add(p->jobs, &js, w);
 	if (!job) {
 		rc = -ENOMEM;
 		goto out;
@@ -842,13 +868,109 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		job->prefix_len = plen;
 		job->prefix_key = pk;
 	}
-	wake(p);
+	if (js.held) {
+		treq.job_id = job->id;
+		treq.key = job->key;
+		treq.src = job->src;
+		treq.source_rel = spec->source_rel;
+		treq.canonical = spec->canonical;
+	} else {
+		wake(p);
+	}
 out:
 	pthread_mutex_unlock(&p->lock);
 	free(w);
 	if (src_fd >= 0)
 		close(src_fd);
+	if (treq.job_id) {
+		/* outside p->lock: the tier may answer at once */
+		int fd = treq.src_fd;
+		if (p->tier->lookup(p->tier_arg, &treq) < 0) {
+			close(fd);
+			tier_release(p, treq.job_id, &treq.key, 0);
+		}
+	} else if (treq.src_fd >= 0) {
+		close(treq.src_fd);
+	}
 	return rc;
+}
+
+/* Note 11: job job_id of key, if it is still held, into the queue (with
+ * its kept prefix's job), remembering whether the tier wants to hear how
+ * it ends.  Returns 1, or 0 if it is gone. */
+static int tier_release(struct rfs_pool *p, uint64_t id, const rfs_key *key,
+			int tiered)
+{
+	int ok = 0;
+
+	pthread_mutex_lock(&p->lock);
+	struct rfs_job *job = rfs_jobs_find(p->jobs, key);
+	if (!job || job->id != id || !job->held || p->stopping)
+		goto out;
+	ok = 1;
+	job->tiered = tiered;
+	rfs_jobs_release(p->jobs, job);
+	size_t plen = p->cfg.keep_prefixes ? prefix_len(job->canonical) : 0;
+	if (plen && job->src_fd >= 0) {
+		char pc[RFS_CHAIN_TEXT_MAX];
+		rfs_key pk;
+		struct rfs_job_spec spec = {
+			.key = job->key,
+			.src = job->src,
+			.source_rel = job->source_rel,
+			.canonical = job->canonical,
+			.vpath = job->vpath,
+			.uid = job->nuids ? job->uids[0] : 0,
+		};
+		memcpy(pc, job->canonical, plen);
+		pc[plen] = '\0';
+		rfs_key_make(&pk, &job->src, pc);
+		/* out of memory: the chain runs from its source */
+		if (queue_prefix(p, &spec, pc, &pk, job->src_fd) == 0) {
+			job->prefix_len = plen;
+			job->prefix_key = pk;
+		}
+	}
+	wake(p);
+out:
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+void rfs_pool_set_tier(rfs_pool *p, const struct rfs_pool_tier *tier,
+		       void *arg)
+{
+	pthread_mutex_lock(&p->lock);
+	p->tier = tier;
+	p->tier_arg = arg;
+	pthread_mutex_unlock(&p->lock);
+}
+
+int rfs_pool_tier_wanted(rfs_pool *p, uint64_t id, const rfs_key *key)
+{
+	pthread_mutex_lock(&p->lock);
+	struct rfs_job *job = rfs_jobs_find(p->jobs, key);
+	int wanted = job && job->id == id && job->held && !p->stopping;
+	pthread_mutex_unlock(&p->lock);
+	return wanted;
+}
+
+int rfs_pool_tier_answer(rfs_pool *p, uint64_t id, const rfs_key *key,
+			 int found)
+{
+	if (!found)
+		return tier_release(p, id, key, 1);
+	pthread_mutex_lock(&p->lock);
+	struct rfs_job *job = rfs_jobs_find(p->jobs, key);
+	if (!job || job->id != id || !job->held) {
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	/* note 2: the tier committed the entry before answering */
+	struct rfs_waiter *ws = end_locked(p, job, 0, NULL);
+	pthread_mutex_unlock(&p->lock);
+	end_tail(job, 0, NULL, ws);
+	return 1;
 }
 
 int rfs_pool_job_state(rfs_pool *p, const rfs_key *key, const char **state,

@@ -96,14 +96,19 @@ int rfs_stats_json(struct rfs_stats *s, rfs_store *store,
 		"\"prefix_jobs\": %llu, "
 		"\"prefix_hits\": %llu, \"stale_opens\": %llu, "
 		"\"passthrough_opens\": %llu, \"passthrough_refused\": %llu, "
-		"\"reads\": %llu, \"nodes\": %llu, \"describes\": %llu, "
+		"\"reads\": %llu, \"nodes\": %llu, "
+		"\"shared_hits\": %llu, \"shared_misses\": %llu, "
+		"\"shared_published\": %llu, \"shared_corrupt\": %llu, "
+		"\"content_hashes\": %llu, \"describes\": %llu, "
 		"\"describe_hits\": %llu, "
 		"\"store_objects\": %llu, \"store_bytes\": %llu}\n",
 		started, done, failed, cancelled, running, queued,
 		F(cache_hits), F(cache_misses), F(joined),
 		F(bad_names), F(probes), workers, F(workers_restarted),
 		prefix_jobs, F(prefix_hits), F(stale_opens), F(pt_opens),
-		F(pt_refused), F(reads), F(nodes), F(describes), F(describe_hits),
+		F(pt_refused), F(reads), F(nodes), F(shared_hits),
+		F(shared_misses), F(shared_published), F(shared_corrupt),
+		F(content_hashes), F(describes), F(describe_hits),
 		(unsigned long long)objects, (unsigned long long)bytes);
 #undef F
 	if (n < 0 || (size_t)n >= len)

@@ -61,12 +61,24 @@ enum rfs_err {
 	RFS_E_STORE_IO = RFS_E_BASE + 301,     /* I/O error in the store */
 	RFS_E_STORE_CORRUPT = RFS_E_BASE + 302,/* index and objects disagree */
 	RFS_E_STORE_VERSION = RFS_E_BASE + 303,/* store made by another format */
+	RFS_E_SHARED_CORRUPT = RFS_E_BASE + 304,/* an object of the shared tier
+						  does not match its sidecar
+						  (never served: logged, the
+						  output is computed) */
+	RFS_E_SHARED = RFS_E_BASE + 305,       /* the shared tier (shared=DIR)
+						  cannot be used: missing,
+						  not writable, another
+						  format */
 
 	/* 4xx: start-up and configuration. */
 	RFS_E_OPTION = RFS_E_BASE + 400,       /* bad mount option */
 	RFS_E_DRIVERS = RFS_E_BASE + 401,      /* GDAL's raster extensions
 						  could not be listed at
 						  start (rasterext.h) */
+	RFS_E_SUBMIT = RFS_E_BASE + 402,       /* sbatch refused the job array
+						  of `rasterfs warm --slurm` */
+	RFS_E_NO_SHARED = RFS_E_BASE + 403,    /* `warm --slurm` of a mount
+						  that has no shared= tier */
 	RFS_E_INTERNAL = RFS_E_BASE + 499,     /* a bug in rasterfs */
 };
 

@@ -67,6 +67,13 @@ void rfs_fs_set_passthrough(rfs_fs *fs, int want);
  * session starts. */
 void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se);
 
+/* How `rasterfs run` computes this mount's outputs elsewhere (a Slurm
+ * task of `rasterfs warm --slurm`): text the attribute user.rasterfs.run
+ * of a virtual file starts with, "shared=DIR\noptions=-o-OPTIONS\n"
+ * (copied; cli_slurm.c reads it).  Before the session starts.  Returns
+ * 0 or -ENOMEM. */
+int rfs_fs_set_run(rfs_fs *fs, const char *text);
+
 /* NULL ok. */
 void rfs_fs_free(rfs_fs *fs);
 

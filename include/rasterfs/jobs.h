@@ -15,6 +15,12 @@
  *   QUEUED --last waiter detached, or rfs_jobs_cancel()--> gone (cancelled)
  *   RUNNING --the same--> marked: job->cancel (the pool stops its worker)
  *
+ * Held jobs (note 6): a job added with spec->held waits outside the queue,
+ * in the table (so it is joined, seen and cancelled as a queued one), and
+ * is not counted in the job counters until rfs_jobs_release() queues it;
+ * a held job that ends (its output was found elsewhere, or it was
+ * cancelled) moves no counter: nothing was started.
+ *
  * Single flight: a key has at most one job; rfs_jobs_join() adds a waiter
  * and a requester to it.  A job that ended with a failure that says
  * something about the output (rfs_jobs_remembered) is remembered: for
@@ -66,6 +72,9 @@ struct rfs_job_spec {
 	                              7): counted in prefix_jobs, not
 	                              jobs_started (stats.h) */
 	uid_t uid;                 /* who asks (FUSE request's uid) */
+	int held;                  /* held for a tier (pool.h, "Tiers"):
+	                              out of the queue and not counted
+	                              until rfs_jobs_release() */
 	uint64_t expect_size;      /* the size the output was described
 	                              with (output.h), which the worker holds
 	                              the file to; 0: not described */
@@ -100,6 +109,10 @@ struct rfs_job {
 	struct rfs_waiter *waiters;
 	struct timespec t_queued, wall_queued;   /* MONOTONIC, REALTIME */
 	int is_prefix;            /* a job for a kept prefix (pool.c note 7) */
+	int held;                 /* out of the queue and uncounted while a
+	                             tier looks for its key (note 6) */
+	int tiered;               /* the tier has state for it and is told
+	                             how it ended (pool.c note 11) */
 	uint64_t expect_size;     /* rfs_job_spec's; a joining request with
 	                             a description gives it if 0 */
 	size_t prefix_len;        /* >0: waits for the job of prefix_key */
@@ -156,6 +169,10 @@ int rfs_jobs_join(rfs_jobs *t, const struct rfs_job_spec *spec,
  * w is still the caller's). */
 struct rfs_job *rfs_jobs_add(rfs_jobs *t, const struct rfs_job_spec *spec,
 			     struct rfs_waiter *w);
+
+/* A held job (spec->held) is queued at the tail now and counted as
+ * added (jobs_queued, and jobs_started or prefix_jobs). */
+void rfs_jobs_release(rfs_jobs *t, struct rfs_job *job);
 
 /* The first queued job that may run now (a job with a prefix waits while
  * the prefix's job exists), taken off the queue; still QUEUED and in the

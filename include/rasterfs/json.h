@@ -55,4 +55,15 @@ void rfs_json_newline(struct rfs_json *j);
  * 21).  Returns buf. */
 char *rfs_json_iso_time(time_t t, char *buf, size_t len);
 
+/* Reading.  The value of key in text, a flat JSON object (one object whose
+ * values are strings, numbers, true, false or null; no nesting; blanks
+ * anywhere JSON allows them): 0 with the value in out (a string
+ * unescaped, \u escapes as UTF-8; a number or literal as written; "" for
+ * null), -ENOENT (no such key), -EINVAL (text is not such an object, or
+ * a string holds a NUL), -ENOSPC (out is too small).  For what rasterfs
+ * writes itself and reads back from another machine (the sidecars of a
+ * shared tier, task results), so it checks the whole object's syntax. */
+int rfs_json_flat_get(const char *text, const char *key, char *out,
+		      size_t len);
+
 #endif

@@ -127,6 +127,52 @@ int rfs_pool_jobs_json(rfs_pool *p, uid_t uid, char **out, size_t *len);
 
 unsigned rfs_pool_workers(const rfs_pool *p);
 
+/* ---- tiers (above) ----------------------------------------------------- */
+
+/* What a held job asks its tier (valid during the lookup call only). */
+struct rfs_tier_req {
+	uint64_t job_id;
+	rfs_key key;
+	struct rfs_src_id src;
+	int src_fd;               /* a duplicate of the pinned source: the
+	                             tier's to close, in every case */
+	const char *source_rel;
+	const char *canonical;
+};
+
+struct rfs_pool_tier {
+	/* Look for req->key without blocking; answer later, from any thread,
+	 * with rfs_pool_tier_answer().  Called without the pool's lock.
+	 * Returns 0 (an answer will come), or a negative code: not looked
+	 * for, the job is queued at once and the tier is not told how it
+	 * ends. */
+	int (*lookup)(void *arg, const struct rfs_tier_req *req);
+	/* A job the tier answered "not found" ended: rc 0, its output is in
+	 * the store (called on the committer's thread right after its
+	 * commit), else how it failed.  Without the pool's lock; must not
+	 * block. */
+	void (*ended)(void *arg, uint64_t job_id, const rfs_key *key, int rc);
+};
+
+/* Ask tier (kept, not owned; NULL: none) before computing.  Call before
+ * the first request, or with NULL to stop calling ended() (the tier is
+ * going). */
+void rfs_pool_set_tier(rfs_pool *p, const struct rfs_pool_tier *tier,
+		       void *arg);
+
+/* The tier's answer for job job_id of key: found 1, the tier committed
+ * key into the store; 0, not found: compute it.  Returns 1 if the job was
+ * waiting for it (with found 0, ended() will be called for it), 0 if the
+ * job is gone (cancelled, or the pool is stopping): the tier drops what
+ * it holds for it.  Takes the pool's lock; not from a tier callback. */
+int rfs_pool_tier_answer(rfs_pool *p, uint64_t job_id, const rfs_key *key,
+			 int found);
+
+/* Is job job_id of key still held, waiting for the tier's answer?  (A
+ * tier that waits long may give up early on a job cancelled meanwhile.)
+ * Takes the pool's lock. */
+int rfs_pool_tier_wanted(rfs_pool *p, uint64_t job_id, const rfs_key *key);
+
 /* Stop: workers are stopped (a busy one is killed), queued and running jobs
  * fail with -RFS_E_SHUTDOWN, jobs being committed finish first.  With
  * log_sink RFS_LOG_DAEMON, once the workers are gone the capture of their

@@ -55,6 +55,15 @@ struct rfs_stats {
 					       reached the daemon */
 	atomic_uint_fast64_t nodes;         /* inodes the kernel holds now
 					       (set when rendered) */
+	/* the shared tier (tier.h) */
+	atomic_uint_fast64_t shared_hits;   /* outputs copied from it instead
+					       of computed */
+	atomic_uint_fast64_t shared_misses; /* looked for there, not found */
+	atomic_uint_fast64_t shared_published; /* outputs published there */
+	atomic_uint_fast64_t shared_corrupt; /* objects found corrupt there
+					       (RFS-E304), not served */
+	atomic_uint_fast64_t content_hashes; /* sources read whole for their
+					       content hash (pkey.h) */
 	atomic_uint_fast64_t describes;     /* describes sent to a describer
 					       process (describer.h) */
 	atomic_uint_fast64_t describe_hits; /* sizes of outputs never

@@ -343,4 +343,27 @@ int rfs_store_verify(rfs_store *st,
 				const char *what, const char *detail),
 		     void *arg, struct rfs_store_verify_report *rep);
 
+/* ---- content hashes of sources (portable keys: pkey.h) -----------------
+ *
+ * The XXH3-128 of a source's bytes, remembered by its local identity, so
+ * it is computed once per source version (cache/content.c note 12).
+ * Written by the committer only; clear keeps them (they stay true), gc
+ * drops those of changed or removed sources. */
+
+/* The content hash recorded for src: 0 and out, or -ENOENT (none, or a
+ * record of another version), -EINVAL, -RFS_E_STORE_IO (logged). */
+int rfs_store_content_get(rfs_store *st, const struct rfs_src_id *src,
+			  unsigned char out[16]);
+
+/* Queue the record (src -> hash; source_abs, the absolute path of the
+ * source, may be NULL: gc then keeps it) for the committer; fire and
+ * forget (a lost record costs one more hash; rfs_store_flush() waits
+ * for it).  Returns 0 if queued, or -EINVAL, -EROFS, -ENAMETOOLONG,
+ * -ENOMEM, -RFS_E_SHUTDOWN. */
+int rfs_store_content_put(rfs_store *st, const struct rfs_src_id *src,
+			  const unsigned char hash[16], const char *source_abs);
+
+/* Number of content records.  Returns 0 or -RFS_E_STORE_IO. */
+int rfs_store_content_count(rfs_store *st, uint64_t *n);
+
 #endif

@@ -181,7 +181,8 @@ def test_man_names_every_error(page):
 def test_man_synopsis_and_files(page, rendered):
     r = _run([BIN, "--help"])
     cmds = re.findall(r"^    \S*rasterfs (\w+)\b", r.stdout, re.M)
-    assert cmds == ["status", "warm", "cancel", "cache", "check", "steps"], \
+    assert cmds == ["status", "warm", "cancel", "cache", "check", "run",
+                    "steps"], \
         cmds
     synopsis = _section(page, "SYNOPSIS")
     for c in cmds:
