@@ -509,7 +509,7 @@ static void test_private(const char *dir)
 
 /* ---- the default directory, and making it ----------------------------- */
 
-/* Oracle: the rule as README.md states it ($XDG_CACHE_HOME/rasterfs, else
+/* Oracle: the rule as docs/options.md states it ($XDG_CACHE_HOME/rasterfs, else
  * ~/.cache/rasterfs), spelled out here for each case. */
 static void test_default_dir(void)
 {

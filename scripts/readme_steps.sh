@@ -1,15 +1,16 @@
 #!/bin/bash
-# Rewrite the README's generated list of steps (between the BEGIN and END
-# rasterfs steps markers) with the output of `rasterfs steps`, the text the
-# step table gives (src/steps_doc.c).  tests/mount/test_discovery.py fails
-# when the two differ; run this after changing a row of src/steps.c.
+# Rewrite the generated list of steps in docs/grammar.md (between the
+# BEGIN and END rasterfs steps markers; it was in the README before the
+# README was cut to one page) with the output of `rasterfs steps`, the text
+# the step table gives (src/steps_doc.c).  tests/mount/test_discovery.py
+# fails when the two differ; run this after changing a row of src/steps.c.
 #
 #   bash scripts/readme_steps.sh [path/to/rasterfs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-build/rasterfs}
 steps=$("$bin" steps)
-STEPS="$steps" /usr/bin/python3 - README.md <<'PY'
+STEPS="$steps" /usr/bin/python3 - docs/grammar.md <<'PY'
 import os, re, sys
 path = sys.argv[1]
 text = open(path).read()
@@ -19,4 +20,4 @@ i, j = text.index(begin) + len(begin), text.index(end)
 block = "```text\n" + os.environ["STEPS"] + "\n```\n"
 open(path, "w").write(text[:i] + block + text[j:])
 PY
-echo "README.md: steps block rewritten from $bin steps"
+echo "docs/grammar.md: steps block rewritten from $bin steps"

@@ -8,7 +8,7 @@
 # --install: then `meson install` the build (prefix /usr/local unless the
 # build was configured with another) and, as root, link
 # /sbin/mount.fuse.rasterfs to the installed helper, where mount(8) looks
-# for it (README, "Installing").
+# for it (docs/install.md, "Installing").
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

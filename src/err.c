@@ -14,8 +14,8 @@ struct rfs_err_info {
 	const char *name;	/* stable; users quote it in bug reports */
 	int err;		/* what the FUSE layer replies with */
 	const char *msg;
-	const char *remedy;	/* what to do, one line; the README's error
-				   table says the same */
+	const char *remedy;	/* what to do, one line; the error table of
+				   docs/errors.md says the same */
 };
 
 static const struct rfs_err_info rfs_err_table[] = {

@@ -179,8 +179,8 @@ static const struct rfs_option options[] = {
 		  "the store are looked for there (by portable key) before "
 		  "they are computed, and what is computed is published there",
 	  .more = "Reading a source whole for its content hash is the price "
-		  "(once per source version). See \"On a cluster\" in the "
-		  "README; rasterfs warm --slurm needs it." },
+		  "(once per source version). See docs/cluster.md in the "
+		  "source tree; rasterfs warm --slurm needs it." },
 	{ OWN("shared_lease", "%u", shared_lease),
 	  GIVEN("shared_lease", shared_lease_set), .arg = "S",
 	  .dflt = STR(RFS_TIER_LEASE),

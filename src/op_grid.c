@@ -291,10 +291,10 @@ out:
 }
 
 /* The warp is GDAL's warped VRT, copied: `gdalwarp -of VRT` then
- * `gdal_translate` (README, "Same bytes however computed").  A warped VRT
- * warps each of its blocks (512 x 128, GDAL 3.6's default) alone, with the
- * approximate transformer fitted to that block, so the output is a
- * function of the output grid's blocks and a window of it (window.h)
+ * `gdal_translate` (docs/design.md, "Same bytes however computed").  A
+ * warped VRT warps each of its blocks (512 x 128, GDAL 3.6's default) alone,
+ * with the approximate transformer fitted to that block, so the output is
+ * a function of the output grid's blocks and a window of it (window.h)
  * has the same bytes.  gdalwarp to a file warps in chunks that depend on
  * -wm and on the whole output: a chunk's transformer fit and kernel scale
  * (dfXScale) change pixels, even with the exact transformer (-et 0;

@@ -1,12 +1,12 @@
 /* steps_doc.c - the step table as text for people: `rasterfs steps`,
- * MOUNTPOINT/.rasterfs/steps and the README's generated block; as roff
- * for rasterfs(1); as words for shell completion (step.h, doc.h).
+ * MOUNTPOINT/.rasterfs/steps and the generated block of docs/grammar.md; as
+ * roff for rasterfs(1); as words for shell completion (step.h, doc.h).
  *
  * Written from the rows alone (name, summary, usage, arguments with their
  * defaults, example), so the three cannot say different things and a new
- * row appears in all of them; a mount test compares the README block with
- * `rasterfs steps` byte for byte.  Plain text, at most WIDTH columns:
- * it is read in a terminal and in a fenced block of the README.
+ * row appears in all of them; a mount test compares the docs/grammar.md
+ * block with `rasterfs steps` byte for byte.  Plain text, at most WIDTH columns:
+ * it is read in a terminal and in a fenced block of docs/grammar.md.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -15,7 +15,7 @@
  *
  * Each step is a row of the step table (step.h: name, parser, canonical
  * writer, flags, describe, run); its parser lives with its operation in
- * src/op_<family>.c.  Steps (see README.md for the user's view):
+ * src/op_<family>.c.  Steps (see docs/grammar.md for the user's view):
  *   proj=CRS[,res=R][,RESAMPLING]      reproject with GDAL's warper
  *       canonical: proj=EPSG:3857,near   proj=EPSG:32633,res=30,bilinear
  *   focal=SIZE[,STAT][,SHAPE]          moving-window statistic

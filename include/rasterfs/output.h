@@ -21,7 +21,7 @@
  * (rfs_step_band_desc) from the source's bands, named "dem.tif" (a source
  * of one band) or "l7.tif band 4": "hillshade=315,45,z=1 of dem.tif".
  *
- * Internal overviews: none (README "Performance" has the measurement: a
+ * Internal overviews: none (docs/performance.md has the measurement: a
  * third more bytes to compute and write on every cold read, for a
  * benefit only large outputs see, which issue 11's tile-level laziness
  * will serve better).

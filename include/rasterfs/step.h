@@ -13,7 +13,7 @@
  * struct rfs_step_engine, defined in src/ops_int.h) needs GDAL and runs
  * only in worker processes.  Both halves of a family live in its own file,
  * src/op_<family>.c.  Adding a step is one new file (or a function pair in
- * an existing family) plus one row: see README.md, "Adding a step".
+ * an existing family) plus one row: see docs/hacking.md, "Adding a step".
  *
  * This header needs no GDAL header.
  */
@@ -146,9 +146,9 @@ int rfs_step_canonical(const struct rfs_step *st, char *buf, size_t len);
 
 /* The table as text for people (src/steps_doc.c): every step with its
  * summary, usage, arguments and defaults and an example, then fmt=; the
- * text of `rasterfs steps`, MOUNTPOINT/.rasterfs/steps and the README's
- * generated block.  rfs_steps_text returns 0 with a malloc'd text in *out
- * (its length in *len), or -ENOMEM. */
+ * text of `rasterfs steps`, MOUNTPOINT/.rasterfs/steps and the generated
+ * block of docs/grammar.md.  rfs_steps_text returns 0 with a malloc'd text
+ * in *out (its length in *len), or -ENOMEM. */
 void rfs_steps_write(FILE *f);
 int rfs_steps_text(char **out, size_t *len);
 

@@ -21,7 +21,7 @@
  *   - proj, res, size (GDAL's warper): GDAL's warped VRT, whose blocks
  *     (512 x 128, GDAL 3.6's default) are each warped alone with the
  *     approximate transformer fitted to that block; the whole output is
- *     `gdalwarp -of VRT` copied (README: the oracle command lines).
+ *     `gdalwarp -of VRT` copied (docs/design.md: the oracle command lines).
  *   - clip: GDAL's own gdal_translate VRT, a window of the source.
  *
  * Overview levels (a prototype, issue 11 item 3): level k >= 1 is the chain

@@ -187,7 +187,7 @@ def reclass(a, nodata, ranges, other=None):
 
 
 def gdalwarp_vrt(args, src, dst):
-    """The README's warp oracle: `gdalwarp -of VRT ARGS SRC DST.vrt` then
+    """docs/design.md's warp oracle: `gdalwarp -of VRT ARGS SRC DST.vrt` then
     `gdal_translate DST.vrt DST` (GDAL's warped VRT warps each of its
     blocks alone, so a window of it is a window of the whole)."""
     env = dict(os.environ, GDAL_PAM_ENABLED="NO")

@@ -3,7 +3,7 @@ name (issue 10, item 3).
 
 The oracles are the grammar's own expectations, written independently of
 the code: the messages tests/unit/test_chain.c expects (word for word where
-that test has the whole sentence), the error table of the README (codes
+that test has the whole sentence), the error table of docs/errors.md (codes
 and errnos), and the mount itself, asked with a plain os.stat()."""
 
 import errno
@@ -64,7 +64,7 @@ BAD = [
      "longer"),
 ]
 
-# Each error's remedy line starts as the README's error table does.
+# Each error's remedy line starts as docs/errors.md's table does.
 REMEDY = {
     "RFS-E100": "fix the step name",
     "RFS-E101": "fix the arguments",
@@ -199,7 +199,7 @@ ERRNO = {"RFS-E100": errno.ENOENT, "RFS-E101": errno.EINVAL,
 def test_bad_names_in_a_mount(mnt):
     """In a mount the verdict is the mount's: the same codes and messages,
     the source as the mount splits it, escapes and missing sources; and the
-    mount refuses each name with the errno the README's table gives."""
+    mount refuses each name with the errno docs/errors.md's table gives."""
     cases = [("dem.tif@" + c, code, eno, text) for c, code, eno, text in BAD]
     cases += [
         ("nosuch.tif@focal=3", "RFS-E105", "ENOENT",
@@ -217,7 +217,7 @@ def test_bad_names_in_a_mount(mnt):
         assert field(b, "verdict").startswith("%s %s: " % (code, eno)), b
         assert text in field(b, "message"), (text, b)
         assert field(b, "remedy").startswith(REMEDY[code]), b
-        # the mount agrees, with the errno of the README's table
+        # the mount agrees, with the errno of docs/errors.md's table
         with pytest.raises(OSError) as e:
             os.stat(path)
         assert e.value.errno == ERRNO[code], (name, e.value)

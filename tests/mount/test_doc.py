@@ -1,4 +1,5 @@
-"""The man page rasterfs(1) and the bash completion (issue 12, item 1).
+"""The man page rasterfs(1) and the bash completion (issue 12, item 1), and
+the README with docs/ held against the code and the repository (item 6).
 
 The page is written at build time by the binary from its tables
 (`rasterfs --internal-man docs/rasterfs.1.in`, src/doc.c); these tests
@@ -534,3 +535,193 @@ def test_install_puts_page_and_completion(tmp_path):
                  env=dict(os.environ, XDG_DATA_DIRS=str(root / "share"),
                           HOME=str(tmp_path)))
         assert "-F _rasterfs %s" % name in r.stdout, r.stdout + r.stderr
+
+
+# -- the README and docs/ (issue 12, item 6) -----------------------------------
+#
+# The README is one page; the rest is in docs/*.md.  Held against the code
+# (src/err.c's table, `rasterfs --help`), against the files of the
+# repository (every link resolves to a tracked file inside it, every anchor
+# to a heading), and against CI (.ci/run runs the README's test command).
+
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+
+
+def _doc_files():
+    files = [README] + sorted(DOCS.glob("*.md"))
+    assert len(files) > 8, files
+    return files
+
+
+def _strip_code(text):
+    """text without fenced blocks (their lines blanked, so line numbers
+    stay) and without inline code spans."""
+    text = re.sub(r"^```.*?^```[^\n]*$",
+                  lambda m: "\n" * m.group(0).count("\n"), text,
+                  flags=re.S | re.M)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def _slug(heading):
+    """The anchor GitHub (and most renderers) give a heading."""
+    h = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return h.replace(" ", "-")
+
+
+def _anchors(path):
+    """The anchors of path's headings (outside fenced blocks), from the
+    text as written: a heading's code span is part of its anchor."""
+    seen, out, fence = {}, set(), False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        m = None if fence else re.match(r"^#{1,6} (.*)$", line)
+        if m:
+            s = _slug(m.group(1))
+            n = seen.get(s, 0)
+            seen[s] = n + 1
+            out.add(s if n == 0 else "%s-%d" % (s, n))
+    return out
+
+
+def _links(path):
+    """(line, target) of every inline link and image outside code."""
+    text = _strip_code(path.read_text())
+    for m in re.finditer(r"\]\(([^)\s]*)\)", text):
+        yield text.count("\n", 0, m.start()) + 1, m.group(1)
+
+
+def _tracked(path):
+    """Whether git tracks path (a file, or a directory holding tracked
+    files); without a git checkout, whether it exists."""
+    if not (ROOT / ".git").exists():
+        return path.exists()
+    r = _run(["git", "-C", str(ROOT), "ls-files", "--",
+              str(path.relative_to(ROOT))])
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip() != ""
+
+
+def test_docs_links_resolve_inside_the_repository():
+    """Every link of README.md and docs/*.md is relative, names a file git
+    tracks inside the repository, and its #anchor a heading of that file;
+    no link, autolink or bare URL leaves the repository, and no path names
+    the directories beside a checkout that a clone does not have."""
+    checked = 0
+    for doc in _doc_files():
+        where = doc.relative_to(ROOT)
+        text = doc.read_text()
+        for bad in re.finditer(r"\.\./shared|/work/", text):
+            pytest.fail("%s: '%s' is outside the repository" %
+                        (where, text[bad.start():bad.start() + 40]))
+        prose = _strip_code(text)
+        assert not re.search(r"<?\b(https?|ftp)://", prose), \
+            "%s: a URL outside the repository: %s" % (
+                where, re.search(r"\S*(https?|ftp)://\S*", prose).group(0))
+        for line, target in _links(doc):
+            what = "%s:%d: link (%s)" % (where, line, target)
+            assert target, what + " is empty"
+            assert not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", target), \
+                what + " leaves the repository"
+            assert not target.startswith("/"), what + " is absolute"
+            path, _, anchor = target.partition("#")
+            dest = (doc.parent / path).resolve() if path else doc
+            assert dest == ROOT or ROOT in dest.parents, \
+                what + " leaves the repository"
+            assert dest.exists() and _tracked(dest), \
+                what + " names no file of the repository"
+            if anchor:
+                assert dest.suffix == ".md", what + ": anchor of a non-md"
+                assert anchor in _anchors(dest), \
+                    what + ": no heading #%s in %s" % (
+                        anchor, dest.relative_to(ROOT))
+            checked += 1
+    assert checked > 40, checked
+
+
+def test_links_checker_sees_what_it_must():
+    """The checker's parts on text with known answers (a link spread over
+    two lines, a link in code that is no link, a heading with code)."""
+    tmp = DOCS / "rasterfs.1.in"   # any tracked file will do for _tracked
+    assert _tracked(tmp) and not _tracked(DOCS / "no-such-file.md")
+    assert _slug("Checking a name: `rasterfs check`") == \
+        "checking-a-name-rasterfs-check"
+    assert _slug("Installing: `mount -t fuse.rasterfs`, fstab, systemd") \
+        == "installing-mount--t-fuserasterfs-fstab-systemd"
+    text = ("see [What a\n  virtual file](outputs.md#x) and `[a](b)`\n"
+            "```\n[c](d)\n```\n[e](f#g)\n")
+    stripped = _strip_code(text)
+    found = re.findall(r"\]\(([^)\s]*)\)", stripped)
+    assert found == ["outputs.md#x", "f#g"], found
+
+
+def test_readme_is_one_page_with_the_setup_commands():
+    """Under 200 lines; the two set-up commands as the README has always
+    given them, the second being what CI runs; and a link to every file of
+    docs/."""
+    text = README.read_text()
+    lines = text.splitlines()
+    assert len(lines) < 200, "README.md has %d lines" % len(lines)
+    assert "    bash scripts/demo.sh" in lines
+    assert "    bash scripts/test.sh" in lines
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "the README's test command" in ci
+    assert re.search(r"^bash scripts/test\.sh$", ci, re.M), ci
+    linked = {t.partition("#")[0] for _, t in _links(README)}
+    for doc in sorted(DOCS.glob("*.md")):
+        assert "docs/" + doc.name in linked, \
+            "README.md does not link docs/%s" % doc.name
+
+
+def test_each_doc_opens_with_what_it_covers():
+    for doc in sorted(DOCS.glob("*.md")):
+        lines = doc.read_text().splitlines()
+        assert lines[0].startswith("# "), doc.name
+        assert lines[1] == "" and lines[2] and not lines[2].startswith(
+            ("#", "|", "    ", "```")), \
+            "%s: no paragraph under its title saying what it covers" % \
+            doc.name
+
+
+def test_docs_error_table_is_err_c():
+    """docs/errors.md has one row per row of src/err.c, read as text, in
+    its order, with the same errno; no code the table does not know."""
+    rows = re.findall(r'\{ RFS_E_\w+, "(RFS-E\d{3})", (E[A-Z]+),',
+                      (ROOT / "src" / "err.c").read_text())
+    assert len(rows) > 20, rows
+    doc = re.findall(r"^\| (RFS-E\d{3}) \| (E[A-Z]+) \| (.+) \| (.+) \|$",
+                     (DOCS / "errors.md").read_text(), re.M)
+    assert [(c, e) for c, e, _, _ in doc] == rows, \
+        "docs/errors.md's table differs from src/err.c"
+    for code, _, meaning, remedy in doc:
+        assert meaning.strip() and remedy.strip(), code
+    # and every code the docs mention anywhere is a code
+    known = {c for c, _ in rows}
+    for f in _doc_files():
+        for code in re.findall(r"RFS-E\d{3}", f.read_text()):
+            assert code in known, "%s names %s, not in src/err.c" % (
+                f.name, code)
+
+
+def test_docs_option_table_names_every_option():
+    """Every option `rasterfs --help` lists as rasterfs's own has a row in
+    docs/options.md, spelt as --help spells it."""
+    own, _ = _help_options()
+    table = [x for x in (DOCS / "options.md").read_text().splitlines()
+             if x.startswith("| `")]
+    for name, arg in own:
+        spelt = "`%s%s`" % (name, arg or "")
+        assert any(spelt in row.split(" | ")[0].replace("\\|", "|")
+                   for row in table), \
+            "docs/options.md has no row for %s" % spelt
+
+
+def test_docs_show_every_command():
+    """Every command of `rasterfs --help` has its usage line in docs/."""
+    r = _run([BIN, "--help"])
+    cmds = re.findall(r"^    \S*rasterfs (\w+)\b", r.stdout, re.M)
+    assert len(cmds) >= 7, cmds
+    text = "\n".join(d.read_text() for d in sorted(DOCS.glob("*.md")))
+    for c in cmds:
+        assert re.search(r"^    rasterfs %s\b" % c, text, re.M), c

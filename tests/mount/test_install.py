@@ -162,7 +162,7 @@ echo unmounted
 
 def test_fstab_line_and_second_mount_refused(installed, mount_factory,
                                              tmp_path):
-    """An fstab line as the README gives it, with `mount -T FILE MNT`;
+    """An fstab line as docs/install.md gives it, with `mount -T FILE MNT`;
     mounting again on the mounted point fails with RFS-E400 and the first
     mount still serves."""
     src = mount_factory.source()

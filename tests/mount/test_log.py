@@ -2,7 +2,7 @@
 
 Oracles: what the test did (which names it looked up, which job it made
 fail, as which user), the mount's counters, the jobs file, and the file
-name rule of the README computed here from the mount point."""
+name rule of docs/errors.md computed here from the mount point."""
 
 import json
 import os

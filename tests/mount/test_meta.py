@@ -163,7 +163,7 @@ def test_stat_describes_once(mount):
 
 def test_cog_and_png_stay_provisional(mount):
     """fmt=cog and fmt=png are written by GDAL's drivers: size 0 until
-    computed (README), no describe, no job."""
+    computed (docs/outputs.md), no describe, no job."""
     s0 = mount.stats()
     for name in (PROJECTED + "@slope@fmt=cog", PROJECTED + "@slope.png"):
         assert os.stat(mount.path(name)).st_size == 0, name

@@ -65,7 +65,7 @@ def test_lookup_and_stat_never_compute(mount):
         # (test_meta.py), not 0; no pixel is computed
         sizes.add(st.st_size)
     assert len(sizes) == 1 and sizes.pop() > 0
-    # xattrs describe the output without computing it (README).
+    # xattrs describe the output without computing it (docs/outputs.md).
     assert os.getxattr(name, "user.rasterfs.state") == b"absent"
     assert os.getxattr(name, "user.rasterfs.chain") == b"@focal=3,min,square"
     assert os.getxattr(name, "user.rasterfs.source") == DEM.encode()

@@ -113,8 +113,8 @@ def test_unmount_with_waiting_readers(mount_factory):
     # at that moment (a FUSE_INTERRUPT, answered EINTR: seen in about one
     # run in twelve under load, the signal's origin in the test process
     # not found) and the kernel restarted it after the daemon stopped
-    # reading, ECONNABORTED from the kernel at unmount (README,
-    # "Unmounting").  Never bytes, never a hang.
+    # reading, ECONNABORTED from the kernel at unmount
+    # (docs/options.md, "Unmounting").  Never bytes, never a hang.
     assert not reader.is_alive()
     assert reader.result in (errno.EIO, errno.ECONNABORTED), reader.result
     assert wait_exit(m, 10) < 5

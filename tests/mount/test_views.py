@@ -1,5 +1,5 @@
 """Views: a directory named by a chain mirrors the source tree with the
-chain applied (README "Views"), named views (view=NAME:CHAIN), and
+chain applied (docs/views.md), named views (view=NAME:CHAIN), and
 `rasterfs cache ls`.
 
 Oracles: the test builds its own tree (nested directories, a .txt, a
@@ -7,10 +7,10 @@ Oracles: the test builds its own tree (nested directories, a .txt, a
 one leaving it, one to a directory, an empty directory) and walks it with
 its own rule: a raster is a file whose extension one of GDAL's raster
 drivers declares (asked of the Python bindings here), minus the
-exceptions the README lists, named as the README says.  Bytes are
+exceptions docs/views.md lists, named as it says.  Bytes are
 compared with the '@' name of the same source and chain (md5), the cache
 entry by the user.rasterfs.key xattr and the jobs_started counter; errnos
-and codes of bad chains with the README's table and with the same chain
+and codes of bad chains with docs/errors.md's table and with the same chain
 after a file name; `cache ls` with the names the test read.
 """
 
@@ -36,7 +36,7 @@ gdal.UseExceptions()
 SRTM = "srtm1_N48W125_crop.tif"
 OLINDA = "stars_olinda_dem_utm25s.tif"
 
-# The README's exceptions to "GDAL declares the extension".
+# docs/views.md's exceptions to "GDAL declares the extension".
 NEVER = {"xml", "json", "hdr", "lbl", "aux", "ovr", "msk", "rrd", "prj",
          "wld", "tfw", "tifw", "tiffw", "pgw", "pngw", "jgw", "jpgw",
          "jpegw", "gfw", "gifw", "bpw", "bmpw", "j2w", "blw",
@@ -71,7 +71,7 @@ def _view_name(name, png=False):
 
 def _expected(src, rel="", png=False):
     """{path in the view: ("d", dir below src) | ("f", source below src)}
-    by the README's rule, walked here without rasterfs."""
+    by docs/views.md's rule, walked here without rasterfs."""
     out = {}
     base = os.path.join(str(src), rel)
     real = os.path.realpath(str(src))
@@ -334,7 +334,7 @@ def test_tar_of_a_never_computed_view(vmount):
     _check_tar(vmount, chain, members)
 
 
-# errno and code of each bad chain: the README's error table
+# errno and code of each bad chain: docs/errors.md's table
 BAD = [("@fokal=3", errno.ENOENT, "RFS-E100"),
        ("@focal=4", errno.EINVAL, "RFS-E101"),
        ("@proj=EPSG:99999", errno.EINVAL, "RFS-E102"),

@@ -1,6 +1,6 @@
 /* test_ops.c - rfs_ops_run on real GeoTIFFs in a private temporary dir.
  *
- * Oracles: the gdalwarp command lines of the README (-of VRT, then
+ * Oracles: the gdalwarp command lines of docs/design.md (-of VRT, then
  * gdal_translate: same grid, geotransform, nodata and
  * per-band checksum as proj), a plain reclassification loop written here,
  * the same chain run one step at a time, XXH3 of the whole file read
@@ -251,7 +251,7 @@ static void test_proj(const char *src, const char *crs, const char *opts,
 
 	snprintf(chain, sizeof(chain), "proj=%s%s", crs, opts);
 	unlink(ref);
-	/* the README's oracle: GDAL's warped VRT, copied */
+	/* docs/design.md's oracle: GDAL's warped VRT, copied */
 	snprintf(cmd, sizeof(cmd), "gdalwarp -q -overwrite -of VRT -t_srs %s "
 		 "%s '%s' '%s.vrt' && gdal_translate -q '%s.vrt' '%s'", crs,
 		 gdalwarp_opts, src, ref, ref, ref);

@@ -6,7 +6,7 @@
  * 512 x 128 blocks, the whole raster, a few random ones) are byte for byte
  * the same window of
  *   - the whole output of rfs_ops_run, and, for single steps,
- *   - GDAL's own tool: the README's gdalwarp oracle (-of VRT, then
+ *   - GDAL's own tool: docs/design.md's gdalwarp oracle (-of VRT, then
  *     gdal_translate), gdaldem, gdal_translate (command lines run here).
  * Focal has no GDAL tool: a brute-force loop written here checks a window
  * to 1e-5 (focal's own tests check its arithmetic; here the blocks).
@@ -269,7 +269,7 @@ static void against_tool(const char *src, const char *text, const char *cmd)
 	unlink(ref);
 }
 
-/* The README's gdalwarp oracle: GDAL's warped VRT, copied. */
+/* docs/design.md's gdalwarp oracle: GDAL's warped VRT, copied. */
 static void against_gdalwarp(const char *src, const char *text,
 			     const char *args)
 {
@@ -399,7 +399,7 @@ int main(void)
 	const char *l7 = data("stars_L7_ETMs.tif");        /* 6 x Byte */
 	const char *rgb = data("rgbify_elev.tif");         /* Float32 3857 */
 
-	/* warps: the README's gdalwarp oracle and the whole output */
+	/* warps: docs/design.md's gdalwarp oracle and the whole output */
 	against_gdalwarp(srtm, "proj=EPSG:32610", "-t_srs EPSG:32610 -r near");
 	against_gdalwarp(srtm, "proj=EPSG:32610,res=15,bilinear",
 			 "-t_srs EPSG:32610 -tr 15 15 -r bilinear");
