@@ -25,7 +25,7 @@ int rfs_cli_warm(int argc, char **argv);
  * `rasterfs run --shared` tasks; rfs_cli_warm hands it argv as is. */
 int rfs_cli_warm_slurm(int argc, char **argv);
 
-/* Paths given to warm, cancel and warm --slurm. */
+/* Paths given to warm, cancel and warm --slurm (cli_glob.c). */
 struct rfs_cli_paths {
 	char **v;
 	size_t n, cap;
@@ -36,6 +36,8 @@ struct rfs_cli_paths {
  * nothing is kept as it is, to fail visibly.  Returns 0 or -1 (no
  * memory). */
 int rfs_cli_expand(const char *pattern, struct rfs_cli_paths *out);
+/* Add a copy of s to p.  Returns 0 or -1 (no memory). */
+int rfs_cli_paths_add(struct rfs_cli_paths *p, const char *s);
 void rfs_cli_paths_free(struct rfs_cli_paths *p);
 
 /* rasterfs cancel PATH... | rasterfs cancel --all MOUNTPOINT */
