@@ -541,9 +541,9 @@ int rfs_cli_warm_slurm(int argc, char **argv)
 				fprintf(stderr, "rasterfs warm: %s: %s\n",
 					ps.v[i], why);
 			else
-				fprintf(stderr, "rasterfs warm: %s: not a "
-					"virtual file of a rasterfs mount (%s)\n",
-					ps.v[i], strerror(-rc));
+				fprintf(stderr, "rasterfs warm: %s: RFS-E400 "
+					"not a virtual file of a rasterfs "
+					"mount (%s)\n", ps.v[i], strerror(-rc));
 			bad++;
 			continue;
 		}
@@ -609,6 +609,9 @@ int rfs_cli_warm_slurm(int argc, char **argv)
 	}
 	rc = run_cmd(sargv, out, err, sizeof(out));
 	free(optcopy);
+	for (size_t l = strlen(err); l && (err[l - 1] == '\n' ||
+					   err[l - 1] == ' '); l--)
+		err[l - 1] = '\0'; /* one message, one line end */
 	if (rc != 0) {
 		fprintf(stderr, "rasterfs warm: %s %s: %s\n",
 			rfs_err_name(-RFS_E_SUBMIT), rfs_strerror(-RFS_E_SUBMIT),
@@ -651,8 +654,8 @@ int rfs_cli_cache_shared(const char *cmd, const char *dir, uint64_t limit,
 	int rc;
 
 	if (strcmp(cmd, "gc")) {
-		fprintf(stderr, "rasterfs cache: --shared DIR: only gc (a "
-			"shared tier has no index to list or verify)\n");
+		fprintf(stderr, "rasterfs cache: RFS-E400 --shared DIR: only "
+			"gc (a shared tier has no index to list or verify)\n");
 		return 2;
 	}
 	if ((rc = rfs_shared_gc(dir, limit, min_age, &r)) < 0) {

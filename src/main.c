@@ -375,8 +375,10 @@ static int start_tier(const struct options *o, rfs_fs *fs, rfs_store *store,
 					  out) : 0;
 
 	if (rc < 0) {
+		/* every failure to open DIR is the tier's: RFS-E305 */
 		fprintf(stderr, "rasterfs: shared=%s: %s %s\n", o->shared,
-			rfs_err_name(rc), rfs_strerror(rc));
+			rfs_err_name(-RFS_E_SHARED), rfs_err_is_rfs(rc) ?
+			rfs_strerror(rc) : strerror(-rc));
 		return rc;
 	}
 	if (o->worker_mem_set)
