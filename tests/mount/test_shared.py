@@ -365,3 +365,20 @@ def test_every_refusal_carries_its_code(mount_factory, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 1, r.stderr
     assert lines(r) and all("RFS-E400" in l for l in lines(r)), r.stderr
+
+
+def test_warm_slurm_without_sbatch(mount_factory, tmp_path):
+    """No sbatch in PATH (Slurm's client missing on this node): RFS-E402
+    naming sbatch, exit 1, and no run directory left in the tier (nothing
+    was submitted)."""
+    shared = tmp_path / "shared"
+    m = mount_factory(workers=1, options=["shared=%s" % shared])
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    r = subprocess.run([BIN, "warm", "--slurm", m.path(DEM + "@focal=3")],
+                       capture_output=True, text=True,
+                       env=dict(os.environ, PATH=str(empty)))
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("rasterfs warm: RFS-E402 ") and \
+        "cannot run sbatch" in r.stderr, r.stderr
+    assert list((shared / "runs").iterdir()) == []
