@@ -882,8 +882,15 @@ int rfs_cli_run(int argc, char **argv)
 				*val = argv[i];
 			else if (!strcmp(a, "-o"))
 				olist = argv[i];
-			else if ((o.index = strtol(argv[i], NULL, 10)) >= 0)
+			else {
+				unsigned long long n;
+				if (parse_num(argv[i], 1UL << 30, &n) < 0)
+					return bad_usage("--index N: N is a "
+							 "task number, 0 or "
+							 "more");
+				o.index = (long)n;
 				o.index_set = 1;
+			}
 		} else if (!strcmp(a, "--progress")) {
 			o.progress = 1;
 		} else if (!strcmp(a, "--no-progress")) {

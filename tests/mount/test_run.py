@@ -240,7 +240,9 @@ def test_run_usage(tree, tmp_path):
                  ["-o", "max_pixel=3", str(src / DEM) + "@focal=3"],
                  ["-o", "max_pixels=-3", str(src / DEM) + "@focal=3"],
                  ["--bogus", str(src / DEM) + "@focal=3"],
-                 [str(src / DEM) + "@focal=3", "a", "b"]):
+                 [str(src / DEM) + "@focal=3", "a", "b"],
+                 ["--tasks", tmp_path / "t", "--index", "x1", "--root", src],
+                 ["--tasks", tmp_path / "t", "--index", "-1", "--root", src]):
         r = run(*args)
         assert r.returncode == 2, (args, r.stderr)
         assert "RFS-E400" in r.stderr, (args, r.stderr)
