@@ -2,7 +2,7 @@
  * key itself.
  *
  * Layout of the bytes hashed into a portable key (all integers unsigned
- * 64-bit little-endian; the README's "On a cluster" repeats it):
+ * 64-bit little-endian; docs/cluster.md repeats it):
  *
  *   14  "rasterfs-pkey" and its NUL
  *    8  RFS_FORMAT_VERSION

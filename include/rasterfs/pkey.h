@@ -9,7 +9,7 @@
  *   pkey    = XXH3-128 of ("rasterfs-pkey\0", RFS_FORMAT_VERSION,
  *             content, the library versions text, the canonical chain)
  *
- * (the exact layout is in src/pkey.c and the README's "On a cluster").
+ * (the exact layout is in src/pkey.c and docs/cluster.md).
  * The versions text is "gdal=<GDAL release> proj=<PROJ release>
  * epsg=<EPSG version of proj.db>": another GDAL or PROJ may compute other
  * bytes from the same source, so outputs of different library versions
