@@ -613,7 +613,7 @@ int rfs_cli_cache(int argc, char **argv)
 			break;
 		case 'l':
 			if (rfs_store_parse_size(optarg, &c.limit)) {
-				fprintf(stderr, "rasterfs cache: --limit %s: "
+				fprintf(stderr, "rasterfs cache: RFS-E400 --limit %s: "
 					"expected a size such as 20G, 500M or "
 					"a number of bytes\n", optarg);
 				return 2;
@@ -625,7 +625,7 @@ int rfs_cli_cache(int argc, char **argv)
 		case 'm':
 			min_age = strtol(optarg, &end, 10);
 			if (*end || min_age < 0) {
-				fprintf(stderr, "rasterfs cache: --min-age %s: "
+				fprintf(stderr, "rasterfs cache: RFS-E400 --min-age %s: "
 					"expected seconds\n", optarg);
 				return 2;
 			}
@@ -646,7 +646,7 @@ int rfs_cli_cache(int argc, char **argv)
 	if (!strcmp(cmd, "ls") && optind < argc)
 		c.pattern = argv[optind++];
 	if (optind < argc) {
-		fprintf(stderr, "rasterfs cache: unexpected '%s'\n",
+		fprintf(stderr, "rasterfs cache: RFS-E400 unexpected '%s'\n",
 			argv[optind]);
 		return 2;
 	}
@@ -673,7 +673,7 @@ int rfs_cli_cache(int argc, char **argv)
 	else if (!strcmp(cmd, "clear"))
 		ret = cmd_clear(&c);
 	else {
-		fprintf(stderr, "rasterfs cache: unknown command '%s'\n", cmd);
+		fprintf(stderr, "rasterfs cache: RFS-E400 unknown command '%s'\n", cmd);
 		usage(stderr);
 		ret = 2;
 	}

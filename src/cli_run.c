@@ -124,7 +124,8 @@ static void usage(FILE *f)
 		"shared_lease=S, shared_wait=S, cache_size=SIZE, uid=N, gid=N "
 		"(as for a mount)\n"
 		"  exit status: 0 done, 1 the output cannot be made, 2 bad "
-		"usage, 3 a failure a retry may not repeat\n");
+		"usage, 3 a failure a retry may get past (crash, stall, signal, "
+		"store or shared tier)\n");
 }
 
 static int bad_usage(const char *what)
@@ -488,8 +489,9 @@ static int write_out(rfs_store *st, const rfs_key *key, const char *out,
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", out);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		rc = -errno;
-		snprintf(msg, len, "%.300s: %s", tmp, strerror(errno));
+		rc = errno == ENOSPC || errno == EDQUOT ? -RFS_E_NOSPACE :
+		     -RFS_E_STORE_IO;
+		snprintf(msg, len, "writing %s: %s", out, strerror(errno));
 		goto out;
 	}
 	rc = copy_fd(in, fd);
@@ -506,6 +508,9 @@ static int write_out(rfs_store *st, const rfs_key *key, const char *out,
 	if (rc) {
 		snprintf(msg, len, "writing %s: %s", out, strerror(-rc));
 		unlink(tmp);
+		/* the code of the condition, as a store write would have */
+		rc = rc == -ENOSPC || rc == -EDQUOT ? -RFS_E_NOSPACE :
+		     -RFS_E_STORE_IO;
 		goto out;
 	}
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -516,6 +521,35 @@ static int write_out(rfs_store *st, const rfs_key *key, const char *out,
 out:
 	close(in);
 	return rc;
+}
+
+/* Note 3: OUT's directory must exist and take a new file, and OUT must
+ * not be a directory: checked before any work, so a typo in OUT costs
+ * nothing (RFS-E400, exit status 2).  Returns 0, or -RFS_E_OPTION with
+ * msg. */
+static int check_out(const char *out, char *msg, size_t len)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(out, '/');
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - out) +
+		 (slash == out) : 1, slash ? out : ".");
+	if (!*(slash ? slash + 1 : out) ||
+	    (stat(out, &st) == 0 && S_ISDIR(st.st_mode))) {
+		snprintf(msg, len, "OUT %.300s is a directory: name the file "
+			 "to write", out);
+		return -RFS_E_OPTION;
+	}
+	const char *why = stat(dir, &st) < 0 ? strerror(errno) :
+			  !S_ISDIR(st.st_mode) ? strerror(ENOTDIR) :
+			  access(dir, W_OK | X_OK) < 0 ? strerror(errno) : NULL;
+	if (why) {
+		snprintf(msg, len, "OUT %.300s: its directory %.300s: %s", out,
+			 dir, why);
+		return -RFS_E_OPTION;
+	}
+	return 0;
 }
 
 /* ---- the result file (note 5) ------------------------------------------ */
@@ -629,6 +663,9 @@ static void run(const struct run_opts *o, struct outcome *res)
 	}
 	if ((rc = resolve_name(o, &root, root_abs, r, res)) < 0)
 		goto out;
+	if (o->out && (rc = check_out(o->out, res->msg,
+				      sizeof(res->msg))) < 0)
+		goto out;
 	if ((src_fd = rfs_pin_source(&root, r->src, &sst)) < 0) {
 		rc = src_fd == -ENOENT ? -RFS_E_NO_SOURCE : src_fd;
 		snprintf(res->msg, sizeof(res->msg), "cannot open the source "
@@ -726,9 +763,17 @@ static void run(const struct run_opts *o, struct outcome *res)
 			.on_publish = on_publish,
 			.arg = &d,
 		};
-		if ((rc = rfs_tier_new(&tc, store, pool, &stats, &tier)) < 0) {
+		/* the tier logs why it cannot use DIR at LOG_ERR: shown
+		 * even without -v, above the one line */
+		if (!o->verbose)
+			rfs_log_open("rasterfs", RFS_LOG_STDERR, LOG_ERR);
+		rc = rfs_tier_new(&tc, store, pool, &stats, &tier);
+		if (!o->verbose)
+			rfs_log_open("rasterfs", RFS_LOG_STDERR, LOG_CRIT);
+		if (rc < 0) {
 			snprintf(res->msg, sizeof(res->msg), "shared tier %s: "
-				 "%s", o->shared, rfs_strerror(rc));
+				 "%s", o->shared, rfs_err_is_rfs(rc) ?
+				 rfs_strerror(rc) : strerror(-rc));
 			if (rc != -RFS_E_SHARED)
 				rc = -RFS_E_SHARED;
 			goto out;
@@ -803,7 +848,9 @@ out:
 	if (stats_ok)
 		rfs_stats_destroy(&stats);
 	if (tmpdir[0] && nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0)
-		fprintf(stderr, "rasterfs run: cannot remove %s\n", tmpdir);
+		fprintf(stderr, "rasterfs run: %s cannot remove the temporary "
+			"store %s: %s\n", rfs_err_name(-RFS_E_STORE_IO), tmpdir,
+			strerror(errno));
 	if (root.fd >= 0)
 		close(root.fd);
 	free(r);
@@ -835,8 +882,15 @@ int rfs_cli_run(int argc, char **argv)
 				*val = argv[i];
 			else if (!strcmp(a, "-o"))
 				olist = argv[i];
-			else if ((o.index = strtol(argv[i], NULL, 10)) >= 0)
+			else {
+				unsigned long long n;
+				if (parse_num(argv[i], 1UL << 30, &n) < 0)
+					return bad_usage("--index N: N is a "
+							 "task number, 0 or "
+							 "more");
+				o.index = (long)n;
 				o.index_set = 1;
+			}
 		} else if (!strcmp(a, "--progress")) {
 			o.progress = 1;
 		} else if (!strcmp(a, "--no-progress")) {

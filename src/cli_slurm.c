@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -301,6 +302,15 @@ static int make_run(const struct mount_run *m, struct task *tasks, size_t n,
 	return rc;
 }
 
+static int rm_cb(const char *path, const struct stat *sb, int type,
+		 struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
 /* ---- following the array (note 4) -------------------------------------- */
 
 static void read_result(const char *rundir, size_t i, struct task *t)
@@ -541,9 +551,9 @@ int rfs_cli_warm_slurm(int argc, char **argv)
 				fprintf(stderr, "rasterfs warm: %s: %s\n",
 					ps.v[i], why);
 			else
-				fprintf(stderr, "rasterfs warm: %s: not a "
-					"virtual file of a rasterfs mount (%s)\n",
-					ps.v[i], strerror(-rc));
+				fprintf(stderr, "rasterfs warm: %s: RFS-E400 "
+					"not a virtual file of a rasterfs "
+					"mount (%s)\n", ps.v[i], strerror(-rc));
 			bad++;
 			continue;
 		}
@@ -609,11 +619,24 @@ int rfs_cli_warm_slurm(int argc, char **argv)
 	}
 	rc = run_cmd(sargv, out, err, sizeof(out));
 	free(optcopy);
+	for (size_t l = strlen(err); l && (err[l - 1] == '\n' ||
+					   err[l - 1] == ' '); l--)
+		err[l - 1] = '\0'; /* one message, one line end */
+	/* sbatch's own lines below ours, indented: one message */
+	for (char *nl = strchr(err, '\n'); nl && strlen(err) + 2 < sizeof(err);
+	     nl = strchr(nl + 3, '\n')) {
+		memmove(nl + 3, nl + 1, strlen(nl + 1) + 1);
+		nl[1] = nl[2] = ' ';
+	}
 	if (rc != 0) {
-		fprintf(stderr, "rasterfs warm: %s %s: %s\n",
+		fprintf(stderr, "rasterfs warm: %s %s: %s%s\n",
 			rfs_err_name(-RFS_E_SUBMIT), rfs_strerror(-RFS_E_SUBMIT),
-			rc < 0 ? strerror(-rc) : err[0] ? err :
+			rc == -ENOENT ? "cannot run sbatch (is Slurm's client "
+			"installed here, and in PATH?): " : rc < 0 ?
+			"sbatch: " : "", rc < 0 ? strerror(-rc) : err[0] ? err :
 			"sbatch failed without a message");
+		/* nothing was submitted: leave no run behind in the tier */
+		nftw(rundir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 		goto out;
 	}
 	snprintf(jobid, sizeof(jobid), "%.*s", (int)strcspn(out, ";\n"), out);
@@ -651,8 +674,8 @@ int rfs_cli_cache_shared(const char *cmd, const char *dir, uint64_t limit,
 	int rc;
 
 	if (strcmp(cmd, "gc")) {
-		fprintf(stderr, "rasterfs cache: --shared DIR: only gc (a "
-			"shared tier has no index to list or verify)\n");
+		fprintf(stderr, "rasterfs cache: RFS-E400 --shared DIR: only "
+			"gc (a shared tier has no index to list or verify)\n");
 		return 2;
 	}
 	if ((rc = rfs_shared_gc(dir, limit, min_age, &r)) < 0) {

@@ -179,8 +179,8 @@ static const struct rfs_option options[] = {
 		  "the store are looked for there (by portable key) before "
 		  "they are computed, and what is computed is published there",
 	  .more = "Reading a source whole for its content hash is the price "
-		  "(once per source version). See docs/cluster.md in the "
-		  "source tree; rasterfs warm --slurm needs it." },
+		  "(once per source version). See docs/cluster.md; rasterfs "
+		  "warm --slurm needs it." },
 	{ OWN("shared_lease", "%u", shared_lease),
 	  GIVEN("shared_lease", shared_lease_set), .arg = "S",
 	  .dflt = STR(RFS_TIER_LEASE),
@@ -278,7 +278,7 @@ static const struct rfs_command commands[] = {
 	  "OPTIONS: max_pixels=, worker_mem=, job_timeout=, stall_timeout=, "
 	  "gdal_cache=, keep_prefixes=, shared_lease=, shared_wait=, "
 	  "cache_size=, uid=, gid=. Exit status 0 done, 1 the output cannot "
-	  "be made, 2 bad usage, 3 a failure a retry may not repeat (worker "
+	  "be made, 2 bad usage, 3 a failure a retry may get past (worker "
 	  "crashed or stalled, interrupted, store or shared tier failed)." },
 	{ "steps", rfs_cli_steps, "",
 	  "list every step, its arguments, defaults and an example", NULL },
@@ -375,8 +375,10 @@ static int start_tier(const struct options *o, rfs_fs *fs, rfs_store *store,
 					  out) : 0;
 
 	if (rc < 0) {
+		/* every failure to open DIR is the tier's: RFS-E305 */
 		fprintf(stderr, "rasterfs: shared=%s: %s %s\n", o->shared,
-			rfs_err_name(rc), rfs_strerror(rc));
+			rfs_err_name(-RFS_E_SHARED), rfs_err_is_rfs(rc) ?
+			rfs_strerror(rc) : strerror(-rc));
 		return rc;
 	}
 	if (o->worker_mem_set)

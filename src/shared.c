@@ -207,7 +207,8 @@ static int check_format(rfs_shared *sh)
 	if (rc == 0) {
 		rc = strcmp(text, format_text) ? -RFS_E_SHARED : 0;
 		if (rc)
-			rfs_log(LOG_ERR, "shared tier %s: FORMAT says \"%.*s\", "
+			rfs_log(LOG_ERR, "shared tier %s: RFS-E305 FORMAT says "
+				"\"%.*s\", "
 				"this rasterfs writes \"%.*s\"; use another "
 				"directory", sh->dir,
 				(int)strcspn(text, "\n"), text,
@@ -232,7 +233,8 @@ static int check_format(rfs_shared *sh)
 	}
 	closedir(d);
 	if (foreign) {
-		rfs_log(LOG_ERR, "shared tier %s: the directory holds files "
+		rfs_log(LOG_ERR, "shared tier %s: RFS-E305 the directory holds "
+			"files "
 			"but no FORMAT: refusing to use someone else's "
 			"directory as a shared tier", sh->dir);
 		return -RFS_E_SHARED;
@@ -328,7 +330,8 @@ int rfs_shared_open(const char *dir, mode_t mode, rfs_shared **out)
 	return 0;
 fail:
 	if (rc != -RFS_E_SHARED)
-		rfs_log(LOG_ERR, "shared tier %s: %s", dir, strerror(-rc));
+		rfs_log(LOG_ERR, "shared tier %s: RFS-E305 %s", dir,
+			strerror(-rc));
 	rfs_shared_close(sh);
 	return rc;
 }
@@ -903,8 +906,9 @@ int rfs_shared_gc(const char *dir, uint64_t limit, unsigned min_age,
 		char fmt[PATH_MAX + 16];
 		snprintf(fmt, sizeof(fmt), "%s/FORMAT", dir);
 		if (stat(fmt, &st) < 0) {
-			rfs_log(LOG_ERR, "shared tier %s: no FORMAT: not a "
-				"shared tier", dir);
+			rfs_log(LOG_ERR, "shared tier %s: RFS-E305 no FORMAT: "
+				"not a shared tier (a mount or `rasterfs run` "
+				"with shared= makes one)", dir);
 			return -RFS_E_SHARED;
 		}
 	}

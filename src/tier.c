@@ -356,9 +356,10 @@ static void look(struct rfs_tier *t, struct item *it, unsigned i)
 		return;
 	}
 	if (rc < 0)
-		rfs_log(LOG_WARNING, "shared tier %s: cannot claim %s%s (%s): "
-			"computing it unclaimed", rfs_shared_dir(t->sh),
-			it->source_rel, it->canonical, rfs_strerror(rc));
+		rfs_log(LOG_WARNING, "shared tier %s: %s cannot claim %s%s "
+			"(%s): computing it unclaimed", rfs_shared_dir(t->sh),
+			rfs_err_name(-RFS_E_SHARED), it->source_rel,
+			it->canonical, rfs_strerror(rc));
 	answer_compute(t, it);
 }
 

@@ -550,3 +550,29 @@ def install_signal_cleanup():
                 signal.signal(signum, signal.SIG_DFL)
                 os.kill(os.getpid(), signum)
         signal.signal(s, on_signal)
+
+
+def main(argv):
+    """python3 tests/cluster/slurm.py CMD [ARG...]: start a private cluster,
+    run CMD with its environment (SLURM_CONF, PATH), stop the cluster and
+    exit with CMD's status (77 when the machine cannot run a cluster).  For
+    scripts (scripts/bench_cluster.sh) and for trying sbatch recipes by
+    hand."""
+    import sys
+    if not argv:
+        print("usage: slurm.py CMD [ARG...]", file=sys.stderr)
+        return 2
+    install_signal_cleanup()
+    try:
+        with SlurmCluster() as c:
+            print("slurm.py: cluster up in %.1f s (SLURM_CONF=%s)" %
+                  (c.start_seconds, c.conf), file=sys.stderr, flush=True)
+            return subprocess.run(argv, env=c.env).returncode
+    except SlurmUnavailable as e:
+        print("slurm.py: SKIP: %s" % e, file=sys.stderr)
+        return 77
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main(sys.argv[1:]))

@@ -725,3 +725,38 @@ def test_docs_show_every_command():
     text = "\n".join(d.read_text() for d in sorted(DOCS.glob("*.md")))
     for c in cmds:
         assert re.search(r"^    rasterfs %s\b" % c, text, re.M), c
+CLUSTER_DOC = ROOT / "docs" / "cluster.md"
+
+
+def test_cluster_doc_codes_exist():
+    """Every RFS code docs/cluster.md names (ranges such as RFS-E100-E107
+    and lists such as RFS-E202, E203 included) is a row of src/err.c."""
+    rows = set(re.findall(r'\{ RFS_E_\w+, "RFS-(E\d{3})"',
+                          (ROOT / "src" / "err.c").read_text()))
+    text = CLUSTER_DOC.read_text()
+    named = set()
+    for m in re.finditer(r"RFS-E\d{3}(?:[\u2013\-, ]+(?:and |or )?E\d{3})*",
+                         text):
+        named |= set(re.findall(r"E\d{3}", m.group(0)))
+    assert len(named) > 10, named
+    assert named <= rows, sorted(named - rows)
+
+
+def test_cluster_doc_options_and_counters(mount_factory, tmp_path):
+    """The options docs/cluster.md's table names mount (with the values
+    it gives as defaults), and the counters its table names are in a real
+    mount's stats."""
+    text = CLUSTER_DOC.read_text()
+    opts = re.findall(r"^\| `(shared\w*)=[A-Z]+` \| (\S+) \|", text, re.M)
+    assert [o for o, _ in opts] == ["shared", "shared_lease", "shared_wait"]
+    counters = re.findall(r"^\| `(\w+)` \| ", text, re.M)
+    assert set(counters) >= {"shared_hits", "shared_misses",
+                             "shared_published", "shared_corrupt",
+                             "content_hashes"}, counters
+    m = mount_factory(workers=1, options=[
+        "shared=%s" % (tmp_path / "tier")] + ["%s=%s" % (o, d)
+                                              for o, d in opts[1:]])
+    stats = m.stats()
+    for c in counters:
+        assert c in stats, c
+    assert (tmp_path / "tier" / "FORMAT").read_text() == "rasterfs-shared 1\n"

@@ -240,7 +240,9 @@ def test_run_usage(tree, tmp_path):
                  ["-o", "max_pixel=3", str(src / DEM) + "@focal=3"],
                  ["-o", "max_pixels=-3", str(src / DEM) + "@focal=3"],
                  ["--bogus", str(src / DEM) + "@focal=3"],
-                 [str(src / DEM) + "@focal=3", "a", "b"]):
+                 [str(src / DEM) + "@focal=3", "a", "b"],
+                 ["--tasks", tmp_path / "t", "--index", "x1", "--root", src],
+                 ["--tasks", tmp_path / "t", "--index", "-1", "--root", src]):
         r = run(*args)
         assert r.returncode == 2, (args, r.stderr)
         assert "RFS-E400" in r.stderr, (args, r.stderr)
@@ -279,3 +281,27 @@ def test_run_progress_only_when_asked(tree, tmp_path):
     r = run("--progress", name, tmp_path / "b.tif")
     assert r.returncode == 0, r.stderr
     assert "%" in r.stderr and "[" in r.stderr, r.stderr
+
+
+def test_run_bad_out_refused_before_work(tree, tmp_path):
+    """An OUT whose directory is missing, or that is a directory, is bad
+    usage (RFS-E400, exit 2) found before any job: no temporary store, no
+    temporary file, and the message names OUT and why."""
+    base, src = tree
+    name = str(src / DEM) + "@focal=3"
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    for out, why in ((tmp_path / "nope" / "o.tif", "No such file"),
+                     (tmp_path, "is a directory")):
+        r = run(name, out, env=env)
+        assert r.returncode == 2, r.stderr
+        assert code_of(r.stderr) == "RFS-E400", r.stderr
+        assert str(out) in r.stderr and why in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1, r.stderr  # one line, no usage
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], \
+        list(tmp_path.iterdir())
+
+
+def test_run_usage_text_says_what_3_means(tree):
+    r = run("--help")
+    assert r.returncode == 0
+    assert "3 a failure a retry may get past" in r.stdout, r.stdout

@@ -321,3 +321,64 @@ def test_warm_slurm_dry_run(mount_factory, tmp_path):
     res = json.loads((run_dir / "results" / "1.json").read_text())
     assert res["status"] == "done" and res["name"] == tasks[1], res
     assert len(objects(shared)) == 1
+
+
+def test_every_refusal_carries_its_code(mount_factory, tmp_path):
+    """What a user sees when the shared tier or its commands are misused:
+    every line of stderr has its RFS code (and the reason, not only the
+    code's sentence)."""
+    src = mount_factory.source()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("mine")
+
+    def lines(r):
+        return [l for l in r.stderr.splitlines() if l.strip()]
+
+    # gc of a directory that is no tier: RFS-E305 on each line, exit 1
+    for d in (home, tmp_path / "missing"):
+        r = subprocess.run([BIN, "cache", "gc", "--shared", str(d),
+                            "--limit", "1M"], capture_output=True, text=True)
+        assert r.returncode == 1, r.stderr
+        assert lines(r) and all("RFS-E305" in l for l in lines(r)), r.stderr
+        assert "no FORMAT" in r.stderr, r.stderr
+    assert not (tmp_path / "missing").exists()
+    # `run --shared` of someone else's directory: the reason too, exit 3
+    r = run("--shared", home, str(src / DEM) + "@focal=3")
+    assert r.returncode == 3, r.stderr
+    assert lines(r) and all("RFS-E305" in l for l in lines(r)), r.stderr
+    assert "holds files but no FORMAT" in r.stderr, r.stderr
+    assert sorted(p.name for p in home.iterdir()) == ["thesis.tex"]
+    # a mount whose shared=DIR cannot be made
+    with pytest.raises(Exception) as e:
+        mount_factory(workers=1, options=["shared=/proc/rasterfs-no"])
+    assert "RFS-E305" in str(e.value), str(e.value)
+    # bad usage of the commands: RFS-E400, exit 2
+    for args in (["cache", "ls", "--shared", str(home)],
+                 ["cache", "gc", "--shared", str(home), "--limit", "2Q"]):
+        r = subprocess.run([BIN] + args, capture_output=True, text=True)
+        assert r.returncode == 2, (args, r.stderr)
+        assert lines(r) and "RFS-E400" in lines(r)[0], (args, r.stderr)
+    # warm --slurm of a path that is not in a mount
+    r = subprocess.run([BIN, "warm", "--slurm", "--dry-run",
+                        str(src / DEM) + "@focal=3"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert lines(r) and all("RFS-E400" in l for l in lines(r)), r.stderr
+
+
+def test_warm_slurm_without_sbatch(mount_factory, tmp_path):
+    """No sbatch in PATH (Slurm's client missing on this node): RFS-E402
+    naming sbatch, exit 1, and no run directory left in the tier (nothing
+    was submitted)."""
+    shared = tmp_path / "shared"
+    m = mount_factory(workers=1, options=["shared=%s" % shared])
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    r = subprocess.run([BIN, "warm", "--slurm", m.path(DEM + "@focal=3")],
+                       capture_output=True, text=True,
+                       env=dict(os.environ, PATH=str(empty)))
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("rasterfs warm: RFS-E402 ") and \
+        "cannot run sbatch" in r.stderr, r.stderr
+    assert list((shared / "runs").iterdir()) == []
