@@ -261,12 +261,25 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_open(req, fi, rc, h);
 }
 
+/* Answer a read of a lazy output: now, or later (fs_lazy.c). */
+static void reply_read(fuse_req_t req, int rc, const void *buf, size_t len)
+{
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	(void)ino;
 
+	if (h->lazy) {
+		fs_lazy_read(fs_of(req), h, req, size, off, reply_read);
+		return;
+	}
 	if (h->fd < 0) {
 		if ((size_t)off >= h->len)
 			fuse_reply_buf(req, NULL, 0);
@@ -503,6 +516,7 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 	fs->nodes = rfs_nodes_new();
 	fs->timeout = 1.0;
 	fs->want_passthrough = 1;
+	fs->lazy = 1;
 	if (!fs->root.path || !fs->nodes) {
 		rfs_fs_free(fs);
 		return -ENOMEM;
@@ -581,6 +595,11 @@ void rfs_fs_attach_describer(rfs_fs *fs, rfs_describer *d)
 void rfs_fs_set_passthrough(rfs_fs *fs, int want)
 {
 	fs->want_passthrough = want;
+}
+
+void rfs_fs_set_lazy(rfs_fs *fs, int lazy)
+{
+	fs->lazy = lazy;
 }
 
 void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se)

@@ -51,6 +51,8 @@ struct options {
 	int stall_timeout_set;
 	unsigned passthrough;
 	int passthrough_set;
+	unsigned lazy;
+	int lazy_set;
 	/* the workers' user (confine.h) */
 	unsigned uid, gid;
 	int uid_set, gid_set;
@@ -80,6 +82,7 @@ enum { KEY_VIEW = 1 };
 #define DFLT_RETRY_AFTER 60
 #define DFLT_KEEP_PREFIXES 1
 #define DFLT_PASSTHROUGH 1
+#define DFLT_LAZY 1
 #define DFLT_DESCRIBERS 2           /* 1 on a single CPU */
 #define DFLT_DESCRIBE_TIMEOUT 10
 #define STR_(x) #x
@@ -154,6 +157,13 @@ static const struct rfs_option options[] = {
 		  "6.9, built with libfuse >= 3.16); 0: never",
 	  .more = "The mount's log says at start whether passthrough is on "
 		  "and, if not, why." },
+	{ OWN("lazy", "%u", lazy),
+	  GIVEN("lazy", lazy_set), .arg = "0|1",
+	  .dflt = STR(DFLT_LAZY),
+	  .what = "open a GeoTIFF output of more than 2^25 pixels at once and "
+		  "compute only the 512 x 512 blocks that reads touch; 0: "
+		  "compute it whole at its first open",
+	  .more = "The bytes are the same either way (docs/large-outputs.md)." },
 	{ OWN("describers", "%u", describers),
 	  GIVEN("describers", describers_set), .arg = "N",
 	  .dflt = STR(DFLT_DESCRIBERS) ", 1 on a single CPU",
@@ -584,6 +594,8 @@ int main(int argc, char **argv)
 		opt.stall_timeout = DFLT_STALL_TIMEOUT;
 	if (!opt.passthrough_set)
 		opt.passthrough = DFLT_PASSTHROUGH;
+	if (!opt.lazy_set)
+		opt.lazy = DFLT_LAZY;
 	if (!opt.max_pixels_set)
 		opt.max_pixels = DFLT_MAX_PIXELS;
 	if (!opt.describers_set)
@@ -619,6 +631,11 @@ int main(int argc, char **argv)
 			"seconds up to 3600\n", opt.shared_lease);
 		goto out;
 	}
+	if (opt.lazy > 1) {
+		fprintf(stderr, "rasterfs: RFS-E400 lazy=%u: expected 0 or 1\n",
+			opt.lazy);
+		goto out;
+	}
 	if (opt.passthrough > 1) {
 		fprintf(stderr, "rasterfs: RFS-E400 passthrough=%u: expected 0 "
 			"or 1\n", opt.passthrough);
@@ -652,6 +669,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rfs_fs_set_passthrough(fs, (int)opt.passthrough);
+	rfs_fs_set_lazy(fs, (int)opt.lazy);
 	uid_t wuid;
 	gid_t wgid;
 	if (worker_user(&opt, rfs_fs_root(fs), &wuid, &wgid) < 0)

@@ -248,6 +248,10 @@ static void commit_done(void *arg, int rc)
 {
 	struct rfs_job *job = arg;
 
+	if (rc == 0 && strstr(job->canonical, "#block="))
+		rfs_stat_inc(((struct rfs_pool *)job->owner)->stats,
+			     lazy_blocks); /* a lazy output's block: lazy.h */
+
 	finish(job->owner, job, rc, rc ? rfs_strerror(rc) : NULL);
 }
 
