@@ -597,9 +597,10 @@ void rfs_fs_set_passthrough(rfs_fs *fs, int want)
 	fs->want_passthrough = want;
 }
 
-void rfs_fs_set_lazy(rfs_fs *fs, int lazy)
+void rfs_fs_set_lazy(rfs_fs *fs, int lazy, int complete)
 {
 	fs->lazy = lazy;
+	fs->complete = complete;
 }
 
 void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se)

@@ -46,6 +46,9 @@ struct rfs_fs {
 	int lazy;                /* the mount option lazy= (default 1):
 				    large outputs are computed by blocks
 				    (fs_lazy.c) */
+	int complete;            /* complete= (default 0): an opened lazy
+				    output is finished in the background
+				    (fs_lazy.c note 6) */
 	int passthrough;         /* decided at init: opens of files may be
 				    served by passthrough (fs_open.c note 3) */
 	atomic_int pt_refusals;  /* logged loudly once */

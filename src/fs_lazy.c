@@ -9,8 +9,11 @@
  *     with that job as a whole open is with its job).  Any other output,
  *     or one whose record cannot be had, is computed whole (fs_open.c):
  *     the same bytes either way (lazy.h).  A lazy handle is never a
- *     passthrough one (the object it reads is not one file) and keeps the
- *     page cache: its bytes are the key's, fixed.
+ *     passthrough one (the object it reads is not one file), and is read
+ *     with direct_io: the kernel's read-ahead would otherwise ask for
+ *     the tiles after each read, and a reader of a window would have its
+ *     neighbours computed (sequential readers get our read-ahead, note
+ *     4).
  *  2. Read.  The range is cut at tile ends: header bytes come from the
  *     layout, tile bytes from their block's object (pread through an fd
  *     the handle keeps, so eviction cannot take it away while the handle
@@ -30,6 +33,11 @@
  *     previous one ended): the next blocks in the file's order are asked
  *     for as warm jobs, RFS_LAZY_AHEAD per worker ahead of the block read,
  *     so that cp finds them computed.
+ *  6. complete=1: an open asks for every block not stored as warm work
+ *     (behind every block a reader waits for, jobs.c note 7), so the
+ *     output is finished in the background; 0 (the default): only what
+ *     is read is computed, so a viewer that looked at a corner of a huge
+ *     output costs a corner.
  *  5. A block object evicted between its commit and the parked read's
  *     answer is asked for again, a few times, then the read fails with
  *     RFS_E_STORE_IO (the same rule as fs_open.c's for whole outputs).
@@ -251,6 +259,27 @@ static void stats_done(void *arg, int rc, const char *msg)
 	free(w);
 }
 
+/* complete=1 (note 6): every block not stored is asked for as warm
+ * work, which waits behind every block a reader waits for. */
+static void complete_later(struct rfs_fs *fs, struct fs_lazy *lz)
+{
+	for (int by = 0; by < lz->byn; by++)
+		for (int bx = 0; bx < lz->bxn; bx++) {
+			int fd = piece_open(fs, lz->n, RFS_LAZY_PART_BLOCK, bx,
+					    by);
+			if (fd >= 0) {
+				lz->fd[by * lz->bxn + bx] = fd;
+				continue;
+			}
+			if (fd != -ENOENT)
+				return;
+			if (piece_request(fs, lz->n, lz->src_fd,
+					  RFS_LAZY_PART_BLOCK, bx, by,
+					  lz->n->src_uid, 1, NULL, NULL) < 0)
+				return;
+		}
+}
+
 static int lazy_handle(struct rfs_fs *fs, struct rfs_node *n,
 		       struct rfs_tiff_layout *l, struct fs_handle **out)
 {
@@ -283,9 +312,11 @@ static int lazy_handle(struct rfs_fs *fs, struct rfs_node *n,
 	if ((rc = fs_node_learn_size(n, lz->l.total_size, 0)) < 0)
 		goto fail;
 	pthread_mutex_init(&lz->lock, NULL);
+	if (fs->complete)
+		complete_later(fs, lz);
 	h->fd = -1;
 	h->node = n;
-	h->keep_cache = 1;
+	h->direct_io = 1; /* note 1 */
 	h->lazy = lz;
 	*out = h;
 	rfs_stat_inc(&fs->stats, lazy_opens);

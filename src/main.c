@@ -53,6 +53,7 @@ struct options {
 	int passthrough_set;
 	unsigned lazy;
 	int lazy_set;
+	unsigned complete;
 	/* the workers' user (confine.h) */
 	unsigned uid, gid;
 	int uid_set, gid_set;
@@ -83,6 +84,7 @@ enum { KEY_VIEW = 1 };
 #define DFLT_KEEP_PREFIXES 1
 #define DFLT_PASSTHROUGH 1
 #define DFLT_LAZY 1
+#define DFLT_COMPLETE 0
 #define DFLT_DESCRIBERS 2           /* 1 on a single CPU */
 #define DFLT_DESCRIBE_TIMEOUT 10
 #define STR_(x) #x
@@ -164,6 +166,12 @@ static const struct rfs_option options[] = {
 		  "compute only the 512 x 512 blocks that reads touch; 0: "
 		  "compute it whole at its first open",
 	  .more = "The bytes are the same either way (docs/large-outputs.md)." },
+	{ OWN("complete", "%u", complete), .arg = "0|1",
+	  .dflt = STR(DFLT_COMPLETE),
+	  .what = "finish an opened lazy output in the background, behind "
+		  "the blocks readers wait for; 0: compute only what is read",
+	  .more = "0 by default: a viewer that drew a corner of a huge output "
+		  "should not cost the whole of it." },
 	{ OWN("describers", "%u", describers),
 	  GIVEN("describers", describers_set), .arg = "N",
 	  .dflt = STR(DFLT_DESCRIBERS) ", 1 on a single CPU",
@@ -631,6 +639,11 @@ int main(int argc, char **argv)
 			"seconds up to 3600\n", opt.shared_lease);
 		goto out;
 	}
+	if (opt.complete > 1) {
+		fprintf(stderr, "rasterfs: RFS-E400 complete=%u: expected 0 or "
+			"1\n", opt.complete);
+		goto out;
+	}
 	if (opt.lazy > 1) {
 		fprintf(stderr, "rasterfs: RFS-E400 lazy=%u: expected 0 or 1\n",
 			opt.lazy);
@@ -669,7 +682,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rfs_fs_set_passthrough(fs, (int)opt.passthrough);
-	rfs_fs_set_lazy(fs, (int)opt.lazy);
+	rfs_fs_set_lazy(fs, (int)opt.lazy, (int)opt.complete);
 	uid_t wuid;
 	gid_t wgid;
 	if (worker_user(&opt, rfs_fs_root(fs), &wuid, &wgid) < 0)

@@ -66,8 +66,10 @@ void rfs_fs_set_passthrough(rfs_fs *fs, int want);
  * (a real file's attributes are stale: fs_open.c note 4).  Before the
  * session starts. */
 /* lazy=: 1 (the default) opens large outputs before they are computed
- * (lazy.h); 0 computes every output whole.  Before the session starts. */
-void rfs_fs_set_lazy(rfs_fs *fs, int lazy);
+ * (lazy.h); 0 computes every output whole.  complete=: 1 finishes an
+ * opened lazy output in the background, 0 (the default) computes only
+ * what is read.  Before the session starts. */
+void rfs_fs_set_lazy(rfs_fs *fs, int lazy, int complete);
 
 void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se);
 
