@@ -29,10 +29,12 @@
  *     blocks from their jobs (rfs_pool_cancel_waiter: a block nobody else
  *     waits for is cancelled; read-ahead jobs are warm and stay).  The
  *     structure goes with the last reference.
- *  4. Read-ahead (a sequential reader: a read that starts where the
- *     previous one ended): the next blocks in the file's order are asked
- *     for as warm jobs, RFS_LAZY_AHEAD per worker ahead of the block read,
- *     so that cp finds them computed.
+ *  4. Read-ahead for a sequential reader: one that has read more than a
+ *     whole row of tiles in sequence (a reader of a window reads a few
+ *     neighbouring tiles of each row, never a whole row: its neighbours
+ *     must not be computed).  The next blocks in the file's order are
+ *     asked for as warm jobs, RFS_LAZY_AHEAD per worker ahead of the
+ *     block read, so that cp finds them computed.
  *  6. complete=1: an open asks for every block not stored as warm work
  *     (behind every block a reader waits for, jobs.c note 7), so the
  *     output is finished in the background; 0 (the default): only what
@@ -50,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs_int.h"
@@ -70,6 +73,7 @@ struct fs_lazy {
 	pthread_mutex_t lock;     /* fd[], next_off, ahead */
 	int *fd;                  /* bxn * byn block objects, -1: none yet */
 	uint64_t next_off;        /* where a sequential read goes on */
+	uint64_t run;             /* bytes read in sequence up to it */
 	long ahead;               /* blocks up to here were asked for */
 };
 
@@ -147,15 +151,23 @@ static int lazy_layout(struct rfs_fs *fs, struct rfs_node *n,
 		return 1;
 	rc = rfs_store_describe_get(fs->store, &n->key, &n->id, n->canonical,
 				    rfs_describer_stamp(), &size, &blob, &len);
-	/* described a moment ago: its record is queued for the committer */
-	if (rc == -ENOENT && fs->describer &&
-	    rfs_describer_lookup(fs->describer, &n->key, &n->id,
-				 n->canonical, &size) == 0 &&
-	    rfs_store_flush(fs->store) == 0)
+	/* Described a moment ago: its record is on its way to the
+	 * committer (queued, or about to be: the describer marks a describe
+	 * done just before it queues the record), so wait for the committer,
+	 * a few times.  Bounded: 20 flushes and 100 ms of sleep at most. */
+	for (int i = 0; i < 20 && rc == -ENOENT && fs->describer &&
+	     rfs_describer_lookup(fs->describer, &n->key, &n->id,
+				  n->canonical, &size) == 0; i++) {
+		if (i)
+			nanosleep(&(struct timespec){ .tv_nsec = 5000000 },
+				  NULL);
+		if (rfs_store_flush(fs->store) < 0)
+			break;
 		rc = rfs_store_describe_get(fs->store, &n->key, &n->id,
 					    n->canonical,
 					    rfs_describer_stamp(), &size,
 					    &blob, &len);
+	}
 	if (rc < 0)
 		return rc == -ENOENT ? 1 : rc;
 	rc = rfs_tiff_layout_unpack(blob, len, l);
@@ -695,8 +707,10 @@ void fs_lazy_read(struct rfs_fs *fs, struct fs_handle *h, fuse_req_t req,
 	if (size > total - (uint64_t)off)
 		size = (size_t)(total - (uint64_t)off);
 	pthread_mutex_lock(&lz->lock);
-	seq = lz->next_off == (uint64_t)off && off > 0;
+	lz->run = lz->next_off == (uint64_t)off ? lz->run + size : size;
 	lz->next_off = (uint64_t)off + size;
+	seq = lz->run > (uint64_t)lz->l.level[0].tiles_x * lz->l.bands *
+			lz->l.tile_bytes;
 	pthread_mutex_unlock(&lz->lock);
 	if (seq) {
 		int bx, by;
