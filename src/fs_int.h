@@ -6,6 +6,7 @@
  *   fs_ctl.c    the .rasterfs/ control files and the extended attributes
  *   fs_dir.c    directory listings
  *   fs_open.c   open: the store, or a job and its waiters; file handles
+ *   fs_lazy.c   large outputs: opened at once, read by blocks (lazy.h)
  *   fs_node.c   lookup (resolve.h's answer made a node) and attributes
  *   fs_sidecar.c the sidecars of png outputs (world file, .aux.xml)
  *

@@ -352,6 +352,7 @@ static int lazy_open_now(struct rfs_fs *fs, struct rfs_node *n,
 {
 	struct rfs_tiff_layout l;
 	struct stats_waiter *w;
+	char canon[RFS_CHAIN_TEXT_MAX + RFS_LAZY_SUFFIX_MAX];
 	int src_fd, rc;
 
 	memset(&l, 0, sizeof(l));
@@ -381,9 +382,8 @@ static int lazy_open_now(struct rfs_fs *fs, struct rfs_node *n,
 		w->fs = fs;
 		w->n = n;
 		w->reply = reply;
-		piece_key(n, RFS_LAZY_PART_STATS, 0, 0, &w->key,
-			  (char[RFS_CHAIN_TEXT_MAX + RFS_LAZY_SUFFIX_MAX]){ 0 },
-			  RFS_CHAIN_TEXT_MAX + RFS_LAZY_SUFFIX_MAX);
+		piece_key(n, RFS_LAZY_PART_STATS, 0, 0, &w->key, canon,
+			  sizeof(canon));
 		fuse_req_interrupt_func(req, stats_interrupted, w);
 		rc = piece_request(fs, n, src_fd, RFS_LAZY_PART_STATS, 0, 0,
 				   fuse_req_ctx(req)->uid, 0, stats_done, w);
