@@ -517,6 +517,8 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 	fs->timeout = 1.0;
 	fs->want_passthrough = 1;
 	fs->lazy = 1;
+	pthread_mutex_init(&fs->lazy_lock, NULL);
+	pthread_cond_init(&fs->lazy_cv, NULL);
 	if (!fs->root.path || !fs->nodes) {
 		rfs_fs_free(fs);
 		return -ENOMEM;
@@ -603,6 +605,12 @@ void rfs_fs_set_lazy(rfs_fs *fs, int lazy, int complete)
 	fs->complete = complete;
 }
 
+void rfs_fs_stop(rfs_fs *fs)
+{
+	if (fs)
+		fs_lazy_stop(fs);
+}
+
 void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se)
 {
 	fs->se = se;
@@ -627,5 +635,7 @@ void rfs_fs_free(rfs_fs *fs)
 		close(fs->root.fd);
 	rfs_stats_destroy(&fs->stats);
 	fs_sidecar_fini(fs);
+	pthread_mutex_destroy(&fs->lazy_lock);
+	pthread_cond_destroy(&fs->lazy_cv);
 	free(fs);
 }

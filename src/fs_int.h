@@ -47,6 +47,10 @@ struct rfs_fs {
 	int lazy;                /* the mount option lazy= (default 1):
 				    large outputs are computed by blocks
 				    (fs_lazy.c) */
+	pthread_mutex_t lazy_lock; /* lazy_assembling (fs_lazy.c note 7) */
+	pthread_cond_t lazy_cv;
+	int lazy_assembling;
+	atomic_int lazy_stop;
 	int complete;            /* complete= (default 0): an opened lazy
 				    output is finished in the background
 				    (fs_lazy.c note 6) */
@@ -251,8 +255,12 @@ typedef void (*fs_read_reply_fn)(fuse_req_t req, int rc, const void *buf,
 void fs_lazy_read(struct rfs_fs *fs, struct fs_handle *h, fuse_req_t req,
 		  size_t size, off_t off, fs_read_reply_fn reply);
 
-/* What a lazy handle holds (fs_handle_free calls it).  NULL ok. */
+/* What a lazy handle holds (fs_handle_free calls it); a handle that read
+ * every block hands them to an assembly (fs_lazy.c note 7).  NULL ok. */
 void fs_lazy_free(struct fs_lazy *lz);
+
+/* Stop and wait for an assembly under way; before the store closes. */
+void fs_lazy_stop(struct rfs_fs *fs);
 
 /* Open virtual node n for req: 0 and *h (answer now), FS_OPEN_PARKED (the
  * open waits for a job and is answered through reply, or was answered

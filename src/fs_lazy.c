@@ -40,6 +40,15 @@
  *     output is finished in the background; 0 (the default): only what
  *     is read is computed, so a viewer that looked at a corner of a huge
  *     output costs a corner.
+ *  7. Assembly: when a handle that read every block is released (cp), or
+ *     finds every block stored then, the blocks are made one ordinary
+ *     object, in a thread of the daemon (one at a time): the file written
+ *     into the store's scratch from the blocks' bytes, fsync'ed, hashed,
+ *     committed by the committer like a worker's output.  From then on
+ *     the output opens as any other (passthrough, verify, eviction as
+ *     today); its blocks stay until eviction takes them.  An unmount
+ *     stops an assembly under way (fs_lazy_stop, before the store
+ *     closes).
  *  5. A block object evicted between its commit and the parked read's
  *     answer is asked for again, a few times, then the read fails with
  *     RFS_E_STORE_IO (the same rule as fs_open.c's for whole outputs).
@@ -61,8 +70,11 @@
 #include "rasterfs/lazy.h"
 #include "rasterfs/log.h"
 
+#include <xxhash.h>
+
 #define RFS_LAZY_AHEAD 2   /* read-ahead blocks per worker (note 4) */
 #define MAX_TRIES 3        /* note 5 */
+#define RFS_LAZY_SCRATCH_SLOT 2000 /* the assembler's scratch (note 7) */
 
 struct fs_lazy {
 	struct rfs_fs *fs;
@@ -416,13 +428,10 @@ int fs_lazy_open(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
 	return lazy_open_now(fs, n, req, fi, reply, h, 0);
 }
 
-void fs_lazy_free(struct fs_lazy *lz)
+static void lazy_destroy(struct fs_lazy *lz)
 {
-	size_t nb;
+	size_t nb = (size_t)lz->bxn * (size_t)lz->byn;
 
-	if (!lz)
-		return;
-	nb = (size_t)lz->bxn * (size_t)lz->byn;
 	for (size_t i = 0; i < nb; i++)
 		if (lz->fd[i] >= 0)
 			close(lz->fd[i]);
@@ -723,4 +732,211 @@ void fs_lazy_read(struct rfs_fs *fs, struct fs_handle *h, fuse_req_t req,
 	rc = serve(fs, lz, req, (uint64_t)off, size, reply, 0);
 	if (rc < 0)
 		reply(req, rc, NULL, 0);
+}
+
+/* ---- assembly (note 7) ------------------------------------------------- */
+
+struct assembly {
+	struct rfs_fs *fs;
+	struct fs_lazy *lz;       /* every block open; ours */
+	rfs_key key;
+	struct rfs_src_id id;
+	char *canonical, *source;
+	char path[PATH_MAX];
+};
+
+static void assembly_free(struct assembly *a)
+{
+	if (a->lz)
+		lazy_destroy(a->lz);
+	free(a->canonical);
+	free(a->source);
+	free(a);
+}
+
+static void assembled(void *arg, int rc)
+{
+	struct assembly *a = arg;
+
+	if (rc < 0)
+		rfs_log(LOG_WARNING, "%s%s: its blocks were not made one "
+			"object: %s", a->source, a->canonical,
+			rfs_strerror(rc));
+	else
+		rfs_log(LOG_DEBUG, "%s%s: its blocks are one object now",
+			a->source, a->canonical);
+	assembly_free(a);
+}
+
+/* Write the whole file from the blocks into scratch, fsync'ed: 0 with its
+ * size and checksum, or a negative code (the file removed). */
+static int assembly_write(struct assembly *a, uint64_t *size,
+			  uint64_t *checksum)
+{
+	const size_t step = 4u << 20;
+	struct fs_lazy *lz = a->lz;
+	unsigned char *buf = malloc(step);
+	XXH3_state_t *hs = XXH3_createState();
+	uint64_t total = lz->l.total_size;
+	int fd = -1, rc = 0;
+
+	if (!buf || !hs) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	fd = open(a->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	XXH3_64bits_reset(hs);
+	for (uint64_t off = 0; off < total && rc == 0; off += step) {
+		size_t n = total - off < step ? (size_t)(total - off) : step;
+		if (atomic_load(&a->fs->lazy_stop)) {
+			rc = -RFS_E_SHUTDOWN;
+			break;
+		}
+		if ((rc = walk(lz, off, n, buf, NULL, 0, NULL)) < 0)
+			break;
+		XXH3_64bits_update(hs, buf, n);
+		for (size_t done = 0; done < n && rc == 0;) {
+			ssize_t w = pwrite(fd, buf + done, n - done,
+					   (off_t)(off + done));
+			if (w < 0)
+				rc = errno == ENOSPC ? -RFS_E_NOSPACE : -errno;
+			else
+				done += (size_t)w;
+		}
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	*size = total;
+	*checksum = XXH3_64bits_digest(hs);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(a->path);
+	XXH3_freeState(hs);
+	free(buf);
+	return rc;
+}
+
+static void *assembly_main(void *arg)
+{
+	struct assembly *a = arg;
+	struct rfs_fs *fs = a->fs;
+	uint64_t size = 0, checksum = 0;
+	char dir[PATH_MAX];
+	int rc;
+
+	rc = rfs_store_scratch_dir(fs->store, RFS_LAZY_SCRATCH_SLOT, dir,
+				   sizeof(dir));
+	if (rc == 0 && snprintf(a->path, sizeof(a->path), "%s/whole.tif",
+				dir) >= (int)sizeof(a->path))
+		rc = -ENAMETOOLONG;
+	if (rc == 0)
+		rc = assembly_write(a, &size, &checksum);
+	if (rc == 0) {
+		struct rfs_store_meta meta = {
+			.src = a->id,
+			.canonical = a->canonical,
+			.source = a->source,
+			.size = size,
+			.checksum = checksum,
+		};
+		/* the blocks' descriptors go now: the committer renames the
+		 * file and calls assembled() */
+		lazy_destroy(a->lz);
+		a->lz = NULL;
+		rc = rfs_store_commit(fs->store, &a->key, a->path, &meta,
+				      assembled, a);
+		if (rc < 0)
+			unlink(a->path);
+		else
+			a = NULL;
+	}
+	if (a) {
+		if (rc != -RFS_E_SHUTDOWN)
+			rfs_log(LOG_WARNING, "%s%s: its blocks were not made "
+				"one object: %s", a->source, a->canonical,
+				rfs_strerror(rc));
+		assembly_free(a);
+	}
+	pthread_mutex_lock(&fs->lazy_lock);
+	fs->lazy_assembling = 0;
+	pthread_cond_broadcast(&fs->lazy_cv);
+	pthread_mutex_unlock(&fs->lazy_lock);
+	return NULL;
+}
+
+/* lz's handle is released: if every block is stored, make them one
+ * object in the background (note 7) and return 1 (lz is taken), else 0. */
+static int assemble(struct fs_lazy *lz)
+{
+	struct rfs_fs *fs = lz->fs;
+	size_t nb = (size_t)lz->bxn * (size_t)lz->byn;
+	struct assembly *a;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (!lz->n || atomic_load(&fs->lazy_stop))
+		return 0;
+	for (size_t i = 0; i < nb; i++) {
+		if (lz->fd[i] >= 0)
+			continue;
+		int bx = (int)(i % (size_t)lz->bxn);
+		int by = (int)(i / (size_t)lz->bxn);
+		if ((lz->fd[i] = piece_open(fs, lz->n, RFS_LAZY_PART_BLOCK, bx,
+					    by)) < 0)
+			return 0;
+	}
+	pthread_mutex_lock(&fs->lazy_lock);
+	int busy = fs->lazy_assembling;
+	fs->lazy_assembling = 1;
+	pthread_mutex_unlock(&fs->lazy_lock);
+	if (busy)
+		return 0; /* one at a time; the next full reader tries again */
+	if (!(a = calloc(1, sizeof(*a))) ||
+	    !(a->canonical = strdup(lz->n->canonical)) ||
+	    !(a->source = strdup(lz->n->src)))
+		goto fail;
+	a->fs = fs;
+	a->key = lz->n->key;
+	a->id = lz->n->id;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	a->lz = lz;
+	lz->n = NULL; /* the node may be forgotten meanwhile */
+	int rc = pthread_create(&t, &attr, assembly_main, a);
+	pthread_attr_destroy(&attr);
+	if (rc == 0)
+		return 1;
+	a->lz = NULL;
+fail:
+	if (a) {
+		free(a->canonical);
+		free(a->source);
+		free(a);
+	}
+	pthread_mutex_lock(&fs->lazy_lock);
+	fs->lazy_assembling = 0;
+	pthread_cond_broadcast(&fs->lazy_cv);
+	pthread_mutex_unlock(&fs->lazy_lock);
+	return 0;
+}
+
+void fs_lazy_free(struct fs_lazy *lz)
+{
+	if (lz && !assemble(lz))
+		lazy_destroy(lz);
+}
+
+void fs_lazy_stop(struct rfs_fs *fs)
+{
+	atomic_store(&fs->lazy_stop, 1);
+	pthread_mutex_lock(&fs->lazy_lock);
+	while (fs->lazy_assembling)
+		pthread_cond_wait(&fs->lazy_cv, &fs->lazy_lock);
+	pthread_mutex_unlock(&fs->lazy_lock);
 }

@@ -889,6 +889,8 @@ out:
 	 * share. */
 	rfs_describer_free(describer);
 	rfs_pool_free(pool);
+	rfs_fs_stop(fs); /* an assembly under way commits before the store
+			    closes */
 	rfs_tier_free(tier);
 	rfs_log_capture_stop(); /* if the pool did not (no pool) */
 	if (mounted)

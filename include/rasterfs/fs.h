@@ -71,6 +71,11 @@ void rfs_fs_set_passthrough(rfs_fs *fs, int want);
  * what is read.  Before the session starts. */
 void rfs_fs_set_lazy(rfs_fs *fs, int lazy, int complete);
 
+/* Stop background work that writes to the store (the assembly of a large
+ * output's blocks, docs/large-outputs.md) and wait for it; before the
+ * store closes.  NULL ok. */
+void rfs_fs_stop(rfs_fs *fs);
+
 void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se);
 
 /* How `rasterfs run` computes this mount's outputs elsewhere (a Slurm

@@ -87,6 +87,27 @@ def test_header_at_once_with_approximate_statistics(mount_factory, bigsrc):
         ((SIDE + BLOCK - 1) // BLOCK) ** 2
 
 
+def test_fully_read_output_becomes_one_object(mount_factory, bigsrc):
+    m = mount_factory(src=bigsrc)
+    name = NAME + "@focal=3,min"
+    nblocks = ((SIDE + BLOCK - 1) // BLOCK) ** 2
+    data = whole_bytes(m, name)  # every block read, then released
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        s = stats(m)
+        if s["store_objects"] == nblocks + 2:  # blocks, #stats, whole
+            break
+        time.sleep(0.2)
+    assert s["store_objects"] == nblocks + 2, s
+    hits = s["cache_hits"]
+    assert whole_bytes(m, name) == data
+    s = stats(m)
+    assert s["cache_hits"] == hits + 1 and s["lazy_opens"] == 1, s
+    m.stop()
+    doc = verify_clean(m.cache)
+    assert doc["entries"] == nblocks + 2
+
+
 def test_small_outputs_keep_exact_statistics(mount):
     info = gdal.Info(mount.path("srtm1_N48W125_crop.tif@focal=3"),
                      format="json")
