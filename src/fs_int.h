@@ -259,6 +259,11 @@ void fs_lazy_read(struct rfs_fs *fs, struct fs_handle *h, fuse_req_t req,
  * every block hands them to an assembly (fs_lazy.c note 7).  NULL ok. */
 void fs_lazy_free(struct fs_lazy *lz);
 
+/* Blocks of n's output stored (*done) of *total, if it is a lazy output
+ * whose description is at hand: 0, or -ENODATA (not lazy), or a code. */
+int fs_lazy_blocks(struct rfs_fs *fs, struct rfs_node *n, long *done,
+		   long *total);
+
 /* Stop and wait for an assembly under way; before the store closes. */
 void fs_lazy_stop(struct rfs_fs *fs);
 

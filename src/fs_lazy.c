@@ -940,3 +940,29 @@ void fs_lazy_stop(struct rfs_fs *fs)
 		pthread_cond_wait(&fs->lazy_cv, &fs->lazy_lock);
 	pthread_mutex_unlock(&fs->lazy_lock);
 }
+
+int fs_lazy_blocks(struct rfs_fs *fs, struct rfs_node *n, long *done,
+		   long *total)
+{
+	struct rfs_tiff_layout l;
+	char canon[RFS_CHAIN_TEXT_MAX + RFS_LAZY_SUFFIX_MAX];
+	rfs_key key;
+	int bxn, byn, rc;
+
+	memset(&l, 0, sizeof(l));
+	if ((rc = lazy_layout(fs, n, &l)) != 0)
+		return rc == 1 ? -ENODATA : rc;
+	bxn = rfs_lazy_blocks_x(l.level[0].width);
+	byn = rfs_lazy_blocks_y(l.level[0].height);
+	rfs_tiff_layout_free(&l);
+	*total = (long)bxn * byn;
+	*done = 0;
+	for (int by = 0; by < byn; by++)
+		for (int bx = 0; bx < bxn; bx++)
+			if (piece_key(n, RFS_LAZY_PART_BLOCK, bx, by, &key,
+				      canon, sizeof(canon)) == 0 &&
+			    rfs_store_lookup(fs->store, &key, &n->id, canon,
+					     NULL) == 0)
+				(*done)++;
+	return 0;
+}

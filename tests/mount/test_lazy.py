@@ -79,12 +79,20 @@ def test_header_at_once_with_approximate_statistics(mount_factory, bigsrc):
     s = stats(m)
     assert s["lazy_opens"] >= 1
     assert s["lazy_blocks"] == 0, s  # the header alone: no pixel
+    nb = ((SIDE + BLOCK - 1) // BLOCK) ** 2
+    assert os.getxattr(m.path(name), "user.rasterfs.blocks") == \
+        b"0/%d" % nb
+    assert "user.rasterfs.blocks" in os.listxattr(m.path(name))
+    window(m.path(name), 0, BLOCK, 10, 10)
+    assert os.getxattr(m.path(name), "user.rasterfs.blocks") == \
+        b"1/%d" % nb
+    assert os.getxattr(m.path(name), "user.rasterfs.progress") == \
+        b"%.0f" % (100.0 / nb)
     assert took < 30  # (speed is bench.sh's: no timed tests)
     # the size stat told is the size read
     data = whole_bytes(m, name)
     assert len(data) == os.stat(m.path(name)).st_size
-    assert stats(m)["lazy_blocks"] == \
-        ((SIDE + BLOCK - 1) // BLOCK) ** 2
+    assert stats(m)["lazy_blocks"] == nb
 
 
 def test_fully_read_output_becomes_one_object(mount_factory, bigsrc):
@@ -109,8 +117,9 @@ def test_fully_read_output_becomes_one_object(mount_factory, bigsrc):
 
 
 def test_small_outputs_keep_exact_statistics(mount):
-    info = gdal.Info(mount.path("srtm1_N48W125_crop.tif@focal=3"),
-                     format="json")
+    name = mount.path("srtm1_N48W125_crop.tif@focal=3")
+    info = gdal.Info(name, format="json")
+    assert "user.rasterfs.blocks" not in os.listxattr(name)
     md = info["bands"][0]["metadata"][""]
     assert "STATISTICS_APPROXIMATE" not in md
     assert "STATISTICS_MEAN" in md
