@@ -323,3 +323,26 @@ def test_interrupted_reader_cancels_its_blocks(mount_factory, bigsrc):
     assert stats(m)["lazy_blocks"] > s["lazy_blocks"]
     fresh = mount_factory(src=bigsrc)
     assert got == _pread(fresh.path(name), off, 1 << 20)
+
+
+def test_complete_finishes_an_opened_output(mount_factory, bigsrc):
+    """complete=1: opening a lazy output (gdalinfo reads its header only)
+    has all its blocks computed in the background."""
+    m = mount_factory(src=bigsrc, options=["complete=1"])
+    name = NAME + "@focal=3,max"
+    nb = ((SIDE + BLOCK - 1) // BLOCK) ** 2
+    gdal.Info(m.path(name))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if os.getxattr(m.path(name), "user.rasterfs.blocks") == \
+                b"%d/%d" % (nb, nb):
+            break
+        time.sleep(0.2)
+    assert os.getxattr(m.path(name), "user.rasterfs.blocks") == \
+        b"%d/%d" % (nb, nb)
+    assert stats(m)["lazy_blocks"] == nb
+    # and complete=0 (the default) computes nothing it was not asked for
+    m0 = mount_factory(src=bigsrc)
+    gdal.Info(m0.path(name))
+    time.sleep(1)
+    assert stats(m0)["lazy_blocks"] == 0
