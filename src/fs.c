@@ -261,12 +261,25 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_open(req, fi, rc, h);
 }
 
+/* Answer a read of a lazy output: now, or later (fs_lazy.c). */
+static void reply_read(fuse_req_t req, int rc, const void *buf, size_t len)
+{
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	(void)ino;
 
+	if (h->lazy) {
+		fs_lazy_read(fs_of(req), h, req, size, off, reply_read);
+		return;
+	}
 	if (h->fd < 0) {
 		if ((size_t)off >= h->len)
 			fuse_reply_buf(req, NULL, 0);
@@ -503,6 +516,9 @@ int rfs_fs_new(const char *source_dir, rfs_fs **out)
 	fs->nodes = rfs_nodes_new();
 	fs->timeout = 1.0;
 	fs->want_passthrough = 1;
+	fs->lazy = 1;
+	pthread_mutex_init(&fs->lazy_lock, NULL);
+	pthread_cond_init(&fs->lazy_cv, NULL);
 	if (!fs->root.path || !fs->nodes) {
 		rfs_fs_free(fs);
 		return -ENOMEM;
@@ -583,6 +599,18 @@ void rfs_fs_set_passthrough(rfs_fs *fs, int want)
 	fs->want_passthrough = want;
 }
 
+void rfs_fs_set_lazy(rfs_fs *fs, int lazy, int complete)
+{
+	fs->lazy = lazy;
+	fs->complete = complete;
+}
+
+void rfs_fs_stop(rfs_fs *fs)
+{
+	if (fs)
+		fs_lazy_stop(fs);
+}
+
 void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se)
 {
 	fs->se = se;
@@ -607,5 +635,7 @@ void rfs_fs_free(rfs_fs *fs)
 		close(fs->root.fd);
 	rfs_stats_destroy(&fs->stats);
 	fs_sidecar_fini(fs);
+	pthread_mutex_destroy(&fs->lazy_lock);
+	pthread_cond_destroy(&fs->lazy_cv);
 	free(fs);
 }

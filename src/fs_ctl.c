@@ -80,7 +80,7 @@ int fs_ctl_open(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 static const char *const vattrs[] = {
 	"user.rasterfs.chain", "user.rasterfs.key", "user.rasterfs.state",
 	"user.rasterfs.source", "user.rasterfs.progress",
-	"user.rasterfs.error",
+	"user.rasterfs.error", "user.rasterfs.blocks",
 };
 
 /* getxattr user.rasterfs.warm: the `rasterfs warm` command. */
@@ -143,12 +143,21 @@ static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 		w = cancel_xattr(fs, n, uid, buf, len);
 	} else if (strcmp(name, "user.rasterfs.progress") == 0) {
 		double progress = 0;
+		long d, t;
 		if (rfs_store_lookup(fs->store, key, &n->id, n->canonical,
 				     NULL) == 0)
 			progress = 1;
-		else
-			rfs_pool_job_state(fs->pool, key, NULL, &progress);
+		else if (rfs_pool_job_state(fs->pool, key, NULL,
+					    &progress) < 0 &&
+			 fs_lazy_blocks(fs, n, &d, &t) == 0 && t > 0)
+			progress = (double)d / (double)t; /* lazy.h */
 		w = snprintf(buf, len, "%.0f", 100 * progress);
+	} else if (strcmp(name, "user.rasterfs.blocks") == 0) {
+		/* a lazy output's blocks: stored of all (lazy.h) */
+		long d, t;
+		if ((rc = fs_lazy_blocks(fs, n, &d, &t)) < 0)
+			return rc;
+		w = snprintf(buf, len, "%ld/%ld", d, t);
 	} else if (strcmp(name, "user.rasterfs.error") == 0) {
 		char msg[RFS_MSG_MAX];
 		int code;
@@ -240,6 +249,11 @@ ssize_t fs_ctl_listxattr(struct rfs_fs *fs, struct rfs_node *n, char *buf,
 			if (strcmp(vattrs[i], "user.rasterfs.error") == 0 &&
 			    rfs_pool_last_error(fs->pool, &n->key, NULL, NULL,
 						0, NULL) < 0)
+				continue;
+			/* only a lazy output has blocks (lazy.h) */
+			long d, t;
+			if (strcmp(vattrs[i], "user.rasterfs.blocks") == 0 &&
+			    fs_lazy_blocks(fs, n, &d, &t) < 0)
 				continue;
 			size_t vl = strlen(vattrs[i]) + 1;
 			if (used + vl > len)

@@ -6,6 +6,7 @@
  *   fs_ctl.c    the .rasterfs/ control files and the extended attributes
  *   fs_dir.c    directory listings
  *   fs_open.c   open: the store, or a job and its waiters; file handles
+ *   fs_lazy.c   large outputs: opened at once, read by blocks (lazy.h)
  *   fs_node.c   lookup (resolve.h's answer made a node) and attributes
  *   fs_sidecar.c the sidecars of png outputs (world file, .aux.xml)
  *
@@ -43,6 +44,16 @@ struct rfs_fs {
 	struct rfs_stats stats;
 	double timeout;          /* entry/attr timeout of stable answers */
 	int want_passthrough;    /* the mount option passthrough= (default 1) */
+	int lazy;                /* the mount option lazy= (default 1):
+				    large outputs are computed by blocks
+				    (fs_lazy.c) */
+	pthread_mutex_t lazy_lock; /* lazy_assembling (fs_lazy.c note 7) */
+	pthread_cond_t lazy_cv;
+	int lazy_assembling;
+	atomic_int lazy_stop;
+	int complete;            /* complete= (default 0): an opened lazy
+				    output is finished in the background
+				    (fs_lazy.c note 6) */
 	int passthrough;         /* decided at init: opens of files may be
 				    served by passthrough (fs_open.c note 3) */
 	atomic_int pt_refusals;  /* logged loudly once */
@@ -180,6 +191,8 @@ double fs_hint_lookup(struct rfs_fs *fs, struct rfs_node *dir,
 
 /* An open file: an fd of a real file or store object, or a text (a
  * control file, a world file) read with direct_io. */
+struct fs_lazy;
+
 struct fs_handle {
 	int fd;                  /* -1: text */
 	const struct rfs_node *node; /* the virtual node whose store object
@@ -188,6 +201,7 @@ struct fs_handle {
 	int direct_io;
 	int backing_id;          /* > 0: served by passthrough through it */
 	struct rfs_node *pt_node; /* counted in its pt_handles (note 3) */
+	struct fs_lazy *lazy;    /* a lazy output's (fs_lazy.c), or NULL */
 	size_t len;              /* of text */
 	char text[];
 };
@@ -219,6 +233,39 @@ typedef void (*fs_open_reply_fn)(fuse_req_t req, struct fuse_file_info *fi,
  * again and retries, note 4), -errno. */
 int fs_open_real(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
 		 int flags, struct fs_handle **h);
+
+/* ---- fs_lazy.c --------------------------------------------------------- */
+
+/* Open n's output, not in the store, lazily (lazy.h) if it is a lazy
+ * output whose description is at hand: 0 and *h (answer now),
+ * FS_OPEN_PARKED (its sample statistics are computed first; answered
+ * through reply, or EINTR already), FS_LAZY_WHOLE (not lazy: compute it
+ * whole), or a negative code (answer it). */
+#define FS_LAZY_WHOLE 2
+int fs_lazy_open(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
+		 struct fuse_file_info *fi, fs_open_reply_fn reply,
+		 struct fs_handle **h);
+
+/* How fs.c answers a read: len bytes of buf (rc 0), or the error rc. */
+typedef void (*fs_read_reply_fn)(fuse_req_t req, int rc, const void *buf,
+				 size_t len);
+
+/* Answer a read of lazy handle h, now or (blocks to compute) later, from
+ * the committer's thread, through reply; always answered exactly once. */
+void fs_lazy_read(struct rfs_fs *fs, struct fs_handle *h, fuse_req_t req,
+		  size_t size, off_t off, fs_read_reply_fn reply);
+
+/* What a lazy handle holds (fs_handle_free calls it); a handle that read
+ * every block hands them to an assembly (fs_lazy.c note 7).  NULL ok. */
+void fs_lazy_free(struct fs_lazy *lz);
+
+/* Blocks of n's output stored (*done) of *total, if it is a lazy output
+ * whose description is at hand: 0, or -ENODATA (not lazy), or a code. */
+int fs_lazy_blocks(struct rfs_fs *fs, struct rfs_node *n, long *done,
+		   long *total);
+
+/* Stop and wait for an assembly under way; before the store closes. */
+void fs_lazy_stop(struct rfs_fs *fs);
 
 /* Open virtual node n for req: 0 and *h (answer now), FS_OPEN_PARKED (the
  * open waits for a job and is answered through reply, or was answered

@@ -48,6 +48,7 @@
  *     kernel its attributes are stale: its size may be a lookup's from
  *     before the change, and a cached read stops at that size.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -99,6 +100,7 @@ void fs_handle_free(struct fs_handle *h)
 {
 	if (h->fd >= 0)
 		close(h->fd);
+	fs_lazy_free(h->lazy);
 	free(h);
 }
 
@@ -457,6 +459,15 @@ int fs_open_virtual(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
 		}
 		if (rc != -ENOENT)
 			break;
+		/* a large output: its header now, its blocks when read */
+		rc = fs_lazy_open(fs, n, req, fi, reply, h);
+		if (rc == 0)
+			return 0;
+		if (rc == FS_OPEN_PARKED)
+			return rc;
+		if (rc < 0)
+			break;
+		assert(rc == FS_LAZY_WHOLE);
 		rc = open_request(fs, n, req, fi, reply);
 		if (rc == 0)
 			return FS_OPEN_PARKED;

@@ -23,6 +23,11 @@
  *     11).  rfs_jobs_release queues and counts them; an end while held
  *     moves no counter, so the counters still add up and jobs_started
  *     counts only what was queued to be computed.
+ *  7. Priorities: rfs_jobs_next takes the first queued job that has a
+ *     waiter (an open or a read waits for it), else the first queued job
+ *     (warm-ups, kept prefixes, lazy outputs' read-ahead: lazy.h), so a
+ *     reader never waits behind work nobody waits for.  The queue scan is
+ *     linear: queues are short (at most a few thousand jobs).
  *  4. Jobs belong to the users who asked for them (job->uids): a user sees
  *     their own, and may cancel a job only if nobody else asked for it;
  *     root and the mount's owner see and cancel all.
@@ -360,11 +365,23 @@ void rfs_jobs_release(rfs_jobs *t, struct rfs_job *job)
 struct rfs_job *rfs_jobs_next(rfs_jobs *t)
 {
 	struct rfs_job *job = t->qhead, *prev = NULL;
+	struct rfs_job *first = NULL, *first_prev = NULL;
 
-	/* the first queued job whose prefix job has ended (note 1) */
-	while (job && job->prefix_len && rfs_jobs_find(t, &job->prefix_key)) {
-		prev = job;
-		job = job->qnext;
+	/* the first queued job whose prefix job has ended (note 1); a job
+	 * someone waits for goes before warm work (note 7) */
+	for (; job; prev = job, job = job->qnext) {
+		if (job->prefix_len && rfs_jobs_find(t, &job->prefix_key))
+			continue;
+		if (!first) {
+			first = job;
+			first_prev = prev;
+		}
+		if (job->waiters)
+			break;
+	}
+	if (!job) {
+		job = first;
+		prev = first_prev;
 	}
 	if (!job)
 		return NULL;

@@ -51,6 +51,9 @@ struct options {
 	int stall_timeout_set;
 	unsigned passthrough;
 	int passthrough_set;
+	unsigned lazy;
+	int lazy_set;
+	unsigned complete;
 	/* the workers' user (confine.h) */
 	unsigned uid, gid;
 	int uid_set, gid_set;
@@ -80,6 +83,8 @@ enum { KEY_VIEW = 1 };
 #define DFLT_RETRY_AFTER 60
 #define DFLT_KEEP_PREFIXES 1
 #define DFLT_PASSTHROUGH 1
+#define DFLT_LAZY 1
+#define DFLT_COMPLETE 0
 #define DFLT_DESCRIBERS 2           /* 1 on a single CPU */
 #define DFLT_DESCRIBE_TIMEOUT 10
 #define STR_(x) #x
@@ -154,6 +159,19 @@ static const struct rfs_option options[] = {
 		  "6.9, built with libfuse >= 3.16); 0: never",
 	  .more = "The mount's log says at start whether passthrough is on "
 		  "and, if not, why." },
+	{ OWN("lazy", "%u", lazy),
+	  GIVEN("lazy", lazy_set), .arg = "0|1",
+	  .dflt = STR(DFLT_LAZY),
+	  .what = "open a GeoTIFF output of more than 2^25 pixels at once and "
+		  "compute only the 512 x 512 blocks that reads touch; 0: "
+		  "compute it whole at its first open",
+	  .more = "The bytes are the same either way (docs/large-outputs.md)." },
+	{ OWN("complete", "%u", complete), .arg = "0|1",
+	  .dflt = STR(DFLT_COMPLETE),
+	  .what = "finish an opened lazy output in the background, behind "
+		  "the blocks readers wait for; 0: compute only what is read",
+	  .more = "0 by default: a viewer that drew a corner of a huge output "
+		  "should not cost the whole of it." },
 	{ OWN("describers", "%u", describers),
 	  GIVEN("describers", describers_set), .arg = "N",
 	  .dflt = STR(DFLT_DESCRIBERS) ", 1 on a single CPU",
@@ -586,6 +604,8 @@ int main(int argc, char **argv)
 		opt.stall_timeout = DFLT_STALL_TIMEOUT;
 	if (!opt.passthrough_set)
 		opt.passthrough = DFLT_PASSTHROUGH;
+	if (!opt.lazy_set)
+		opt.lazy = DFLT_LAZY;
 	if (!opt.max_pixels_set)
 		opt.max_pixels = DFLT_MAX_PIXELS;
 	if (!opt.describers_set)
@@ -621,6 +641,16 @@ int main(int argc, char **argv)
 			"seconds up to 3600\n", opt.shared_lease);
 		goto out;
 	}
+	if (opt.complete > 1) {
+		fprintf(stderr, "rasterfs: RFS-E400 complete=%u: expected 0 or "
+			"1\n", opt.complete);
+		goto out;
+	}
+	if (opt.lazy > 1) {
+		fprintf(stderr, "rasterfs: RFS-E400 lazy=%u: expected 0 or 1\n",
+			opt.lazy);
+		goto out;
+	}
 	if (opt.passthrough > 1) {
 		fprintf(stderr, "rasterfs: RFS-E400 passthrough=%u: expected 0 "
 			"or 1\n", opt.passthrough);
@@ -654,6 +684,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rfs_fs_set_passthrough(fs, (int)opt.passthrough);
+	rfs_fs_set_lazy(fs, (int)opt.lazy, (int)opt.complete);
 	uid_t wuid;
 	gid_t wgid;
 	if (worker_user(&opt, rfs_fs_root(fs), &wuid, &wgid) < 0)
@@ -860,6 +891,8 @@ out:
 	 * share. */
 	rfs_describer_free(describer);
 	rfs_pool_free(pool);
+	rfs_fs_stop(fs); /* an assembly under way commits before the store
+			    closes */
 	rfs_tier_free(tier);
 	rfs_log_capture_stop(); /* if the pool did not (no pool) */
 	if (mounted)

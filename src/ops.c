@@ -71,6 +71,8 @@
 
 #include "ops_int.h"
 #include "rasterfs/bandstats.h"
+#include "rasterfs/lazy.h"
+#include "rasterfs/lazy_work.h"
 #include "rasterfs/err.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
@@ -331,6 +333,38 @@ static int write_format(GDALDatasetH cur, const struct rfs_chain *chain,
 	return rfs_ops_write_png(cur, chain->stretch, byte_path, &ctx);
 }
 
+/* The header of out_path, a lazy output written whole, with the sample
+ * statistics of cur (lazy_work.h) in place of the exact ones (stats:
+ * room for them). */
+static int lazy_stats(GDALDatasetH cur, struct rfs_output *o,
+		      const char *out_path, struct rfs_tiff_stats *stats,
+		      char *msg, size_t msglen)
+{
+	int fd, rc;
+
+	if ((rc = rfs_lazy_work_stats_ds(cur, &o->layout, stats, msg,
+					 msglen)) < 0)
+		return rc;
+	if ((fd = open(out_path, O_WRONLY | O_CLOEXEC)) < 0) {
+		snprintf(msg, msglen, "cannot write the output's header: %s",
+			 strerror(errno));
+		return -RFS_E_PROCESS;
+	}
+	rc = rfs_tiff_write_header(fd, &o->layout, stats);
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == -RFS_E_NOSPACE)
+		snprintf(msg, msglen, "cannot write the output: %s",
+			 rfs_strerror(rc));
+	else if (rc < 0) {
+		snprintf(msg, msglen, "cannot write the output's header: %s",
+			 rfs_err_is_rfs(rc) ? rfs_strerror(rc) :
+			 strerror(-rc));
+		rc = -RFS_E_PROCESS;
+	}
+	return rc;
+}
+
 /* The own writer's pass (output.h): cur, checked against the
  * description, into out_path in its layout, with exact statistics. */
 static int write_layout(GDALDatasetH cur, int is_source,
@@ -371,6 +405,12 @@ static int write_layout(GDALDatasetH cur, int is_source,
 			 strerror(-rc));
 	if (rc == -RFS_E_STORE_IO || (rc < 0 && !rfs_err_is_rfs(rc)))
 		rc = -RFS_E_PROCESS;
+	/* A lazy output (lazy.h) has the sample's approximate statistics,
+	 * however it is computed: the same bytes as block by block. */
+	if (rc == 0 && rfs_lazy_is(o->layout.level[0].width,
+				   o->layout.level[0].height,
+				   o->layout.n_levels))
+		rc = lazy_stats(cur, o, out_path, stats, msg, msglen);
 	free(stats);
 	return rc;
 }

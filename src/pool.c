@@ -248,6 +248,10 @@ static void commit_done(void *arg, int rc)
 {
 	struct rfs_job *job = arg;
 
+	if (rc == 0 && strstr(job->canonical, "#block="))
+		rfs_stat_inc(((struct rfs_pool *)job->owner)->stats,
+			     lazy_blocks); /* a lazy output's block: lazy.h */
+
 	finish(job->owner, job, rc, rc ? rfs_strerror(rc) : NULL);
 }
 
@@ -750,7 +754,8 @@ static size_t prefix_len(const char *canonical)
 {
 	const char *rest;
 
-	if (!rfs_step_first_has(canonical, RFS_STEP_WARP) ||
+	if (strchr(canonical, '#') || /* a piece of a lazy output */
+	    !rfs_step_first_has(canonical, RFS_STEP_WARP) ||
 	    !(rest = strchr(canonical + 1, '@')) ||
 	    !strncmp(rest, "@fmt=", 5))
 		return 0;
@@ -842,7 +847,9 @@ int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		goto out;
 	/* note 11: a tier looks first; the prefix waits for its answer */
 	struct rfs_job_spec js = *spec;
+	/* the pieces of a lazy output (lazy.h) are this store's only */
 	js.held = p->tier != NULL && !spec->prefix &&
+		  !strchr(spec->canonical, '#') &&
 		  (treq.src_fd = fcntl(src_fd, F_DUPFD_CLOEXEC, 0)) >= 0;
 	size_t plen = p->cfg.keep_prefixes && !js.held ?
 		      prefix_len(spec->canonical) : 0;

@@ -53,6 +53,8 @@
 #include "rasterfs/confine.h"
 #include "rasterfs/describe.h"
 #include "rasterfs/err.h"
+#include "rasterfs/lazy.h"
+#include "rasterfs/lazy_work.h"
 #include "rasterfs/log.h"
 #include "rasterfs/ops.h"
 #include "rasterfs/output.h"
@@ -239,6 +241,43 @@ static int describe_job(const char *name, const char *rel,
 	return 0;
 }
 
+/* A piece of a lazy output (lazy.h): a block or the sample statistics,
+ * into out_name, with its size and checksum in *res.  o: the output as
+ * described (NULL: it could not be, so it is no lazy output). */
+static int run_piece(const char *name, const struct rfs_chain *chain,
+		     const struct rfs_output *o, enum rfs_lazy_part part,
+		     int bx, int by, const char *out_name,
+		     struct rfs_ops_result *res, char *msg, size_t msglen)
+{
+	const struct rfs_tiff_layout *l = o && o->has_layout ? &o->layout :
+					  NULL;
+	struct rfs_tiff_stats *st;
+	int rc;
+
+	if (!l || chain->format != RFS_FMT_GTIFF ||
+	    !rfs_lazy_is(l->level[0].width, l->level[0].height,
+			 l->n_levels)) {
+		snprintf(msg, msglen, "a piece of an output that is not "
+			 "computed lazily");
+		return -RFS_E_INTERNAL;
+	}
+	if (part == RFS_LAZY_PART_BLOCK)
+		return rfs_lazy_work_block(name, chain, l, bx, by, out_name,
+					   &res->size, &res->checksum, msg,
+					   msglen);
+	if (!(st = calloc((size_t)l->bands, sizeof(*st)))) {
+		snprintf(msg, msglen, "out of memory");
+		return -RFS_E_NOMEM;
+	}
+	rc = rfs_lazy_work_stats(name, chain, l, st, msg, msglen);
+	if (rc == 0)
+		rc = rfs_lazy_work_put_stats(st, l->bands, out_name,
+					     &res->size, &res->checksum, msg,
+					     msglen);
+	free(st);
+	return rc;
+}
+
 static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 {
 	struct rfs_chain chain, rest;
@@ -250,6 +289,10 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 	const char *source = name;
 	struct job_ctx ctx = { .fd = fd, .id = m->job_id };
 	struct timespec t0;
+	char chain_text[RFS_CHAIN_TEXT_MAX];
+	size_t chain_len = 0;
+	enum rfs_lazy_part part = RFS_LAZY_WHOLE;
+	int bx = 0, by = 0;
 	int rc;
 
 	memset(&out, 0, sizeof(out));
@@ -282,8 +325,18 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 	else
 		rc = same_source(m->src_fd, &m->src, m->source_rel, msg,
 				 sizeof(msg));
-	if (rc == 0)
-		rc = rfs_chain_parse(m->canonical, &chain, msg, sizeof(msg));
+	/* a piece of a lazy output (lazy.h): the chain before its '#' */
+	if (rc == 0 && (rfs_lazy_parse(m->canonical, &chain_len, &part, &bx,
+				       &by) < 0 ||
+			chain_len >= sizeof(chain_text))) {
+		snprintf(msg, sizeof(msg), "bad job message");
+		rc = -RFS_E_INTERNAL;
+	}
+	if (rc == 0) {
+		memcpy(chain_text, m->canonical, chain_len);
+		chain_text[chain_len] = '\0';
+		rc = rfs_chain_parse(chain_text, &chain, msg, sizeof(msg));
+	}
 	/* a chain from its kept prefix runs the steps after it */
 	if (rc == 0 && m->prefix_fd >= 0)
 		rc = rfs_chain_parse(m->canonical + m->prefix_len, &rest, msg,
@@ -293,6 +346,11 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 				  &out, &described, msg, sizeof(msg));
 	if (rc == 0 && described)
 		rc = check_space(&out, &chain, msg, sizeof(msg));
+	if (rc == 0 && part != RFS_LAZY_WHOLE) {
+		rc = run_piece(name, &chain, described ? &out : NULL, part,
+			       bx, by, m->out_name, &res, msg, sizeof(msg));
+		goto checked;
+	}
 	/* The scratch directory is the working directory (confine.h). */
 	if (rc == 0)
 		rc = rfs_ops_run_output(source, m->prefix_fd >= 0 ? &rest :
@@ -313,6 +371,7 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 					      out.layout.total_size : 0));
 		rc = -RFS_E_INTERNAL;
 	}
+checked:
 	/* A cancel stays a cancel.  Otherwise a source that changed under
 	 * the job says nothing about its new version (not remembered), and
 	 * a refusal is why whatever GDAL made of it went wrong. */

@@ -65,6 +65,17 @@ void rfs_fs_set_passthrough(rfs_fs *fs, int want);
 /* The session that serves fs, for the notifications it sends the kernel
  * (a real file's attributes are stale: fs_open.c note 4).  Before the
  * session starts. */
+/* lazy=: 1 (the default) opens large outputs before they are computed
+ * (lazy.h); 0 computes every output whole.  complete=: 1 finishes an
+ * opened lazy output in the background, 0 (the default) computes only
+ * what is read.  Before the session starts. */
+void rfs_fs_set_lazy(rfs_fs *fs, int lazy, int complete);
+
+/* Stop background work that writes to the store (the assembly of a large
+ * output's blocks, docs/large-outputs.md) and wait for it; before the
+ * store closes.  NULL ok. */
+void rfs_fs_stop(rfs_fs *fs);
+
 void rfs_fs_set_session(rfs_fs *fs, struct fuse_session *se);
 
 /* How `rasterfs run` computes this mount's outputs elsewhere (a Slurm

@@ -70,6 +70,16 @@ struct rfs_stats {
 					       computed answered without
 					       one: a description record, or
 					       a describe just ended */
+	/* lazy outputs (lazy.h, fs_lazy.c) */
+	atomic_uint_fast64_t lazy_opens;    /* opens of large outputs served
+					       before they were computed */
+	atomic_uint_fast64_t lazy_blocks;   /* blocks computed and stored */
+	atomic_uint_fast64_t lazy_waits;    /* blocks a read waited for
+					       (asked for, or joined) */
+	atomic_uint_fast64_t lazy_ahead;    /* blocks asked for ahead of a
+					       sequential reader */
+	atomic_uint_fast64_t lazy_cancelled; /* blocks an interrupted read
+					        stopped waiting for */
 };
 
 /* Where a job is counted (rfs_stats_job_moved). */

@@ -24,7 +24,9 @@
 
 /* Bump when the key formula, object format or processing defaults change in
  * a way that changes the bytes a key names; old entries then never match. */
-#define RFS_FORMAT_VERSION 2
+/* 3: outputs over RFS_LAZY_PIXELS carry a sample's approximate
+ * statistics (lazy.h). */
+#define RFS_FORMAT_VERSION 3
 
 typedef struct rfs_store rfs_store;
 

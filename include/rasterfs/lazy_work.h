@@ -1,0 +1,53 @@
+/* lazy_work.h - computing the pieces of a lazy output (lazy.h) in a
+ * worker process: a block with the window engine, the sample statistics
+ * with the window engine or from a whole computation's dataset.
+ *
+ * Worker processes and tests only (GDAL runs here); rfs_ops_init() must
+ * have been called.
+ */
+#ifndef RASTERFS_LAZY_WORK_H
+#define RASTERFS_LAZY_WORK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gdal.h>
+
+#include "rasterfs/chain.h"
+#include "rasterfs/tiff.h"
+
+/* Write block (bx, by) of the lazy output of chain on source, whose
+ * layout is l, as its object (lazy.h) into out_path (created or
+ * truncated), fsync'ed; *size and *checksum (XXH3-64) get its bytes'.
+ * Returns 0, or (message in msg):
+ *   -RFS_E_BAD_ARG   the block is not in the output
+ *   -RFS_E_INTERNAL  the window engine's grid is not the layout's
+ *   -RFS_E_NOSPACE   the disk is full
+ *   -RFS_E_PROCESS, -RFS_E_NOMEM, -RFS_E_SOURCE: as rfs_window_read
+ *   -RFS_E_STORE_IO  another write error */
+int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
+			const struct rfs_tiff_layout *l, int bx, int by,
+			const char *out_path, uint64_t *size,
+			uint64_t *checksum, char *msg, size_t msglen);
+
+/* The sample statistics (lazy.h) of the output of chain on source, whose
+ * layout is l, into st (l->bands entries).  Returns 0 or a code as
+ * rfs_lazy_work_block. */
+int rfs_lazy_work_stats(const char *source, const struct rfs_chain *chain,
+			const struct rfs_tiff_layout *l,
+			struct rfs_tiff_stats *st, char *msg, size_t msglen);
+
+/* The same statistics of ds, the whole output (its bands read in the
+ * layout's type).  Returns 0, -RFS_E_PROCESS (GDAL could not read; its
+ * message in msg) or -RFS_E_NOMEM. */
+int rfs_lazy_work_stats_ds(GDALDatasetH ds, const struct rfs_tiff_layout *l,
+			   struct rfs_tiff_stats *st, char *msg,
+			   size_t msglen);
+
+/* Write the statistics object (lazy.h) of st to out_path, fsync'ed, with
+ * its *size and *checksum.  Returns 0, -RFS_E_NOSPACE or -RFS_E_STORE_IO. */
+int rfs_lazy_work_put_stats(const struct rfs_tiff_stats *st, int bands,
+			    const char *out_path, uint64_t *size,
+			    uint64_t *checksum, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,324 @@
+/* lazy_work.c - the pieces of a lazy output, computed in a worker
+ * (lazy_work.h).
+ *
+ * Design notes:
+ *  1. A block is one window of the window engine (window.h: the same
+ *     pixels as the whole output), cut into the file's tiles here: whole
+ *     256 x 256 tiles, the part outside the image zero, as tiff_write.c
+ *     writes edge tiles.  The bytes are the file's (little-endian); a
+ *     big-endian host is refused rather than swapped (no such host runs
+ *     rasterfs, and tiff.c's swap is private).
+ *  2. The sample statistics are read window by window, band by band, in
+ *     the layout's type and converted to doubles by GDALCopyWords, from
+ *     the window engine or from the whole output's dataset: the same
+ *     values in the same order into rfs_lazy_acc (lazy.c note 2).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cpl_error.h>
+#include <xxhash.h>
+
+#include "rasterfs/err.h"
+#include "rasterfs/lazy.h"
+#include "rasterfs/lazy_work.h"
+#include "rasterfs/window.h"
+
+static int write_err(int e, const char *path, char *msg, size_t msglen)
+{
+	snprintf(msg, msglen, "cannot write %s: %s", path, strerror(e));
+	return e == ENOSPC || e == EDQUOT ? -RFS_E_NOSPACE : -RFS_E_STORE_IO;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Does the window engine's grid agree with the layout?  0 or
+ * -RFS_E_INTERNAL. */
+static int grid_matches(struct rfs_window *w, const struct rfs_tiff_layout *l,
+			char *msg, size_t msglen)
+{
+	const struct rfs_grid *g = rfs_window_grid(w);
+
+	if (g->width != l->level[0].width || g->height != l->level[0].height ||
+	    g->nbands != l->bands || g->bands[0].type != l->type) {
+		snprintf(msg, msglen, "the window engine's output (%lld x %lld, "
+			 "%d bands) is not the described one (%d x %d, %d "
+			 "bands)", g->width, g->height, g->nbands,
+			 l->level[0].width, l->level[0].height, l->bands);
+		return -RFS_E_INTERNAL;
+	}
+	return 0;
+}
+
+int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
+			const struct rfs_tiff_layout *l, int bx, int by,
+			const char *out_path, uint64_t *size,
+			uint64_t *checksum, char *msg, size_t msglen)
+{
+	struct rfs_window *w = NULL;
+	unsigned char *buf = NULL, *tile = NULL;
+	XXH3_state_t *hs = NULL;
+	int tx0, ty0, ntx, nty, fd = -1, rc;
+	const int T = RFS_TIFF_TILE, sb = l->sample_bytes;
+	struct rfs_win win;
+	size_t len;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	snprintf(msg, msglen, "lazy outputs need a little-endian host");
+	return -RFS_E_INTERNAL;
+#endif
+	if (bx < 0 || by < 0 || bx >= rfs_lazy_blocks_x(l->level[0].width) ||
+	    by >= rfs_lazy_blocks_y(l->level[0].height)) {
+		snprintf(msg, msglen, "block %d,%d is not in the output", bx,
+			 by);
+		return -RFS_E_BAD_ARG;
+	}
+	rfs_lazy_block_tiles(l, bx, by, &tx0, &ty0, &ntx, &nty);
+	win.x = tx0 * T;
+	win.y = ty0 * T;
+	win.w = ntx * T < l->level[0].width - win.x ? ntx * T :
+		l->level[0].width - win.x;
+	win.h = nty * T < l->level[0].height - win.y ? nty * T :
+		l->level[0].height - win.y;
+	if ((rc = rfs_window_open(source, chain, 0, &w, msg, msglen)) < 0)
+		goto out;
+	if ((rc = grid_matches(w, l, msg, msglen)) < 0)
+		goto out;
+	len = rfs_window_bytes(w, &win);
+	if (!(buf = malloc(len)) || !(tile = malloc(l->tile_bytes)) ||
+	    !(hs = XXH3_createState())) {
+		snprintf(msg, msglen, "out of memory for a block");
+		rc = -RFS_E_NOMEM;
+		goto out;
+	}
+	if ((rc = rfs_window_read(w, &win, buf, len, msg, msglen)) < 0)
+		goto out;
+	fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = write_err(errno, out_path, msg, msglen);
+		goto out;
+	}
+	XXH3_64bits_reset(hs);
+	*size = 0;
+	/* note 1: tile row, tile column, band, as the file orders them */
+	for (int ty = 0; ty < nty; ty++)
+		for (int tx = 0; tx < ntx; tx++)
+			for (int b = 0; b < l->bands; b++) {
+				int x0 = tx * T, y0 = ty * T;
+				int cw = win.w - x0 < T ? win.w - x0 : T;
+				int ch = win.h - y0 < T ? win.h - y0 : T;
+				const unsigned char *band = buf +
+					(size_t)b * win.w * win.h * sb;
+
+				memset(tile, 0, l->tile_bytes);
+				for (int r = 0; r < ch; r++)
+					memcpy(tile + (size_t)r * T * sb,
+					       band + ((size_t)(y0 + r) * win.w +
+						       x0) * sb,
+					       (size_t)cw * sb);
+				if ((rc = write_all(fd, tile,
+						    l->tile_bytes)) < 0) {
+					rc = write_err(-rc, out_path, msg,
+						       msglen);
+					goto out;
+				}
+				XXH3_64bits_update(hs, tile, l->tile_bytes);
+				*size += l->tile_bytes;
+			}
+	if (fsync(fd) < 0) {
+		rc = write_err(errno, out_path, msg, msglen);
+		goto out;
+	}
+	*checksum = XXH3_64bits_digest(hs);
+	rc = 0;
+out:
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = write_err(errno, out_path, msg, msglen);
+	if (rc < 0 && fd >= 0)
+		unlink(out_path);
+	XXH3_freeState(hs);
+	free(tile);
+	free(buf);
+	rfs_window_close(w);
+	return rc;
+}
+
+/* The sample (lazy.h) through read(arg, band, win, buf): the window's
+ * values of band (0-based) in the layout's type. */
+static int sample(const struct rfs_tiff_layout *l,
+		  int (*read)(void *arg, int band, const struct rfs_win *win,
+			      void *buf, char *msg, size_t msglen),
+		  void *arg, struct rfs_tiff_stats *st, char *msg,
+		  size_t msglen)
+{
+	const int n = RFS_LAZY_SAMPLE_N * RFS_LAZY_SAMPLE_N;
+	const size_t cells = (size_t)RFS_LAZY_SAMPLE_SIDE *
+			     RFS_LAZY_SAMPLE_SIDE;
+	unsigned char *buf = malloc(cells * (size_t)l->sample_bytes);
+	double *v = malloc(cells * sizeof(double));
+	int rc = 0;
+
+	if (!buf || !v) {
+		snprintf(msg, msglen, "out of memory for the sample");
+		rc = -RFS_E_NOMEM;
+		goto out;
+	}
+	for (int b = 0; b < l->bands; b++) {
+		struct rfs_lazy_acc a;
+
+		rfs_lazy_acc_init(&a);
+		for (int i = 0; i < n; i++) {
+			struct rfs_win win;
+
+			rfs_lazy_sample_win(l->level[0].width,
+					    l->level[0].height, i, &win.x,
+					    &win.y, &win.w, &win.h);
+			if ((rc = read(arg, b, &win, buf, msg, msglen)) < 0)
+				goto out;
+			GDALCopyWords(buf, l->type, l->sample_bytes, v,
+				      GDT_Float64, sizeof(double),
+				      win.w * win.h);
+			rfs_lazy_acc_add(&a, v, (size_t)win.w * win.h,
+					 l->has_nodata, l->nodata);
+		}
+		rfs_lazy_acc_finish(&a, &st[b]);
+	}
+out:
+	free(v);
+	free(buf);
+	return rc;
+}
+
+struct win_reader {
+	struct rfs_window *w;
+	unsigned char *all;   /* every band of one window */
+	size_t cap;
+	struct rfs_win last;  /* what all holds; w 0: nothing */
+	int sb;
+};
+
+/* One window of the engine gives every band; the last one is kept.
+ * sample() walks band by band, so an output of several bands computes
+ * each window once per band: 16 windows of 64 x 64, cheap next to keeping
+ * them all. */
+static int read_engine(void *arg, int band, const struct rfs_win *win,
+		       void *buf, char *msg, size_t msglen)
+{
+	struct win_reader *r = arg;
+	size_t len = rfs_window_bytes(r->w, win);
+	int rc;
+
+	if (len > r->cap) {
+		unsigned char *p = realloc(r->all, len);
+		if (!p) {
+			snprintf(msg, msglen, "out of memory for the sample");
+			return -RFS_E_NOMEM;
+		}
+		r->all = p;
+		r->cap = len;
+	}
+	if (r->last.w == 0 || memcmp(&r->last, win, sizeof(*win))) {
+		if ((rc = rfs_window_read(r->w, win, r->all, len, msg,
+					  msglen)) < 0)
+			return rc;
+		r->last = *win;
+	}
+	memcpy(buf, r->all + (size_t)band * win->w * win->h * r->sb,
+	       (size_t)win->w * win->h * r->sb);
+	return 0;
+}
+
+int rfs_lazy_work_stats(const char *source, const struct rfs_chain *chain,
+			const struct rfs_tiff_layout *l,
+			struct rfs_tiff_stats *st, char *msg, size_t msglen)
+{
+	struct win_reader r = { .sb = l->sample_bytes };
+	int rc;
+
+	if ((rc = rfs_window_open(source, chain, 0, &r.w, msg, msglen)) < 0)
+		return rc;
+	if ((rc = grid_matches(r.w, l, msg, msglen)) == 0)
+		rc = sample(l, read_engine, &r, st, msg, msglen);
+	free(r.all);
+	rfs_window_close(r.w);
+	return rc;
+}
+
+static int read_ds(void *arg, int band, const struct rfs_win *win, void *buf,
+		   char *msg, size_t msglen)
+{
+	GDALDatasetH ds = arg;
+	GDALRasterBandH h = GDALGetRasterBand(ds, band + 1);
+
+	CPLErrorReset();
+	if (!h || GDALRasterIO(h, GF_Read, win->x, win->y, win->w, win->h,
+			       buf, win->w, win->h, GDALGetRasterDataType(h),
+			       0, 0) != CE_None) {
+		snprintf(msg, msglen, "cannot read the sample: %s",
+			 CPLGetLastErrorMsg());
+		return -RFS_E_PROCESS;
+	}
+	return 0;
+}
+
+int rfs_lazy_work_stats_ds(GDALDatasetH ds, const struct rfs_tiff_layout *l,
+			   struct rfs_tiff_stats *st, char *msg,
+			   size_t msglen)
+{
+	for (int b = 1; b <= l->bands; b++) {
+		GDALRasterBandH h = GDALGetRasterBand(ds, b);
+		if (!h || GDALGetRasterDataType(h) != l->type) {
+			snprintf(msg, msglen, "the output's band %d is not "
+				 "of the described type", b);
+			return -RFS_E_PROCESS;
+		}
+	}
+	return sample(l, read_ds, ds, st, msg, msglen);
+}
+
+int rfs_lazy_work_put_stats(const struct rfs_tiff_stats *st, int bands,
+			    const char *out_path, uint64_t *size,
+			    uint64_t *checksum, char *msg, size_t msglen)
+{
+	size_t len = (size_t)bands * RFS_LAZY_STATS_BYTES;
+	unsigned char *p = malloc(len);
+	int fd = -1, rc = 0;
+
+	if (!p) {
+		snprintf(msg, msglen, "out of memory");
+		return -RFS_E_NOMEM;
+	}
+	rfs_lazy_stats_pack(st, bands, p);
+	fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || (rc = write_all(fd, p, len)) < 0 || fsync(fd) < 0)
+		rc = write_err(rc < 0 ? -rc : errno, out_path, msg, msglen);
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = write_err(errno, out_path, msg, msglen);
+	if (rc == 0) {
+		*size = len;
+		*checksum = XXH3_64bits(p, len);
+	} else {
+		unlink(out_path);
+	}
+	free(p);
+	return rc;
+}

@@ -1,0 +1,348 @@
+"""Large outputs computed block by block (docs/large-outputs.md, lazy.h).
+
+A 6000 x 6000 Float32 source (made here with GDAL) gives outputs over the
+lazy threshold (2^25 pixels).  Oracles: the same output computed whole by a
+mount with lazy=0 (byte for byte: the format says a key has one set of
+bytes however it is computed), and GDAL's own gdalwarp -of VRT for warps
+(the README's oracle command line), never the code under test.
+"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from osgeo import gdal, osr
+
+from rfsmount import read_bytes
+from storeutil import verify_clean
+
+gdal.UseExceptions()
+
+SIDE = 6000
+BLOCK = 512
+NAME = "big.tif"
+
+
+def make_source(path):
+    ds = gdal.GetDriverByName("GTiff").Create(
+        str(path), SIDE, SIDE, 1, gdal.GDT_Float32, ["TILED=YES"])
+    ds.SetGeoTransform([500000, 10, 0, 5000000, 0, -10])
+    s = osr.SpatialReference()
+    s.ImportFromEPSG(32633)
+    ds.SetProjection(s.ExportToWkt())
+    y, x = np.mgrid[0:SIDE, 0:SIDE]
+    a = (np.sin(x / 300.0) * 100 + np.cos(y / 170.0) * 50 +
+         (x * y % 97)).astype(np.float32)
+    ds.GetRasterBand(1).WriteArray(a)
+    ds = None
+
+
+@pytest.fixture(scope="module")
+def bigsrc(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lazysrc")
+    make_source(d / NAME)
+    return d
+
+
+def stats(m):
+    return m.stats()
+
+
+def window(path, x, y, w, h):
+    ds = gdal.Open(path)
+    try:
+        return ds.GetRasterBand(1).ReadAsArray(x, y, w, h)
+    finally:
+        ds = None
+
+
+def whole_bytes(m, name):
+    return read_bytes(m.path(name), 300)
+
+
+def test_header_at_once_with_approximate_statistics(mount_factory, bigsrc):
+    m = mount_factory(src=bigsrc)
+    name = NAME + "@focal=5"
+    t0 = time.monotonic()
+    info = gdal.Info(m.path(name), format="json")
+    took = time.monotonic() - t0
+    md = info["bands"][0]["metadata"][""]
+    assert md["STATISTICS_APPROXIMATE"] == "YES"
+    for k in ("MINIMUM", "MAXIMUM", "MEAN", "STDDEV"):
+        assert "STATISTICS_" + k in md
+    s = stats(m)
+    assert s["lazy_opens"] >= 1
+    assert s["lazy_blocks"] == 0, s  # the header alone: no pixel
+    nb = ((SIDE + BLOCK - 1) // BLOCK) ** 2
+    assert os.getxattr(m.path(name), "user.rasterfs.blocks") == \
+        b"0/%d" % nb
+    assert "user.rasterfs.blocks" in os.listxattr(m.path(name))
+    window(m.path(name), 0, BLOCK, 10, 10)
+    assert os.getxattr(m.path(name), "user.rasterfs.blocks") == \
+        b"1/%d" % nb
+    assert os.getxattr(m.path(name), "user.rasterfs.progress") == \
+        b"%.0f" % (100.0 / nb)
+    assert took < 30  # (speed is bench.sh's: no timed tests)
+    # the size stat told is the size read
+    data = whole_bytes(m, name)
+    assert len(data) == os.stat(m.path(name)).st_size
+    assert stats(m)["lazy_blocks"] == nb
+
+
+def test_fully_read_output_becomes_one_object(mount_factory, bigsrc):
+    m = mount_factory(src=bigsrc)
+    name = NAME + "@focal=3,min"
+    nblocks = ((SIDE + BLOCK - 1) // BLOCK) ** 2
+    data = whole_bytes(m, name)  # every block read, then released
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        s = stats(m)
+        if s["store_objects"] == nblocks + 2:  # blocks, #stats, whole
+            break
+        time.sleep(0.2)
+    assert s["store_objects"] == nblocks + 2, s
+    hits = s["cache_hits"]
+    assert whole_bytes(m, name) == data
+    s = stats(m)
+    assert s["cache_hits"] == hits + 1 and s["lazy_opens"] == 1, s
+    m.stop()
+    doc = verify_clean(m.cache)
+    assert doc["entries"] == nblocks + 2
+
+
+def test_small_outputs_keep_exact_statistics(mount):
+    name = mount.path("srtm1_N48W125_crop.tif@focal=3")
+    info = gdal.Info(name, format="json")
+    assert "user.rasterfs.blocks" not in os.listxattr(name)
+    md = info["bands"][0]["metadata"][""]
+    assert "STATISTICS_APPROXIMATE" not in md
+    assert "STATISTICS_MEAN" in md
+
+
+CHAINS = [
+    "@focal=5",
+    "@proj=EPSG:3857,bilinear",
+    "@hillshade",
+    "@reclass=-inf:0:1,0:100:2,100:inf:3",
+    "@proj=EPSG:4326,bilinear@focal=3,max@reclass=0:50:1,50:inf:2",
+]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, bigsrc):
+    """A lazy mount and a whole-computing one of the same source."""
+    from conftest import MountFactory, _need_fuse
+    _need_fuse()
+    f = MountFactory(tmp_path_factory.mktemp("lazypair"))
+    try:
+        yield f(src=bigsrc), f(src=bigsrc, options=["lazy=0"])
+    finally:
+        f.stop_all()
+
+
+@pytest.mark.parametrize("chain", CHAINS)
+def test_lazy_equals_whole(pair, chain):
+    lazy, whole = pair
+    name = NAME + chain
+    # windows first, at block and raster edges, then the rest by cp
+    wins = [(0, 0, 1, 1), (BLOCK - 3, BLOCK - 3, 7, 7),
+            (BLOCK * 3 - 1, BLOCK * 2 - 1, 514, 2)]
+    ds = gdal.Open(lazy.path(name))
+    W, H = ds.RasterXSize, ds.RasterYSize
+    ds = None
+    wins.append((W - 5, H - 5, 5, 5))
+    wins.append((W - 600, 0, 600, 3))
+    lazy_wins = [window(lazy.path(name), *w) for w in wins]
+    a = whole_bytes(lazy, name)
+    b = whole_bytes(whole, name)
+    assert len(a) == len(b)
+    assert a == b, "lazily computed bytes differ from the whole output"
+    for w, got in zip(wins, lazy_wins):
+        np.testing.assert_array_equal(got, window(whole.path(name), *w))
+
+
+def test_proj_windows_equal_gdalwarp_vrt_oracle(pair, bigsrc, tmp_path):
+    lazy, _ = pair
+    name = NAME + "@proj=EPSG:3857,bilinear"
+    vrt = str(tmp_path / "w.vrt")
+    subprocess.run(["gdalwarp", "-q", "-of", "VRT", "-t_srs", "EPSG:3857",
+                    "-r", "bilinear", "-wm", "64", "-et", "0.125",
+                    str(bigsrc / NAME), vrt], check=True)
+    ds = gdal.Open(vrt)
+    W, H = ds.RasterXSize, ds.RasterYSize
+    ds = None
+    for (x, y, w, h) in [(0, 0, 512, 512), (BLOCK - 1, 127, 3, 3),
+                         (1000, 2000, 512, 512), (W - 512, H - 512, 512, 512),
+                         (W - 1, H - 1, 1, 1)]:
+        np.testing.assert_array_equal(window(lazy.path(name), x, y, w, h),
+                                      window(vrt, x, y, w, h))
+
+
+def test_window_computes_only_its_blocks(mount_factory, bigsrc):
+    m = mount_factory(src=bigsrc)
+    name = NAME + "@focal=3,max"
+    before = stats(m)["lazy_blocks"]
+    # one block exactly
+    window(m.path(name), 2 * BLOCK, 3 * BLOCK, BLOCK, BLOCK)
+    assert stats(m)["lazy_blocks"] - before == 1
+    # a window across the corner of four blocks, one of them stored
+    window(m.path(name), 3 * BLOCK - 10, 4 * BLOCK - 10, 20, 20)
+    assert stats(m)["lazy_blocks"] - before == 4
+    # read again: nothing computed
+    window(m.path(name), 2 * BLOCK, 3 * BLOCK, BLOCK, BLOCK)
+    assert stats(m)["lazy_blocks"] - before == 4
+
+
+def test_concurrent_readers_compute_each_block_once(mount_factory, bigsrc,
+                                                   pair):
+    m = mount_factory(src=bigsrc)
+    name = NAME + "@proj=EPSG:3857,bilinear"
+    rnd = random.Random(7)
+    wins = []
+    for i in range(16):
+        x = 1000 + rnd.randrange(0, 1400)
+        y = 1000 + rnd.randrange(0, 1400)
+        wins.append((x, y, 600, 600))
+    results = [None] * 16
+    errors = []
+
+    def run(i):
+        try:
+            results[i] = window(m.path(name), *wins[i])
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(16)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(300)
+    assert not errors, errors
+    blocks = set()
+    for (x, y, w, h) in wins:
+        for by in range(y // BLOCK, (y + h - 1) // BLOCK + 1):
+            for bx in range(x // BLOCK, (x + w - 1) // BLOCK + 1):
+                blocks.add((bx, by))
+    s = stats(m)
+    # each block computed once: one job per stored piece (the blocks and
+    # the statistics), and the blocks are those of the windows -- and the
+    # first block, whose first tile follows the header: GDAL reads the
+    # header in 8 KiB pieces, and the last one may reach into that tile
+    assert s["jobs_started"] == s["store_objects"], s
+    assert s["lazy_blocks"] == s["store_objects"] - 1, s
+    assert s["lazy_blocks"] in (len(blocks), len(blocks) + 1), s
+    _, whole = pair
+    for i in range(16):
+        np.testing.assert_array_equal(results[i],
+                                      window(whole.path(name), *wins[i]))
+
+
+def _kill_rounds(mount_factory, bigsrc, tmp_path, rounds, seed):
+    """Each round: a cp of a never-computed output, the daemon SIGKILLed
+    at a random moment while blocks are computed and committed; the store
+    verifies clean, and after a remount the output read whole (stored
+    blocks and recomputed ones) equals the whole computation."""
+    ref = mount_factory(src=bigsrc, options=["lazy=0"])
+    cache = tmp_path / "killcache"
+    rnd = random.Random(seed)
+    for r in range(rounds):
+        t = 10 * r + 5
+        name = NAME + "@focal=3@reclass=-inf:%d:1,%d:inf:2" % (t, t)
+        m = mount_factory(src=bigsrc, cache=cache, mnt=tmp_path / "km")
+        reader = subprocess.Popen(["cp", m.path(name),
+                                   str(tmp_path / "copy.tif")],
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.2, 1.2))
+        os.kill(m.pid, signal.SIGKILL)
+        reader.wait(60)
+        m.stop()
+        # the next mount repairs what the kill left (scratch), then serves
+        m = mount_factory(src=bigsrc, cache=cache, mnt=tmp_path / "km")
+        got = whole_bytes(m, name)
+        m.stop()
+        assert got == whole_bytes(ref, name), "round %d" % r
+        verify_clean(cache)
+
+
+def test_sigkill_while_blocks_commit(mount_factory, bigsrc, tmp_path):
+    _kill_rounds(mount_factory, bigsrc, tmp_path, 3, 11)
+
+
+@pytest.mark.slow
+def test_sigkill_while_blocks_commit_50(mount_factory, bigsrc, tmp_path):
+    _kill_rounds(mount_factory, bigsrc, tmp_path, 50, 12)
+
+
+def _pread(path, off, n):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, n, off)
+    finally:
+        os.close(fd)
+
+
+def test_interrupted_reader_cancels_its_blocks(mount_factory, bigsrc):
+    m = mount_factory(src=bigsrc)
+    name = NAME + "@focal=15,median"
+    path = m.path(name)
+    off = os.stat(path).st_size // 2
+    # a reader of 1 MiB in the middle (a few tiles of one or two blocks
+    # nobody computed), killed while it waits for them
+    reader = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os\n"
+         "fd = os.open(%r, os.O_RDONLY)\n"
+         "os.pread(fd, 1 << 20, %d)\n" % (path, off)],
+        stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while stats(m)["lazy_waits"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    reader.send_signal(signal.SIGKILL)
+    reader.wait(60)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        s = stats(m)
+        if s["jobs_running"] == 0 and s["jobs_queued"] == 0:
+            break
+        time.sleep(0.1)
+    s = stats(m)
+    assert s["lazy_cancelled"] > 0, s
+    assert s["jobs_cancelled"] > 0, s
+    # queued blocks are dropped; running ones are short and may finish
+    # (a block computes without a progress callback to stop it)
+    assert s["lazy_blocks"] < s["lazy_waits"], s
+    # the next read computes the dropped ones, correctly: the same bytes
+    # as a fresh mount that was never interrupted
+    got = _pread(path, off, 1 << 20)
+    assert stats(m)["lazy_blocks"] > s["lazy_blocks"]
+    fresh = mount_factory(src=bigsrc)
+    assert got == _pread(fresh.path(name), off, 1 << 20)
+
+
+def test_complete_finishes_an_opened_output(mount_factory, bigsrc):
+    """complete=1: opening a lazy output (gdalinfo reads its header only)
+    has all its blocks computed in the background."""
+    m = mount_factory(src=bigsrc, options=["complete=1"])
+    name = NAME + "@focal=3,max"
+    nb = ((SIDE + BLOCK - 1) // BLOCK) ** 2
+    gdal.Info(m.path(name))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if os.getxattr(m.path(name), "user.rasterfs.blocks") == \
+                b"%d/%d" % (nb, nb):
+            break
+        time.sleep(0.2)
+    assert os.getxattr(m.path(name), "user.rasterfs.blocks") == \
+        b"%d/%d" % (nb, nb)
+    assert stats(m)["lazy_blocks"] == nb
+    # and complete=0 (the default) computes nothing it was not asked for
+    m0 = mount_factory(src=bigsrc)
+    gdal.Info(m0.path(name))
+    time.sleep(1)
+    assert stats(m0)["lazy_blocks"] == 0
