@@ -253,7 +253,8 @@ static void refused(const char *cmd, const char *path, int rc)
 static int is_end_state(const char *s)
 {
 	return strcmp(s, "done") == 0 || strcmp(s, "failed") == 0 ||
-	       strcmp(s, "cancelled") == 0 || strcmp(s, "absent") == 0;
+	       strcmp(s, "cancelled") == 0 || strcmp(s, "absent") == 0 ||
+	       strcmp(s, "partial") == 0;
 }
 
 int rfs_cli_warm(int argc, char **argv)

@@ -179,11 +179,13 @@ static int virtual_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 		w = snprintf(buf, len, "%s", n->src);
 	} else if (strcmp(name, "user.rasterfs.state") == 0) {
 		const char *state = "absent";
+		long d, t;
 		if (rfs_store_lookup(fs->store, key, &n->id, n->canonical,
 				     NULL) == 0)
 			state = "done";
-		else
-			rfs_pool_job_state(fs->pool, key, &state, NULL);
+		else if (rfs_pool_job_state(fs->pool, key, &state, NULL) < 0 &&
+			 fs_lazy_blocks(fs, n, &d, &t) == 0 && d > 0)
+			state = "partial"; /* some blocks stored (lazy.h) */
 		w = snprintf(buf, len, "%s", state);
 	} else {
 		return -ENODATA;

@@ -83,9 +83,11 @@ def test_header_at_once_with_approximate_statistics(mount_factory, bigsrc):
     assert os.getxattr(m.path(name), "user.rasterfs.blocks") == \
         b"0/%d" % nb
     assert "user.rasterfs.blocks" in os.listxattr(m.path(name))
+    assert os.getxattr(m.path(name), "user.rasterfs.state") == b"absent"
     window(m.path(name), 0, BLOCK, 10, 10)
     assert os.getxattr(m.path(name), "user.rasterfs.blocks") == \
         b"1/%d" % nb
+    assert os.getxattr(m.path(name), "user.rasterfs.state") == b"partial"
     assert os.getxattr(m.path(name), "user.rasterfs.progress") == \
         b"%.0f" % (100.0 / nb)
     assert took < 30  # (speed is bench.sh's: no timed tests)
