@@ -908,6 +908,11 @@ int rfs_store_scratch_clean(const char *dir)
 	return rc;
 }
 
+int rfs_store_remove_tree(const char *dir)
+{
+	return store_remove_tree_at(AT_FDCWD, dir);
+}
+
 /* The file must lie under this process's scratch dir, with no ".."
  * component: the committer renames it into the store. */
 static int scratch_path_ok(const rfs_store *st, const char *path)

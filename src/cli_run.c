@@ -36,7 +36,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -611,15 +610,6 @@ static void write_result(const struct run_opts *o, const struct outcome *r,
 
 /* ---- the run ------------------------------------------------------------ */
 
-static int rm_cb(const char *path, const struct stat *sb, int type,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 /* Note 4: is it published already?  1 yes, 0 no (or cannot tell). */
 static int published_already(const struct run_opts *o, int src_fd,
 			     const struct stat *sst, const struct rfs_name *r)
@@ -847,10 +837,11 @@ out:
 	rfs_store_close(store);
 	if (stats_ok)
 		rfs_stats_destroy(&stats);
-	if (tmpdir[0] && nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0)
+	int rmrc = tmpdir[0] ? rfs_store_remove_tree(tmpdir) : 0;
+	if (rmrc < 0)
 		fprintf(stderr, "rasterfs run: %s cannot remove the temporary "
 			"store %s: %s\n", rfs_err_name(-RFS_E_STORE_IO), tmpdir,
-			strerror(errno));
+			strerror(-rmrc));
 	if (root.fd >= 0)
 		close(root.fd);
 	free(r);

@@ -31,7 +31,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -50,6 +49,7 @@
 #include "rasterfs/err.h"
 #include "rasterfs/json.h"
 #include "rasterfs/shared.h"
+#include "rasterfs/store.h"
 
 extern char **environ;
 
@@ -300,15 +300,6 @@ static int make_run(const struct mount_run *m, struct task *tasks, size_t n,
 	rc = write_file(path, text, 0755);
 	free(text);
 	return rc;
-}
-
-static int rm_cb(const char *path, const struct stat *sb, int type,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
 }
 
 /* ---- following the array (note 4) -------------------------------------- */
@@ -636,7 +627,7 @@ int rfs_cli_warm_slurm(int argc, char **argv)
 			"sbatch: " : "", rc < 0 ? strerror(-rc) : err[0] ? err :
 			"sbatch failed without a message");
 		/* nothing was submitted: leave no run behind in the tier */
-		nftw(rundir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		rfs_store_remove_tree(rundir);
 		goto out;
 	}
 	snprintf(jobid, sizeof(jobid), "%.*s", (int)strcspn(out, ";\n"), out);

@@ -155,6 +155,12 @@ int rfs_store_scratch_dir(rfs_store *st, unsigned slot, char *buf,
  * -errno. */
 int rfs_store_scratch_clean(const char *dir);
 
+/* Remove the directory dir and all it holds, following no symbolic link
+ * (the store's own helper, for temporary stores and run directories
+ * outside a store).  A dir that does not exist is fine.  Returns 0 or a
+ * negative errno. */
+int rfs_store_remove_tree(const char *dir);
+
 /* Called on the committer thread when a commit ends: rc is 0, or
  * -RFS_E_NOSPACE, -RFS_E_STORE_IO, -errno.  On failure the scratch file has
  * been removed and the index is unchanged.  A file whose size or XXH3-64

@@ -179,6 +179,42 @@ def is_mounted(path):
     return False
 
 
+def pids_serving(mnt):
+    """Processes whose command line names mnt: the daemon of a mount that
+    a test started outside a fixture (a daemonised rasterfs, mount -t)."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            argv = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(mnt).encode() in argv:
+            pids.append(int(p.name))
+    return pids
+
+
+def unmount_and_reap(mnt):
+    """Unmount mnt (retried while it is busy), wait up to 10 s for its
+    daemon to exit, kill it if it is still there, and detach what is left
+    of the mount."""
+    for _ in range(20):
+        if not is_mounted(mnt):
+            break
+        subprocess.run(["fusermount3", "-u", str(mnt)],
+                       stderr=subprocess.DEVNULL)
+        time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while pids_serving(mnt) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids_serving(mnt):  # still there: not ours to keep
+        os.kill(pid, 9)
+    if is_mounted(mnt):
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)],
+                       stderr=subprocess.DEVNULL)
+
+
 def children(pid):
     kids = set()
     for task in Path("/proc/%d/task" % pid).glob("*"):

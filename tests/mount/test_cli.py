@@ -2,13 +2,12 @@
 
 import os
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
 import rfsmount
-from rfsmount import BIN, is_mounted, read_bytes
+from rfsmount import (BIN, pids_serving, read_bytes,
+                      unmount_and_reap)
 
 
 def _run(args, timeout=20):
@@ -28,37 +27,6 @@ def test_help_and_version():
     for word in ("cache=", "workers="):
         assert word in out, out
 
-
-def _pids_serving(mnt):
-    """rasterfs processes whose command line names mnt."""
-    pids = []
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
-        try:
-            argv = (p / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(mnt).encode() in argv:
-            pids.append(int(p.name))
-    return pids
-
-
-def _cleanup(mnt):
-    for _ in range(20):
-        if not is_mounted(mnt):
-            break
-        subprocess.run(["fusermount3", "-u", str(mnt)],
-                       stderr=subprocess.DEVNULL)
-        time.sleep(0.1)
-    deadline = time.monotonic() + 10
-    while _pids_serving(mnt) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in _pids_serving(mnt):  # still there: not ours to keep
-        os.kill(pid, 9)
-    if is_mounted(mnt):
-        subprocess.run(["fusermount3", "-u", "-z", str(mnt)],
-                       stderr=subprocess.DEVNULL)
 
 
 @pytest.mark.parametrize("args,what", [
@@ -83,7 +51,7 @@ def test_bad_start_fails_cleanly(tmp_path, args, what):
         assert r.stderr.strip(), "%s: no message" % what
         assert not os.path.ismount(mnt)
     finally:
-        _cleanup(mnt)
+        unmount_and_reap(mnt)
 
 
 def test_daemon_mode_returns_when_mounted_and_detaches(tmp_path):
@@ -120,5 +88,5 @@ def test_daemon_mode_returns_when_mounted_and_detaches(tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
-        _cleanup(mnt)
-    assert not _pids_serving(mnt), "daemon still running after unmount"
+        unmount_and_reap(mnt)
+    assert not pids_serving(mnt), "daemon still running after unmount"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import rfsmount
-from rfsmount import BIN, is_mounted, read_bytes
+from rfsmount import BIN, read_bytes, unmount_and_reap
 
 NOBODY = 65534
 
@@ -154,36 +154,6 @@ def test_other_users_read_only_their_lines(mount_factory, public):
                      everything), everything
 
 
-def _pids_serving(mnt):
-    pids = []
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
-        try:
-            argv = (p / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(mnt).encode() in argv:
-            pids.append(int(p.name))
-    return pids
-
-
-def _unmount(mnt):
-    for _ in range(20):
-        if not is_mounted(mnt):
-            break
-        subprocess.run(["fusermount3", "-u", str(mnt)],
-                       stderr=subprocess.DEVNULL)
-        time.sleep(0.1)
-    deadline = time.monotonic() + 10
-    while _pids_serving(mnt) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in _pids_serving(mnt):
-        os.kill(pid, 9)
-    if is_mounted(mnt):
-        subprocess.run(["fusermount3", "-u", "-z", str(mnt)],
-                       stderr=subprocess.DEVNULL)
-
 
 def test_daemon_without_syslog_logs_to_the_state_dir(tmp_path):
     """Daemon mode (no -f) where there is no syslog socket: the log is a
@@ -220,7 +190,7 @@ def test_daemon_without_syslog_logs_to_the_state_dir(tmp_path):
                 break
             time.sleep(0.1)
     finally:
-        _unmount(mnt)
+        unmount_and_reap(mnt)
     text = want.read_text()
     assert oct(want.stat().st_mode & 0o777) == oct(0o600)
     assert "serving %s at %s" % (os.path.realpath(src), mnt) in text
