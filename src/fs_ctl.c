@@ -252,10 +252,11 @@ ssize_t fs_ctl_listxattr(struct rfs_fs *fs, struct rfs_node *n, char *buf,
 			    rfs_pool_last_error(fs->pool, &n->key, NULL, NULL,
 						0, NULL) < 0)
 				continue;
-			/* only a lazy output has blocks (lazy.h) */
-			long d, t;
+			/* only a lazy output has blocks (lazy.h); whether
+			 * it is one needs no count of its stored blocks */
+			long t;
 			if (strcmp(vattrs[i], "user.rasterfs.blocks") == 0 &&
-			    fs_lazy_blocks(fs, n, &d, &t) < 0)
+			    fs_lazy_blocks(fs, n, NULL, &t) < 0)
 				continue;
 			size_t vl = strlen(vattrs[i]) + 1;
 			if (used + vl > len)

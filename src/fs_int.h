@@ -260,7 +260,8 @@ void fs_lazy_read(struct rfs_fs *fs, struct fs_handle *h, fuse_req_t req,
 void fs_lazy_free(struct fs_lazy *lz);
 
 /* Blocks of n's output stored (*done) of *total, if it is a lazy output
- * whose description is at hand: 0, or -ENODATA (not lazy), or a code. */
+ * whose description is at hand: 0, or -ENODATA (not lazy), or a code.
+ * done NULL: only whether it is lazy, and how many blocks (no lookup). */
 int fs_lazy_blocks(struct rfs_fs *fs, struct rfs_node *n, long *done,
 		   long *total);
 

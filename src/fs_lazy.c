@@ -956,6 +956,8 @@ int fs_lazy_blocks(struct rfs_fs *fs, struct rfs_node *n, long *done,
 	byn = rfs_lazy_blocks_y(l.level[0].height);
 	rfs_tiff_layout_free(&l);
 	*total = (long)bxn * byn;
+	if (!done)
+		return 0;
 	*done = 0;
 	for (int by = 0; by < byn; by++)
 		for (int bx = 0; bx < bxn; bx++)
