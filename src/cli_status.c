@@ -128,17 +128,125 @@ static void bar(FILE *f, double pct)
 	fprintf(f, "] %5.1f%%", pct);
 }
 
+/* The jobs of a lazy output's pieces (lazy.h: its blocks and sample
+ * statistics, "PATH#block=BX,BY", "PATH#stats") are shown as one row per
+ * output, with the output's stored blocks (its user.rasterfs.blocks) as
+ * the progress: a cp of a 20000^2 output is 1,600 jobs. */
+struct group {
+	char path[PATH_MAX];      /* the output, without the '#' suffix */
+	int running, queued, done, failed, cancelled;
+	double elapsed;           /* the longest of its live jobs */
+	char error[16], message[512];  /* its first failure */
+	int seen;                 /* its first line was met */
+};
+
+/* The output a piece job's path names: its length, or 0 when the path is
+ * not a piece's. */
+static size_t piece_of(const char *path)
+{
+	const char *h = strchr(path, '#');
+
+	return h && (strncmp(h, "#block=", 7) == 0 ||
+		     strcmp(h, "#stats") == 0) ? (size_t)(h - path) : 0;
+}
+
+static struct group *group_of(struct group **gs, int *ng, const char *path,
+			      size_t len)
+{
+	for (int i = 0; i < *ng; i++)
+		if (strlen((*gs)[i].path) == len &&
+		    strncmp((*gs)[i].path, path, len) == 0)
+			return &(*gs)[i];
+	struct group *ng2 = realloc(*gs, (*ng + 1) * sizeof(**gs));
+	if (!ng2)
+		return NULL;
+	*gs = ng2;
+	struct group *g = &(*gs)[(*ng)++];
+	memset(g, 0, sizeof(*g));
+	snprintf(g->path, sizeof(g->path), "%.*s", (int)len, path);
+	return g;
+}
+
+static void group_add(struct group *g, const struct job_line *j)
+{
+	if (strcmp(j->state, "running") == 0)
+		g->running++;
+	else if (strcmp(j->state, "queued") == 0)
+		g->queued++;
+	else if (strcmp(j->state, "done") == 0)
+		g->done++;
+	else if (strcmp(j->state, "cancelled") == 0)
+		g->cancelled++;
+	else
+		g->failed++;
+	if (is_live(j) && atof(j->elapsed) > g->elapsed)
+		g->elapsed = atof(j->elapsed);
+	if (j->error[0] && !g->error[0] && strcmp(j->state, "failed") == 0) {
+		snprintf(g->error, sizeof(g->error), "%s", j->error);
+		snprintf(g->message, sizeof(g->message), "%s", j->message);
+	}
+}
+
+/* A group's row: its stored blocks out of all (from the mount), what its
+ * jobs do. */
+static void print_group(const char *mnt, struct group *g, int bars)
+{
+	char full[PATH_MAX * 2], blocks[64] = "";
+	long stored = 0, all = 0;
+	int live = g->running + g->queued;
+	double pct = 0;
+
+	snprintf(full, sizeof(full), "%s/%s", mnt, g->path);
+	ssize_t n = getxattr(full, "user.rasterfs.blocks", blocks,
+			     sizeof(blocks) - 1);
+	if (n > 0) {
+		blocks[n] = '\0';
+		if (sscanf(blocks, "%ld/%ld", &stored, &all) == 2 && all > 0)
+			pct = 100.0 * (double)stored / (double)all;
+	}
+	printf("%-6s %-9s ", "-", live ? (g->running ? "running" : "queued")
+				      : g->failed ? "failed"
+				      : g->cancelled ? "cancelled" : "done");
+	if (bars)
+		bar(stdout, pct);
+	else
+		printf("%7.1f%%", pct);
+	printf(" %8.1fs %8s  %s\n", g->elapsed, "-", g->path);
+	printf("%-6s blocks %s", "", all > 0 ? blocks : "?");
+	if (live)
+		printf(", %d running, %d queued", g->running, g->queued);
+	if (g->done || g->failed || g->cancelled)
+		printf("; recently %d done, %d failed, %d cancelled", g->done,
+		       g->failed, g->cancelled);
+	putchar('\n');
+	if (g->error[0])
+		printf("%-6s %s %s\n", "", g->error, g->message);
+}
+
 /* One table of the jobs in text; returns how many are queued or running.
- * bars: progress bars for running jobs, and only the last few ended. */
-static int print_jobs(char *text, int bars)
+ * bars: progress bars for running jobs, and only the last few ended.
+ * A lazy output's piece jobs make one row (struct group). */
+static int print_jobs(const char *mnt, char *text, int bars)
 {
 	struct job_line j;
-	int live = 0, ended = 0, skip = 0;
+	struct group *gs = NULL;
+	int ng = 0, live = 0, ended = 0, skip = 0;
+	size_t plen;
 
 	for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1
-							  : NULL)
-		if (strncmp(l, "{", 1) == 0 && parse_line(l, &j) == 0 &&
-		    !is_live(&j))
+							  : NULL) {
+		if (strncmp(l, "{", 1) != 0 || parse_line(l, &j) != 0)
+			continue;
+		if ((plen = piece_of(j.path))) {
+			struct group *g = group_of(&gs, &ng, j.path, plen);
+			if (g)
+				group_add(g, &j);
+		} else if (!is_live(&j)) {
+			ended++;
+		}
+	}
+	for (int i = 0; i < ng; i++)
+		if (!gs[i].running && !gs[i].queued)
 			ended++;
 	if (bars && ended > 5)
 		skip = ended - 5;
@@ -152,7 +260,14 @@ static int print_jobs(char *text, int bars)
 		if (parse_line(l, &j) == 0) {
 			int lv = is_live(&j);
 			live += lv;
-			if (lv || skip-- <= 0) {
+			if ((plen = piece_of(j.path))) {
+				struct group *g = group_of(&gs, &ng, j.path,
+							   plen);
+				/* a group is shown where its first job is */
+				if (g && !g->seen++ &&
+				    (g->running || g->queued || skip-- <= 0))
+					print_group(mnt, g, bars);
+			} else if (lv || skip-- <= 0) {
 				double pct = atof(j.progress);
 				printf("%-6s %-9s ", j.id, j.state);
 				if (bars)
@@ -168,6 +283,7 @@ static int print_jobs(char *text, int bars)
 		}
 		l = nl ? nl + 1 : NULL;
 	}
+	free(gs);
 	return live;
 }
 
@@ -211,7 +327,7 @@ int rfs_cli_status(int argc, char **argv)
 		}
 		if (live)
 			printf("\033[H\033[J"); /* home, clear: redraw */
-		int running = print_jobs(text, live);
+		int running = print_jobs(mnt, text, live);
 		free(text);
 		fflush(stdout);
 		if (!live || !running)
@@ -391,9 +507,16 @@ int rfs_cli_cancel(int argc, char **argv)
 			if (nl)
 				*nl = '\0';
 			if (parse_line(l, &j) == 0 && is_live(&j)) {
-				snprintf(p, sizeof(p), "%s/%s", ps.v[0],
+				/* a piece's job: cancel its output (once) */
+				size_t pl = piece_of(j.path);
+				snprintf(p, sizeof(p), "%s/%.*s", ps.v[0],
+					 (int)(pl ? pl : strlen(j.path)),
 					 j.path);
-				rfs_cli_paths_add(&live, p);
+				int dup = 0;
+				for (size_t k = 0; k < live.n && !dup; k++)
+					dup = strcmp(live.v[k], p) == 0;
+				if (!dup)
+					rfs_cli_paths_add(&live, p);
 			}
 			l = nl ? nl + 1 : NULL;
 		}

@@ -117,7 +117,14 @@ static int cancel_xattr(struct rfs_fs *fs, struct rfs_node *n, uid_t uid,
 			char *buf, size_t len)
 {
 	int rc = rfs_pool_cancel(fs->pool, &n->key, uid);
+	/* a lazy output's blocks are jobs of their own (lazy.h) */
+	int pieces = rfs_pool_cancel_pieces(fs->pool, &n->id, n->canonical,
+					    uid);
 
+	if (pieces > 0)
+		rc = 0;
+	else if (pieces == -EPERM && rc == -ENOENT)
+		rc = -EPERM;
 	if (rc == -EPERM) {
 		rfs_log(LOG_NOTICE, "cancel %s refused: uid %lu is neither "
 			"root, the mount's owner, nor the only user waiting "

@@ -526,6 +526,44 @@ int rfs_jobs_cancel(rfs_jobs *t, const rfs_key *key, uid_t uid,
 	return 0;
 }
 
+/* Is job a piece of the output (src, canonical)? */
+static int is_piece(const struct rfs_job *job, const struct rfs_src_id *src,
+		    const char *canonical, size_t clen)
+{
+	return job->src.dev == src->dev && job->src.ino == src->ino &&
+	       job->src.size == src->size &&
+	       job->src.mtime_ns == src->mtime_ns &&
+	       strncmp(job->canonical, canonical, clen) == 0 &&
+	       job->canonical[clen] == '#';
+}
+
+struct rfs_job *rfs_jobs_next_piece(rfs_jobs *t, const struct rfs_src_id *src,
+				    const char *canonical, uid_t uid,
+				    unsigned *refused)
+{
+	size_t clen = strlen(canonical);
+
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct rfs_job *j = t->table[b]; j; j = j->hnext) {
+			if (j->state == RFS_JOB_COMMITTING ||
+			    (j->state == RFS_JOB_RUNNING && j->cancel) ||
+			    !is_piece(j, src, canonical, clen))
+				continue;
+			if (may_cancel(t, j, uid))
+				return j;
+			(*refused)++;
+		}
+	return NULL;
+}
+
+void rfs_jobs_cancel_job(rfs_jobs *t, struct rfs_job *job, const char *why,
+			 struct rfs_job **ended, struct rfs_waiter **ws)
+{
+	*ended = NULL;
+	*ws = NULL;
+	cancel(t, job, why, ended, ws);
+}
+
 void rfs_jobs_each(rfs_jobs *t, void (*fn)(struct rfs_job *job, void *arg),
 		   void *arg)
 {

@@ -1057,6 +1057,41 @@ int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid)
 	return rc;
 }
 
+int rfs_pool_cancel_pieces(rfs_pool *p, const struct rfs_src_id *src,
+			   const char *canonical, uid_t uid)
+{
+	static const char why[] = "cancelled on request (rasterfs cancel)";
+	unsigned refused = 0;
+	int n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct rfs_job *job, *ended;
+		struct rfs_waiter *ws;
+
+		refused = 0;
+		job = rfs_jobs_next_piece(p->jobs, src, canonical, uid,
+					  &refused);
+		if (!job)
+			break;
+		rfs_jobs_cancel_job(p->jobs, job, why, &ended, &ws);
+		n++;
+		if (!ended) {
+			wake(p); /* the running job is marked (note 5) */
+			continue;
+		}
+		rfs_history_record(p->hist, ended, -RFS_E_CANCELLED, why);
+		/* the waiters are called without the lock (end_tail) */
+		pthread_mutex_unlock(&p->lock);
+		end_tail(ended, -RFS_E_CANCELLED, why, ws);
+		pthread_mutex_lock(&p->lock);
+	}
+	if (n && rfs_jobs_any_queued(p->jobs))
+		wake(p);
+	pthread_mutex_unlock(&p->lock);
+	return n == 0 && refused ? -EPERM : n;
+}
+
 int rfs_pool_last_error(rfs_pool *p, const rfs_key *key, int *code,
 			char *msg, size_t len, int *fresh)
 {

@@ -234,6 +234,19 @@ int rfs_jobs_cancel(rfs_jobs *t, const rfs_key *key, uid_t uid,
 		    const char *why, struct rfs_job **ended,
 		    struct rfs_waiter **ws);
 
+/* The next job to cancel among the pieces of one output (lazy.h: the jobs
+ * of source src whose canonical chain is canonical followed by '#'): one
+ * queued, or running and not yet marked, that uid may cancel.  NULL when
+ * none is left; *refused counts those uid may not cancel (the caller
+ * zeroes it; each is counted each time the table is searched). */
+struct rfs_job *rfs_jobs_next_piece(rfs_jobs *t, const struct rfs_src_id *src,
+				    const char *canonical, uid_t uid,
+				    unsigned *refused);
+
+/* Cancel job (from rfs_jobs_next_piece) as rfs_jobs_cancel does. */
+void rfs_jobs_cancel_job(rfs_jobs *t, struct rfs_job *job, const char *why,
+			 struct rfs_job **ended, struct rfs_waiter **ws);
+
 /* The remembered failure of key: 0 with its code, its message in msg and
  * in *fresh whether it is within retry_after (any may be NULL), or
  * -ENOENT. */

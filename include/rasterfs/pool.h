@@ -115,6 +115,14 @@ int rfs_pool_cancel_waiter(rfs_pool *p, const rfs_key *key, void *waiter);
  * for key, or -EPERM if uid may not cancel it (see above). */
 int rfs_pool_cancel(rfs_pool *p, const rfs_key *key, uid_t uid);
 
+/* Cancel, on behalf of uid, every job computing a piece of the lazy output
+ * (src, canonical) (lazy.h: its blocks and sample statistics), as
+ * rfs_pool_cancel cancels one.  Returns how many were cancelled (0: none
+ * queued or running), or -EPERM when there were some and uid may cancel
+ * none of them. */
+int rfs_pool_cancel_pieces(rfs_pool *p, const struct rfs_src_id *src,
+			   const char *canonical, uid_t uid);
+
 /* The last failure of key: 0 and code, "message" in msg, and in *fresh
  * whether it is still within retry_after; or -ENOENT. */
 int rfs_pool_last_error(rfs_pool *p, const rfs_key *key, int *code,

@@ -348,3 +348,66 @@ def test_complete_finishes_an_opened_output(mount_factory, bigsrc):
     gdal.Info(m0.path(name))
     time.sleep(1)
     assert stats(m0)["lazy_blocks"] == 0
+
+
+def test_status_counts_blocks_and_cancel_stops_them(mount_factory, bigsrc):
+    """`rasterfs status` shows a lazy output's block jobs as one row with
+    its stored blocks; `rasterfs cancel FILE` (and --all) drops every
+    queued block of it; a later read computes what it needs, correctly."""
+    from rfsmount import BIN
+    m = mount_factory(src=bigsrc, options=["complete=1"])
+    name = NAME + "@focal=9,median"
+    path = m.path(name)
+    nb = ((SIDE + BLOCK - 1) // BLOCK) ** 2
+    gdal.Info(path)                      # complete=1: all blocks queued
+    deadline = time.monotonic() + 60
+    while stats(m)["lazy_blocks"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    r = subprocess.run([BIN, "status", str(m.mnt)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rows = [l for l in r.stdout.splitlines() if name in l]
+    # one row for the output, none per block
+    assert len(rows) == 1 and "#block=" not in r.stdout, r.stdout
+    detail = r.stdout.splitlines()[r.stdout.splitlines().index(rows[0]) + 1]
+    stored, total = detail.split()[1].rstrip(",;").split("/")
+    assert int(total) == nb and 0 < int(stored) < nb, r.stdout
+    assert "queued" in detail, r.stdout
+    r = subprocess.run([BIN, "cancel", path], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "1 cancelled", r
+    # running blocks are short and may still be stored; nothing queued
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        s = stats(m)
+        if s["jobs_running"] == 0 and s["jobs_queued"] == 0:
+            break
+        time.sleep(0.1)
+    assert s["jobs_running"] == 0 and s["jobs_queued"] == 0, s
+    assert s["jobs_cancelled"] > 0, s
+    left = int(os.getxattr(path, "user.rasterfs.blocks").split(b"/")[0])
+    assert left < nb
+    assert os.getxattr(path, "user.rasterfs.state") == b"partial"
+    time.sleep(1)
+    assert stats(m)["lazy_blocks"] == s["lazy_blocks"]   # nothing more
+    # cancel --all finds block jobs too (a window read left waiting)
+    off = os.stat(path).st_size - (1 << 20)
+    reader = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os\nfd = os.open(%r, os.O_RDONLY)\n"
+         "os.pread(fd, 1 << 20, %d)\n" % (path, off)],
+        stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while stats(m)["lazy_waits"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    r = subprocess.run([BIN, "cancel", "--all", str(m.mnt)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r
+    reader.wait(60)
+    # the reader gets an error or (its blocks already stored) its bytes:
+    # never a short read reported as success
+    assert reader.returncode != 0 or \
+        stats(m)["lazy_blocks"] > s["lazy_blocks"]
+    got = _pread(path, off, 1 << 20)
+    fresh = mount_factory(src=bigsrc)
+    assert got == _pread(fresh.path(name), off, 1 << 20)
