@@ -519,6 +519,67 @@ static void test_free(void)
 	check(a.calls == 0, "waiters are freed, not told");
 }
 
+/* A lazy output's pieces (lazy.h): the jobs "CHAIN#..." of the same source
+ * are found for cancelling; the whole output's, another chain's whose
+ * text merely starts the same, and another source's are not. */
+static void test_pieces(void)
+{
+	struct rfs_stats st;
+	rfs_jobs *t = table(60, &st);
+	struct rfs_job_spec whole = spec(1, 1000, 0), b1 = spec(2, 1000, 1),
+			    b2 = spec(3, 1000, 0), other = spec(4, 1000, 0),
+			    longer = spec(5, 1000, 0), mine = spec(6, 1001, 0);
+	struct rfs_job *ended, *j;
+	struct rfs_waiter *ws;
+	const struct rfs_src_id src = { 1, 2, 3, 4 };
+	unsigned refused = 0;
+	int n = 0;
+
+	b1.canonical = "@focal=3#block=0,0";
+	b2.canonical = "@focal=3#stats";
+	other.canonical = "@focal=3#block=1,0";
+	other.src.ino = 99;
+	longer.canonical = "@focal=33#block=0,0";
+	mine.canonical = "@focal=3#block=2,0";
+	rfs_jobs_add(t, &whole, NULL);
+	rfs_jobs_add(t, &b1, NULL);
+	struct rfs_job *running = rfs_jobs_add(t, &b2, NULL);
+	rfs_jobs_add(t, &other, NULL);
+	rfs_jobs_add(t, &longer, NULL);
+	rfs_jobs_add(t, &mine, NULL);
+	check(rfs_jobs_next_piece(t, &src, "@focal=3", 1002, &refused) ==
+	      NULL && refused == 3, "another user may cancel none of 3");
+	/* take b2 out of the queue as the pool would: running */
+	while ((j = rfs_jobs_next(t)) && j != running)
+		;
+	rfs_jobs_start(t, running);
+	for (;;) {
+		refused = 0;
+		j = rfs_jobs_next_piece(t, &src, "@focal=3", 1000, &refused);
+		if (!j)
+			break;
+		check(strncmp(j->canonical, "@focal=3#", 9) == 0 &&
+		      j->src.ino == 2, "a piece of this output");
+		rfs_jobs_cancel_job(t, j, "on request", &ended, &ws);
+		if (ended)
+			rfs_job_free(ended);
+		n++;
+	}
+	check(n == 2 && refused == 1, "two pieces cancelled; user 1001's "
+	      "refused to user 1000");
+	check(running->cancel == 1 && rfs_jobs_find(t, &b2.key) == running,
+	      "a running piece is marked, not ended");
+	check(rfs_jobs_find(t, &whole.key) && rfs_jobs_find(t, &other.key) &&
+	      rfs_jobs_find(t, &longer.key) && rfs_jobs_find(t, &mine.key),
+	      "the whole output, another source, another chain stay");
+	refused = 0;
+	check((j = rfs_jobs_next_piece(t, &src, "@focal=3", OWNER,
+				       &refused)) &&
+	      strcmp(j->canonical, "@focal=3#block=2,0") == 0,
+	      "the owner may cancel user 1001's");
+	rfs_jobs_free(t);
+}
+
 int main(void)
 {
 	test_join();
@@ -531,5 +592,6 @@ int main(void)
 	test_queue_order();
 	test_counters_add_up();
 	test_free();
+	test_pieces();
 	return check_report();
 }
