@@ -1,5 +1,5 @@
 /* evict.c - the size limit: eviction of the least recently read, access
- * times, the limit's defaults.
+ * times, the limit's defaults; dropping entries by name (rfs_store_drop).
  *
  *  8. Size limit and access times.  rfs_store_open_object() notes the
  *     time in an in-memory table (store_atime_touch); the committer writes
@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -294,4 +295,59 @@ int rfs_store_flush(rfs_store *st)
 	struct sync_req s = { 0 };
 
 	return store_run_sync(st, REQ_FLUSH, &s);
+}
+
+/* ---- dropping named entries (rfs_store_drop) --------------------------- */
+
+int rfs_store_drop(rfs_store *st, const rfs_key *keys, size_t n)
+{
+	struct commit_req *r;
+
+	if (!st || (!keys && n))
+		return -EINVAL;
+	if (st->flags & RFS_STORE_RDONLY)
+		return -EROFS;
+	if (n == 0)
+		return 0;
+	if (n > SIZE_MAX / sizeof(*keys) - sizeof(*r))
+		return -ENOMEM;
+	r = calloc(1, sizeof(*r) + n * sizeof(*keys));
+	if (!r)
+		return -ENOMEM;
+	r->kind = REQ_DROP;
+	r->size = n;
+	memcpy(r->buf, keys, n * sizeof(*keys));
+	int rc = store_queue_push(st, r, 0);
+	if (rc < 0)
+		free(r);
+	return rc;
+}
+
+int store_drop_run(rfs_store *st, const struct commit_req *r)
+{
+	struct keylist gone = { 0 };
+	uint64_t objects = 0, bytes = 0;
+	MDB_txn *txn;
+	rfs_key key;
+	int mrc;
+
+	store_maybe_grow(st);
+	if ((mrc = store_txn_begin(st, 0, &txn)))
+		return mrc;
+	mrc = store_counters_get(st, txn, &objects, &bytes);
+	for (uint64_t i = 0; !mrc && i < r->size; i++) {
+		memcpy(key.b, r->buf + i * sizeof(key.b), sizeof(key.b));
+		mrc = store_entry_drop(st, txn, &key, &objects, &bytes, &gone);
+	}
+	if (!mrc)
+		mrc = store_counters_put(st, txn, objects, bytes);
+	if (mrc) {
+		store_txn_abort(st, txn);
+		goto out;
+	}
+	if (!(mrc = store_txn_commit(st, txn)))
+		store_unlink_gone(st, &gone);
+out:
+	free(gone.k);
+	return mrc;
 }

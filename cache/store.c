@@ -196,6 +196,10 @@ static void run_req(rfs_store *st, struct commit_req *r)
 		if ((rc = store_content_put_one(st, r)))
 			store_mdb_fail(st, "content hash", rc);
 		break;
+	case REQ_DROP:
+		if ((rc = store_drop_run(st, r)))
+			store_mdb_fail(st, "dropping entries", rc);
+		break;
 	case REQ_DESCRIBE:
 		run_describe(st, &r, 1);
 		return; /* freed there */

@@ -36,7 +36,8 @@ struct keylist {
 enum req_kind { REQ_COMMIT, REQ_GC, REQ_CLEAR, REQ_FLUSH,
 		REQ_CONTENT /* content.c: the hash rides in key, the path in
 			       source_abs; no callback */,
-		REQ_DESCRIBE };
+		REQ_DESCRIBE,
+		REQ_DROP /* evict.c: size keys in buf; no callback */ };
 
 /* A maintenance request waited for by its caller. */
 struct sync_req {
@@ -286,6 +287,8 @@ uint64_t store_evict_target(uint64_t limit, uint64_t incoming);
  * code. */
 int store_evict_now(rfs_store *st, uint64_t limit, uint64_t *nevicted,
 		    uint64_t *nbytes);
+/* Drop r's keys (REQ_DROP); the committer only.  LMDB code. */
+int store_drop_run(rfs_store *st, const struct commit_req *r);
 /* Take the pending access times out of the table: a malloc'ed array of *n
  * (NULL when none are pending, or memory ran out: they are hints). */
 struct atime_slot *store_atimes_take(rfs_store *st, unsigned *n);

@@ -139,6 +139,42 @@ static void test_evict(const char *dir)
 	REQUIRE(verify_problems(dir) == 0);
 }
 
+/* rfs_store_drop: the named entries and their files go, in the
+ * background, after what was queued before; the others stay; a missing
+ * key is skipped; an open object keeps its bytes. */
+static void test_drop(const char *dir)
+{
+	const size_t len = 5000;
+	rfs_store *st;
+	rfs_key k[5], missing;
+	char sdir[512], path[1024];
+	uint64_t objs, bytes;
+
+	REQUIRE_RC(rfs_store_open(dir, &st), 0);
+	REQUIRE_RC(rfs_store_scratch_dir(st, 0, sdir, sizeof(sdir)), 0);
+	for (unsigned i = 0; i < 5; i++)
+		commit_n(st, sdir, i, len, &src_a, &k[i]);
+	rfs_key_make(&missing, &src_a, "never");
+	int fd1 = rfs_store_open_object(st, &k[1]);
+	REQUIRE(fd1 >= 0);
+	rfs_key drop[4] = { k[1], missing, k[3], k[4] };
+	REQUIRE_RC(rfs_store_drop(st, drop, 4), 0);
+	REQUIRE_RC(rfs_store_drop(st, NULL, 0), 0);
+	REQUIRE_RC(rfs_store_drop(st, NULL, 2), -EINVAL);
+	REQUIRE_RC(rfs_store_flush(st), 0); /* queued after the drop */
+	REQUIRE(hit(st, &k[0], &src_a, 0) && hit(st, &k[2], &src_a, 2));
+	REQUIRE(!hit(st, &k[1], &src_a, 1) && !hit(st, &k[3], &src_a, 3) &&
+		!hit(st, &k[4], &src_a, 4));
+	REQUIRE_RC(rfs_store_stats(st, &objs, &bytes), 0);
+	REQUIRE(objs == 2 && bytes == 2 * len);
+	rfs_store_object_path(st, &k[3], path, sizeof(path));
+	REQUIRE(access(path, F_OK) < 0 && errno == ENOENT);
+	REQUIRE(fd_matches(fd1, len, 1));
+	close(fd1);
+	rfs_store_close(st);
+	REQUIRE(verify_problems(dir) == 0);
+}
+
 static void test_sizes(void)
 {
 	uint64_t v;
@@ -606,6 +642,8 @@ int main(void)
 	test_private(dir);
 	pathf(dir, sizeof(dir), "%s/evict", root);
 	test_evict(dir);
+	pathf(dir, sizeof(dir), "%s/drop", root);
+	test_drop(dir);
 	pathf(dir, sizeof(dir), "%s/map", root);
 	test_map_growth(dir);
 	{

@@ -181,6 +181,15 @@ int rfs_store_commit(rfs_store *st, const rfs_key *key,
 		     const struct rfs_store_meta *meta,
 		     rfs_store_commit_cb cb, void *arg);
 
+/* Drop the entries of keys[0..n) and their objects, in the background:
+ * one write transaction of the committer, after the commits queued
+ * before it (so a commit's callback may ask for it).  What a lazy
+ * output's blocks become once they are one object (fs_lazy.c note 7).  A
+ * key without an entry is skipped; a reader with an object open keeps
+ * reading it (evict.c note 8).  Returns 0 (queued), -EINVAL, -EROFS,
+ * -ENOMEM or -RFS_E_SHUTDOWN; the committer logs its own failure. */
+int rfs_store_drop(rfs_store *st, const rfs_key *keys, size_t n);
+
 /* Number of index entries and the sum of their sizes.  Returns 0 or
  * -RFS_E_STORE_IO. */
 int rfs_store_stats(rfs_store *st, uint64_t *objects, uint64_t *bytes);
