@@ -28,6 +28,7 @@
 #include <proj.h>
 
 #include "rasterfs/err.h"
+#include "rasterfs/lazy.h"
 #include "rasterfs/output.h"
 
 void rfs_output_clear(struct rfs_output *out)
@@ -133,7 +134,8 @@ static int make_layout(struct rfs_output *out, char *msg, size_t msglen)
 		.items = out->items,
 		.n_items = RFS_OUTPUT_ITEMS,
 		.band_desc = (const char *const *)g->desc,
-		.overviews = 0, /* output.h */
+		/* output.h: only outputs over the lazy threshold (lazy.h) */
+		.overviews = rfs_lazy_large(g->width, g->height),
 	};
 	memcpy(d.geotransform, g->gt, sizeof(d.geotransform));
 	rc = rfs_tiff_layout(&d, &out->layout);
@@ -193,6 +195,8 @@ int rfs_output_describe(const char *source, const char *source_rel,
 					msg, msglen);
 	if (rc == 0)
 		rc = provenance(out, source_rel, chain->canonical);
+	out->source = source;
+	out->chain = chain;
 	if (rc == 0 && chain->format == RFS_FMT_GTIFF)
 		rc = make_layout(out, msg, msglen);
 out:
