@@ -57,6 +57,14 @@
  *     block read (a cp reads level by level, and a viewer's tiles of one
  *     level must not have the next level's computed); complete=1 and the
  *     assembly take every level's blocks.
+ *  9. A view of a small overview level: a reader of an overview tile
+ *     (a viewer zoomed out: GDAL reads a level's tiles one after the
+ *     other) has every block of that level asked for as warm work when
+ *     the level has at most RFS_LAZY_VIEW blocks, so that all workers
+ *     compute them at once instead of one after each read (QGIS's full
+ *     view of a 20000^2 output reads the 9 blocks of level 4).  No base
+ *     block is ever asked for this way; a larger level is read as level
+ *     0 is (a zoomed-in view must not compute the whole level).
  *  5. A block object evicted between its commit and the parked read's
  *     answer is asked for again, a few times, then the read fails with
  *     RFS_E_STORE_IO (the same rule as fs_open.c's for whole outputs).
@@ -81,6 +89,8 @@
 #include <xxhash.h>
 
 #define RFS_LAZY_AHEAD 2   /* read-ahead blocks per worker (note 4) */
+#define RFS_LAZY_VIEW 16   /* an overview level of at most this many
+			      blocks is a view's whole (note 9) */
 #define MAX_TRIES 3        /* note 5 */
 #define RFS_LAZY_SCRATCH_SLOT 2000 /* the assembler's scratch (note 7) */
 
@@ -95,6 +105,8 @@ struct fs_lazy {
 	uint64_t next_off;        /* where a sequential read goes on */
 	uint64_t run;             /* bytes read in sequence up to it */
 	long ahead;               /* blocks up to here were asked for */
+	uint32_t view_asked;      /* levels whose blocks were asked for
+				     (note 9), bit k: level k */
 };
 
 /* ---- pieces' keys ----------------------------------------------------- */
@@ -696,6 +708,49 @@ static void read_ahead(struct rfs_fs *fs, struct fs_lazy *lz, int lv, long b,
 	}
 }
 
+/* Note 9: the blocks of level lv, if small, asked for as warm work, once
+ * per handle. */
+static void view_ahead(struct rfs_fs *fs, struct fs_lazy *lz, int lv,
+		       uid_t uid)
+{
+	long first, n;
+	int asked;
+
+	if (lv < 1 || lv >= 32)
+		return;
+	first = rfs_lazy_block_index(&lz->l, lv, 0, 0);
+	n = (long)rfs_lazy_blocks_x(lz->l.level[lv].width) *
+	    rfs_lazy_blocks_y(lz->l.level[lv].height);
+	if (n > RFS_LAZY_VIEW)
+		return;
+	pthread_mutex_lock(&lz->lock);
+	asked = (lz->view_asked >> lv) & 1;
+	lz->view_asked |= 1u << lv;
+	pthread_mutex_unlock(&lz->lock);
+	if (asked)
+		return;
+	for (long i = first; i < first + n; i++) {
+		pthread_mutex_lock(&lz->lock);
+		int have = lz->fd[i] >= 0;
+		pthread_mutex_unlock(&lz->lock);
+		if (have)
+			continue;
+		int fd = block_open(fs, lz, i);
+		if (fd >= 0) {
+			pthread_mutex_lock(&lz->lock);
+			if (lz->fd[i] < 0)
+				lz->fd[i] = fd;
+			else
+				close(fd);
+			pthread_mutex_unlock(&lz->lock);
+			continue;
+		}
+		if (fd == -ENOENT &&
+		    block_request(fs, lz, i, uid, 1, NULL, NULL) == 0)
+			rfs_stat_inc(&fs->stats, lazy_ahead);
+	}
+}
+
 /* Answer the read now (0: answered), park it (0), or fail (a code: the
  * caller answers it). */
 static int serve(struct rfs_fs *fs, struct fs_lazy *lz, fuse_req_t req,
@@ -792,6 +847,15 @@ void fs_lazy_read(struct rfs_fs *fs, struct fs_handle *h, fuse_req_t req,
 			read_ahead(fs, lz, lv,
 				   rfs_lazy_block_index(&lz->l, lv, bx, by),
 				   fuse_req_ctx(req)->uid);
+	}
+	/* note 9 (the read's own block, joined below by the read, goes
+	 * first: a job someone waits for goes before warm work) */
+	{
+		int lv, bx, by;
+		uint64_t boff, run;
+		if (rfs_lazy_locate(&lz->l, (uint64_t)off, &lv, &bx, &by,
+				    &boff, &run) == 0 && lv > 0)
+			view_ahead(fs, lz, lv, fuse_req_ctx(req)->uid);
 	}
 	rc = serve(fs, lz, req, (uint64_t)off, size, reply, 0);
 	if (rc < 0)

@@ -209,3 +209,24 @@ def test_overview_blocks_then_whole_equal_lazy0(pair):
     assert not np.allclose(l1, mean2)
     info = gdal.Info(lazy.path(name), format="json")
     assert len(info["bands"][0]["overviews"]) == n
+
+
+def test_qgis_full_view_computes_no_base_block(mount_factory, bigsrc):
+    """QGIS (headless, tests/mount/qgisutil.py) draws the full extent of a
+    never-computed lazy output from an overview level: no level-0 block is
+    computed, its approximate statistics are taken (no X.aux.xml)."""
+    import qgisutil
+    why = qgisutil.unavailable_reason()
+    if why:
+        pytest.skip(why)
+    m = mount_factory(src=bigsrc)
+    path = m.path(NAME + "@hillshade")
+    r = qgisutil.run(path, size=(400, 400), timeout=300, file_stats=False)
+    assert r["valid"], r["error"]
+    assert r["renders"][0]["errors"] == []
+    assert r["renders"][0]["nontransparent"] > 0
+    assert r["renderer"]["accuracy"] == "Estimated"
+    assert not os.path.exists(path + ".aux.xml")
+    s = m.stats()
+    assert s["lazy_blocks"] == 0, s
+    assert s["lazy_ovr_blocks"] > 0, s
