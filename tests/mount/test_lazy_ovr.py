@@ -7,7 +7,10 @@ ceil(H / 2^k) of them.  Oracles, never the code under test:
   * a warp: GDAL's own warped VRT of the level grid (gdalwarp -of VRT ...
     -te ... -ts ..., the README's oracle line with the level's grid);
   * hillshade: the source averaged onto the level grid by gdalwarp -r
-    average (a VRT), then gdaldem hillshade with the options rasterfs uses;
+    average (a VRT), then gdaldem hillshade with the options rasterfs
+    uses, at a level whose cells divide the source (rasterfs averages by
+    a gdal_translate VRT there) and at one whose last cells cover the
+    source's edge (a warped VRT);
   * the whole file read lazily (every level) against the same output
     computed whole by a lazy=0 mount (tests/mount/test_lazy.py compares
     more chains that way: their bytes include the overviews too).
@@ -142,6 +145,16 @@ def test_zoomed_out_hillshade_computes_no_base_block(mount_factory, bigsrc,
     run("gdaldem", "hillshade", "-q", "-alg", "Horn", "-az", "315", "-alt",
         "45", "-z", "1", avg, hs)
     np.testing.assert_array_equal(got, array(hs))
+    # level 5 (187.5 source cells a side: its last cells reach past the
+    # source's edge), whole
+    k = 5
+    run("gdalwarp", "-q", "-overwrite", "-of", "VRT", "-r", "average",
+        "-wm", "64", "-et", "0.125", *level_grid(path, k),
+        str(bigsrc / NAME), avg)
+    run("gdaldem", "hillshade", "-q", "-alg", "Horn", "-az", "315", "-alt",
+        "45", "-z", "1", avg, hs)
+    np.testing.assert_array_equal(ovr_array(path, k), array(hs))
+    assert m.stats()["lazy_blocks"] == 0
 
 
 @pytest.mark.parametrize("chain,rs", [("@proj=EPSG:3857", "near"),
