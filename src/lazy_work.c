@@ -11,8 +11,12 @@
  *     A block of overview level k is the same with the window engine
  *     opened at level k (lazy.h: the chain computed at resolution 2^k).
  *     The whole computation's overview tiles (rfs_lazy_work_overviews)
- *     come from the same function, block by block, so they are the same
- *     bytes as the blocks a reader has computed one by one.
+ *     come from the same engine a row of blocks at a time (one window
+ *     the level's width and a block's height): the window engine's
+ *     bytes do not depend on the window (window.h), so they are the same
+ *     bytes as the blocks a reader has computed one by one
+ *     (tests/mount/test_lazy*.py compare them), and a warp's 512 x 128
+ *     blocks are computed once, not once per block column.
  *  2. The sample statistics are read window by window, band by band, in
  *     the layout's type and converted to doubles by GDALCopyWords, from
  *     the window engine or from the whole output's dataset: the same
@@ -81,20 +85,19 @@ static int grid_matches(struct rfs_window *w, const struct rfs_tiff_layout *l,
 typedef int (*tile_out_fn)(void *arg, int tx, int ty, int band,
 			   const unsigned char *tile);
 
-/* Compute block (bx, by) of level k with w (opened at k) and hand its
- * tiles to out.  buf: room for the block's window (rfs_window_bytes),
- * tile: l->tile_bytes. */
-static int block_tiles(struct rfs_window *w, const struct rfs_tiff_layout *l,
-		       int k, int bx, int by, unsigned char *buf,
-		       unsigned char *tile, tile_out_fn out, void *arg,
-		       char *msg, size_t msglen)
+/* Compute the tiles [tx0, tx0 + ntx) x [ty0, ty0 + nty) of level k as
+ * one window of w (opened at k) and hand them to out.  buf: room for the
+ * window (rfs_window_bytes), tile: l->tile_bytes. */
+static int win_tiles(struct rfs_window *w, const struct rfs_tiff_layout *l,
+		     int k, int tx0, int ty0, int ntx, int nty,
+		     unsigned char *buf, unsigned char *tile, tile_out_fn out,
+		     void *arg, char *msg, size_t msglen)
 {
 	const int T = RFS_TIFF_TILE, sb = l->sample_bytes;
 	const struct rfs_tiff_level *v = &l->level[k];
-	int tx0, ty0, ntx, nty, rc;
+	int rc;
 	struct rfs_win win;
 
-	rfs_lazy_block_tiles(l, k, bx, by, &tx0, &ty0, &ntx, &nty);
 	win.x = tx0 * T;
 	win.y = ty0 * T;
 	win.w = ntx * T < v->width - win.x ? ntx * T : v->width - win.x;
@@ -123,6 +126,19 @@ static int block_tiles(struct rfs_window *w, const struct rfs_tiff_layout *l,
 					return rc;
 			}
 	return 0;
+}
+
+/* Block (bx, by) of level k (win_tiles). */
+static int block_tiles(struct rfs_window *w, const struct rfs_tiff_layout *l,
+		       int k, int bx, int by, unsigned char *buf,
+		       unsigned char *tile, tile_out_fn out, void *arg,
+		       char *msg, size_t msglen)
+{
+	int tx0, ty0, ntx, nty;
+
+	rfs_lazy_block_tiles(l, k, bx, by, &tx0, &ty0, &ntx, &nty);
+	return win_tiles(w, l, k, tx0, ty0, ntx, nty, buf, tile, out, arg,
+			 msg, msglen);
 }
 
 /* The buffers of a block of l, whatever its level. */
@@ -253,24 +269,40 @@ int rfs_lazy_work_overviews(const char *source,
 {
 	unsigned char *buf = NULL, *tile = NULL;
 	struct file_out f = { .fd = fd, .l = l };
-	int rc;
+	int rc = 0;
 
-	if ((rc = block_buffers(l, &buf, &tile, msg, msglen)) < 0)
-		return rc;
+	if (!(tile = malloc(l->tile_bytes))) {
+		snprintf(msg, msglen, "out of memory for a tile");
+		return -RFS_E_NOMEM;
+	}
+	/* note 1: a row of blocks as one window (the window engine's bytes
+	 * do not depend on the window: the same as the blocks'), so a warp's
+	 * 512 x 128 blocks are computed once, not once per block column */
 	for (int k = 1; k < l->n_levels && rc == 0; k++) {
+		const struct rfs_tiff_level *v = &l->level[k];
 		struct rfs_window *w = NULL;
 
+		free(buf);
+		buf = malloc((size_t)v->tiles_x * RFS_TIFF_TILE *
+			     RFS_LAZY_BLOCK * (size_t)l->bands *
+			     (size_t)l->sample_bytes);
+		if (!buf) {
+			snprintf(msg, msglen, "out of memory for a row of "
+				 "blocks");
+			rc = -RFS_E_NOMEM;
+			break;
+		}
 		if ((rc = rfs_window_open(source, chain, k, &w, msg,
 					  msglen)) < 0)
 			break;
 		rc = grid_matches(w, l, k, msg, msglen);
 		f.level = k;
-		for (int by = 0; rc == 0 &&
-		     by < rfs_lazy_blocks_y(l->level[k].height); by++)
-			for (int bx = 0; rc == 0 &&
-			     bx < rfs_lazy_blocks_x(l->level[k].width); bx++)
-				rc = block_tiles(w, l, k, bx, by, buf, tile,
-						 to_file, &f, msg, msglen);
+		for (int ty = 0; rc == 0 && ty < v->tiles_y;
+		     ty += RFS_LAZY_TILES)
+			rc = win_tiles(w, l, k, 0, ty, v->tiles_x,
+				       v->tiles_y - ty < RFS_LAZY_TILES ?
+				       v->tiles_y - ty : RFS_LAZY_TILES,
+				       buf, tile, to_file, &f, msg, msglen);
 		rfs_window_close(w);
 	}
 	/* the writes' codes (tiff.h: rfs_tiff_write_tile) */
