@@ -22,8 +22,8 @@
  * Engine and ArcGIS raster functions do; averages of the base would
  * compute the whole output for a full view.  The whole computation
  * (lazy=0, or a job of the whole output) writes the same overview tiles,
- * computed by the window engine block by block (ops.c), not the writer's
- * quadtree averages.
+ * computed by the window engine a row of blocks at a time (ops.c,
+ * lazy_work.c note 1), not the writer's quadtree averages.
  *
  * Statistics.  A lazy output's header carries APPROXIMATE statistics
  * (tiff.h: STATISTICS_APPROXIMATE=YES) of a fixed sample: the
