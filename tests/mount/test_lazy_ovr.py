@@ -11,6 +11,8 @@ ceil(H / 2^k) of them.  Oracles, never the code under test:
     uses, at a level whose cells divide the source (rasterfs averages by
     a gdal_translate VRT there) and at one whose last cells cover the
     source's edge (a warped VRT);
+  * focal: the brute-force reference of tests/mount/rfsref.py on the
+    source averaged onto the level grid (gdalwarp -r average);
   * the whole file read lazily (every level) against the same output
     computed whole by a lazy=0 mount (tests/mount/test_lazy.py compares
     more chains that way: their bytes include the overviews too).
@@ -243,3 +245,27 @@ def test_qgis_full_view_computes_no_base_block(mount_factory, bigsrc):
     s = m.stats()
     assert s["lazy_blocks"] == 0, s
     assert s["lazy_ovr_blocks"] > 0, s
+
+
+@pytest.mark.parametrize("chain,k,size,stat", [("@focal=5", 4, 5, "mean"),
+                                               ("@focal=3,max", 5, 3,
+                                                "max")])
+def test_focal_overview_equals_numpy_reference(mount_factory, bigsrc,
+                                               tmp_path, chain, k, size,
+                                               stat):
+    """A focal level: the brute-force reference (tests/mount/rfsref.py) on
+    the source averaged onto the level grid by gdalwarp -r average (level
+    4: 2^4 divides the source's 6000 cells; level 5 does not)."""
+    import rfsref
+    m = mount_factory(src=bigsrc)
+    path = m.path(NAME + chain)
+    avg = str(tmp_path / "avg.vrt")
+    run("gdalwarp", "-q", "-of", "VRT", "-r", "average", "-wm", "64",
+        "-et", "0.125", *level_grid(path, k), str(bigsrc / NAME), avg)
+    ref = rfsref.focal(array(avg).astype(np.float64), None, size, stat)
+    got = ovr_array(path, k).astype(np.float64)
+    if stat == "max":
+        np.testing.assert_array_equal(got, ref.astype(np.float32))
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-4)
+    assert m.stats()["lazy_blocks"] == 0
