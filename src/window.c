@@ -623,7 +623,9 @@ static int open_level(struct rfs_window *w, struct rfs_grid *base, char *msg,
 	for (int i = 0; i <= n; i++) {
 		const struct rfs_grid *g = &base[i];
 
-		if (!g->has_gt || g->gt[2] != 0 || g->gt[4] != 0) {
+		/* a first warp takes any source (output.c: wants_overviews) */
+		if (!(i == 0 && warp_first) &&
+		    (!g->has_gt || g->gt[2] != 0 || g->gt[4] != 0)) {
 			snprintf(msg, msglen, "window: levels need a north-up "
 				 "geotransform at every step");
 			return -RFS_E_BAD_ARG;

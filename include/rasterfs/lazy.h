@@ -2,9 +2,11 @@
  *
  * What is lazy: a GeoTIFF output (rasterfs's own writer, tiff.h) whose
  * full-resolution image has more than RFS_LAZY_PIXELS pixels (width x
- * height); such an output always has internal overviews (output.c asks
- * the writer for them: rfs_lazy_large), levels 1, 2, ... down to the
- * first that fits in one tile.  It is opened at once: its header comes
+ * height) and internal overviews, levels 1, 2, ... down to the first
+ * that fits in one tile: output.c asks the writer for them for a large
+ * output whose chain the window engine can compute at a level (every
+ * grid north-up: a north-up source, or a first step that warps); any
+ * other output (a large one without georeferencing) is computed whole.  It is opened at once: its header comes
  * from its description (the store's `described` record), and its tiles
  * are computed when a read touches them, in blocks of RFS_LAZY_BLOCK x
  * RFS_LAZY_BLOCK pixels of their level (2 x 2 tiles), each by a worker

@@ -269,3 +269,29 @@ def test_focal_overview_equals_numpy_reference(mount_factory, bigsrc,
     else:
         np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-4)
     assert m.stats()["lazy_blocks"] == 0
+
+
+def test_large_output_without_georeferencing_is_computed_whole(
+        mount_factory, tmp_path):
+    """Levels need a north-up grid (window.h): a large output of a source
+    without a geotransform has no overviews and is not lazy (computed
+    whole, as any output up to the threshold), and it is served."""
+    d = tmp_path / "plainsrc"
+    d.mkdir()
+    ds = gdal.GetDriverByName("GTiff").Create(str(d / "plain.tif"), 5800,
+                                              5800, 1, gdal.GDT_Byte,
+                                              ["TILED=YES"])
+    a = (np.arange(5800 * 5800, dtype=np.uint32).reshape(5800, 5800)
+         % 251).astype(np.uint8)
+    ds.GetRasterBand(1).WriteArray(a)
+    ds = None
+    m = mount_factory(src=d)
+    path = m.path("plain.tif@reclass=0:100:1,100:inf:2")
+    info = gdal.Info(path, format="json")
+    assert not info["bands"][0].get("overviews")
+    assert "user.rasterfs.blocks" not in os.listxattr(path)
+    want = np.where(a < 100, 1, 2)
+    np.testing.assert_array_equal(array(path, (5790, 5790, 10, 10)),
+                                  want[5790:, 5790:])
+    s = m.stats()
+    assert s["lazy_opens"] == 0 and s["lazy_blocks"] == 0, s
