@@ -92,6 +92,7 @@ echo
 # A never-computed output over the lazy threshold (2^25 pixels): gdalinfo
 # reads its header only; a 512 x 512 window computes its blocks only,
 # against the same window through GDAL's warped VRT (the warp's oracle);
+# QGIS's full view of a never-computed @hillshade (scripts/qgis_full_view.py);
 # cp of a whole never-computed output against the same output computed
 # whole (lazy=0), each on a fresh store.
 if [ $lazy = 1 ]; then
@@ -128,6 +129,28 @@ print("%.4f" % (time.monotonic() - t))' "$1"; }
 	report "512² window, never computed / through gdalwarp -of VRT" "$t_w1" "$t_vrt" "<=" 3
 	report "  the same window read again / through the VRT" "$t_w2" "$t_vrt" "<=" 0.2
 	unmount
+	# QGIS (headless) draws the full extent of a never-computed output:
+	# seconds from the layer's creation to the end of the first render,
+	# and the level-0 blocks it cost (must be 0: a zoomed-out view reads
+	# an overview level, lazy.h)
+	if "$py" -c 'import qgis.core' 2>/dev/null; then
+		cache=$work/cache-lazy4
+		mount_fs
+		stat "$mnt/dem.tif@proj=EPSG:4326" >/dev/null
+		q=$("$py" "$here/scripts/qgis_full_view.py" "$mnt/huge.tif@hillshade" 800)
+		unmount
+		t_q=$(echo "$q" | "$py" -c 'import json,sys; print("%.3f" % json.load(sys.stdin)["add_to_rendered"])')
+		b0=$(echo "$q" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["level0_blocks"])')
+		bo=$(echo "$q" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["ovr_blocks"])')
+		printf '%-58s %8.3f s   (target <= 5 s) %s\n' \
+			"QGIS full view (800²) of a never-computed ${L}² @hillshade" "$t_q" \
+			"$([ "$(echo "$t_q <= 5" | bc -l)" = 1 ] && echo PASS || echo MISS)"
+		printf '%-58s %8s     (target 0) %s; overview blocks: %s\n' \
+			"  level-0 blocks computed for it" "$b0" \
+			"$([ "$b0" = 0 ] && echo PASS || echo MISS)" "$bo"
+	else
+		echo "QGIS full view: skipped (no python3-qgis)"
+	fi
 	chain="proj=EPSG:3857@focal=5"
 	cache=$work/cache-lazy2
 	mount_fs

@@ -20,6 +20,7 @@
 #include "rasterfs/chain.h"
 #include "rasterfs/cli.h"
 #include "rasterfs/fs.h"
+#include "rasterfs/lazy.h"
 
 #define BAR_WIDTH 30
 
@@ -141,13 +142,19 @@ struct group {
 };
 
 /* The output a piece job's path names: its length, or 0 when the path is
- * not a piece's. */
+ * not a piece's.  The suffix is after the last '#' (a chain has none; a
+ * directory's name may); lazy.h says what it may be. */
 static size_t piece_of(const char *path)
 {
-	const char *h = strchr(path, '#');
+	const char *h = strrchr(path, '#');
+	enum rfs_lazy_part part;
+	size_t chain_len;
+	int level, bx, by;
 
-	return h && (strncmp(h, "#block=", 7) == 0 ||
-		     strcmp(h, "#stats") == 0) ? (size_t)(h - path) : 0;
+	if (!h || rfs_lazy_parse(h, &chain_len, &part, &level, &bx, &by) < 0 ||
+	    part == RFS_LAZY_WHOLE)
+		return 0;
+	return (size_t)(h - path);
 }
 
 static struct group *group_of(struct group **gs, int *ng, const char *path,

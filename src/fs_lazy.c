@@ -49,6 +49,22 @@
  *     today); its blocks stay until eviction takes them.  An unmount
  *     stops an assembly under way (fs_lazy_stop, before the store
  *     closes).
+ *  8. Overviews (lazy.h): a lazy output's file holds every level's tiles
+ *     (coarsest first); a read of an overview tile computes that level's
+ *     block (the chain at the level's resolution), never a base block.
+ *     The handle numbers the blocks of every level together (lazy.h:
+ *     rfs_lazy_block_index); read-ahead stays within the level of the
+ *     block read (a cp reads level by level, and a viewer's tiles of one
+ *     level must not have the next level's computed); complete=1 and the
+ *     assembly take every level's blocks.
+ *  9. A view of a small overview level: a reader of an overview tile
+ *     (a viewer zoomed out: GDAL reads a level's tiles one after the
+ *     other) has every block of that level asked for as warm work when
+ *     the level has at most RFS_LAZY_VIEW blocks, so that all workers
+ *     compute them at once instead of one after each read (QGIS's full
+ *     view of a 20000^2 output reads the 9 blocks of level 4).  No base
+ *     block is ever asked for this way; a larger level is read as level
+ *     0 is (a zoomed-in view must not compute the whole level).
  *  5. A block object evicted between its commit and the parked read's
  *     answer is asked for again, a few times, then the read fails with
  *     RFS_E_STORE_IO (the same rule as fs_open.c's for whole outputs).
@@ -73,6 +89,8 @@
 #include <xxhash.h>
 
 #define RFS_LAZY_AHEAD 2   /* read-ahead blocks per worker (note 4) */
+#define RFS_LAZY_VIEW 16   /* an overview level of at most this many
+			      blocks is a view's whole (note 9) */
 #define MAX_TRIES 3        /* note 5 */
 #define RFS_LAZY_SCRATCH_SLOT 2000 /* the assembler's scratch (note 7) */
 
@@ -80,39 +98,52 @@ struct fs_lazy {
 	struct rfs_fs *fs;
 	struct rfs_node *n;
 	struct rfs_tiff_layout l;
-	int bxn, byn;
+	long nb;                  /* blocks of every level (note 8) */
 	int src_fd;               /* the pinned source: a dup per job */
 	pthread_mutex_t lock;     /* fd[], next_off, ahead */
-	int *fd;                  /* bxn * byn block objects, -1: none yet */
+	int *fd;                  /* nb block objects, -1: none yet */
 	uint64_t next_off;        /* where a sequential read goes on */
 	uint64_t run;             /* bytes read in sequence up to it */
 	long ahead;               /* blocks up to here were asked for */
+	uint32_t view_asked;      /* levels whose blocks were asked for
+				     (note 9), bit k: level k */
 };
 
 /* ---- pieces' keys ----------------------------------------------------- */
 
-static int piece_key(const struct rfs_node *n, enum rfs_lazy_part part,
-		     int bx, int by, rfs_key *key, char *canon, size_t len)
+/* The key of a piece of n; lv, bx, by: a block's level, column, row. */
+static int piece_key_at(const struct rfs_node *n, enum rfs_lazy_part part,
+			int lv, int bx, int by, rfs_key *key, char *canon,
+			size_t len)
 {
-	int rc = rfs_lazy_suffix(n->canonical, part, bx, by, canon, len);
+	int rc = rfs_lazy_suffix(n->canonical, part, lv, bx, by, canon, len);
 
 	if (rc == 0)
 		rfs_key_make(key, &n->id, canon);
 	return rc;
 }
 
+/* A piece of level 0 (or the statistics). */
+static int piece_key(const struct rfs_node *n, enum rfs_lazy_part part,
+		     int bx, int by, rfs_key *key, char *canon, size_t len)
+{
+	return piece_key_at(n, part, 0, bx, by, key, canon, len);
+}
+
 /* Ask the pool for a piece of n: 0 (fn(arg) will be called), 1 (stored
  * meanwhile), or a negative code.  src_fd: the pinned source (dup'ed). */
-static int piece_request(struct rfs_fs *fs, struct rfs_node *n, int src_fd,
-			 enum rfs_lazy_part part, int bx, int by, uid_t uid,
-			 int warm, rfs_pool_done_fn fn, void *arg)
+static int piece_request_at(struct rfs_fs *fs, struct rfs_node *n,
+			    int src_fd, enum rfs_lazy_part part, int lv,
+			    int bx, int by, uid_t uid, int warm,
+			    rfs_pool_done_fn fn, void *arg)
 {
 	char canon[RFS_CHAIN_TEXT_MAX + RFS_LAZY_SUFFIX_MAX];
 	char vpath[PATH_MAX];
 	rfs_key key;
 	int fd, rc;
 
-	if ((rc = piece_key(n, part, bx, by, &key, canon, sizeof(canon))) < 0)
+	if ((rc = piece_key_at(n, part, lv, bx, by, &key, canon,
+			       sizeof(canon))) < 0)
 		return rc;
 	snprintf(vpath, sizeof(vpath), "%s%s", n->path,
 		 strchr(canon, '#'));
@@ -131,19 +162,67 @@ static int piece_request(struct rfs_fs *fs, struct rfs_node *n, int src_fd,
 	return rfs_pool_request(fs->pool, &spec, warm ? NULL : fn, arg);
 }
 
-/* Open piece (part, bx, by) of n from the store: the fd, or -ENOENT. */
-static int piece_open(struct rfs_fs *fs, struct rfs_node *n,
-		      enum rfs_lazy_part part, int bx, int by)
+static int piece_request(struct rfs_fs *fs, struct rfs_node *n, int src_fd,
+			 enum rfs_lazy_part part, int bx, int by, uid_t uid,
+			 int warm, rfs_pool_done_fn fn, void *arg)
+{
+	return piece_request_at(fs, n, src_fd, part, 0, bx, by, uid, warm, fn,
+				arg);
+}
+
+/* Open piece (part, lv, bx, by) of n from the store: the fd, or
+ * -ENOENT. */
+static int piece_open_at(struct rfs_fs *fs, struct rfs_node *n,
+			 enum rfs_lazy_part part, int lv, int bx, int by)
 {
 	char canon[RFS_CHAIN_TEXT_MAX + RFS_LAZY_SUFFIX_MAX];
 	rfs_key key;
 	int rc;
 
-	if ((rc = piece_key(n, part, bx, by, &key, canon, sizeof(canon))) < 0)
+	if ((rc = piece_key_at(n, part, lv, bx, by, &key, canon,
+			       sizeof(canon))) < 0)
 		return rc;
 	if ((rc = rfs_store_lookup(fs->store, &key, &n->id, canon, NULL)) < 0)
 		return rc;
 	return rfs_store_open_object(fs->store, &key);
+}
+
+static int piece_open(struct rfs_fs *fs, struct rfs_node *n,
+		      enum rfs_lazy_part part, int bx, int by)
+{
+	return piece_open_at(fs, n, part, 0, bx, by);
+}
+
+/* Block i of l (note 8) of n: its key, its request, its object. */
+static int block_key(const struct rfs_node *n, const struct rfs_tiff_layout *l,
+		     long i, rfs_key *key, char *canon, size_t len)
+{
+	int lv, bx, by;
+
+	if (rfs_lazy_block_at(l, i, &lv, &bx, &by) < 0)
+		return -RFS_E_INTERNAL;
+	return piece_key_at(n, RFS_LAZY_PART_BLOCK, lv, bx, by, key, canon,
+			    len);
+}
+
+static int block_request(struct rfs_fs *fs, struct fs_lazy *lz, long i,
+			 uid_t uid, int warm, rfs_pool_done_fn fn, void *arg)
+{
+	int lv, bx, by;
+
+	if (rfs_lazy_block_at(&lz->l, i, &lv, &bx, &by) < 0)
+		return -RFS_E_INTERNAL;
+	return piece_request_at(fs, lz->n, lz->src_fd, RFS_LAZY_PART_BLOCK, lv,
+				bx, by, uid, warm, fn, arg);
+}
+
+static int block_open(struct rfs_fs *fs, struct fs_lazy *lz, long i)
+{
+	int lv, bx, by;
+
+	if (rfs_lazy_block_at(&lz->l, i, &lv, &bx, &by) < 0)
+		return -RFS_E_INTERNAL;
+	return piece_open_at(fs, lz->n, RFS_LAZY_PART_BLOCK, lv, bx, by);
 }
 
 /* ---- open (note 1) ---------------------------------------------------- */
@@ -287,21 +366,17 @@ static void stats_done(void *arg, int rc, const char *msg)
  * work, which waits behind every block a reader waits for. */
 static void complete_later(struct rfs_fs *fs, struct fs_lazy *lz)
 {
-	for (int by = 0; by < lz->byn; by++)
-		for (int bx = 0; bx < lz->bxn; bx++) {
-			int fd = piece_open(fs, lz->n, RFS_LAZY_PART_BLOCK, bx,
-					    by);
-			if (fd >= 0) {
-				lz->fd[by * lz->bxn + bx] = fd;
-				continue;
-			}
-			if (fd != -ENOENT)
-				return;
-			if (piece_request(fs, lz->n, lz->src_fd,
-					  RFS_LAZY_PART_BLOCK, bx, by,
-					  lz->n->src_uid, 1, NULL, NULL) < 0)
-				return;
+	for (long i = 0; i < lz->nb; i++) {
+		int fd = block_open(fs, lz, i);
+		if (fd >= 0) {
+			lz->fd[i] = fd;
+			continue;
 		}
+		if (fd != -ENOENT)
+			return;
+		if (block_request(fs, lz, i, lz->n->src_uid, 1, NULL, NULL) < 0)
+			return;
+	}
 }
 
 static int lazy_handle(struct rfs_fs *fs, struct rfs_node *n,
@@ -320,11 +395,10 @@ static int lazy_handle(struct rfs_fs *fs, struct rfs_node *n,
 	lz->n = n;
 	lz->l = *l;
 	memset(l, 0, sizeof(*l)); /* lz's now */
-	lz->bxn = rfs_lazy_blocks_x(lz->l.level[0].width);
-	lz->byn = rfs_lazy_blocks_y(lz->l.level[0].height);
+	lz->nb = rfs_lazy_nblocks(&lz->l);
 	lz->src_fd = -1;
 	lz->ahead = -1;
-	nb = (size_t)lz->bxn * (size_t)lz->byn;
+	nb = (size_t)lz->nb;
 	if (!(lz->fd = malloc(nb * sizeof(int)))) {
 		rc = -ENOMEM;
 		goto fail;
@@ -430,7 +504,7 @@ int fs_lazy_open(struct rfs_fs *fs, struct rfs_node *n, fuse_req_t req,
 
 static void lazy_destroy(struct fs_lazy *lz)
 {
-	size_t nb = (size_t)lz->bxn * (size_t)lz->byn;
+	size_t nb = (size_t)lz->nb;
 
 	for (size_t i = 0; i < nb; i++)
 		if (lz->fd[i] >= 0)
@@ -453,12 +527,12 @@ static int walk(struct fs_lazy *lz, uint64_t off, size_t size,
 		unsigned char *buf, int *miss, int max, int *nmiss)
 {
 	uint64_t pos = off, end = off + size, boff, run;
-	int bx, by, rc;
+	int lv, bx, by, rc;
 
 	if (nmiss)
 		*nmiss = 0;
 	while (pos < end) {
-		rc = rfs_lazy_locate(&lz->l, pos, &bx, &by, &boff, &run);
+		rc = rfs_lazy_locate(&lz->l, pos, &lv, &bx, &by, &boff, &run);
 		if (rc < 0)
 			return -RFS_E_INTERNAL;
 		if (run > end - pos)
@@ -471,7 +545,7 @@ static int walk(struct fs_lazy *lz, uint64_t off, size_t size,
 			pos += run;
 			continue;
 		}
-		int b = by * lz->bxn + bx;
+		int b = (int)rfs_lazy_block_index(&lz->l, lv, bx, by);
 		pthread_mutex_lock(&lz->lock);
 		int fd = lz->fd[b];
 		pthread_mutex_unlock(&lz->lock);
@@ -480,8 +554,9 @@ static int walk(struct fs_lazy *lz, uint64_t off, size_t size,
 			for (int i = 0; i < *nmiss; i++)
 				dup |= miss[i] == b;
 			if (!dup) {
-				fd = piece_open(lz->fs, lz->n,
-						RFS_LAZY_PART_BLOCK, bx, by);
+				fd = piece_open_at(lz->fs, lz->n,
+						   RFS_LAZY_PART_BLOCK, lv, bx,
+						   by);
 				if (fd >= 0) {
 					pthread_mutex_lock(&lz->lock);
 					if (lz->fd[b] < 0)
@@ -594,18 +669,22 @@ static void read_interrupted(fuse_req_t req, void *arg)
 	rw_unref(rw); /* the reply's */
 }
 
-/* Note 4: a sequential reader has the blocks after b asked for. */
-static void read_ahead(struct rfs_fs *fs, struct fs_lazy *lz, int b,
+/* Note 4: a sequential reader has the blocks after b (of level lv)
+ * asked for, in that level (note 8). */
+static void read_ahead(struct rfs_fs *fs, struct fs_lazy *lz, int lv, long b,
 		       uid_t uid)
 {
-	long nb = (long)lz->bxn * lz->byn;
+	long lend = lv + 1 < lz->l.n_levels ?
+		    rfs_lazy_block_index(&lz->l, lv + 1, 0, 0) : lz->nb;
 	long upto = b + (long)RFS_LAZY_AHEAD * rfs_pool_workers(fs->pool);
 
-	if (upto >= nb)
-		upto = nb - 1;
+	if (upto >= lend)
+		upto = lend - 1;
 	for (;;) {
 		pthread_mutex_lock(&lz->lock);
-		long next = lz->ahead < b ? b + 1 : lz->ahead + 1;
+		/* ahead of b in b's level, or b's next */
+		long next = lz->ahead > b && lz->ahead < lend ?
+			    lz->ahead + 1 : b + 1;
 		int have = next <= upto && lz->fd[next] >= 0;
 		if (next <= upto)
 			lz->ahead = next;
@@ -614,8 +693,7 @@ static void read_ahead(struct rfs_fs *fs, struct fs_lazy *lz, int b,
 			return;
 		if (have)
 			continue;
-		int bx = (int)(next % lz->bxn), by = (int)(next / lz->bxn);
-		int fd = piece_open(fs, lz->n, RFS_LAZY_PART_BLOCK, bx, by);
+		int fd = block_open(fs, lz, next);
 		if (fd >= 0) {
 			pthread_mutex_lock(&lz->lock);
 			if (lz->fd[next] < 0)
@@ -625,8 +703,50 @@ static void read_ahead(struct rfs_fs *fs, struct fs_lazy *lz, int b,
 			pthread_mutex_unlock(&lz->lock);
 			continue;
 		}
-		if (piece_request(fs, lz->n, lz->src_fd, RFS_LAZY_PART_BLOCK,
-				  bx, by, uid, 1, NULL, NULL) == 0)
+		if (block_request(fs, lz, next, uid, 1, NULL, NULL) == 0)
+			rfs_stat_inc(&fs->stats, lazy_ahead);
+	}
+}
+
+/* Note 9: the blocks of level lv, if small, asked for as warm work, once
+ * per handle. */
+static void view_ahead(struct rfs_fs *fs, struct fs_lazy *lz, int lv,
+		       uid_t uid)
+{
+	long first, n;
+	int asked;
+
+	if (lv < 1 || lv >= 32)
+		return;
+	first = rfs_lazy_block_index(&lz->l, lv, 0, 0);
+	n = (long)rfs_lazy_blocks_x(lz->l.level[lv].width) *
+	    rfs_lazy_blocks_y(lz->l.level[lv].height);
+	if (n > RFS_LAZY_VIEW)
+		return;
+	pthread_mutex_lock(&lz->lock);
+	asked = (lz->view_asked >> lv) & 1;
+	lz->view_asked |= 1u << lv;
+	pthread_mutex_unlock(&lz->lock);
+	if (asked)
+		return;
+	for (long i = first; i < first + n; i++) {
+		pthread_mutex_lock(&lz->lock);
+		int have = lz->fd[i] >= 0;
+		pthread_mutex_unlock(&lz->lock);
+		if (have)
+			continue;
+		int fd = block_open(fs, lz, i);
+		if (fd >= 0) {
+			pthread_mutex_lock(&lz->lock);
+			if (lz->fd[i] < 0)
+				lz->fd[i] = fd;
+			else
+				close(fd);
+			pthread_mutex_unlock(&lz->lock);
+			continue;
+		}
+		if (fd == -ENOENT &&
+		    block_request(fs, lz, i, uid, 1, NULL, NULL) == 0)
 			rfs_stat_inc(&fs->stats, lazy_ahead);
 	}
 }
@@ -672,17 +792,14 @@ static int serve(struct rfs_fs *fs, struct fs_lazy *lz, fuse_req_t req,
 	atomic_store(&rw->pending, nmiss + 1);
 	atomic_store(&rw->refs, nmiss + 2);
 	for (int i = 0; i < nmiss; i++) {
-		int bx = miss[i] % lz->bxn, by = miss[i] / lz->bxn;
 		char canon[RFS_CHAIN_TEXT_MAX + RFS_LAZY_SUFFIX_MAX];
 		rw->bw[i].rw = rw;
-		piece_key(lz->n, RFS_LAZY_PART_BLOCK, bx, by, &rw->bw[i].key,
-			  canon, sizeof(canon));
+		block_key(lz->n, &lz->l, miss[i], &rw->bw[i].key, canon,
+			  sizeof(canon));
 	}
 	fuse_req_interrupt_func(req, read_interrupted, rw);
 	for (int i = 0; i < nmiss; i++) {
-		int bx = miss[i] % lz->bxn, by = miss[i] / lz->bxn;
-		rc = piece_request(fs, lz->n, lz->src_fd, RFS_LAZY_PART_BLOCK,
-				   bx, by, fuse_req_ctx(req)->uid, 0,
+		rc = block_request(fs, lz, miss[i], fuse_req_ctx(req)->uid, 0,
 				   block_done, &rw->bw[i]);
 		if (rc == 0) {
 			rfs_stat_inc(&fs->stats, lazy_waits);
@@ -722,12 +839,23 @@ void fs_lazy_read(struct rfs_fs *fs, struct fs_handle *h, fuse_req_t req,
 			lz->l.tile_bytes;
 	pthread_mutex_unlock(&lz->lock);
 	if (seq) {
-		int bx, by;
+		int lv, bx, by;
 		uint64_t boff, run;
 		uint64_t last = (uint64_t)off + size - 1;
-		if (rfs_lazy_locate(&lz->l, last, &bx, &by, &boff, &run) == 0)
-			read_ahead(fs, lz, by * lz->bxn + bx,
+		if (rfs_lazy_locate(&lz->l, last, &lv, &bx, &by, &boff,
+				    &run) == 0)
+			read_ahead(fs, lz, lv,
+				   rfs_lazy_block_index(&lz->l, lv, bx, by),
 				   fuse_req_ctx(req)->uid);
+	}
+	/* note 9 (the read's own block, joined below by the read, goes
+	 * first: a job someone waits for goes before warm work) */
+	{
+		int lv, bx, by;
+		uint64_t boff, run;
+		if (rfs_lazy_locate(&lz->l, (uint64_t)off, &lv, &bx, &by,
+				    &boff, &run) == 0 && lv > 0)
+			view_ahead(fs, lz, lv, fuse_req_ctx(req)->uid);
 	}
 	rc = serve(fs, lz, req, (uint64_t)off, size, reply, 0);
 	if (rc < 0)
@@ -875,7 +1003,7 @@ static void *assembly_main(void *arg)
 static int assemble(struct fs_lazy *lz)
 {
 	struct rfs_fs *fs = lz->fs;
-	size_t nb = (size_t)lz->bxn * (size_t)lz->byn;
+	size_t nb = (size_t)lz->nb;
 	struct assembly *a;
 	pthread_attr_t attr;
 	pthread_t t;
@@ -885,10 +1013,7 @@ static int assemble(struct fs_lazy *lz)
 	for (size_t i = 0; i < nb; i++) {
 		if (lz->fd[i] >= 0)
 			continue;
-		int bx = (int)(i % (size_t)lz->bxn);
-		int by = (int)(i / (size_t)lz->bxn);
-		if ((lz->fd[i] = piece_open(fs, lz->n, RFS_LAZY_PART_BLOCK, bx,
-					    by)) < 0)
+		if ((lz->fd[i] = block_open(fs, lz, (long)i)) < 0)
 			return 0;
 	}
 	pthread_mutex_lock(&fs->lazy_lock);
@@ -947,24 +1072,22 @@ int fs_lazy_blocks(struct rfs_fs *fs, struct rfs_node *n, long *done,
 	struct rfs_tiff_layout l;
 	char canon[RFS_CHAIN_TEXT_MAX + RFS_LAZY_SUFFIX_MAX];
 	rfs_key key;
-	int bxn, byn, rc;
+	int rc;
 
 	memset(&l, 0, sizeof(l));
 	if ((rc = lazy_layout(fs, n, &l)) != 0)
 		return rc == 1 ? -ENODATA : rc;
-	bxn = rfs_lazy_blocks_x(l.level[0].width);
-	byn = rfs_lazy_blocks_y(l.level[0].height);
-	rfs_tiff_layout_free(&l);
-	*total = (long)bxn * byn;
-	if (!done)
-		return 0;
-	*done = 0;
-	for (int by = 0; by < byn; by++)
-		for (int bx = 0; bx < bxn; bx++)
-			if (piece_key(n, RFS_LAZY_PART_BLOCK, bx, by, &key,
-				      canon, sizeof(canon)) == 0 &&
+	/* every level's blocks (note 8) */
+	*total = rfs_lazy_nblocks(&l);
+	if (done) {
+		*done = 0;
+		for (long i = 0; i < *total; i++)
+			if (block_key(n, &l, i, &key, canon,
+				      sizeof(canon)) == 0 &&
 			    rfs_store_lookup(fs->store, &key, &n->id, canon,
 					     NULL) == 0)
 				(*done)++;
+	}
+	rfs_tiff_layout_free(&l);
 	return 0;
 }

@@ -17,6 +17,13 @@
  *     fixed order, so the same code (rfs_lazy_acc_*) fed by the whole
  *     computation (ops.c) or by the window engine (lazy_work.c) gives the
  *     same doubles.
+ *  4. Overview blocks have the grain of the base's (512 x 512 pixels of
+ *     their level): a block of level k covers 512 2^k base pixels a side,
+ *     so a full view of a 20000^2 output at level 5 is 4 blocks.  Their
+ *     keys spell the level apart ("#ovr=K,BX,BY") so that level 0 keeps
+ *     the "#block=BX,BY" spelling and the counters can tell the two
+ *     apart (pool.c counts "#block=" as lazy_blocks, "#ovr=" as
+ *     lazy_ovr_blocks).
  */
 #include <errno.h>
 #include <math.h>
@@ -26,10 +33,15 @@
 
 #include "rasterfs/lazy.h"
 
+int rfs_lazy_large(long long width, long long height)
+{
+	return width > 0 && height > 0 &&
+	       (uint64_t)width * (uint64_t)height > RFS_LAZY_PIXELS;
+}
+
 int rfs_lazy_is(int width, int height, int n_levels)
 {
-	return n_levels == 1 && width > 0 && height > 0 &&
-	       (uint64_t)width * (uint64_t)height > RFS_LAZY_PIXELS;
+	return n_levels > 1 && rfs_lazy_large(width, height);
 }
 
 int rfs_lazy_blocks_x(int width)
@@ -65,52 +77,66 @@ void rfs_lazy_sample_win(int width, int height, int i, int *x, int *y,
 }
 
 int rfs_lazy_parse(const char *canonical, size_t *chain_len,
-		   enum rfs_lazy_part *part, int *bx, int *by)
+		   enum rfs_lazy_part *part, int *level, int *bx, int *by)
 {
 	const char *h = strchr(canonical, '#');
 	char check[RFS_LAZY_SUFFIX_MAX + 1];
-	int x, y, n = -1;
+	int k = 0, x, y, n = -1;
 
 	*chain_len = h ? (size_t)(h - canonical) : strlen(canonical);
 	*part = RFS_LAZY_WHOLE;
-	*bx = *by = 0;
+	*level = *bx = *by = 0;
 	if (!h)
 		return 0;
 	if (!strcmp(h, "#stats")) {
 		*part = RFS_LAZY_PART_STATS;
 		return 0;
 	}
-	if (sscanf(h, "#block=%d,%d%n", &x, &y, &n) != 2 || n < 0 ||
-	    h[n] != '\0' || x < 0 || y < 0)
+	if (!strncmp(h, "#ovr=", 5)) {
+		if (sscanf(h, "#ovr=%d,%d,%d%n", &k, &x, &y, &n) != 3 ||
+		    k < 1 || k > 30)
+			return -EINVAL;
+	} else if (sscanf(h, "#block=%d,%d%n", &x, &y, &n) != 2) {
+		return -EINVAL;
+	}
+	if (n < 0 || h[n] != '\0' || x < 0 || y < 0 ||
+	    rfs_lazy_suffix("", RFS_LAZY_PART_BLOCK, k, x, y, check,
+			    sizeof(check)) < 0)
 		return -EINVAL;
 	/* one spelling per block, so one key per block */
-	snprintf(check, sizeof(check), "#block=%d,%d", x, y);
 	if (strcmp(check, h))
 		return -EINVAL;
 	*part = RFS_LAZY_PART_BLOCK;
+	*level = k;
 	*bx = x;
 	*by = y;
 	return 0;
 }
 
-int rfs_lazy_suffix(const char *canonical, enum rfs_lazy_part part, int bx,
-		    int by, char *buf, size_t len)
+int rfs_lazy_suffix(const char *canonical, enum rfs_lazy_part part,
+		    int level, int bx, int by, char *buf, size_t len)
 {
 	int n;
 
 	if (part == RFS_LAZY_PART_STATS)
 		n = snprintf(buf, len, "%s#stats", canonical);
-	else if (part == RFS_LAZY_PART_BLOCK)
+	else if (part == RFS_LAZY_PART_BLOCK && (level < 0 || level > 30))
+		return -EINVAL;
+	else if (part == RFS_LAZY_PART_BLOCK && level == 0)
 		n = snprintf(buf, len, "%s#block=%d,%d", canonical, bx, by);
+	else if (part == RFS_LAZY_PART_BLOCK)
+		n = snprintf(buf, len, "%s#ovr=%d,%d,%d", canonical, level,
+			     bx, by);
 	else
 		n = snprintf(buf, len, "%s", canonical);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-void rfs_lazy_block_tiles(const struct rfs_tiff_layout *l, int bx, int by,
-			  int *tx0, int *ty0, int *ntx, int *nty)
+void rfs_lazy_block_tiles(const struct rfs_tiff_layout *l, int level,
+			  int bx, int by, int *tx0, int *ty0, int *ntx,
+			  int *nty)
 {
-	const struct rfs_tiff_level *lv = &l->level[0];
+	const struct rfs_tiff_level *lv = &l->level[level];
 
 	*tx0 = bx * RFS_LAZY_TILES;
 	*ty0 = by * RFS_LAZY_TILES;
@@ -120,18 +146,63 @@ void rfs_lazy_block_tiles(const struct rfs_tiff_layout *l, int bx, int by,
 	       RFS_LAZY_TILES;
 }
 
-uint64_t rfs_lazy_block_bytes(const struct rfs_tiff_layout *l, int bx,
-			      int by)
+uint64_t rfs_lazy_block_bytes(const struct rfs_tiff_layout *l, int level,
+			      int bx, int by)
 {
 	int tx0, ty0, ntx, nty;
 
-	rfs_lazy_block_tiles(l, bx, by, &tx0, &ty0, &ntx, &nty);
+	rfs_lazy_block_tiles(l, level, bx, by, &tx0, &ty0, &ntx, &nty);
 	return (uint64_t)ntx * (uint64_t)nty * (uint64_t)l->bands *
 	       l->tile_bytes;
 }
 
-int rfs_lazy_locate(const struct rfs_tiff_layout *l, uint64_t off, int *bx,
-		    int *by, uint64_t *boff, uint64_t *run)
+static long level_blocks(const struct rfs_tiff_layout *l, int k)
+{
+	return (long)rfs_lazy_blocks_x(l->level[k].width) *
+	       rfs_lazy_blocks_y(l->level[k].height);
+}
+
+long rfs_lazy_nblocks(const struct rfs_tiff_layout *l)
+{
+	long n = 0;
+
+	for (int k = 0; k < l->n_levels; k++)
+		n += level_blocks(l, k);
+	return n;
+}
+
+long rfs_lazy_block_index(const struct rfs_tiff_layout *l, int level,
+			  int bx, int by)
+{
+	long i = 0;
+
+	for (int k = 0; k < level; k++)
+		i += level_blocks(l, k);
+	return i + (long)by * rfs_lazy_blocks_x(l->level[level].width) + bx;
+}
+
+int rfs_lazy_block_at(const struct rfs_tiff_layout *l, long i, int *level,
+		      int *bx, int *by)
+{
+	if (i < 0)
+		return -ERANGE;
+	for (int k = 0; k < l->n_levels; k++) {
+		long n = level_blocks(l, k);
+		if (i < n) {
+			int bxn = rfs_lazy_blocks_x(l->level[k].width);
+			*level = k;
+			*bx = (int)(i % bxn);
+			*by = (int)(i / bxn);
+			return 0;
+		}
+		i -= n;
+	}
+	return -ERANGE;
+}
+
+int rfs_lazy_locate(const struct rfs_tiff_layout *l, uint64_t off,
+		    int *level, int *bx, int *by, uint64_t *boff,
+		    uint64_t *run)
 {
 	struct rfs_tiff_loc loc;
 	int tx0, ty0, ntx, nty;
@@ -142,11 +213,10 @@ int rfs_lazy_locate(const struct rfs_tiff_layout *l, uint64_t off, int *bx,
 		*run = l->header_size - off;
 		return 1;
 	}
-	if (loc.level != 0)
-		return -ERANGE;
+	*level = loc.level;
 	*bx = loc.tx / RFS_LAZY_TILES;
 	*by = loc.ty / RFS_LAZY_TILES;
-	rfs_lazy_block_tiles(l, *bx, *by, &tx0, &ty0, &ntx, &nty);
+	rfs_lazy_block_tiles(l, loc.level, *bx, *by, &tx0, &ty0, &ntx, &nty);
 	*boff = ((uint64_t)((loc.ty - ty0) * ntx + (loc.tx - tx0)) *
 		 (uint64_t)l->bands + (uint64_t)loc.band) * l->tile_bytes +
 		(off - loc.start);

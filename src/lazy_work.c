@@ -8,6 +8,15 @@
  *     writes edge tiles.  The bytes are the file's (little-endian); a
  *     big-endian host is refused rather than swapped (no such host runs
  *     rasterfs, and tiff.c's swap is private).
+ *     A block of overview level k is the same with the window engine
+ *     opened at level k (lazy.h: the chain computed at resolution 2^k).
+ *     The whole computation's overview tiles (rfs_lazy_work_overviews)
+ *     come from the same engine a row of blocks at a time (one window
+ *     the level's width and a block's height): the window engine's
+ *     bytes do not depend on the window (window.h), so they are the same
+ *     bytes as the blocks a reader has computed one by one
+ *     (tests/mount/test_lazy*.py compare them), and a warp's 512 x 128
+ *     blocks are computed once, not once per block column.
  *  2. The sample statistics are read window by window, band by band, in
  *     the layout's type and converted to doubles by GDALCopyWords, from
  *     the window engine or from the whole output's dataset: the same
@@ -51,74 +60,51 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Does the window engine's grid agree with the layout?  0 or
+/* Does the window engine's grid agree with level k of the layout?  0 or
  * -RFS_E_INTERNAL. */
 static int grid_matches(struct rfs_window *w, const struct rfs_tiff_layout *l,
-			char *msg, size_t msglen)
+			int k, char *msg, size_t msglen)
 {
 	const struct rfs_grid *g = rfs_window_grid(w);
 
-	if (g->width != l->level[0].width || g->height != l->level[0].height ||
+	if (g->width != l->level[k].width || g->height != l->level[k].height ||
 	    g->nbands != l->bands || g->bands[0].type != l->type) {
-		snprintf(msg, msglen, "the window engine's output (%lld x %lld, "
-			 "%d bands) is not the described one (%d x %d, %d "
-			 "bands)", g->width, g->height, g->nbands,
-			 l->level[0].width, l->level[0].height, l->bands);
+		snprintf(msg, msglen, "the window engine's output at level %d "
+			 "(%lld x %lld, %d bands) is not the described one "
+			 "(%d x %d, %d bands)", k, g->width, g->height,
+			 g->nbands, l->level[k].width, l->level[k].height,
+			 l->bands);
 		return -RFS_E_INTERNAL;
 	}
 	return 0;
 }
 
-int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
-			const struct rfs_tiff_layout *l, int bx, int by,
-			const char *out_path, uint64_t *size,
-			uint64_t *checksum, char *msg, size_t msglen)
-{
-	struct rfs_window *w = NULL;
-	unsigned char *buf = NULL, *tile = NULL;
-	XXH3_state_t *hs = NULL;
-	int tx0, ty0, ntx, nty, fd = -1, rc;
-	const int T = RFS_TIFF_TILE, sb = l->sample_bytes;
-	struct rfs_win win;
-	size_t len;
+/* What a block's tiles go to: out(arg, tx, ty, band, tile) for each tile
+ * (of the level; tile: RFS_TIFF_TILE^2 samples, the outside zero), in the
+ * object's order (note 1).  Returns 0 or a negative code. */
+typedef int (*tile_out_fn)(void *arg, int tx, int ty, int band,
+			   const unsigned char *tile);
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	snprintf(msg, msglen, "lazy outputs need a little-endian host");
-	return -RFS_E_INTERNAL;
-#endif
-	if (bx < 0 || by < 0 || bx >= rfs_lazy_blocks_x(l->level[0].width) ||
-	    by >= rfs_lazy_blocks_y(l->level[0].height)) {
-		snprintf(msg, msglen, "block %d,%d is not in the output", bx,
-			 by);
-		return -RFS_E_BAD_ARG;
-	}
-	rfs_lazy_block_tiles(l, bx, by, &tx0, &ty0, &ntx, &nty);
+/* Compute the tiles [tx0, tx0 + ntx) x [ty0, ty0 + nty) of level k as
+ * one window of w (opened at k) and hand them to out.  buf: room for the
+ * window (rfs_window_bytes), tile: l->tile_bytes. */
+static int win_tiles(struct rfs_window *w, const struct rfs_tiff_layout *l,
+		     int k, int tx0, int ty0, int ntx, int nty,
+		     unsigned char *buf, unsigned char *tile, tile_out_fn out,
+		     void *arg, char *msg, size_t msglen)
+{
+	const int T = RFS_TIFF_TILE, sb = l->sample_bytes;
+	const struct rfs_tiff_level *v = &l->level[k];
+	int rc;
+	struct rfs_win win;
+
 	win.x = tx0 * T;
 	win.y = ty0 * T;
-	win.w = ntx * T < l->level[0].width - win.x ? ntx * T :
-		l->level[0].width - win.x;
-	win.h = nty * T < l->level[0].height - win.y ? nty * T :
-		l->level[0].height - win.y;
-	if ((rc = rfs_window_open(source, chain, 0, &w, msg, msglen)) < 0)
-		goto out;
-	if ((rc = grid_matches(w, l, msg, msglen)) < 0)
-		goto out;
-	len = rfs_window_bytes(w, &win);
-	if (!(buf = malloc(len)) || !(tile = malloc(l->tile_bytes)) ||
-	    !(hs = XXH3_createState())) {
-		snprintf(msg, msglen, "out of memory for a block");
-		rc = -RFS_E_NOMEM;
-		goto out;
-	}
-	if ((rc = rfs_window_read(w, &win, buf, len, msg, msglen)) < 0)
-		goto out;
-	fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = write_err(errno, out_path, msg, msglen);
-		goto out;
-	}
-	XXH3_64bits_reset(hs);
-	*size = 0;
+	win.w = ntx * T < v->width - win.x ? ntx * T : v->width - win.x;
+	win.h = nty * T < v->height - win.y ? nty * T : v->height - win.y;
+	if ((rc = rfs_window_read(w, &win, buf, rfs_window_bytes(w, &win),
+				  msg, msglen)) < 0)
+		return rc;
 	/* note 1: tile row, tile column, band, as the file orders them */
 	for (int ty = 0; ty < nty; ty++)
 		for (int tx = 0; tx < ntx; tx++)
@@ -135,30 +121,204 @@ int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 					       band + ((size_t)(y0 + r) * win.w +
 						       x0) * sb,
 					       (size_t)cw * sb);
-				if ((rc = write_all(fd, tile,
-						    l->tile_bytes)) < 0) {
-					rc = write_err(-rc, out_path, msg,
-						       msglen);
-					goto out;
-				}
-				XXH3_64bits_update(hs, tile, l->tile_bytes);
-				*size += l->tile_bytes;
+				if ((rc = out(arg, tx0 + tx, ty0 + ty, b,
+					      tile)) < 0)
+					return rc;
 			}
-	if (fsync(fd) < 0) {
+	return 0;
+}
+
+/* Block (bx, by) of level k (win_tiles). */
+static int block_tiles(struct rfs_window *w, const struct rfs_tiff_layout *l,
+		       int k, int bx, int by, unsigned char *buf,
+		       unsigned char *tile, tile_out_fn out, void *arg,
+		       char *msg, size_t msglen)
+{
+	int tx0, ty0, ntx, nty;
+
+	rfs_lazy_block_tiles(l, k, bx, by, &tx0, &ty0, &ntx, &nty);
+	return win_tiles(w, l, k, tx0, ty0, ntx, nty, buf, tile, out, arg,
+			 msg, msglen);
+}
+
+/* The buffers of a block of l, whatever its level. */
+static int block_buffers(const struct rfs_tiff_layout *l, unsigned char **buf,
+			 unsigned char **tile, char *msg, size_t msglen)
+{
+	const size_t side = RFS_LAZY_BLOCK;
+
+	*buf = malloc(side * side * (size_t)l->bands *
+		      (size_t)l->sample_bytes);
+	*tile = malloc(l->tile_bytes);
+	if (!*buf || !*tile) {
+		free(*buf);
+		free(*tile);
+		*buf = *tile = NULL;
+		snprintf(msg, msglen, "out of memory for a block");
+		return -RFS_E_NOMEM;
+	}
+	return 0;
+}
+
+struct obj_out {
+	int fd;
+	XXH3_state_t *hs;
+	uint64_t size;
+	uint64_t tile_bytes;
+};
+
+/* A block object's tiles: appended, hashed. */
+static int to_object(void *arg, int tx, int ty, int band,
+		     const unsigned char *tile)
+{
+	struct obj_out *o = arg;
+	int rc;
+
+	(void)tx, (void)ty, (void)band;
+	if ((rc = write_all(o->fd, tile, o->tile_bytes)) < 0)
+		return rc;
+	XXH3_64bits_update(o->hs, tile, o->tile_bytes);
+	o->size += o->tile_bytes;
+	return 0;
+}
+
+int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
+			const struct rfs_tiff_layout *l, int level, int bx,
+			int by, const char *out_path, uint64_t *size,
+			uint64_t *checksum, char *msg, size_t msglen)
+{
+	struct rfs_window *w = NULL;
+	unsigned char *buf = NULL, *tile = NULL;
+	struct obj_out o = { .fd = -1, .tile_bytes = l->tile_bytes };
+	int rc;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	snprintf(msg, msglen, "lazy outputs need a little-endian host");
+	return -RFS_E_INTERNAL;
+#endif
+	if (level < 0 || level >= l->n_levels || bx < 0 || by < 0 ||
+	    bx >= rfs_lazy_blocks_x(l->level[level].width) ||
+	    by >= rfs_lazy_blocks_y(l->level[level].height)) {
+		snprintf(msg, msglen, "block %d,%d of level %d is not in the "
+			 "output", bx, by, level);
+		return -RFS_E_BAD_ARG;
+	}
+	if ((rc = rfs_window_open(source, chain, level, &w, msg, msglen)) < 0)
+		goto out;
+	if ((rc = grid_matches(w, l, level, msg, msglen)) < 0)
+		goto out;
+	if ((rc = block_buffers(l, &buf, &tile, msg, msglen)) < 0)
+		goto out;
+	if (!(o.hs = XXH3_createState())) {
+		snprintf(msg, msglen, "out of memory for a block");
+		rc = -RFS_E_NOMEM;
+		goto out;
+	}
+	o.fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (o.fd < 0) {
 		rc = write_err(errno, out_path, msg, msglen);
 		goto out;
 	}
-	*checksum = XXH3_64bits_digest(hs);
+	XXH3_64bits_reset(o.hs);
+	rc = block_tiles(w, l, level, bx, by, buf, tile, to_object, &o, msg,
+			 msglen);
+	if (rc < 0 && !rfs_err_is_rfs(rc)) { /* a write's -errno */
+		rc = write_err(-rc, out_path, msg, msglen);
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	if (fsync(o.fd) < 0) {
+		rc = write_err(errno, out_path, msg, msglen);
+		goto out;
+	}
+	*size = o.size;
+	*checksum = XXH3_64bits_digest(o.hs);
 	rc = 0;
 out:
-	if (fd >= 0 && close(fd) < 0 && rc == 0)
+	if (o.fd >= 0 && close(o.fd) < 0 && rc == 0)
 		rc = write_err(errno, out_path, msg, msglen);
-	if (rc < 0 && fd >= 0)
+	if (rc < 0 && o.fd >= 0)
 		unlink(out_path);
-	XXH3_freeState(hs);
+	XXH3_freeState(o.hs);
 	free(tile);
 	free(buf);
 	rfs_window_close(w);
+	return rc;
+}
+
+struct file_out {
+	int fd;
+	const struct rfs_tiff_layout *l;
+	int level;
+};
+
+/* The whole file's tiles: each at its offset. */
+static int to_file(void *arg, int tx, int ty, int band,
+		   const unsigned char *tile)
+{
+	struct file_out *f = arg;
+
+	return rfs_tiff_write_tile(f->fd, f->l, f->level, band, tx, ty, tile);
+}
+
+int rfs_lazy_work_overviews(const char *source,
+			    const struct rfs_chain *chain,
+			    const struct rfs_tiff_layout *l, int fd,
+			    char *msg, size_t msglen)
+{
+	unsigned char *buf = NULL, *tile = NULL;
+	struct file_out f = { .fd = fd, .l = l };
+	int rc = 0;
+
+	if (!(tile = malloc(l->tile_bytes))) {
+		snprintf(msg, msglen, "out of memory for a tile");
+		return -RFS_E_NOMEM;
+	}
+	/* note 1: a row of blocks as one window (the window engine's bytes
+	 * do not depend on the window: the same as the blocks'), so a warp's
+	 * 512 x 128 blocks are computed once, not once per block column */
+	for (int k = 1; k < l->n_levels && rc == 0; k++) {
+		const struct rfs_tiff_level *v = &l->level[k];
+		struct rfs_window *w = NULL;
+
+		free(buf);
+		buf = malloc((size_t)v->tiles_x * RFS_TIFF_TILE *
+			     RFS_LAZY_BLOCK * (size_t)l->bands *
+			     (size_t)l->sample_bytes);
+		if (!buf) {
+			snprintf(msg, msglen, "out of memory for a row of "
+				 "blocks");
+			rc = -RFS_E_NOMEM;
+			break;
+		}
+		if ((rc = rfs_window_open(source, chain, k, &w, msg,
+					  msglen)) < 0)
+			break;
+		rc = grid_matches(w, l, k, msg, msglen);
+		f.level = k;
+		for (int ty = 0; rc == 0 && ty < v->tiles_y;
+		     ty += RFS_LAZY_TILES)
+			rc = win_tiles(w, l, k, 0, ty, v->tiles_x,
+				       v->tiles_y - ty < RFS_LAZY_TILES ?
+				       v->tiles_y - ty : RFS_LAZY_TILES,
+				       buf, tile, to_file, &f, msg, msglen);
+		rfs_window_close(w);
+	}
+	/* the writes' codes (tiff.h: rfs_tiff_write_tile) */
+	if (rc == -ENOMEM) {
+		snprintf(msg, msglen, "out of memory for a tile");
+		rc = -RFS_E_NOMEM;
+	} else if (rc == -RFS_E_NOSPACE || rc == -RFS_E_STORE_IO ||
+		   (rc < 0 && !rfs_err_is_rfs(rc))) {
+		snprintf(msg, msglen, "cannot write the output's overviews: "
+			 "%s", rfs_err_is_rfs(rc) ? rfs_strerror(rc) :
+			 strerror(-rc));
+		if (!rfs_err_is_rfs(rc))
+			rc = -RFS_E_STORE_IO;
+	}
+	free(tile);
+	free(buf);
 	return rc;
 }
 
@@ -256,7 +416,7 @@ int rfs_lazy_work_stats(const char *source, const struct rfs_chain *chain,
 
 	if ((rc = rfs_window_open(source, chain, 0, &r.w, msg, msglen)) < 0)
 		return rc;
-	if ((rc = grid_matches(r.w, l, msg, msglen)) == 0)
+	if ((rc = grid_matches(r.w, l, 0, msg, msglen)) == 0)
 		rc = sample(l, read_engine, &r, st, msg, msglen);
 	free(r.all);
 	rfs_window_close(r.w);

@@ -365,6 +365,36 @@ static int lazy_stats(GDALDatasetH cur, struct rfs_output *o,
 	return rc;
 }
 
+/* The overview tiles of out_path, a lazy output written whole (lazy.h),
+ * from the output's own source and chain (o->source, o->chain: the
+ * whole chain, even when this run started from a kept prefix). */
+static int lazy_overviews(struct rfs_output *o, const char *out_path,
+			  char *msg, size_t msglen)
+{
+	int fd, rc;
+
+	if (!o->source || !o->chain) {
+		snprintf(msg, msglen, "a lazy output without its source and "
+			 "chain");
+		return -RFS_E_INTERNAL;
+	}
+	if ((fd = open(out_path, O_WRONLY | O_CLOEXEC)) < 0) {
+		snprintf(msg, msglen, "cannot write the output's overviews: "
+			 "%s", strerror(errno));
+		return -RFS_E_PROCESS;
+	}
+	rc = rfs_lazy_work_overviews(o->source, o->chain, &o->layout, fd, msg,
+				     msglen);
+	if (close(fd) < 0 && rc == 0) {
+		snprintf(msg, msglen, "cannot write the output's overviews: "
+			 "%s", strerror(errno));
+		rc = errno == ENOSPC ? -RFS_E_NOSPACE : -RFS_E_PROCESS;
+	}
+	if (rc == -RFS_E_STORE_IO)
+		rc = -RFS_E_PROCESS; /* as the base's write errors */
+	return rc;
+}
+
 /* The own writer's pass (output.h): cur, checked against the
  * description, into out_path in its layout, with exact statistics. */
 static int write_layout(GDALDatasetH cur, int is_source,
@@ -372,6 +402,9 @@ static int write_layout(GDALDatasetH cur, int is_source,
 			struct chain_progress *prog, char *msg, size_t msglen)
 {
 	struct rfs_tiff_stats *stats = NULL;
+	const int lazy = rfs_lazy_is(o->layout.level[0].width,
+				     o->layout.level[0].height,
+				     o->layout.n_levels);
 	int rc;
 
 	/* note 2 of output.c: a source copied as it is keeps what a GeoTIFF
@@ -385,8 +418,15 @@ static int write_layout(GDALDatasetH cur, int is_source,
 	unlink(out_path);
 	CPLErrorReset();
 	errno = 0;
-	rc = rfs_tiff_write_from_dataset(cur, &o->layout, out_path, stats,
+	/* A lazy output's overviews are the chain computed at each level
+	 * (lazy.h), written after the base, not the writer's averages. */
+	if (lazy)
+		rc = rfs_tiff_write_base(cur, &o->layout, out_path, stats,
 					 chain_progress_cb, prog);
+	else
+		rc = rfs_tiff_write_from_dataset(cur, &o->layout, out_path,
+						 stats, chain_progress_cb,
+						 prog);
 	if (rc == -RFS_E_PROCESS)
 		rfs_gdal_error("cannot read the last step's result", msg,
 			       msglen);
@@ -405,11 +445,12 @@ static int write_layout(GDALDatasetH cur, int is_source,
 			 strerror(-rc));
 	if (rc == -RFS_E_STORE_IO || (rc < 0 && !rfs_err_is_rfs(rc)))
 		rc = -RFS_E_PROCESS;
-	/* A lazy output (lazy.h) has the sample's approximate statistics,
-	 * however it is computed: the same bytes as block by block. */
-	if (rc == 0 && rfs_lazy_is(o->layout.level[0].width,
-				   o->layout.level[0].height,
-				   o->layout.n_levels))
+	/* A lazy output (lazy.h): its overviews as its blocks are computed,
+	 * and the sample's approximate statistics, however it is computed:
+	 * the same bytes as block by block. */
+	if (rc == 0 && lazy)
+		rc = lazy_overviews(o, out_path, msg, msglen);
+	if (rc == 0 && lazy)
 		rc = lazy_stats(cur, o, out_path, stats, msg, msglen);
 	free(stats);
 	return rc;

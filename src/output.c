@@ -28,7 +28,9 @@
 #include <proj.h>
 
 #include "rasterfs/err.h"
+#include "rasterfs/lazy.h"
 #include "rasterfs/output.h"
+#include "rasterfs/step.h"
 
 void rfs_output_clear(struct rfs_output *out)
 {
@@ -99,8 +101,28 @@ static int writer_type(GDALDataType t)
 	       t == GDT_Float64;
 }
 
+static int north_up(const struct rfs_grid *g)
+{
+	return g->has_gt && g->gt[2] == 0 && g->gt[4] == 0;
+}
+
+/* Internal overviews: a large output (lazy.h) whose levels the window
+ * engine can make, every grid of the chain north-up: the source's, or a
+ * first step that warps it onto a north-up grid (window.h).  Another
+ * large output (no georeferencing, a rotated one) has none and is
+ * computed whole. */
+static int wants_overviews(const struct rfs_grid *src,
+			   const struct rfs_chain *chain,
+			   const struct rfs_grid *g)
+{
+	return rfs_lazy_large(g->width, g->height) && north_up(g) &&
+	       (north_up(src) ||
+		rfs_step_first_has(chain->canonical, RFS_STEP_WARP));
+}
+
 /* The GeoTIFF's layout from out->grid (note 3). */
-static int make_layout(struct rfs_output *out, char *msg, size_t msglen)
+static int make_layout(struct rfs_output *out, int overviews, char *msg,
+		       size_t msglen)
 {
 	const struct rfs_grid *g = &out->grid;
 	const char *wkt_opts[] = { "FORMAT=WKT2_2019", "MULTILINE=NO", NULL };
@@ -133,7 +155,8 @@ static int make_layout(struct rfs_output *out, char *msg, size_t msglen)
 		.items = out->items,
 		.n_items = RFS_OUTPUT_ITEMS,
 		.band_desc = (const char *const *)g->desc,
-		.overviews = 0, /* output.h */
+		/* output.h: only outputs over the lazy threshold (lazy.h) */
+		.overviews = overviews,
 	};
 	memcpy(d.geotransform, g->gt, sizeof(d.geotransform));
 	rc = rfs_tiff_layout(&d, &out->layout);
@@ -193,8 +216,11 @@ int rfs_output_describe(const char *source, const char *source_rel,
 					msg, msglen);
 	if (rc == 0)
 		rc = provenance(out, source_rel, chain->canonical);
+	out->source = source;
+	out->chain = chain;
 	if (rc == 0 && chain->format == RFS_FMT_GTIFF)
-		rc = make_layout(out, msg, msglen);
+		rc = make_layout(out, wants_overviews(&src, chain, &out->grid),
+				 msg, msglen);
 out:
 	CPLPopErrorHandler();
 	CPLErrorReset();

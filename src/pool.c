@@ -248,9 +248,13 @@ static void commit_done(void *arg, int rc)
 {
 	struct rfs_job *job = arg;
 
+	/* a lazy output's block of level 0, or of an overview: lazy.h */
 	if (rc == 0 && strstr(job->canonical, "#block="))
 		rfs_stat_inc(((struct rfs_pool *)job->owner)->stats,
-			     lazy_blocks); /* a lazy output's block: lazy.h */
+			     lazy_blocks);
+	else if (rc == 0 && strstr(job->canonical, "#ovr="))
+		rfs_stat_inc(((struct rfs_pool *)job->owner)->stats,
+			     lazy_ovr_blocks);
 
 	finish(job->owner, job, rc, rc ? rfs_strerror(rc) : NULL);
 }

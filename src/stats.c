@@ -102,6 +102,7 @@ int rfs_stats_json(struct rfs_stats *s, rfs_store *store,
 		"\"content_hashes\": %llu, \"describes\": %llu, "
 		"\"describe_hits\": %llu, "
 		"\"lazy_opens\": %llu, \"lazy_blocks\": %llu, "
+		"\"lazy_ovr_blocks\": %llu, "
 		"\"lazy_waits\": %llu, \"lazy_ahead\": %llu, "
 		"\"lazy_cancelled\": %llu, "
 		"\"store_objects\": %llu, \"store_bytes\": %llu}\n",
@@ -112,7 +113,8 @@ int rfs_stats_json(struct rfs_stats *s, rfs_store *store,
 		F(pt_refused), F(reads), F(nodes), F(shared_hits),
 		F(shared_misses), F(shared_published), F(shared_corrupt),
 		F(content_hashes), F(describes), F(describe_hits),
-		F(lazy_opens), F(lazy_blocks), F(lazy_waits), F(lazy_ahead),
+		F(lazy_opens), F(lazy_blocks), F(lazy_ovr_blocks),
+		F(lazy_waits), F(lazy_ahead),
 		F(lazy_cancelled), (unsigned long long)objects, (unsigned long long)bytes);
 #undef F
 	if (n < 0 || (size_t)n >= len)

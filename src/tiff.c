@@ -128,6 +128,16 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) / a * a;
 }
 
+/* The header's padding (tiff.h): a layout with overviews (a lazy output's,
+ * read tile by tile while its tiles are computed) starts every tile at a
+ * multiple of RFS_TIFF_ALIGN_OVR, so a reader's buffered reads (glibc's
+ * stdio, under GDAL: 8 KiB aligned to 8 KiB) never reach into the tile of
+ * another level or block and have it computed. */
+static uint64_t header_align(const struct rfs_tiff_layout *l)
+{
+	return l->n_levels > 1 ? RFS_TIFF_ALIGN_OVR : RFS_TIFF_ALIGN;
+}
+
 static int sample_format(GDALDataType t)
 {
 	switch (t) {
@@ -445,7 +455,7 @@ static int place(struct rfs_tiff_layout *l, struct ifd *ifds)
 					ifds[lv].e[i].kind == V_COUNTS];
 	}
 	l->arrays_end = pos;
-	l->header_size = align_up(pos, RFS_TIFF_ALIGN);
+	l->header_size = align_up(pos, header_align(l));
 	pos = l->header_size;
 	for (int lv = l->n_levels - 1; lv >= 0; lv--) {
 		l->level[lv].offset = pos;
@@ -884,7 +894,7 @@ static int unpacked_check(const struct rfs_tiff_layout *l)
 	}
 	if (l->sample_bytes != want ||
 	    l->tile_bytes != TILE_PIXELS * (uint64_t)want ||
-	    l->header_size % RFS_TIFF_ALIGN != 0 ||
+	    l->header_size % header_align(l) != 0 ||
 	    l->head_len < 16 || l->head_len > l->arrays_offset ||
 	    l->arrays_offset > l->arrays_end ||
 	    l->arrays_end > l->header_size ||
@@ -909,7 +919,7 @@ static int unpacked_check(const struct rfs_tiff_layout *l)
 		}
 	}
 	if (at != l->arrays_end ||
-	    l->header_size != align_up(l->arrays_end, RFS_TIFF_ALIGN))
+	    l->header_size != align_up(l->arrays_end, header_align(l)))
 		return -EINVAL;
 	/* levels: each half the one below it, coarsest first after the
 	 * header, the base last, ending at total_size */

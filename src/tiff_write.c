@@ -238,14 +238,16 @@ static void pyr_free(struct pyr *p, int n)
 	free(p);
 }
 
-int rfs_tiff_write_from_dataset(GDALDatasetH ds, struct rfs_tiff_layout *l,
-				const char *path,
-				struct rfs_tiff_stats *stats_out,
-				GDALProgressFunc progress, void *progress_arg)
+/* pyramid: 0 leaves the overview tiles to the caller (zeros here). */
+static int write_ds(GDALDatasetH ds, struct rfs_tiff_layout *l,
+		    const char *path, struct rfs_tiff_stats *stats_out,
+		    int pyramid, GDALProgressFunc progress,
+		    void *progress_arg)
 {
 	const struct rfs_tiff_level *base = &l->level[0];
 	const int W = base->width, H = base->height;
 	const size_t sb = (size_t)l->sample_bytes;
+	const int levels = pyramid ? l->n_levels : 1;
 	struct bstate { struct rfs_bstats st; struct pyr *p; } *bs = NULL;
 	unsigned char *strip = NULL, *tile = NULL;
 	double *dv = NULL, *ds_sum = NULL;
@@ -268,7 +270,7 @@ int rfs_tiff_write_from_dataset(GDALDatasetH ds, struct rfs_tiff_layout *l,
 	}
 	for (int b = 0; b < l->bands; b++) {
 		rfs_bstats_init(&bs[b].st);
-		if (l->n_levels < 2)
+		if (levels < 2)
 			continue;
 		bs[b].p = calloc((size_t)l->n_levels, sizeof(struct pyr));
 		if (!bs[b].p) {
@@ -330,7 +332,7 @@ int rfs_tiff_write_from_dataset(GDALDatasetH ds, struct rfs_tiff_layout *l,
 					rfs_bstats_add(&bs[b].st, dv, (size_t)W,
 						       l->has_nodata ?
 						       l->nodata : NAN, 0);
-				if (l->n_levels < 2)
+				if (levels < 2)
 					continue;
 				for (int i = 0; i < W; i++) {
 					int ok = !isnan(dv[i]) &&
@@ -380,4 +382,19 @@ out:
 	free(ds_sum);
 	free(ds_cnt);
 	return rc;
+}
+
+int rfs_tiff_write_from_dataset(GDALDatasetH ds, struct rfs_tiff_layout *l,
+				const char *path,
+				struct rfs_tiff_stats *stats_out,
+				GDALProgressFunc progress, void *progress_arg)
+{
+	return write_ds(ds, l, path, stats_out, 1, progress, progress_arg);
+}
+
+int rfs_tiff_write_base(GDALDatasetH ds, struct rfs_tiff_layout *l,
+			const char *path, struct rfs_tiff_stats *stats_out,
+			GDALProgressFunc progress, void *progress_arg)
+{
+	return write_ds(ds, l, path, stats_out, 0, progress, progress_arg);
 }

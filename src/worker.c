@@ -246,7 +246,7 @@ static int describe_job(const char *name, const char *rel,
  * described (NULL: it could not be, so it is no lazy output). */
 static int run_piece(const char *name, const struct rfs_chain *chain,
 		     const struct rfs_output *o, enum rfs_lazy_part part,
-		     int bx, int by, const char *out_name,
+		     int level, int bx, int by, const char *out_name,
 		     struct rfs_ops_result *res, char *msg, size_t msglen)
 {
 	const struct rfs_tiff_layout *l = o && o->has_layout ? &o->layout :
@@ -262,9 +262,9 @@ static int run_piece(const char *name, const struct rfs_chain *chain,
 		return -RFS_E_INTERNAL;
 	}
 	if (part == RFS_LAZY_PART_BLOCK)
-		return rfs_lazy_work_block(name, chain, l, bx, by, out_name,
-					   &res->size, &res->checksum, msg,
-					   msglen);
+		return rfs_lazy_work_block(name, chain, l, level, bx, by,
+					   out_name, &res->size,
+					   &res->checksum, msg, msglen);
 	if (!(st = calloc((size_t)l->bands, sizeof(*st)))) {
 		snprintf(msg, msglen, "out of memory");
 		return -RFS_E_NOMEM;
@@ -292,7 +292,7 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 	char chain_text[RFS_CHAIN_TEXT_MAX];
 	size_t chain_len = 0;
 	enum rfs_lazy_part part = RFS_LAZY_WHOLE;
-	int bx = 0, by = 0;
+	int level = 0, bx = 0, by = 0;
 	int rc;
 
 	memset(&out, 0, sizeof(out));
@@ -326,8 +326,8 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 		rc = same_source(m->src_fd, &m->src, m->source_rel, msg,
 				 sizeof(msg));
 	/* a piece of a lazy output (lazy.h): the chain before its '#' */
-	if (rc == 0 && (rfs_lazy_parse(m->canonical, &chain_len, &part, &bx,
-				       &by) < 0 ||
+	if (rc == 0 && (rfs_lazy_parse(m->canonical, &chain_len, &part,
+				       &level, &bx, &by) < 0 ||
 			chain_len >= sizeof(chain_text))) {
 		snprintf(msg, sizeof(msg), "bad job message");
 		rc = -RFS_E_INTERNAL;
@@ -348,7 +348,8 @@ static void run_job(int fd, struct rfs_msg *m, uint64_t max_pixels)
 		rc = check_space(&out, &chain, msg, sizeof(msg));
 	if (rc == 0 && part != RFS_LAZY_WHOLE) {
 		rc = run_piece(name, &chain, described ? &out : NULL, part,
-			       bx, by, m->out_name, &res, msg, sizeof(msg));
+			       level, bx, by, m->out_name, &res, msg,
+			       sizeof(msg));
 		goto checked;
 	}
 	/* The scratch directory is the working directory (confine.h). */

@@ -16,19 +16,32 @@
 #include "rasterfs/chain.h"
 #include "rasterfs/tiff.h"
 
-/* Write block (bx, by) of the lazy output of chain on source, whose
- * layout is l, as its object (lazy.h) into out_path (created or
- * truncated), fsync'ed; *size and *checksum (XXH3-64) get its bytes'.
- * Returns 0, or (message in msg):
+/* Write block (bx, by) of level (0: full resolution; k >= 1: overview k,
+ * the chain computed at resolution 2^k: lazy.h) of the lazy output of
+ * chain on source, whose layout is l, as its object (lazy.h) into
+ * out_path (created or truncated), fsync'ed; *size and *checksum (XXH3-64)
+ * get its bytes'.  Returns 0, or (message in msg):
  *   -RFS_E_BAD_ARG   the block is not in the output
  *   -RFS_E_INTERNAL  the window engine's grid is not the layout's
  *   -RFS_E_NOSPACE   the disk is full
  *   -RFS_E_PROCESS, -RFS_E_NOMEM, -RFS_E_SOURCE: as rfs_window_read
  *   -RFS_E_STORE_IO  another write error */
 int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
-			const struct rfs_tiff_layout *l, int bx, int by,
-			const char *out_path, uint64_t *size,
+			const struct rfs_tiff_layout *l, int level, int bx,
+			int by, const char *out_path, uint64_t *size,
 			uint64_t *checksum, char *msg, size_t msglen);
+
+/* Every overview tile (levels 1 .. l->n_levels - 1) of the lazy output of
+ * chain on source, whose layout is l, written at its offset into fd (the
+ * whole file being written: ops.c), computed block by block as
+ * rfs_lazy_work_block computes them, so the bytes are the blocks'.
+ * source and chain are the output's own, never a kept prefix's (an
+ * overview of the steps after a prefix would be another computation).
+ * Returns 0 or a code as rfs_lazy_work_block. */
+int rfs_lazy_work_overviews(const char *source,
+			    const struct rfs_chain *chain,
+			    const struct rfs_tiff_layout *l, int fd,
+			    char *msg, size_t msglen);
 
 /* The sample statistics (lazy.h) of the output of chain on source, whose
  * layout is l, into st (l->bands entries).  Returns 0 or a code as

@@ -21,10 +21,11 @@
  * (rfs_step_band_desc) from the source's bands, named "dem.tif" (a source
  * of one band) or "l7.tif band 4": "hillshade=315,45,z=1 of dem.tif".
  *
- * Internal overviews: none (docs/performance.md has the measurement: a
- * third more bytes to compute and write on every cold read, for a
- * benefit only large outputs see, which issue 11's tile-level laziness
- * will serve better).
+ * Internal overviews: none up to the lazy threshold (docs/performance.md
+ * has the measurement: a third more bytes to compute and write on every
+ * cold read, for a benefit only large outputs see); outputs over it
+ * (lazy.h: rfs_lazy_large) have them, computed lazily as the chain at
+ * each level's resolution.
  *
  * GDAL side: worker processes (jobs and describers) and tests only.
  */
@@ -50,6 +51,11 @@ struct rfs_output {
 	                               takes (not complex, not 64-bit
 	                               integers) */
 	struct rfs_tiff_layout layout;
+	/* What it was described from, borrowed (the caller of
+	 * rfs_output_describe keeps them alive while out is used): a lazy
+	 * output's overviews are computed from them (lazy.h, ops.c). */
+	const char *source;
+	const struct rfs_chain *chain;
 };
 
 /* Describe chain on the raster GDAL opens as source, which is source_rel

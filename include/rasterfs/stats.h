@@ -73,7 +73,10 @@ struct rfs_stats {
 	/* lazy outputs (lazy.h, fs_lazy.c) */
 	atomic_uint_fast64_t lazy_opens;    /* opens of large outputs served
 					       before they were computed */
-	atomic_uint_fast64_t lazy_blocks;   /* blocks computed and stored */
+	atomic_uint_fast64_t lazy_blocks;   /* level-0 blocks computed and
+					       stored */
+	atomic_uint_fast64_t lazy_ovr_blocks; /* overview blocks (levels
+						 >= 1) computed and stored */
 	atomic_uint_fast64_t lazy_waits;    /* blocks a read waited for
 					       (asked for, or joined) */
 	atomic_uint_fast64_t lazy_ahead;    /* blocks asked for ahead of a

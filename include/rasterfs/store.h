@@ -25,8 +25,9 @@
 /* Bump when the key formula, object format or processing defaults change in
  * a way that changes the bytes a key names; old entries then never match. */
 /* 3: outputs over RFS_LAZY_PIXELS carry a sample's approximate
- * statistics (lazy.h). */
-#define RFS_FORMAT_VERSION 3
+ * statistics (lazy.h).  4: and internal overviews, each level the chain
+ * computed at its resolution (lazy.h). */
+#define RFS_FORMAT_VERSION 4
 
 typedef struct rfs_store rfs_store;
 

@@ -16,7 +16,8 @@
  *    internal overview (NewSubfileType=1), their small values (GeoTIFF
  *    tags copied from what GDAL's GTiff driver writes, GDAL_METADATA,
  *    GDAL_NODATA), then the TileOffsets/TileByteCounts arrays, zero padded
- *    to a multiple of 4096 bytes;
+ *    to a multiple of 4096 bytes (65536 with overviews: every tile then
+ *    starts at a multiple of 64 KiB);
  *  - then the tiles, coarsest overview level first and the full resolution
  *    last; inside a level row by row, column by column, band by band;
  *  - statistics are fixed-width text: only their characters change with
@@ -26,7 +27,11 @@
  * internal overview of factor 2^k, ceil(W / 2^k) x ceil(H / 2^k) pixels.
  * There are overviews (when asked for) at k = 1, 2, ... up to the first
  * level that fits in one tile (both sides <= 256); an image that already
- * fits in one tile has none.  Overview pixel (i, j) of level k is the mean
+ * fits in one tile has none.  Which pixels an overview holds is the
+ * writer's caller's to say: rfs_tiff_write_from_dataset writes the
+ * averages below; lazy outputs (lazy.h) write the chain computed at the
+ * level's resolution (rfs_tiff_write_base, then the tiles one by one).
+ * Overview pixel (i, j) of level k is the mean
  * of the valid base pixels (not nodata, not NaN) in the block
  * [i 2^k, (i+1) 2^k) x [j 2^k, (j+1) 2^k), clipped to the image; the sums
  * are taken pairwise as a quadtree (level k's sum and count from level
@@ -52,11 +57,13 @@
 
 #include <gdal.h>
 
-/* Bump when any byte of the layout could change for the same description. */
-#define RFS_TIFF_FORMAT 1
+/* Bump when any byte of the layout could change for the same description.
+ * 2: a header with overviews is padded to RFS_TIFF_ALIGN_OVR. */
+#define RFS_TIFF_FORMAT 2
 
 #define RFS_TIFF_TILE 256           /* tile width and height, in pixels */
 #define RFS_TIFF_ALIGN 4096         /* the header is padded to a multiple */
+#define RFS_TIFF_ALIGN_OVR 65536    /* ... of this with overviews (tiff.c) */
 /* Classic TIFF when the whole classic file is at most this many bytes
  * (every offset then fits in 32 bits), else BigTIFF. */
 #define RFS_TIFF_CLASSIC_MAX 0xFFFFFFFFull
@@ -248,5 +255,14 @@ int rfs_tiff_write_from_dataset(GDALDatasetH ds, struct rfs_tiff_layout *l,
 				const char *path,
 				struct rfs_tiff_stats *stats_out,
 				GDALProgressFunc progress, void *progress_arg);
+
+/* rfs_tiff_write_from_dataset without the overviews: level 0's tiles and
+ * the header; the overview tiles are left zero (the file has its whole
+ * size) for the caller to write with rfs_tiff_write_tile.  Lazy outputs
+ * (lazy.h), whose overviews are the chain computed at each level's
+ * resolution, not the averages above.  Same returns. */
+int rfs_tiff_write_base(GDALDatasetH ds, struct rfs_tiff_layout *l,
+			const char *path, struct rfs_tiff_stats *stats_out,
+			GDALProgressFunc progress, void *progress_arg);
 
 #endif

@@ -24,14 +24,14 @@
  *     `gdalwarp -of VRT` copied (docs/design.md: the oracle command lines).
  *   - clip: GDAL's own gdal_translate VRT, a window of the source.
  *
- * Overview levels (a prototype, issue 11 item 3): level k >= 1 is the chain
- * computed at resolution 2^k: the output grid at level k has
- * ceil(W / 2^k) x ceil(H / 2^k) cells of 2^k times the size, the same
- * origin; a chain whose first step warps warps the source straight onto
- * that level's grid; any other chain starts from the source resampled
- * (average) onto its level grid; every later warp or clip resamples onto
- * its level grid; focal and terrain windows count level cells.  Level
- * windows are not the averages of the base tiles.
+ * Overview levels (issue 11 item 3: lazy outputs' overviews, lazy.h):
+ * level k >= 1 is the chain computed at resolution 2^k: the output grid
+ * at level k has ceil(W / 2^k) x ceil(H / 2^k) cells of 2^k times the
+ * size, the same origin; a chain whose first step warps warps the source
+ * straight onto that level's grid; any other chain starts from the
+ * source averaged onto its level grid (window.c note 6); every later warp
+ * or clip resamples onto its level grid; focal and terrain windows count
+ * level cells.  Level windows are not the averages of the base tiles.
  *
  * Worker processes and tests only (GDAL runs here).  rfs_ops_init() must
  * have been called.  One window at a time per struct rfs_window; separate
