@@ -76,9 +76,26 @@ static int grid_matches(struct rfs_window *w, const struct rfs_tiff_layout *l,
 	return 0;
 }
 
+/* The window handle to read with (lazy_work.h: keep). */
+static int window_of(const char *source, const struct rfs_chain *chain,
+		     struct rfs_window **keep, struct rfs_window **w,
+		     char *msg, size_t msglen)
+{
+	int rc;
+
+	if (keep && *keep) {
+		*w = *keep;
+		return 0;
+	}
+	if ((rc = rfs_window_open(source, chain, 0, w, msg, msglen)) == 0 &&
+	    keep)
+		*keep = *w;
+	return rc;
+}
+
 int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 			const struct rfs_tiff_layout *l, int bx, int by,
-			const char *out_path, uint64_t *size,
+			struct rfs_window **keep, const char *out_path, uint64_t *size,
 			uint64_t *checksum, char *msg, size_t msglen)
 {
 	struct rfs_window *w = NULL;
@@ -106,7 +123,7 @@ int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 		l->level[0].width - win.x;
 	win.h = nty * T < l->level[0].height - win.y ? nty * T :
 		l->level[0].height - win.y;
-	if ((rc = rfs_window_open(source, chain, 0, &w, msg, msglen)) < 0)
+	if ((rc = window_of(source, chain, keep, &w, msg, msglen)) < 0)
 		goto out;
 	if ((rc = grid_matches(w, l, msg, msglen)) < 0)
 		goto out;
@@ -165,7 +182,8 @@ out:
 	XXH3_freeState(hs);
 	free(tile);
 	free(buf);
-	rfs_window_close(w);
+	if (!keep)
+		rfs_window_close(w);
 	return rc;
 }
 
@@ -317,18 +335,20 @@ static int stats_threads(struct rfs_window *w, const char *source,
 
 int rfs_lazy_work_stats(const char *source, const struct rfs_chain *chain,
 			const struct rfs_tiff_layout *l,
-			struct rfs_tiff_stats *st, char *msg, size_t msglen)
+			struct rfs_window **keep, struct rfs_tiff_stats *st,
+			char *msg, size_t msglen)
 {
 	struct win_reader r = { .sb = l->sample_bytes };
 	int rc;
 
-	if ((rc = rfs_window_open(source, chain, 0, &r.w, msg, msglen)) < 0)
+	if ((rc = window_of(source, chain, keep, &r.w, msg, msglen)) < 0)
 		return rc;
 	if ((rc = grid_matches(r.w, l, msg, msglen)) == 0 &&
 	    (rc = stats_threads(r.w, source, l, st, msg, msglen)) == 1)
 		rc = sample(l, read_engine, &r, st, msg, msglen);
 	free(r.all);
-	rfs_window_close(r.w);
+	if (!keep)
+		rfs_window_close(r.w);
 	return rc;
 }
 

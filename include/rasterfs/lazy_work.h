@@ -15,8 +15,17 @@
 
 #include "rasterfs/chain.h"
 #include "rasterfs/tiff.h"
+#include "rasterfs/window.h"
 
-/* Write block (bx, by) of the lazy output of chain on source, whose
+/* keep (both functions below): NULL, or where the caller keeps a window
+ * handle (window.h) of chain on source at level 0 between the pieces of
+ * one output: *keep NULL, the function opens one and leaves it there
+ * (the caller closes it, rfs_window_close); else it reads with *keep,
+ * which must be of the same source and chain.  The bytes are the same
+ * (window.c note 7); a kept handle saves its open and its warps' VRTs
+ * (worker.c note on kept handles).
+ *
+ * Write block (bx, by) of the lazy output of chain on source, whose
  * layout is l, as its object (lazy.h) into out_path (created or
  * truncated), fsync'ed; *size and *checksum (XXH3-64) get its bytes'.
  * Returns 0, or (message in msg):
@@ -27,7 +36,7 @@
  *   -RFS_E_STORE_IO  another write error */
 int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 			const struct rfs_tiff_layout *l, int bx, int by,
-			const char *out_path, uint64_t *size,
+			struct rfs_window **keep, const char *out_path, uint64_t *size,
 			uint64_t *checksum, char *msg, size_t msglen);
 
 /* The sample statistics (lazy.h) of the output of chain on source, whose
@@ -35,7 +44,8 @@ int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
  * rfs_lazy_work_block. */
 int rfs_lazy_work_stats(const char *source, const struct rfs_chain *chain,
 			const struct rfs_tiff_layout *l,
-			struct rfs_tiff_stats *st, char *msg, size_t msglen);
+			struct rfs_window **keep, struct rfs_tiff_stats *st,
+			char *msg, size_t msglen);
 
 /* The same statistics of ds, the whole output (its bands read in the
  * layout's type).  Returns 0, -RFS_E_PROCESS (GDAL could not read; its

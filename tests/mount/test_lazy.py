@@ -29,7 +29,7 @@ BLOCK = 512
 NAME = "big.tif"
 
 
-def make_source(path):
+def make_source(path, shift=0):
     ds = gdal.GetDriverByName("GTiff").Create(
         str(path), SIDE, SIDE, 1, gdal.GDT_Float32, ["TILED=YES"])
     ds.SetGeoTransform([500000, 10, 0, 5000000, 0, -10])
@@ -38,7 +38,7 @@ def make_source(path):
     ds.SetProjection(s.ExportToWkt())
     y, x = np.mgrid[0:SIDE, 0:SIDE]
     a = (np.sin(x / 300.0) * 100 + np.cos(y / 170.0) * 50 +
-         (x * y % 97)).astype(np.float32)
+         (x * y % 97) + shift).astype(np.float32)
     ds.GetRasterBand(1).WriteArray(a)
     ds = None
 
@@ -184,6 +184,38 @@ def test_proj_windows_equal_gdalwarp_vrt_oracle(pair, bigsrc, tmp_path):
                          (W - 1, H - 1, 1, 1)]:
         np.testing.assert_array_equal(window(lazy.path(name), x, y, w, h),
                                       window(vrt, x, y, w, h))
+
+
+def test_kept_worker_handle_never_reads_a_replaced_source(mount_factory,
+                                                         tmp_path):
+    """A worker keeps its window handle between the pieces of one output
+    (worker.c, kept handles).  With one worker, the source is replaced
+    (another inode, other pixels, the same grid) after a window was read:
+    a window of the new output is the new source's (gdalwarp's VRT of it),
+    not the kept handle's."""
+    d = tmp_path / "src"
+    d.mkdir()
+    make_source(d / "x.tif")
+    m = mount_factory(src=d, workers=1)
+    name = m.path("x.tif@proj=EPSG:3857,bilinear")
+    vrt = str(tmp_path / "w.vrt")
+    warp = ["gdalwarp", "-q", "-overwrite", "-of", "VRT", "-t_srs",
+            "EPSG:3857", "-r", "bilinear", "-wm", "64", "-et", "0.125",
+            str(d / "x.tif"), vrt]
+    subprocess.run(warp, check=True)
+    old = window(vrt, BLOCK, BLOCK, BLOCK, BLOCK)
+    np.testing.assert_array_equal(window(name, 0, 0, BLOCK, BLOCK),
+                                  window(vrt, 0, 0, BLOCK, BLOCK))
+    # a second block of the same output: through the kept handle
+    np.testing.assert_array_equal(window(name, BLOCK, BLOCK, BLOCK, BLOCK),
+                                  old)
+    make_source(d / "x.tmp", shift=1000)
+    os.rename(d / "x.tmp", d / "x.tif")
+    subprocess.run(warp, check=True)
+    for (x, y) in [(2 * BLOCK, 2 * BLOCK), (BLOCK, BLOCK)]:
+        got = window(name, x, y, BLOCK, BLOCK)
+        np.testing.assert_array_equal(got, window(vrt, x, y, BLOCK, BLOCK))
+    assert not np.array_equal(got, old)
 
 
 def test_window_computes_only_its_blocks(mount_factory, bigsrc):
