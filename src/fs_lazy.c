@@ -52,6 +52,9 @@
  *  5. A block object evicted between its commit and the parked read's
  *     answer is asked for again, a few times, then the read fails with
  *     RFS_E_STORE_IO (the same rule as fs_open.c's for whole outputs).
+ *  8. A piece a reader waits for is answered when its worker finished it
+ *     and the pool checked its file, before its commit ends (pool.c note
+ *     12): piece_open asks the pool for it when the store has it not.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -131,7 +134,8 @@ static int piece_request(struct rfs_fs *fs, struct rfs_node *n, int src_fd,
 	return rfs_pool_request(fs->pool, &spec, warm ? NULL : fn, arg);
 }
 
-/* Open piece (part, bx, by) of n from the store: the fd, or -ENOENT. */
+/* Open piece (part, bx, by) of n from the store, or finished and
+ * checked but not yet committed (pool.c note 12): the fd, or -ENOENT. */
 static int piece_open(struct rfs_fs *fs, struct rfs_node *n,
 		      enum rfs_lazy_part part, int bx, int by)
 {
@@ -141,7 +145,10 @@ static int piece_open(struct rfs_fs *fs, struct rfs_node *n,
 
 	if ((rc = piece_key(n, part, bx, by, &key, canon, sizeof(canon))) < 0)
 		return rc;
-	if ((rc = rfs_store_lookup(fs->store, &key, &n->id, canon, NULL)) < 0)
+	rc = rfs_store_lookup(fs->store, &key, &n->id, canon, NULL);
+	if (rc == -ENOENT)
+		return rfs_pool_early_open(fs->pool, &key);
+	if (rc < 0)
 		return rc;
 	return rfs_store_open_object(fs->store, &key);
 }
@@ -963,8 +970,9 @@ int fs_lazy_blocks(struct rfs_fs *fs, struct rfs_node *n, long *done,
 		for (int bx = 0; bx < bxn; bx++)
 			if (piece_key(n, RFS_LAZY_PART_BLOCK, bx, by, &key,
 				      canon, sizeof(canon)) == 0 &&
-			    rfs_store_lookup(fs->store, &key, &n->id, canon,
-					     NULL) == 0)
+			    (rfs_store_lookup(fs->store, &key, &n->id, canon,
+					      NULL) == 0 ||
+			     rfs_pool_early_has(fs->pool, &key)))
 				(*done)++;
 	return 0;
 }
