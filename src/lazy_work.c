@@ -95,8 +95,9 @@ static int window_of(const char *source, const struct rfs_chain *chain,
 
 int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 			const struct rfs_tiff_layout *l, int bx, int by,
-			struct rfs_window **keep, const char *out_path, uint64_t *size,
-			uint64_t *checksum, char *msg, size_t msglen)
+			struct rfs_window **keep, const char *out_path,
+			uint64_t *size, uint64_t *checksum, char *msg,
+			size_t msglen)
 {
 	struct rfs_window *w = NULL;
 	unsigned char *buf = NULL, *tile = NULL;

@@ -36,8 +36,9 @@
  *   -RFS_E_STORE_IO  another write error */
 int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 			const struct rfs_tiff_layout *l, int bx, int by,
-			struct rfs_window **keep, const char *out_path, uint64_t *size,
-			uint64_t *checksum, char *msg, size_t msglen);
+			struct rfs_window **keep, const char *out_path,
+			uint64_t *size, uint64_t *checksum, char *msg,
+			size_t msglen);
 
 /* The sample statistics (lazy.h) of the output of chain on source, whose
  * layout is l, into st (l->bands entries).  Returns 0 or a code as
