@@ -12,7 +12,7 @@
  *     the layout's type and converted to doubles by GDALCopyWords, from
  *     the window engine or from the whole output's dataset: the same
  *     values in the same order into rfs_lazy_acc (lazy.c note 2).
- *  3. The sample is what a first open of a lazy output waits for (9
+ *  3. The sample is what a first open of a lazy output waits for (4
  *     windows, each one warped-VRT block of 512 x 128 for a warp), so its
  *     windows are computed at once, one thread per core
  *     (rfs_window_read_many), then summed in the order of note 2: the same
@@ -197,8 +197,7 @@ static int sample(const struct rfs_tiff_layout *l,
 		  size_t msglen)
 {
 	const int n = RFS_LAZY_SAMPLE_N * RFS_LAZY_SAMPLE_N;
-	const size_t cells = (size_t)RFS_LAZY_SAMPLE_SIDE *
-			     RFS_LAZY_SAMPLE_SIDE;
+	const size_t cells = (size_t)RFS_LAZY_SAMPLE_W * RFS_LAZY_SAMPLE_H;
 	unsigned char *buf = malloc(cells * (size_t)l->sample_bytes);
 	double *v = malloc(cells * sizeof(double));
 	int rc = 0;
