@@ -25,8 +25,8 @@
 /* Bump when the key formula, object format or processing defaults change in
  * a way that changes the bytes a key names; old entries then never match. */
 /* 3: outputs over RFS_LAZY_PIXELS carry a sample's approximate
- * statistics (lazy.h). */
-#define RFS_FORMAT_VERSION 3
+ * statistics (lazy.h).  4: that sample is 2 x 2 windows of 512 x 128. */
+#define RFS_FORMAT_VERSION 4
 
 typedef struct rfs_store rfs_store;
 
