@@ -186,6 +186,52 @@ def test_proj_windows_equal_gdalwarp_vrt_oracle(pair, bigsrc, tmp_path):
                                       window(vrt, x, y, w, h))
 
 
+def _sample_windows(W, H):
+    """docs/large-outputs.md: 2 x 2 windows of 512 x 128 near the centres
+    of an even 2 x 2 partition, at multiples of 512 columns, 128 rows."""
+    def one(side, i, want, align):
+        n = min(side, want)
+        start = ((2 * i + 1) * side // 4 - n // 2) // align * align
+        return min(max(start, 0), side - n), n
+    wins = []
+    for j in range(2):
+        for i in range(2):
+            x, w = one(W, i, 512, 512)
+            y, h = one(H, j, 128, 128)
+            wins.append((x, y, w, h))
+    return wins
+
+
+def test_header_statistics_are_the_documented_sample(pair, bigsrc,
+                                                     tmp_path):
+    """The header's approximate statistics against numpy over the
+    documented sample windows of GDAL's own warped VRT (the oracle)."""
+    lazy, _ = pair
+    name = NAME + "@proj=EPSG:3857,bilinear"
+    vrt = str(tmp_path / "w.vrt")
+    subprocess.run(["gdalwarp", "-q", "-of", "VRT", "-t_srs", "EPSG:3857",
+                    "-r", "bilinear", "-wm", "64", "-et", "0.125",
+                    str(bigsrc / NAME), vrt], check=True)
+    ds = gdal.Open(vrt)
+    W, H = ds.RasterXSize, ds.RasterYSize
+    nodata = ds.GetRasterBand(1).GetNoDataValue()
+    ds = None
+    vals = np.concatenate([window(vrt, *w).ravel().astype(np.float64)
+                           for w in _sample_windows(W, H)])
+    ok = ~np.isnan(vals)
+    if nodata is not None:
+        ok &= vals != nodata
+    v = vals[ok]
+    md = gdal.Info(lazy.path(name), format="json")["bands"][0]["metadata"][""]
+    assert md["STATISTICS_APPROXIMATE"] == "YES"
+    assert float(md["STATISTICS_MINIMUM"]) == v.min()
+    assert float(md["STATISTICS_MAXIMUM"]) == v.max()
+    assert float(md["STATISTICS_MEAN"]) == pytest.approx(v.mean(), rel=1e-9)
+    assert float(md["STATISTICS_STDDEV"]) == pytest.approx(v.std(), rel=1e-6)
+    assert float(md["STATISTICS_VALID_PERCENT"]) == pytest.approx(
+        100.0 * ok.sum() / ok.size, rel=1e-9)
+
+
 def test_kept_worker_handle_never_reads_a_replaced_source(mount_factory,
                                                          tmp_path):
     """A worker keeps its window handle between the pieces of one output
