@@ -76,20 +76,25 @@ static int grid_matches(struct rfs_window *w, const struct rfs_tiff_layout *l,
 	return 0;
 }
 
-/* The window handle to read with (lazy_work.h: keep). */
+/* The window handle to read with at level (lazy_work.h: keep, a handle
+ * of level 0 only): *own says whether the caller closes it. */
 static int window_of(const char *source, const struct rfs_chain *chain,
-		     struct rfs_window **keep, struct rfs_window **w,
-		     char *msg, size_t msglen)
+		     int level, struct rfs_window **keep,
+		     struct rfs_window **w, int *own, char *msg,
+		     size_t msglen)
 {
 	int rc;
 
-	if (keep && *keep) {
+	*own = 0;
+	if (keep && level == 0 && *keep) {
 		*w = *keep;
 		return 0;
 	}
-	if ((rc = rfs_window_open(source, chain, 0, w, msg, msglen)) == 0 &&
-	    keep)
+	rc = rfs_window_open(source, chain, level, w, msg, msglen);
+	if (rc == 0 && keep && level == 0)
 		*keep = *w;
+	else
+		*own = 1;
 	return rc;
 }
 
@@ -102,7 +107,7 @@ int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 	struct rfs_window *w = NULL;
 	unsigned char *buf = NULL, *tile = NULL;
 	XXH3_state_t *hs = NULL;
-	int tx0, ty0, ntx, nty, fd = -1, rc;
+	int tx0, ty0, ntx, nty, fd = -1, rc, own = 0;
 	const int T = RFS_TIFF_TILE, sb = l->sample_bytes;
 	struct rfs_win win;
 	size_t len;
@@ -124,7 +129,8 @@ int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 		l->level[0].width - win.x;
 	win.h = nty * T < l->level[0].height - win.y ? nty * T :
 		l->level[0].height - win.y;
-	if ((rc = window_of(source, chain, keep, &w, msg, msglen)) < 0)
+	if ((rc = window_of(source, chain, 0, keep, &w, &own, msg,
+			    msglen)) < 0)
 		goto out;
 	if ((rc = grid_matches(w, l, msg, msglen)) < 0)
 		goto out;
@@ -183,7 +189,7 @@ out:
 	XXH3_freeState(hs);
 	free(tile);
 	free(buf);
-	if (!keep)
+	if (own)
 		rfs_window_close(w);
 	return rc;
 }
@@ -339,15 +345,17 @@ int rfs_lazy_work_stats(const char *source, const struct rfs_chain *chain,
 			char *msg, size_t msglen)
 {
 	struct win_reader r = { .sb = l->sample_bytes };
+	int own = 0;
 	int rc;
 
-	if ((rc = window_of(source, chain, keep, &r.w, msg, msglen)) < 0)
+	if ((rc = window_of(source, chain, 0, keep, &r.w, &own, msg,
+			    msglen)) < 0)
 		return rc;
 	if ((rc = grid_matches(r.w, l, msg, msglen)) == 0 &&
 	    (rc = stats_threads(r.w, source, l, st, msg, msglen)) == 1)
 		rc = sample(l, read_engine, &r, st, msg, msglen);
 	free(r.all);
-	if (!keep)
+	if (own)
 		rfs_window_close(r.w);
 	return rc;
 }

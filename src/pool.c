@@ -361,15 +361,22 @@ int rfs_pool_early_has(rfs_pool *p, const rfs_key *key)
 	return has;
 }
 
+/* A lazy output's piece stored (or answered early, note 12): counted
+ * if it is a block (lazy.h). */
+static void count_piece(struct rfs_pool *p, const struct rfs_job *job)
+{
+	if (strstr(job->canonical, "#block="))
+		rfs_stat_inc(p->stats, lazy_blocks);
+}
+
 static void commit_done(void *arg, int rc)
 {
 	struct rfs_job *job = arg;
 	struct rfs_pool *p = job->owner;
 
-	/* a lazy output's block (lazy.h), unless counted when answered
-	 * early (note 12) */
-	if (rc == 0 && !job->early && strstr(job->canonical, "#block="))
-		rfs_stat_inc(p->stats, lazy_blocks);
+	/* counted when answered early, if it was (note 12) */
+	if (rc == 0 && !job->early)
+		count_piece(p, job);
 	/* the store has it now (or the commit failed): no early copy */
 	if (job->early)
 		early_forget(p, &job->key);
@@ -611,8 +618,7 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 			p->early = e;
 			job->early = 1;
 			ews = rfs_jobs_take_waiters(p->jobs, job);
-			if (strstr(job->canonical, "#block="))
-				rfs_stat_inc(p->stats, lazy_blocks);
+			count_piece(p, job);
 		}
 		pthread_mutex_unlock(&p->lock);
 		/* the committer may end the job from here on */

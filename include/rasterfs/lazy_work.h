@@ -18,8 +18,8 @@
 #include "rasterfs/window.h"
 
 /* keep (both functions below): NULL, or where the caller keeps a window
- * handle (window.h) of chain on source at level 0 between the pieces of
- * one output: *keep NULL, the function opens one and leaves it there
+ * handle (window.h) of chain on source at level 0 (only a piece of level
+ * 0 uses it) between the pieces of one output: *keep NULL, the function opens one and leaves it there
  * (the caller closes it, rfs_window_close); else it reads with *keep,
  * which must be of the same source and chain.  The bytes are the same
  * (window.c note 7); a kept handle saves its open and its warps' VRTs
