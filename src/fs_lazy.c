@@ -46,9 +46,15 @@
  *     into the store's scratch from the blocks' bytes, fsync'ed, hashed,
  *     committed by the committer like a worker's output.  From then on
  *     the output opens as any other (passthrough, verify, eviction as
- *     today); its blocks stay until eviction takes them.  An unmount
- *     stops an assembly under way (fs_lazy_stop, before the store
- *     closes).
+ *     today).  Its pieces (every level's blocks, the sample) are then
+ *     dropped from the store (rfs_store_drop, after the whole's commit),
+ *     so the output is kept once: a handle that has a block open keeps
+ *     reading it, and one opened before the assembly that reads a block
+ *     it had not opened computes it again (the same bytes; eviction takes
+ *     that copy).  An unmount stops an assembly under way (fs_lazy_stop,
+ *     before the store closes).  complete=1 with no full reader: the
+ *     next handle released after the last block is stored (any open, a
+ *     gdalinfo) finds every block and assembles.
  *  8. Overviews (lazy.h): a lazy output's file holds every level's tiles
  *     (coarsest first); a read of an overview tile computes that level's
  *     block (the chain at the level's resolution), never a base block.
@@ -68,6 +74,9 @@
  *  5. A block object evicted between its commit and the parked read's
  *     answer is asked for again, a few times, then the read fails with
  *     RFS_E_STORE_IO (the same rule as fs_open.c's for whole outputs).
+ *  8. A piece a reader waits for is answered when its worker finished it
+ *     and the pool checked its file, before its commit ends (pool.c note
+ *     12): piece_open asks the pool for it when the store has it not.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -170,8 +179,8 @@ static int piece_request(struct rfs_fs *fs, struct rfs_node *n, int src_fd,
 				arg);
 }
 
-/* Open piece (part, lv, bx, by) of n from the store: the fd, or
- * -ENOENT. */
+/* Open piece (part, lv, bx, by) of n from the store, or finished and
+ * checked but not yet committed (pool.c note 12): the fd, or -ENOENT. */
 static int piece_open_at(struct rfs_fs *fs, struct rfs_node *n,
 			 enum rfs_lazy_part part, int lv, int bx, int by)
 {
@@ -182,7 +191,10 @@ static int piece_open_at(struct rfs_fs *fs, struct rfs_node *n,
 	if ((rc = piece_key_at(n, part, lv, bx, by, &key, canon,
 			       sizeof(canon))) < 0)
 		return rc;
-	if ((rc = rfs_store_lookup(fs->store, &key, &n->id, canon, NULL)) < 0)
+	rc = rfs_store_lookup(fs->store, &key, &n->id, canon, NULL);
+	if (rc == -ENOENT)
+		return rfs_pool_early_open(fs->pool, &key);
+	if (rc < 0)
 		return rc;
 	return rfs_store_open_object(fs->store, &key);
 }
@@ -871,6 +883,8 @@ struct assembly {
 	struct rfs_src_id id;
 	char *canonical, *source;
 	char path[PATH_MAX];
+	rfs_key *pieces;          /* every block's and #stats' keys */
+	size_t npieces;
 };
 
 static void assembly_free(struct assembly *a)
@@ -879,7 +893,32 @@ static void assembly_free(struct assembly *a)
 		lazy_destroy(a->lz);
 	free(a->canonical);
 	free(a->source);
+	free(a->pieces);
 	free(a);
+}
+
+/* The keys of a's pieces (every level's blocks and the sample), which the
+ * assembly drops once the whole is stored (note 7).  Returns 0 or
+ * -ENOMEM (nothing is dropped then). */
+static int assembly_pieces(struct assembly *a, const struct rfs_tiff_layout *l)
+{
+	char canon[RFS_CHAIN_TEXT_MAX + RFS_LAZY_SUFFIX_MAX];
+	long nb = rfs_lazy_nblocks(l);
+	int lv, bx, by;
+
+	if (!(a->pieces = calloc((size_t)nb + 1, sizeof(*a->pieces))))
+		return -ENOMEM;
+	for (long i = 0; i <= nb; i++) {
+		int stats = i == nb;
+		if ((!stats && rfs_lazy_block_at(l, i, &lv, &bx, &by) < 0) ||
+		    rfs_lazy_suffix(a->canonical, stats ? RFS_LAZY_PART_STATS :
+				    RFS_LAZY_PART_BLOCK, stats ? 0 : lv,
+				    stats ? 0 : bx, stats ? 0 : by, canon,
+				    sizeof(canon)) < 0)
+			continue; /* not dropped: eviction takes it */
+		rfs_key_make(&a->pieces[a->npieces++], &a->id, canon);
+	}
+	return 0;
 }
 
 static void assembled(void *arg, int rc)
@@ -893,6 +932,11 @@ static void assembled(void *arg, int rc)
 	else
 		rfs_log(LOG_DEBUG, "%s%s: its blocks are one object now",
 			a->source, a->canonical);
+	/* the pieces are not needed any more: the store keeps one copy */
+	if (rc == 0 && a->npieces &&
+	    (rc = rfs_store_drop(a->fs->store, a->pieces, a->npieces)) < 0)
+		rfs_log(LOG_NOTICE, "%s%s: its blocks stay until eviction: %s",
+			a->source, a->canonical, rfs_strerror(rc));
 	assembly_free(a);
 }
 
@@ -974,7 +1018,8 @@ static void *assembly_main(void *arg)
 			.checksum = checksum,
 		};
 		/* the blocks' descriptors go now: the committer renames the
-		 * file and calls assembled() */
+		 * file and calls assembled(), which drops the pieces */
+		assembly_pieces(a, &a->lz->l);
 		lazy_destroy(a->lz);
 		a->lz = NULL;
 		rc = rfs_store_commit(fs->store, &a->key, a->path, &meta,
@@ -1084,8 +1129,9 @@ int fs_lazy_blocks(struct rfs_fs *fs, struct rfs_node *n, long *done,
 		for (long i = 0; i < *total; i++)
 			if (block_key(n, &l, i, &key, canon,
 				      sizeof(canon)) == 0 &&
-			    rfs_store_lookup(fs->store, &key, &n->id, canon,
-					     NULL) == 0)
+			    (rfs_store_lookup(fs->store, &key, &n->id, canon,
+					      NULL) == 0 ||
+			     rfs_pool_early_has(fs->pool, &key)))
 				(*done)++;
 	}
 	rfs_tiff_layout_free(&l);

@@ -471,6 +471,16 @@ void rfs_jobs_notify(struct rfs_waiter *ws, int rc, const char *msg)
 	}
 }
 
+struct rfs_waiter *rfs_jobs_take_waiters(rfs_jobs *t, struct rfs_job *job)
+{
+	struct rfs_waiter *ws = job->waiters;
+
+	(void)t;
+	assert(job->state == RFS_JOB_COMMITTING);
+	job->waiters = NULL;
+	return ws;
+}
+
 /* Cancel job with why: a queued job ends here (*ended, *ws), a running one
  * is marked for the owner to stop; a committing one is past cancelling. */
 static void cancel(rfs_jobs *t, struct rfs_job *job, const char *why,

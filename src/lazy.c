@@ -7,12 +7,16 @@
  *     of 256 cells, so a 512-wide block costs whole engine blocks; a
  *     256 x 256 block would warp 512-wide strips for half their pixels.
  *     A block of one Float32 band is 1 MiB: one store object, one fsync.
- *  3. The sample's windows are 128 x 128 and start at multiples of 128:
- *     each is then one block of the window engine's warps (512 x 128, at
- *     multiples of 128 rows) and lies in one focal block (256 cells), so
- *     the 9 windows cost 9 engine blocks; 16 windows of 64 x 64 centred
- *     anywhere cost 16 to 32 (measured: the sample of a 6000² proj,cubic
- *     took 0.17 s, 8 x a block).
+ *  3. The sample's windows are 512 x 128 and start at multiples of 512
+ *     columns and 128 rows: each is then exactly one block of the window
+ *     engine's warps (GDAL's warped VRT, 512 x 128) and lies in two focal
+ *     blocks (256 cells).  The first open of a lazy output waits for the
+ *     sample, so its cost is the open's: 2 x 2 such windows cost 4 warp
+ *     blocks for 262,144 pixels, where 3 x 3 windows of 128 x 128 (the
+ *     format before) cost 9 warp blocks for 147,456 (measured through
+ *     GDAL's VRT of a 20000² proj,bilinear on one core: 18 ms against
+ *     29 ms, the first window 5-10 ms sooner); 16 windows of 64 x 64
+ *     centred anywhere cost 16 to 32 blocks.
  *  2. The sample statistics are a sum over a fixed set of windows in a
  *     fixed order, so the same code (rfs_lazy_acc_*) fed by the whole
  *     computation (ops.c) or by the window engine (lazy_work.c) gives the
@@ -54,12 +58,13 @@ int rfs_lazy_blocks_y(int height)
 	return (height + RFS_LAZY_BLOCK - 1) / RFS_LAZY_BLOCK;
 }
 
-static void sample_1d(int side, int i, int *o, int *len)
+static void sample_1d(int side, int i, int want, int align, int *o,
+		      int *len)
 {
-	int l = side < RFS_LAZY_SAMPLE_SIDE ? side : RFS_LAZY_SAMPLE_SIDE;
+	int l = side < want ? side : want;
 	/* the centre of cell i of N equal cells, in 64-bit: sides reach 2^31 */
 	int64_t c = ((int64_t)(2 * i + 1) * side) / (2 * RFS_LAZY_SAMPLE_N);
-	int64_t s = (c - l / 2) / RFS_LAZY_SAMPLE_ALIGN * RFS_LAZY_SAMPLE_ALIGN;
+	int64_t s = (c - l / 2) / align * align;
 
 	if (s < 0)
 		s = 0;
@@ -72,8 +77,10 @@ static void sample_1d(int side, int i, int *o, int *len)
 void rfs_lazy_sample_win(int width, int height, int i, int *x, int *y,
 			 int *w, int *h)
 {
-	sample_1d(width, i % RFS_LAZY_SAMPLE_N, x, w);
-	sample_1d(height, i / RFS_LAZY_SAMPLE_N, y, h);
+	sample_1d(width, i % RFS_LAZY_SAMPLE_N, RFS_LAZY_SAMPLE_W,
+		  RFS_LAZY_SAMPLE_ALIGN_X, x, w);
+	sample_1d(height, i / RFS_LAZY_SAMPLE_N, RFS_LAZY_SAMPLE_H,
+		  RFS_LAZY_SAMPLE_ALIGN_Y, y, h);
 }
 
 int rfs_lazy_parse(const char *canonical, size_t *chain_len,

@@ -21,6 +21,13 @@
  *     the layout's type and converted to doubles by GDALCopyWords, from
  *     the window engine or from the whole output's dataset: the same
  *     values in the same order into rfs_lazy_acc (lazy.c note 2).
+ *  3. The sample is what a first open of a lazy output waits for (4
+ *     windows, each one warped-VRT block of 512 x 128 for a warp), so its
+ *     windows are computed at once, one thread per core
+ *     (rfs_window_read_many), then summed in the order of note 2: the same
+ *     doubles as one by one (figures: docs/large-outputs.md,
+ *     "Measured").  One by one when the windows would hold more than
+ *     RFS_LAZY_PRE_MAX bytes (hundreds of bands) or on one core.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -182,15 +189,38 @@ static int to_object(void *arg, int tx, int ty, int band,
 	return 0;
 }
 
+/* The window handle to read with at level (lazy_work.h: keep, a handle
+ * of level 0 only): *own says whether the caller closes it. */
+static int window_of(const char *source, const struct rfs_chain *chain,
+		     int level, struct rfs_window **keep,
+		     struct rfs_window **w, int *own, char *msg,
+		     size_t msglen)
+{
+	int rc;
+
+	*own = 0;
+	if (keep && level == 0 && *keep) {
+		*w = *keep;
+		return 0;
+	}
+	rc = rfs_window_open(source, chain, level, w, msg, msglen);
+	if (rc == 0 && keep && level == 0)
+		*keep = *w;
+	else
+		*own = 1;
+	return rc;
+}
+
 int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 			const struct rfs_tiff_layout *l, int level, int bx,
-			int by, const char *out_path, uint64_t *size,
+			int by, struct rfs_window **keep,
+			const char *out_path, uint64_t *size,
 			uint64_t *checksum, char *msg, size_t msglen)
 {
 	struct rfs_window *w = NULL;
 	unsigned char *buf = NULL, *tile = NULL;
 	struct obj_out o = { .fd = -1, .tile_bytes = l->tile_bytes };
-	int rc;
+	int rc, own = 0;
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 	snprintf(msg, msglen, "lazy outputs need a little-endian host");
@@ -203,7 +233,8 @@ int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 			 "output", bx, by, level);
 		return -RFS_E_BAD_ARG;
 	}
-	if ((rc = rfs_window_open(source, chain, level, &w, msg, msglen)) < 0)
+	if ((rc = window_of(source, chain, level, keep, &w, &own, msg,
+			    msglen)) < 0)
 		goto out;
 	if ((rc = grid_matches(w, l, level, msg, msglen)) < 0)
 		goto out;
@@ -243,7 +274,8 @@ out:
 	XXH3_freeState(o.hs);
 	free(tile);
 	free(buf);
-	rfs_window_close(w);
+	if (own)
+		rfs_window_close(w);
 	return rc;
 }
 
@@ -331,8 +363,7 @@ static int sample(const struct rfs_tiff_layout *l,
 		  size_t msglen)
 {
 	const int n = RFS_LAZY_SAMPLE_N * RFS_LAZY_SAMPLE_N;
-	const size_t cells = (size_t)RFS_LAZY_SAMPLE_SIDE *
-			     RFS_LAZY_SAMPLE_SIDE;
+	const size_t cells = (size_t)RFS_LAZY_SAMPLE_W * RFS_LAZY_SAMPLE_H;
 	unsigned char *buf = malloc(cells * (size_t)l->sample_bytes);
 	double *v = malloc(cells * sizeof(double));
 	int rc = 0;
@@ -407,19 +438,85 @@ static int read_engine(void *arg, int band, const struct rfs_win *win,
 	return 0;
 }
 
+/* Note 3: every window of the sample computed first, in threads. */
+struct pre_reader {
+	struct rfs_win win[RFS_LAZY_SAMPLE_N * RFS_LAZY_SAMPLE_N];
+	void *buf[RFS_LAZY_SAMPLE_N * RFS_LAZY_SAMPLE_N];
+	int n, sb;
+};
+
+static int read_pre(void *arg, int band, const struct rfs_win *win,
+		    void *buf, char *msg, size_t msglen)
+{
+	struct pre_reader *r = arg;
+
+	/* the first equal window: a small image's windows may coincide */
+	for (int i = 0; i < r->n; i++)
+		if (!memcmp(&r->win[i], win, sizeof(*win))) {
+			memcpy(buf, (unsigned char *)r->buf[i] +
+			       (size_t)band * win->w * win->h * r->sb,
+			       (size_t)win->w * win->h * r->sb);
+			return 0;
+		}
+	snprintf(msg, msglen, "a window of the sample was not computed");
+	return -RFS_E_INTERNAL;
+}
+
+/* Note 3: 0 (done), 1 (the windows would take more than RFS_LAZY_PRE_MAX
+ * bytes, or one core: read them one by one instead), or a negative
+ * code. */
+#define RFS_LAZY_PRE_MAX (64u << 20)
+static int stats_threads(struct rfs_window *w, const char *source,
+			 const struct rfs_tiff_layout *l,
+			 struct rfs_tiff_stats *st, char *msg, size_t msglen)
+{
+	struct pre_reader r = { .n = RFS_LAZY_SAMPLE_N * RFS_LAZY_SAMPLE_N,
+				.sb = l->sample_bytes };
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t total = 0;
+	int rc = 0;
+
+	for (int i = 0; i < r.n; i++) {
+		rfs_lazy_sample_win(l->level[0].width, l->level[0].height, i,
+				    &r.win[i].x, &r.win[i].y, &r.win[i].w,
+				    &r.win[i].h);
+		total += rfs_window_bytes(w, &r.win[i]);
+	}
+	if (total > RFS_LAZY_PRE_MAX || cores < 2)
+		return 1;
+	for (int i = 0; i < r.n && rc == 0; i++)
+		if (!(r.buf[i] = malloc(rfs_window_bytes(w, &r.win[i])))) {
+			snprintf(msg, msglen, "out of memory for the sample");
+			rc = -RFS_E_NOMEM;
+		}
+	if (rc == 0)
+		rc = rfs_window_read_many(w, source, (int)cores, r.win, r.buf,
+					  r.n, msg, msglen);
+	if (rc == 0)
+		rc = sample(l, read_pre, &r, st, msg, msglen);
+	for (int i = 0; i < r.n; i++)
+		free(r.buf[i]);
+	return rc;
+}
+
 int rfs_lazy_work_stats(const char *source, const struct rfs_chain *chain,
 			const struct rfs_tiff_layout *l,
-			struct rfs_tiff_stats *st, char *msg, size_t msglen)
+			struct rfs_window **keep, struct rfs_tiff_stats *st,
+			char *msg, size_t msglen)
 {
 	struct win_reader r = { .sb = l->sample_bytes };
+	int own = 0;
 	int rc;
 
-	if ((rc = rfs_window_open(source, chain, 0, &r.w, msg, msglen)) < 0)
+	if ((rc = window_of(source, chain, 0, keep, &r.w, &own, msg,
+			    msglen)) < 0)
 		return rc;
-	if ((rc = grid_matches(r.w, l, 0, msg, msglen)) == 0)
+	if ((rc = grid_matches(r.w, l, 0, msg, msglen)) == 0 &&
+	    (rc = stats_threads(r.w, source, l, st, msg, msglen)) == 1)
 		rc = sample(l, read_engine, &r, st, msg, msglen);
 	free(r.all);
-	rfs_window_close(r.w);
+	if (own)
+		rfs_window_close(r.w);
 	return rc;
 }
 

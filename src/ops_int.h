@@ -44,7 +44,20 @@ typedef int (*rfs_op_describe_fn)(const struct rfs_step *step,
 				  size_t msglen);
 
 /* One step's part of a window computation (window.h, src/window.c). */
+/* What a warp step keeps between the windows of one struct rfs_window
+ * (window.c note 7): the datasets and transformer its need builds from
+ * the grids alone, and the warped VRT of the window's base (a first
+ * step's input, which lives as long as the handle). */
+struct rfs_win_warp_keep {
+	GDALDatasetH need_in, need_vrt;  /* a pixel-free input, its VRT */
+	void *need_tr;                   /* need_in -> need_vrt */
+	GDALDatasetH run_vrt;            /* the warped VRT of the base */
+};
+
 struct rfs_win_job {
+	struct rfs_win_warp_keep *keep;  /* NULL: build everything afresh */
+	int keep_run;                /* src is the handle's base: keep->run_vrt
+	                                may be used and kept */
 	GDALDatasetH src;            /* the input: the input grid's size,
 	                                geotransform, CRS and bands, with its
 	                                true pixels at least in in_win */

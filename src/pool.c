@@ -64,6 +64,32 @@
  *     queued only now (a chain found in the tier needs no prefix), and
  *     job->tiered makes end_tail() tell the tier how it ended.  Kept
  *     prefixes themselves are never looked for in a tier.
+ * 12. Early answers for the pieces of a lazy output (lazy.h) that readers
+ *     wait for: when the worker says DONE, the pool opens the finished
+ *     file (renamed out of the worker's directory, so no later job of the
+ *     worker can touch it), checks that its size and XXH3-64 are those
+ *     the worker computed over the bytes it wrote and fsync'ed, keeps the
+ *     descriptor under the key (p->early), and answers the job's waiters
+ *     at once, before the committer has renamed the file and committed
+ *     the index (1-2 ms each on the first window of a lazy output: the
+ *     sample, then the block; more when the committer is busy).  They
+ *     read the piece through rfs_pool_early_open; the descriptor goes
+ *     when the commit ends (then the store has the piece, so nobody asks
+ *     the pool for it) or fails.  Why this keeps the store's rules: the
+ *     bytes served are final and checked (never torn, never zero, never
+ *     another file's: the descriptor was opened on this job's file, and
+ *     the checksum is the worker's); a crash before the commit loses the
+ *     piece, and a later read computes it again, the same bytes (a key
+ *     names one sequence of bytes however it is computed: the sample and
+ *     the blocks are deterministic, lazy.h, and tests/mount/test_lazy.py
+ *     and test_crash.py check recomputed bytes against whole outputs), so
+ *     a header answered with the sample statistics is never answered
+ *     with others later.  The single flight holds: the job stays in the
+ *     table, COMMITTING, until the commit ends; a request meanwhile joins
+ *     it or, through rfs_pool_early_open, needs no job.  A commit that
+ *     fails fails no early reader: its bytes were right.  Only pieces with
+ *     waiters and of at most RFS_POOL_EARLY_MAX bytes (hashing a big one
+ *     twice would cost what it saves).
  */
 #include <assert.h>
 #include <errno.h>
@@ -77,9 +103,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <xxhash.h>
 
 #include "rasterfs/chain.h"
 #include "rasterfs/err.h"
@@ -97,6 +126,15 @@ struct slot {
 	struct rfs_job *job;      /* the job it runs, or NULL */
 	int exiting;              /* said it exits: no job until replaced */
 	char scratch[PATH_MAX];
+};
+
+#define RFS_POOL_EARLY_MAX (16u << 20) /* bytes (note 12) */
+
+/* A piece answered before its commit (note 12). */
+struct early {
+	rfs_key key;
+	int fd;
+	struct early *next;
 };
 
 struct rfs_pool {
@@ -117,6 +155,7 @@ struct rfs_pool {
 	int start_rc;
 	const struct rfs_pool_tier *tier; /* note 11, or NULL */
 	void *tier_arg;
+	struct early *early;      /* note 12; under lock */
 };
 
 static double elapsed(const struct timespec *t)
@@ -244,19 +283,107 @@ static void finish(struct rfs_pool *p, struct rfs_job *job, int rc,
 	end_tail(job, rc, msg, ws);
 }
 
+/* Note 12: key's early descriptor closed and forgotten. */
+static void early_forget(struct rfs_pool *p, const rfs_key *key)
+{
+	struct early *gone = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	for (struct early **pp = &p->early; *pp; pp = &(*pp)->next)
+		if (!memcmp(&(*pp)->key, key, sizeof(*key))) {
+			gone = *pp;
+			*pp = gone->next;
+			break;
+		}
+	pthread_mutex_unlock(&p->lock);
+	if (gone) {
+		close(gone->fd);
+		free(gone);
+	}
+}
+
+/* Note 12: path opened, if its bytes are size bytes of XXH3-64 checksum:
+ * the descriptor, or -1. */
+static int early_check(const char *path, uint64_t size, uint64_t checksum)
+{
+	unsigned char buf[1 << 16];
+	XXH3_state_t *hs = XXH3_createState();
+	struct stat st;
+	uint64_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0 || !hs || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != size)
+		goto fail;
+	XXH3_64bits_reset(hs);
+	while (off < size) {
+		ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
+		if (n <= 0)
+			goto fail;
+		XXH3_64bits_update(hs, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (off != size || XXH3_64bits_digest(hs) != checksum)
+		goto fail;
+	XXH3_freeState(hs);
+	return fd;
+fail:
+	XXH3_freeState(hs);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int rfs_pool_early_open(rfs_pool *p, const rfs_key *key)
+{
+	int fd = -ENOENT;
+
+	pthread_mutex_lock(&p->lock);
+	for (struct early *e = p->early; e; e = e->next)
+		if (!memcmp(&e->key, key, sizeof(*key))) {
+			fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
+			if (fd < 0)
+				fd = -errno;
+			break;
+		}
+	pthread_mutex_unlock(&p->lock);
+	return fd;
+}
+
+int rfs_pool_early_has(rfs_pool *p, const rfs_key *key)
+{
+	int has = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (struct early *e = p->early; e && !has; e = e->next)
+		has = !memcmp(&e->key, key, sizeof(*key));
+	pthread_mutex_unlock(&p->lock);
+	return has;
+}
+
+/* A lazy output's piece stored (or answered early, note 12): counted
+ * if it is a block (lazy.h). */
+static void count_piece(struct rfs_pool *p, const struct rfs_job *job)
+{
+	/* a lazy output's block of level 0, or of an overview: lazy.h */
+	if (strstr(job->canonical, "#block="))
+		rfs_stat_inc(p->stats, lazy_blocks);
+	else if (strstr(job->canonical, "#ovr="))
+		rfs_stat_inc(p->stats, lazy_ovr_blocks);
+}
+
 static void commit_done(void *arg, int rc)
 {
 	struct rfs_job *job = arg;
+	struct rfs_pool *p = job->owner;
 
-	/* a lazy output's block of level 0, or of an overview: lazy.h */
-	if (rc == 0 && strstr(job->canonical, "#block="))
-		rfs_stat_inc(((struct rfs_pool *)job->owner)->stats,
-			     lazy_blocks);
-	else if (rc == 0 && strstr(job->canonical, "#ovr="))
-		rfs_stat_inc(((struct rfs_pool *)job->owner)->stats,
-			     lazy_ovr_blocks);
-
-	finish(job->owner, job, rc, rc ? rfs_strerror(rc) : NULL);
+	/* counted when answered early, if it was (note 12) */
+	if (rc == 0 && !job->early)
+		count_piece(p, job);
+	/* the store has it now (or the commit failed): no early copy */
+	if (job->early)
+		early_forget(p, &job->key);
+	finish(p, job, rc, rc ? rfs_strerror(rc) : NULL);
 }
 
 /* ---- workers ---------------------------------------------------------- */
@@ -471,16 +598,44 @@ static void handle_message(struct rfs_pool *p, unsigned i,
 		    rename(job->out_path, pending) == 0)
 			snprintf(job->out_path, sizeof(job->out_path), "%s",
 				 pending);
+		/* note 12: a piece someone waits for, answered early */
+		int efd = -1;
+		struct rfs_waiter *ews = NULL;
+		pthread_mutex_lock(&p->lock);
+		int want = job->waiters != NULL &&
+			   strchr(job->canonical, '#') != NULL &&
+			   m->size <= RFS_POOL_EARLY_MAX;
+		pthread_mutex_unlock(&p->lock);
+		if (want)
+			efd = early_check(job->out_path, m->size, m->checksum);
+		struct early *e = efd >= 0 ? malloc(sizeof(*e)) : NULL;
+		if (efd >= 0 && !e)
+			close(efd);
 		pthread_mutex_lock(&p->lock);
 		s->job = NULL;
 		rfs_jobs_commit(p->jobs, job);
+		if (e) {
+			e->key = job->key;
+			e->fd = efd;
+			e->next = p->early;
+			p->early = e;
+			job->early = 1;
+			ews = rfs_jobs_take_waiters(p->jobs, job);
+			count_piece(p, job);
+		}
 		pthread_mutex_unlock(&p->lock);
+		/* the committer may end the job from here on */
 		int rc = rfs_store_commit(p->store, &job->key, job->out_path,
 					  &meta, commit_done, job);
 		if (rc < 0) {
 			unlink(job->out_path);
+			if (job->early)
+				early_forget(p, &job->key);
 			finish(p, job, rc, NULL);
 		}
+		/* after the commit is queued: the piece is read through
+		 * rfs_pool_early_open or, committed, from the store */
+		rfs_jobs_notify(ews, 0, NULL);
 		break;
 	}
 	case RFS_MSG_FAILED:
@@ -737,6 +892,13 @@ void rfs_pool_free(rfs_pool *p)
 			       "the mount is shutting down");
 		else if (done)
 			break;
+	}
+	/* every commit ended: no early copy is left (note 12) */
+	while (p->early) {
+		struct early *e = p->early;
+		p->early = e->next;
+		close(e->fd);
+		free(e);
 	}
 	close(p->wakefd);
 	pthread_cond_destroy(&p->idle);

@@ -128,6 +128,8 @@ struct rfs_job {
 	int kill_code;            /* why the pool killed its worker */
 	struct timespec t_heard;  /* last message from its worker */
 	char out_path[PATH_MAX];
+	int early;                /* answered before its commit (pool.c note
+	                             12): counted then */
 	int prefix_fd;            /* the prefix object during dispatch, or -1:
 	                             closed by rfs_job_free */
 	void *owner;              /* the pool */
@@ -213,6 +215,11 @@ struct rfs_waiter *rfs_jobs_end(rfs_jobs *t, struct rfs_job *job, int rc,
 
 /* Call each waiter of ws with rc and msg, and free them. */
 void rfs_jobs_notify(struct rfs_waiter *ws, int rc, const char *msg);
+
+/* The waiters of job, a COMMITTING one, taken off it (the pool answers
+ * them before the commit ends: pool.c note 12); requests that join it
+ * later wait for its end as usual.  Call rfs_jobs_notify on them. */
+struct rfs_waiter *rfs_jobs_take_waiters(rfs_jobs *t, struct rfs_job *job);
 
 /* Free a job taken out by rfs_jobs_end (closes src_fd and prefix_fd). */
 void rfs_job_free(struct rfs_job *job);

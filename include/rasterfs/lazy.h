@@ -29,15 +29,18 @@
  *
  * Statistics.  A lazy output's header carries APPROXIMATE statistics
  * (tiff.h: STATISTICS_APPROXIMATE=YES) of a fixed sample: the
- * RFS_LAZY_SAMPLE_N x RFS_LAZY_SAMPLE_N windows of RFS_LAZY_SAMPLE_SIDE
- * pixels (or the whole side, if smaller) near the centres of the cells of
- * an even RFS_LAZY_SAMPLE_N x RFS_LAZY_SAMPLE_N partition of the image,
- * starting at multiples of RFS_LAZY_SAMPLE_ALIGN (rfs_lazy_sample_win).  The whole computation of the same output writes
+ * RFS_LAZY_SAMPLE_N x RFS_LAZY_SAMPLE_N windows of RFS_LAZY_SAMPLE_W x
+ * RFS_LAZY_SAMPLE_H pixels (or the whole side, if smaller) near the
+ * centres of the cells of an even RFS_LAZY_SAMPLE_N x RFS_LAZY_SAMPLE_N
+ * partition of the image, starting at multiples of RFS_LAZY_SAMPLE_ALIGN_X
+ * and RFS_LAZY_SAMPLE_ALIGN_Y (rfs_lazy_sample_win).  The whole
+ * computation of the same output writes
  * the same sample statistics, so the key's bytes are the same however it
  * was computed; smaller outputs keep exact statistics.  The threshold, the
  * sample and the overviews' meaning are part of the format
- * (RFS_FORMAT_VERSION 4; 3 had no overviews): changing any of them
- * changes the bytes a key names and needs a version bump.
+ * (RFS_FORMAT_VERSION 4; 3 had no overviews and a 3 x 3 sample of
+ * 128 x 128): changing any of them changes the bytes a key names and
+ * needs a version bump.
  *
  * Pieces in the store.  Each block, and the sample statistics, is an
  * ordinary store object under a key of its own: the output's canonical
@@ -73,10 +76,13 @@
 #define RFS_LAZY_PIXELS (1ull << 25)   /* lazy above this many pixels */
 #define RFS_LAZY_BLOCK 512             /* block side, pixels (2 tiles) */
 #define RFS_LAZY_TILES (RFS_LAZY_BLOCK / RFS_TIFF_TILE) /* tiles a side */
-#define RFS_LAZY_SAMPLE_N 3            /* sample windows per side */
-#define RFS_LAZY_SAMPLE_SIDE 128       /* sample window side, pixels */
-#define RFS_LAZY_SAMPLE_ALIGN 128      /* sample windows start at
-					  multiples of this (lazy.c note 3) */
+#define RFS_LAZY_SAMPLE_N 2            /* sample windows per side */
+#define RFS_LAZY_SAMPLE_W 512          /* sample window, pixels */
+#define RFS_LAZY_SAMPLE_H 128
+#define RFS_LAZY_SAMPLE_ALIGN_X 512    /* sample windows start at
+					  multiples of these (lazy.c
+					  note 3) */
+#define RFS_LAZY_SAMPLE_ALIGN_Y 128
 #define RFS_LAZY_SUFFIX_MAX 40         /* bytes of the longest suffix
 					  ("#ovr=30,2147483647,2147483647") */
 #define RFS_LAZY_STATS_BYTES 48        /* bytes of one band's statistics */

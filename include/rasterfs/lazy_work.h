@@ -15,8 +15,17 @@
 
 #include "rasterfs/chain.h"
 #include "rasterfs/tiff.h"
+#include "rasterfs/window.h"
 
-/* Write block (bx, by) of level (0: full resolution; k >= 1: overview k,
+/* keep (both functions below): NULL, or where the caller keeps a window
+ * handle (window.h) of chain on source at level 0 (only a piece of level
+ * 0 uses it) between the pieces of one output: *keep NULL, the function
+ * opens one and leaves it there (the caller closes it, rfs_window_close);
+ * else it reads with *keep, which must be of the same source and chain.
+ * The bytes are the same (window.c note 8); a kept handle saves its open
+ * and its warps' VRTs (worker.c note on kept handles).
+ *
+ * Write block (bx, by) of level (0: full resolution; k >= 1: overview k,
  * the chain computed at resolution 2^k: lazy.h) of the lazy output of
  * chain on source, whose layout is l, as its object (lazy.h) into
  * out_path (created or truncated), fsync'ed; *size and *checksum (XXH3-64)
@@ -28,7 +37,8 @@
  *   -RFS_E_STORE_IO  another write error */
 int rfs_lazy_work_block(const char *source, const struct rfs_chain *chain,
 			const struct rfs_tiff_layout *l, int level, int bx,
-			int by, const char *out_path, uint64_t *size,
+			int by, struct rfs_window **keep,
+			const char *out_path, uint64_t *size,
 			uint64_t *checksum, char *msg, size_t msglen);
 
 /* Every overview tile (levels 1 .. l->n_levels - 1) of the lazy output of
@@ -48,7 +58,8 @@ int rfs_lazy_work_overviews(const char *source,
  * rfs_lazy_work_block. */
 int rfs_lazy_work_stats(const char *source, const struct rfs_chain *chain,
 			const struct rfs_tiff_layout *l,
-			struct rfs_tiff_stats *st, char *msg, size_t msglen);
+			struct rfs_window **keep, struct rfs_tiff_stats *st,
+			char *msg, size_t msglen);
 
 /* The same statistics of ds, the whole output (its bands read in the
  * layout's type).  Returns 0, -RFS_E_PROCESS (GDAL could not read; its

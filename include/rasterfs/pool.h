@@ -95,6 +95,16 @@ int rfs_pool_new(const struct rfs_pool_config *cfg, rfs_store *store,
 int rfs_pool_request(rfs_pool *p, const struct rfs_job_spec *spec,
 		     rfs_pool_done_fn fn, void *waiter);
 
+/* A piece of a lazy output (lazy.h) whose worker has finished it and
+ * whose waiters were answered before its commit ended (pool.c note 12):
+ * a new descriptor of its file (read only; the bytes are final and were
+ * checked against the worker's size and XXH3-64), or -ENOENT (no such
+ * piece: committed by now, or never finished; ask the store). */
+int rfs_pool_early_open(rfs_pool *p, const rfs_key *key);
+
+/* Is key such a piece?  1 or 0. */
+int rfs_pool_early_has(rfs_pool *p, const rfs_key *key);
+
 /* State of key's job: "queued" or "running" (progress 0..1) while it
  * exists; after it ended, "cancelled" or "failed" from the history or the
  * remembered failures.  Returns 0 and fills the fields (any may be NULL),

@@ -26,7 +26,8 @@
  * a way that changes the bytes a key names; old entries then never match. */
 /* 3: outputs over RFS_LAZY_PIXELS carry a sample's approximate
  * statistics (lazy.h).  4: and internal overviews, each level the chain
- * computed at its resolution (lazy.h). */
+ * computed at its resolution, and the sample is 2 x 2 windows of
+ * 512 x 128 (lazy.h). */
 #define RFS_FORMAT_VERSION 4
 
 typedef struct rfs_store rfs_store;

@@ -94,6 +94,22 @@ size_t rfs_window_bytes(const struct rfs_window *w, const struct rfs_win *win);
 int rfs_window_read(struct rfs_window *w, const struct rfs_win *win,
 		    void *buf, size_t buflen, char *msg, size_t msglen);
 
+/* Most threads rfs_window_read_many uses. */
+#define RFS_WINDOW_THREADS_MAX 8
+
+/* Compute the n windows wins[i] of w's output into bufs[i] (each
+ * rfs_window_bytes long), as rfs_window_read would, with up to threads
+ * threads: the calling one reads with w, each other one with a handle of
+ * its own (rfs_window_open of source at w's chain and level).  The same
+ * pixels as n calls of rfs_window_read, in less time when the windows are
+ * independent and cores are free (the sample statistics of a lazy
+ * output, lazy_work.h).  Returns 0, or the first failure as
+ * rfs_window_read and rfs_window_open (message in msg); then some buffers
+ * may be unfilled. */
+int rfs_window_read_many(struct rfs_window *w, const char *source,
+			 int threads, const struct rfs_win *wins,
+			 void *const *bufs, int n, char *msg, size_t msglen);
+
 /* Close what rfs_window_open opened.  NULL is fine. */
 void rfs_window_close(struct rfs_window *w);
 

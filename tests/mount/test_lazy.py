@@ -29,7 +29,7 @@ BLOCK = 512
 NAME = "big.tif"
 
 
-def make_source(path):
+def make_source(path, shift=0):
     ds = gdal.GetDriverByName("GTiff").Create(
         str(path), SIDE, SIDE, 1, gdal.GDT_Float32, ["TILED=YES"])
     ds.SetGeoTransform([500000, 10, 0, 5000000, 0, -10])
@@ -38,7 +38,7 @@ def make_source(path):
     ds.SetProjection(s.ExportToWkt())
     y, x = np.mgrid[0:SIDE, 0:SIDE]
     a = (np.sin(x / 300.0) * 100 + np.cos(y / 170.0) * 50 +
-         (x * y % 97)).astype(np.float32)
+         (x * y % 97) + shift).astype(np.float32)
     ds.GetRasterBand(1).WriteArray(a)
     ds = None
 
@@ -119,20 +119,27 @@ def test_fully_read_output_becomes_one_object(mount_factory, bigsrc):
     name = NAME + "@focal=3,min"
     nblocks = all_blocks(SIDE, SIDE)  # of every level
     data = whole_bytes(m, name)  # every block read, then released
+    assert stats(m)["lazy_blocks"] + stats(m)["lazy_ovr_blocks"] == nblocks
+    # assembled, then its blocks and #stats dropped: the store holds the
+    # output once
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         s = stats(m)
-        if s["store_objects"] == nblocks + 2:  # blocks, #stats, whole
+        if s["store_objects"] == 1:
             break
         time.sleep(0.2)
-    assert s["store_objects"] == nblocks + 2, s
+    assert s["store_objects"] == 1, s
+    assert os.getxattr(m.path(name), "user.rasterfs.state") == b"done"
     hits = s["cache_hits"]
     assert whole_bytes(m, name) == data
     s = stats(m)
     assert s["cache_hits"] == hits + 1 and s["lazy_opens"] == 1, s
     m.stop()
     doc = verify_clean(m.cache)
-    assert doc["entries"] == nblocks + 2
+    assert doc["entries"] == 1
+    objects = [f for _, _, fs in os.walk(os.path.join(m.cache, "objects"))
+               for f in fs]
+    assert len(objects) == 1, objects
 
 
 def test_small_outputs_keep_exact_statistics(mount):
@@ -201,6 +208,84 @@ def test_proj_windows_equal_gdalwarp_vrt_oracle(pair, bigsrc, tmp_path):
                          (W - 1, H - 1, 1, 1)]:
         np.testing.assert_array_equal(window(lazy.path(name), x, y, w, h),
                                       window(vrt, x, y, w, h))
+
+
+def _sample_windows(W, H):
+    """docs/large-outputs.md: 2 x 2 windows of 512 x 128 near the centres
+    of an even 2 x 2 partition, at multiples of 512 columns, 128 rows."""
+    def one(side, i, want, align):
+        n = min(side, want)
+        start = ((2 * i + 1) * side // 4 - n // 2) // align * align
+        return min(max(start, 0), side - n), n
+    wins = []
+    for j in range(2):
+        for i in range(2):
+            x, w = one(W, i, 512, 512)
+            y, h = one(H, j, 128, 128)
+            wins.append((x, y, w, h))
+    return wins
+
+
+def test_header_statistics_are_the_documented_sample(pair, bigsrc,
+                                                     tmp_path):
+    """The header's approximate statistics against numpy over the
+    documented sample windows of GDAL's own warped VRT (the oracle)."""
+    lazy, _ = pair
+    name = NAME + "@proj=EPSG:3857,bilinear"
+    vrt = str(tmp_path / "w.vrt")
+    subprocess.run(["gdalwarp", "-q", "-of", "VRT", "-t_srs", "EPSG:3857",
+                    "-r", "bilinear", "-wm", "64", "-et", "0.125",
+                    str(bigsrc / NAME), vrt], check=True)
+    ds = gdal.Open(vrt)
+    W, H = ds.RasterXSize, ds.RasterYSize
+    nodata = ds.GetRasterBand(1).GetNoDataValue()
+    ds = None
+    vals = np.concatenate([window(vrt, *w).ravel().astype(np.float64)
+                           for w in _sample_windows(W, H)])
+    ok = ~np.isnan(vals)
+    if nodata is not None:
+        ok &= vals != nodata
+    v = vals[ok]
+    md = gdal.Info(lazy.path(name), format="json")["bands"][0]["metadata"][""]
+    assert md["STATISTICS_APPROXIMATE"] == "YES"
+    assert float(md["STATISTICS_MINIMUM"]) == v.min()
+    assert float(md["STATISTICS_MAXIMUM"]) == v.max()
+    assert float(md["STATISTICS_MEAN"]) == pytest.approx(v.mean(), rel=1e-9)
+    assert float(md["STATISTICS_STDDEV"]) == pytest.approx(v.std(), rel=1e-6)
+    assert float(md["STATISTICS_VALID_PERCENT"]) == pytest.approx(
+        100.0 * ok.sum() / ok.size, rel=1e-9)
+
+
+def test_kept_worker_handle_never_reads_a_replaced_source(mount_factory,
+                                                         tmp_path):
+    """A worker keeps its window handle between the pieces of one output
+    (worker.c, kept handles).  With one worker, the source is replaced
+    (another inode, other pixels, the same grid) after a window was read:
+    a window of the new output is the new source's (gdalwarp's VRT of it),
+    not the kept handle's."""
+    d = tmp_path / "src"
+    d.mkdir()
+    make_source(d / "x.tif")
+    m = mount_factory(src=d, workers=1)
+    name = m.path("x.tif@proj=EPSG:3857,bilinear")
+    vrt = str(tmp_path / "w.vrt")
+    warp = ["gdalwarp", "-q", "-overwrite", "-of", "VRT", "-t_srs",
+            "EPSG:3857", "-r", "bilinear", "-wm", "64", "-et", "0.125",
+            str(d / "x.tif"), vrt]
+    subprocess.run(warp, check=True)
+    old = window(vrt, BLOCK, BLOCK, BLOCK, BLOCK)
+    np.testing.assert_array_equal(window(name, 0, 0, BLOCK, BLOCK),
+                                  window(vrt, 0, 0, BLOCK, BLOCK))
+    # a second block of the same output: through the kept handle
+    np.testing.assert_array_equal(window(name, BLOCK, BLOCK, BLOCK, BLOCK),
+                                  old)
+    make_source(d / "x.tmp", shift=1000)
+    os.rename(d / "x.tmp", d / "x.tif")
+    subprocess.run(warp, check=True)
+    for (x, y) in [(2 * BLOCK, 2 * BLOCK), (BLOCK, BLOCK)]:
+        got = window(name, x, y, BLOCK, BLOCK)
+        np.testing.assert_array_equal(got, window(vrt, x, y, BLOCK, BLOCK))
+    assert not np.array_equal(got, old)
 
 
 def test_window_computes_only_its_blocks(mount_factory, bigsrc):

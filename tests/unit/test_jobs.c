@@ -153,6 +153,37 @@ static void test_join(void)
 	rfs_jobs_free(t);
 }
 
+/* pool.c note 12: the waiters of a committing job are taken and told
+ * early; a reader that joins afterwards waits for the end; a cancel of a
+ * taken waiter finds nothing; the job stays the key's until it ends. */
+static void test_take_waiters(void)
+{
+	struct rfs_stats st;
+	rfs_jobs *t = table(60, &st);
+	struct reader a = { 0 }, b = { 0 };
+	struct rfs_job_spec s = spec(2, 1000, 0);
+	struct rfs_job *job = rfs_jobs_add(t, &s, waiter(&a)), *ended;
+	struct rfs_waiter *ws, *none;
+
+	check(job && rfs_jobs_next(t) == job, "queued");
+	rfs_jobs_start(t, job);
+	rfs_jobs_commit(t, job);
+	ws = rfs_jobs_take_waiters(t, job);
+	check(ws && !ws->next && job->waiters == NULL, "the one waiter taken");
+	check(rfs_jobs_detach(t, &s.key, &a, "why", &ended, &none) == 0 &&
+	      ended == NULL && job->state == RFS_JOB_COMMITTING,
+	      "a taken waiter is not found; the job is not cancelled");
+	rfs_jobs_notify(ws, 0, NULL);
+	check(a.calls == 1 && a.rc == 0, "told early, once");
+	check(rfs_jobs_find(t, &s.key) == job, "still the key's job");
+	check(rfs_jobs_join(t, &s, waiter(&b)) == 1, "a later reader joins");
+	end(t, job, 0, NULL);
+	check(a.calls == 1 && b.calls == 1 && b.rc == 0,
+	      "the end tells the later reader only (%d %d)", a.calls,
+	      b.calls);
+	rfs_jobs_free(t);
+}
+
 static void test_fail_and_retry_after(void)
 {
 	struct rfs_stats st;
@@ -583,6 +614,7 @@ static void test_pieces(void)
 int main(void)
 {
 	test_join();
+	test_take_waiters();
 	test_fail_and_retry_after();
 	test_not_remembered();
 	test_failure_table_full();

@@ -122,6 +122,7 @@ static int compare_windows(const char *src, const char *text, int level,
 	struct rfs_chain chain;
 	struct rfs_window *w = NULL;
 	struct rfs_win wins[32];
+	void *seq[32] = { 0 }, *par[32] = { 0 };
 	GDALDatasetH ref = NULL;
 	unsigned char *all = NULL, *got = NULL, *want = NULL;
 	int bad = 0, rc;
@@ -212,9 +213,41 @@ static int compare_windows(const char *src, const char *text, int level,
 		} else {
 			passed++;
 		}
-		free(got);
+		seq[i] = rc == 0 ? got : NULL;
+		if (rc)
+			free(got);
 		free(want);
 		got = want = NULL;
+	}
+	/* the same windows at once, in threads (rfs_window_read_many, each
+	 * thread a handle of its own), equal to the ones read one by one */
+	struct rfs_window *w2 = NULL;
+	rc = rfs_window_open(src, &chain, level, &w2, msg, sizeof(msg));
+	check(rc == 0, "%s: second open: %d %s", what, rc, msg);
+	for (int i = 0; i < n && rc == 0; i++)
+		if (!(par[i] = malloc(rfs_window_bytes(w2, &wins[i]))))
+			abort();
+	if (rc == 0) {
+		rc = rfs_window_read_many(w2, src, 3, wins, par, n, msg,
+					  sizeof(msg));
+		check(rc == 0, "%s: %d windows in threads: %d %s", what, n, rc,
+		      msg);
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		if (seq[i] && memcmp(seq[i], par[i],
+				     rfs_window_bytes(w2, &wins[i]))) {
+			check(0, "%s: window %d,%d %dx%d read in threads "
+			      "differs from the one read alone", what,
+			      wins[i].x, wins[i].y, wins[i].w, wins[i].h);
+			bad++;
+		} else {
+			passed++;
+		}
+	}
+	rfs_window_close(w2);
+	for (int i = 0; i < 32; i++) {
+		free(seq[i]);
+		free(par[i]);
 	}
 out:
 	free(all);
