@@ -29,13 +29,19 @@ BLOCK = 512
 NAME = "big.tif"
 
 
-def make_source(path, shift=0):
+def create(path, bands, gdal_type):
+    """A SIDE x SIDE tiled GeoTIFF of 10 m cells in UTM 33N."""
     ds = gdal.GetDriverByName("GTiff").Create(
-        str(path), SIDE, SIDE, 1, gdal.GDT_Float32, ["TILED=YES"])
+        str(path), SIDE, SIDE, bands, gdal_type, ["TILED=YES"])
     ds.SetGeoTransform([500000, 10, 0, 5000000, 0, -10])
     s = osr.SpatialReference()
     s.ImportFromEPSG(32633)
     ds.SetProjection(s.ExportToWkt())
+    return ds
+
+
+def make_source(path, shift=0):
+    ds = create(path, 1, gdal.GDT_Float32)
     y, x = np.mgrid[0:SIDE, 0:SIDE]
     a = (np.sin(x / 300.0) * 100 + np.cos(y / 170.0) * 50 +
          (x * y % 97) + shift).astype(np.float32)
@@ -193,16 +199,25 @@ def test_lazy_equals_whole(pair, chain):
         np.testing.assert_array_equal(got, window(whole.path(name), *w))
 
 
-def test_proj_windows_equal_gdalwarp_vrt_oracle(pair, bigsrc, tmp_path):
-    lazy, _ = pair
-    name = NAME + "@proj=EPSG:3857,bilinear"
+def proj_vrt(bigsrc, tmp_path):
+    """The oracle of NAME@proj=EPSG:3857,bilinear (docs/design.md): GDAL's
+    warped VRT; its path, size and nodata."""
     vrt = str(tmp_path / "w.vrt")
     subprocess.run(["gdalwarp", "-q", "-of", "VRT", "-t_srs", "EPSG:3857",
                     "-r", "bilinear", "-wm", "64", "-et", "0.125",
                     str(bigsrc / NAME), vrt], check=True)
     ds = gdal.Open(vrt)
-    W, H = ds.RasterXSize, ds.RasterYSize
-    ds = None
+    try:
+        return (vrt, ds.RasterXSize, ds.RasterYSize,
+                ds.GetRasterBand(1).GetNoDataValue())
+    finally:
+        ds = None
+
+
+def test_proj_windows_equal_gdalwarp_vrt_oracle(pair, bigsrc, tmp_path):
+    lazy, _ = pair
+    name = NAME + "@proj=EPSG:3857,bilinear"
+    vrt, W, H, _ = proj_vrt(bigsrc, tmp_path)
     for (x, y, w, h) in [(0, 0, 512, 512), (BLOCK - 1, 127, 3, 3),
                          (1000, 2000, 512, 512), (W - 512, H - 512, 512, 512),
                          (W - 1, H - 1, 1, 1)]:
@@ -232,14 +247,7 @@ def test_header_statistics_are_the_documented_sample(pair, bigsrc,
     documented sample windows of GDAL's own warped VRT (the oracle)."""
     lazy, _ = pair
     name = NAME + "@proj=EPSG:3857,bilinear"
-    vrt = str(tmp_path / "w.vrt")
-    subprocess.run(["gdalwarp", "-q", "-of", "VRT", "-t_srs", "EPSG:3857",
-                    "-r", "bilinear", "-wm", "64", "-et", "0.125",
-                    str(bigsrc / NAME), vrt], check=True)
-    ds = gdal.Open(vrt)
-    W, H = ds.RasterXSize, ds.RasterYSize
-    nodata = ds.GetRasterBand(1).GetNoDataValue()
-    ds = None
+    vrt, W, H, nodata = proj_vrt(bigsrc, tmp_path)
     vals = np.concatenate([window(vrt, *w).ravel().astype(np.float64)
                            for w in _sample_windows(W, H)])
     ok = ~np.isnan(vals)

@@ -17,10 +17,10 @@ import subprocess
 
 import numpy as np
 import pytest
-from osgeo import gdal, osr
+from osgeo import gdal
 
 import rfsref
-from test_lazy import BLOCK, NAME, SIDE, make_source
+from test_lazy import BLOCK, NAME, SIDE, create, make_source
 from test_steps import ndi_reference
 
 gdal.UseExceptions()
@@ -31,12 +31,7 @@ TILE = 256
 
 def make_multi(path):
     """3 bands of UInt16, nodata 0 (a few cells of it in every block)."""
-    ds = gdal.GetDriverByName("GTiff").Create(
-        str(path), SIDE, SIDE, 3, gdal.GDT_UInt16, ["TILED=YES"])
-    ds.SetGeoTransform([500000, 10, 0, 5000000, 0, -10])
-    s = osr.SpatialReference()
-    s.ImportFromEPSG(32633)
-    ds.SetProjection(s.ExportToWkt())
+    ds = create(path, 3, gdal.GDT_UInt16)
     y, x = np.mgrid[0:SIDE, 0:SIDE]
     for i in range(3):
         a = ((x * (i + 3) + y * (7 - i) + (x * y) % (31 + i)) % 4000
