@@ -119,7 +119,12 @@ t = time.monotonic(); ds = gdal.Open(sys.argv[1])
 ds.GetRasterBand(1).ReadRaster(4096, 4096, 512, 512)
 print("%.4f" % (time.monotonic() - t))' "$1"; }
 	t_w1=$(win "$v")
+	# read again: best of 3, as the VRT's below
 	t_w2=$(win "$v")
+	for _ in 1 2; do
+		t=$(win "$v")
+		[ "$(echo "$t < $t_w2" | bc -l)" = 1 ] && t_w2=$t
+	done
 	gdalwarp -q -overwrite -of VRT -t_srs EPSG:3857 -r bilinear -wm 64 -et 0.125 \
 		"$src/huge.tif" "$work/w.vrt"
 	t_vrt=$(win "$work/w.vrt")

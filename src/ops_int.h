@@ -45,7 +45,7 @@ typedef int (*rfs_op_describe_fn)(const struct rfs_step *step,
 
 /* One step's part of a window computation (window.h, src/window.c). */
 /* What a warp step keeps between the windows of one struct rfs_window
- * (window.c note 7): the datasets and transformer its need builds from
+ * (window.c note 8): the datasets and transformer its need builds from
  * the grids alone, and the warped VRT of the window's base (a first
  * step's input, which lives as long as the handle). */
 struct rfs_win_warp_keep {
