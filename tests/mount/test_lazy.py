@@ -399,6 +399,21 @@ def _pread(path, off, n):
         os.close(fd)
 
 
+def waiting_reader(m, path, off):
+    """A process reading 1 MiB of path at off, once the mount counts a
+    read waiting for blocks (it waits for them then)."""
+    before = stats(m)["lazy_waits"]
+    reader = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os\nfd = os.open(%r, os.O_RDONLY)\n"
+         "os.pread(fd, 1 << 20, %d)\n" % (path, off)],
+        stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while stats(m)["lazy_waits"] == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return reader
+
+
 def test_interrupted_reader_cancels_its_blocks(mount_factory, bigsrc):
     m = mount_factory(src=bigsrc)
     name = NAME + "@focal=15,median"
@@ -406,15 +421,7 @@ def test_interrupted_reader_cancels_its_blocks(mount_factory, bigsrc):
     off = os.stat(path).st_size // 2
     # a reader of 1 MiB in the middle (a few tiles of one or two blocks
     # nobody computed), killed while it waits for them
-    reader = subprocess.Popen(
-        [sys.executable, "-c",
-         "import os\n"
-         "fd = os.open(%r, os.O_RDONLY)\n"
-         "os.pread(fd, 1 << 20, %d)\n" % (path, off)],
-        stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while stats(m)["lazy_waits"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    reader = waiting_reader(m, path, off)
     reader.send_signal(signal.SIGKILL)
     reader.wait(60)
     deadline = time.monotonic() + 60
@@ -505,14 +512,7 @@ def test_status_counts_blocks_and_cancel_stops_them(mount_factory, bigsrc):
     assert stats(m)["lazy_blocks"] == s["lazy_blocks"]   # nothing more
     # cancel --all finds block jobs too (a window read left waiting)
     off = os.stat(path).st_size - (1 << 20)
-    reader = subprocess.Popen(
-        [sys.executable, "-c",
-         "import os\nfd = os.open(%r, os.O_RDONLY)\n"
-         "os.pread(fd, 1 << 20, %d)\n" % (path, off)],
-        stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while stats(m)["lazy_waits"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    reader = waiting_reader(m, path, off)
     r = subprocess.run([BIN, "cancel", "--all", str(m.mnt)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r
