@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 import rfsref
-from rfsmount import BIN, read_bytes
+from rfsmount import BIN, pids_serving, read_bytes
 
 SRC = "srtm1_N48W125_crop.tif"
 NAME = SRC + "@focal=3,max"
@@ -77,18 +77,11 @@ def test_install_tree(installed):
 
 def _kill_daemons(mnt):
     """Daemons still serving mnt (a unique temporary path): ours."""
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
+    for pid in pids_serving(mnt):
         try:
-            argv = (p / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(mnt).encode() in argv:
-            try:
-                os.kill(int(p.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _in_namespace(installed, body, mnt, helper=True, timeout=180):

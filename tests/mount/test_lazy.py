@@ -399,6 +399,18 @@ def _pread(path, off, n):
         os.close(fd)
 
 
+def jobs_idle(m, timeout=60):
+    """The mount's counters once no job is running or queued (or after
+    timeout seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = stats(m)
+        if (s["jobs_running"] == 0 and s["jobs_queued"] == 0) or \
+                time.monotonic() > deadline:
+            return s
+        time.sleep(0.1)
+
+
 def waiting_reader(m, path, off):
     """A process reading 1 MiB of path at off, once the mount counts a
     read waiting for blocks (it waits for them then)."""
@@ -424,13 +436,7 @@ def test_interrupted_reader_cancels_its_blocks(mount_factory, bigsrc):
     reader = waiting_reader(m, path, off)
     reader.send_signal(signal.SIGKILL)
     reader.wait(60)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        s = stats(m)
-        if s["jobs_running"] == 0 and s["jobs_queued"] == 0:
-            break
-        time.sleep(0.1)
-    s = stats(m)
+    s = jobs_idle(m)
     assert s["lazy_cancelled"] > 0, s
     assert s["jobs_cancelled"] > 0, s
     # queued blocks are dropped; running ones are short and may finish
@@ -497,12 +503,7 @@ def test_status_counts_blocks_and_cancel_stops_them(mount_factory, bigsrc):
                        text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "1 cancelled", r
     # running blocks are short and may still be stored; nothing queued
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        s = stats(m)
-        if s["jobs_running"] == 0 and s["jobs_queued"] == 0:
-            break
-        time.sleep(0.1)
+    s = jobs_idle(m)
     assert s["jobs_running"] == 0 and s["jobs_queued"] == 0, s
     assert s["jobs_cancelled"] > 0, s
     left = int(os.getxattr(path, "user.rasterfs.blocks").split(b"/")[0])
