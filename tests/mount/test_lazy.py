@@ -341,7 +341,15 @@ def test_concurrent_readers_compute_each_block_once(mount_factory, bigsrc,
         for by in range(y // BLOCK, (y + h - 1) // BLOCK + 1):
             for bx in range(x // BLOCK, (x + w - 1) // BLOCK + 1):
                 blocks.add((bx, by))
+    # a reader is answered before its block's commit ends (pool.c note
+    # 12): the counts are taken once the commits have caught up with the
+    # jobs (bounded; a block computed twice never catches up)
+    deadline = time.monotonic() + 30
     s = stats(m)
+    while s["store_objects"] < s["jobs_started"] and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+        s = stats(m)
     # each block computed once: one job per stored piece (the blocks and
     # the statistics), and the blocks are those of the windows -- and the
     # first block, whose first tile follows the header: GDAL reads the
